@@ -1,0 +1,109 @@
+# Makefile - builds build/kernel.elf (and build/kernel.iso), runs it, tests it.
+#
+#   make            build the kernel            make run     boot it in QEMU (serial on this terminal)
+#   make iso        GRUB rescue ISO             make test    unit + QEMU tests, one summary line
+#   make gdb        QEMU halted + gdb attached  make clean   remove build/
+#   make unit       host unit tests only        make fuzz    long libFuzzer run (clang)
+#
+# Quiet kbuild-style output; V=1 shows full commands. CROSS_COMPILE=x86_64-linux-gnu- is honoured.
+
+CROSS_COMPILE ?=
+CC      := $(CROSS_COMPILE)gcc
+LD      := $(CROSS_COMPILE)ld
+OBJCOPY := $(CROSS_COMPILE)objcopy
+HOSTCC  ?= gcc
+PYTHON  ?= /usr/bin/python3
+BUILD   := build
+
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
+
+KSRC := $(wildcard boot/*.S kernel/*.S kernel/*.c drivers/*.c drivers/virtio/*.c drivers/net/*.c net/*.c)
+KOBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC)))
+
+WARN   := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -nostdlib -fno-builtin -fno-pic -fno-pie \
+          -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-asynchronous-unwind-tables \
+          -fno-omit-frame-pointer -fstack-protector-strong -mstack-protector-guard=global \
+          -fno-strict-aliasing -I. -D__KERNEL__ -MMD -MP
+ASFLAGS := -I. -D__ASSEMBLER__ -MMD -MP -g
+LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -T linker.ld --no-warn-rwx-segments
+LIBGCC  := $(shell $(CC) -print-libgcc-file-name)
+
+all: $(BUILD)/kernel.elf
+
+$(BUILD)/kernel.elf: $(KOBJ) linker.ld
+	$(quiet) LD $@
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(KOBJ) $(LIBGCC)
+
+$(BUILD)/%.o: %.c
+	$(quiet) CC $<
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	$(quiet) AS $<
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ASFLAGS) -c $< -o $@
+
+# ---- GRUB ISO -------------------------------------------------------------------------------
+$(BUILD)/kernel.iso: $(BUILD)/kernel.elf boot/grub.cfg
+	$(quiet) ISO $@
+	@rm -rf $(BUILD)/isodir && mkdir -p $(BUILD)/isodir/boot/grub
+	$(Q)cp $(BUILD)/kernel.elf $(BUILD)/isodir/boot/kernel.elf
+	$(Q)cp boot/grub.cfg $(BUILD)/isodir/boot/grub/grub.cfg
+	$(Q)grub-mkrescue -o $@ $(BUILD)/isodir >$(BUILD)/grub-mkrescue.log 2>&1 || \
+		{ cat $(BUILD)/grub-mkrescue.log; exit 1; }
+
+iso: deps-iso $(BUILD)/kernel.iso
+
+# ---- host unit tests ------------------------------------------------------------------------
+# Each tests/unit/*.mk adds a test:   UNIT_TESTS += name   name_SRCS := tests/unit/test_x.c kernel/x.c
+UNIT_TESTS :=
+include $(wildcard tests/unit/*.mk)
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -DHOST_TEST \
+               -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
+
+define unit_rule
+$(BUILD)/unit/$(1): $$($(1)_SRCS) $$(wildcard tests/unit/*.h) $$(wildcard kernel/*.h net/*.h drivers/*.h drivers/virtio/*.h drivers/net/*.h)
+	$$(quiet) HOSTCC $$@
+	@mkdir -p $$(dir $$@)
+	$$(Q)$$(HOSTCC) $$(UNIT_CFLAGS) $$($(1)_CFLAGS) -o $$@ $$($(1)_SRCS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
+
+unit: $(UNIT_BINS)
+	$(Q)$(PYTHON) tools/runtests.py --unit-only $(UNIT_BINS)
+
+# ---- running --------------------------------------------------------------------------------
+ACCEL ?= tcg
+run: deps-run $(BUILD)/kernel.elf
+	$(Q)tools/run.sh
+
+gdb: deps-run $(BUILD)/kernel.elf
+	$(Q)GDB=1 tools/run.sh
+
+test: deps-test $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS)
+	$(Q)$(PYTHON) tools/runtests.py $(UNIT_BINS)
+
+deps-run:
+	$(Q)tools/deps.sh run
+deps-iso:
+	$(Q)tools/deps.sh iso
+deps-test:
+	$(Q)tools/deps.sh test
+
+clean:
+	$(quiet) CLEAN $(BUILD)
+	$(Q)rm -rf $(BUILD)
+
+.PHONY: all iso unit run gdb test clean deps-run deps-iso deps-test
+.DELETE_ON_ERROR:
+
+-include $(KOBJ:.o=.d)

@@ -1,0 +1,47 @@
+/*
+ * kernel/irq.h - interrupt registration.
+ *
+ * IRQ numbers: 0-15 are ISA lines through the 8259 PIC (vector 32 + irq); 16 and above are
+ * message-signalled vectors (MSI-X) allocated with irq_alloc_msi() and acknowledged at the
+ * LAPIC. Handlers run in interrupt context with interrupts off: they must only reclaim,
+ * refill or schedule work (DESIGN.md), never allocate or do protocol work.
+ */
+#ifndef KERNEL_IRQ_H
+#define KERNEL_IRQ_H
+
+#include "kernel/types.h"
+
+typedef void (*irq_handler_t)(int irq, void *data);
+
+/* Returns 0 or -EBUSY when the IRQ already has a handler, -EINVAL for a bad number.
+ * For an ISA IRQ it also unmasks the line at the PIC. */
+int request_irq(int irq, irq_handler_t handler, void *data, const char *name);
+void free_irq(int irq);
+
+/* An IRQ number backed by a free LAPIC vector, for MSI/MSI-X; -ENOSPC when none is left. */
+int irq_alloc_msi(void);
+void irq_free_msi(int irq);
+/* The MSI message a device must write to raise this irq (Intel SDM 10.11). */
+void irq_msi_message(int irq, u32 *addr, u32 *data);
+
+u64 irq_count(int irq);
+
+/* 8259 mask API */
+void pic_mask(int irq);
+void pic_unmask(int irq);
+
+static inline void local_irq_disable(void) { __asm__ __volatile__("cli" ::: "memory"); }
+static inline void local_irq_enable(void) { __asm__ __volatile__("sti" ::: "memory"); }
+static inline unsigned long local_irq_save(void)
+{
+	unsigned long flags;
+	__asm__ __volatile__("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	return flags;
+}
+static inline void local_irq_restore(unsigned long flags)
+{
+	if (flags & (1ul << 9)) /* IF */
+		local_irq_enable();
+}
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * kernel/time.c - the tick, the TSC clock, and one-shot timers.
+ *
+ * The 8254 PIT channel 0 ticks at TICK_HZ (it wakes the idle loop so timers get checked);
+ * the TSC, calibrated once at boot against PIT channel 2, gives nanosecond time. Calibration
+ * follows the classic gate-and-count method: channel 2 in mode 0 counts down a known number of
+ * PIT clocks while we read the TSC on both ends (8254 data sheet, mode 0 "interrupt on
+ * terminal count"; the OUT2 pin is readable in port 0x61 bit 5).
+ *
+ * Timers are kept in a list sorted by deadline and run from the event loop, never from an
+ * interrupt handler, so timer callbacks may do anything loop code may do. Arm and cancel only
+ * from loop context.
+ */
+#include "kernel/io.h"
+#include "kernel/irq.h"
+#include "kernel/platform.h"
+#include "kernel/printk.h"
+#include "kernel/shell.h"
+#include "kernel/time.h"
+
+#define CALIBRATE_MS 25
+
+static u64 tsc_base;
+static u64 tsc_freq;
+static u64 ns_mult; /* ns = (cycles * ns_mult) >> 32 */
+static volatile u64 ticks;
+static struct timer *timer_list;
+
+static void pit_tick(int irq, void *data) { ticks++; }
+
+static u64 calibrate_tsc(void)
+{
+	u32 count = PIT_HZ * CALIBRATE_MS / 1000;
+	u8 gate = inb(PIT_GATE_PORT);
+	u64 t0, t1;
+
+	outb(PIT_GATE_PORT, (gate & ~0x02) | 0x01); /* gate channel 2 on, speaker off */
+	outb(PIT_CMD, 0xb0);                         /* channel 2, lo/hi byte, mode 0, binary */
+	outb(PIT_CH2, count & 0xff);
+	outb(PIT_CH2, count >> 8);
+	t0 = rdtsc();
+	while (!(inb(PIT_GATE_PORT) & 0x20))
+		;
+	t1 = rdtsc();
+	outb(PIT_GATE_PORT, gate);
+	return (t1 - t0) * 1000 / CALIBRATE_MS;
+}
+
+void time_mark_boot(void) { tsc_base = rdtsc(); }
+
+void time_init(void)
+{
+	u16 divisor = PIT_HZ / TICK_HZ;
+
+	tsc_freq = calibrate_tsc();
+	if (tsc_freq < 1000000)
+		panic("time: TSC calibration gave %llu Hz; is the PIT missing?", (unsigned long long)tsc_freq);
+	ns_mult = (NSEC_PER_SEC << 32) / tsc_freq;
+
+	outb(PIT_CMD, 0x34); /* channel 0, lo/hi byte, mode 2 (rate generator) */
+	outb(PIT_CH0, divisor & 0xff);
+	outb(PIT_CH0, divisor >> 8);
+	request_irq(PIT_IRQ, pit_tick, NULL, "timer");
+	printk("time: TSC %llu.%03llu MHz, tick %d Hz\n", (unsigned long long)(tsc_freq / 1000000),
+	       (unsigned long long)(tsc_freq / 1000 % 1000), TICK_HZ);
+}
+
+u64 tsc_to_ns(u64 cycles) { return (u64)(((unsigned __int128)cycles * ns_mult) >> 32); }
+u64 now_ns(void) { return tsc_to_ns(rdtsc() - tsc_base); }
+u64 tsc_hz(void) { return tsc_freq; }
+u64 jiffies(void) { return ticks; }
+
+void udelay(u64 us)
+{
+	u64 end = now_ns() + us * NSEC_PER_USEC;
+
+	while (now_ns() < end)
+		cpu_relax();
+}
+
+void mdelay(u64 ms) { udelay(ms * 1000); }
+
+void timer_setup(struct timer *t, void (*fn)(struct timer *t))
+{
+	t->fn = fn;
+	t->next = NULL;
+	t->pending = false;
+	t->expires_ns = 0;
+}
+
+void timer_cancel(struct timer *t)
+{
+	struct timer **pp;
+
+	if (!t->pending)
+		return;
+	for (pp = &timer_list; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	t->pending = false;
+	t->next = NULL;
+}
+
+void timer_arm(struct timer *t, u64 delay_ns)
+{
+	struct timer **pp;
+
+	timer_cancel(t);
+	t->expires_ns = now_ns() + delay_ns;
+	for (pp = &timer_list; *pp && (*pp)->expires_ns <= t->expires_ns; pp = &(*pp)->next)
+		;
+	t->next = *pp;
+	*pp = t;
+	t->pending = true;
+}
+
+void timers_run(void)
+{
+	u64 now = now_ns();
+
+	while (timer_list && timer_list->expires_ns <= now) {
+		struct timer *t = timer_list;
+
+		timer_list = t->next;
+		t->next = NULL;
+		t->pending = false;
+		t->fn(t); /* may re-arm t or others */
+	}
+}
+
+u64 timers_next_ns(void) { return timer_list ? timer_list->expires_ns : UINT64_MAX; }
+
+static int cmd_uptime(int argc, char **argv)
+{
+	u64 ns = now_ns();
+
+	printk("uptime: %llu.%03llu s (%llu ticks, TSC %llu Hz)\n", (unsigned long long)(ns / NSEC_PER_SEC),
+	       (unsigned long long)(ns / NSEC_PER_MSEC % 1000), (unsigned long long)ticks,
+	       (unsigned long long)tsc_freq);
+	return 0;
+}
+SHELL_COMMAND(uptime, cmd_uptime, "uptime", "time since boot, from the calibrated TSC");
