@@ -1,0 +1,126 @@
+/*
+ * drivers/pci.h - PCI configuration space, BARs, capabilities, INTx and MSI-X.
+ *
+ * Knows the PCI Local Bus Specification 3.0 and the PCI Express base spec's MSI-X chapter,
+ * and nothing of virtio. Configuration mechanism #1 (ports 0xcf8/0xcfc) is used, which QEMU
+ * provides on both the pc (i440fx) and q35 machines for the first 256 bytes of each function.
+ */
+#ifndef DRIVERS_PCI_H
+#define DRIVERS_PCI_H
+
+#include "kernel/mem.h"
+#include "kernel/types.h"
+
+/* Configuration header offsets (PCI 3.0, section 6.1) */
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_STATUS 0x06
+#define PCI_REVISION_ID 0x08
+#define PCI_PROG_IF 0x09
+#define PCI_SUBCLASS 0x0a
+#define PCI_CLASS 0x0b
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_BAR0 0x10
+#define PCI_SECONDARY_BUS 0x19
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID 0x2e
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_INTERRUPT_PIN 0x3d
+
+#define PCI_COMMAND_IO (1u << 0)
+#define PCI_COMMAND_MEMORY (1u << 1)
+#define PCI_COMMAND_MASTER (1u << 2)
+#define PCI_COMMAND_INTX_DISABLE (1u << 10)
+#define PCI_STATUS_CAP_LIST (1u << 4)
+
+#define PCI_CAP_ID_MSI 0x05
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+
+#define PCI_NUM_BARS 6
+#define PCI_MAX_DEVICES 64
+
+struct pci_bar {
+	u64 addr;   /* bus address (memory) or port number (I/O); 0 when unimplemented */
+	u64 size;
+	bool is_io;
+	bool is_64;
+	bool prefetchable;
+};
+
+struct pci_msix {
+	u8 cap;             /* config offset of the MSI-X capability; 0 when absent */
+	u16 table_size;     /* number of entries */
+	u8 table_bar;
+	u32 table_offset;
+	u8 pba_bar;
+	u32 pba_offset;
+	volatile u8 *table; /* mapped by pci_msix_map() */
+	volatile u8 *pba;
+	bool enabled;
+};
+
+struct pci_dev {
+	u8 bus, slot, func;
+	u16 vendor, device;
+	u16 subsys_vendor, subsys_id;
+	u8 class_code, subclass, prog_if, revision;
+	u8 header_type;     /* without the multifunction bit */
+	u8 irq_line;        /* INTx routed by the BIOS: an ISA IRQ for the PIC; 0xff = none */
+	u8 irq_pin;         /* 1 = INTA# ... 4 = INTD#; 0 = no INTx */
+	struct pci_bar bar[PCI_NUM_BARS];
+	struct pci_msix msix;
+	const struct pci_driver *driver;
+	void *driver_data;
+};
+
+/* Configuration space access: off must be naturally aligned. */
+u8 pci_read8(const struct pci_dev *d, u16 off);
+u16 pci_read16(const struct pci_dev *d, u16 off);
+u32 pci_read32(const struct pci_dev *d, u16 off);
+void pci_write8(const struct pci_dev *d, u16 off, u8 v);
+void pci_write16(const struct pci_dev *d, u16 off, u16 v);
+void pci_write32(const struct pci_dev *d, u16 off, u32 v);
+
+/* Capability list walk (PCI 3.0, 6.7): config offset of the first capability with this id
+ * after 'from' (0 = from the start), or 0. Loops and out-of-range pointers end the walk. */
+u8 pci_find_capability(const struct pci_dev *d, u8 cap_id, u8 from);
+
+void pci_enable_device(struct pci_dev *d); /* decode I/O and memory BARs */
+void pci_set_master(struct pci_dev *d);    /* allow the device to DMA (and send MSI-X) */
+void pci_intx(struct pci_dev *d, bool enable);
+
+/* A pointer to [bar.addr + off, + len) of a memory BAR (mapped if above 4 GiB), or NULL when
+ * the BAR is I/O, absent, or too small. */
+volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len);
+
+/* MSI-X (PCI 3.0, 6.8.2): locate and map table and PBA; then program entries, then enable.
+ * pci_msix_map returns 0, -ENODEV (no capability) or -EIO (table outside its BAR). */
+int pci_msix_map(struct pci_dev *d);
+int pci_msix_set_entry(struct pci_dev *d, u16 entry, u32 addr, u32 data); /* -EINVAL if out of range */
+void pci_msix_mask_entry(struct pci_dev *d, u16 entry, bool masked);
+void pci_msix_enable(struct pci_dev *d, bool enable); /* also sets INTx disable accordingly */
+bool pci_msix_pending(struct pci_dev *d, u16 entry);
+
+/* Drivers: probe is called for each device whose vendor and device ids match an entry of
+ * ids (terminated by vendor 0); device 0xffff matches any device of that vendor. */
+struct pci_device_id {
+	u16 vendor, device;
+};
+struct pci_driver {
+	const char *name;
+	const struct pci_device_id *ids;
+	int (*probe)(struct pci_dev *d);
+};
+/* Registers and probes now against every device found by the scan. */
+int pci_register_driver(const struct pci_driver *drv);
+
+/* Iterate the devices found at boot: pci_device(i) for i < pci_device_count(). */
+int pci_device_count(void);
+struct pci_dev *pci_device(int i);
+
+const char *pci_class_name(u8 class_code, u8 subclass);
+
+#endif

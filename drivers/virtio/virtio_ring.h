@@ -1,0 +1,186 @@
+/*
+ * drivers/virtio/virtio_ring.h - split virtqueues (virtio 1.x, section 2.7 "Split
+ * Virtqueues"; the legacy layout of section 2.7.2's "Legacy Interfaces" note).
+ *
+ * The ring is the only code that touches descriptors, the available ring and the used ring.
+ * It knows no transport: a transport supplies notify() (how to kick the device) and takes
+ * the ring's addresses from the struct. It knows no device type: buffers are scatterlists
+ * plus an opaque token the caller gets back from virtqueue_get_buf().
+ *
+ * Everything the device writes (used-ring ids, lengths, indices, flags, event indices) is
+ * untrusted: it is checked before use, and a bad value is counted and dropped, never followed.
+ *
+ * Also builds on the host (tests/unit/test_virtio_ring.c runs it against a simulated device).
+ */
+#ifndef DRIVERS_VIRTIO_VIRTIO_RING_H
+#define DRIVERS_VIRTIO_VIRTIO_RING_H
+
+#include "kernel/mem.h"
+#include "kernel/types.h"
+
+/* ---- wire layout: virtio 1.x section 2.7.5 - 2.7.8 ---- */
+#define VRING_DESC_F_NEXT 1     /* the buffer continues in desc.next */
+#define VRING_DESC_F_WRITE 2    /* device-writable (otherwise device-readable) */
+#define VRING_DESC_F_INDIRECT 4 /* the buffer is a table of descriptors (2.7.5.3) */
+#define VRING_AVAIL_F_NO_INTERRUPT 1 /* driver -> device: don't interrupt (no EVENT_IDX) */
+#define VRING_USED_F_NO_NOTIFY 1     /* device -> driver: don't kick (no EVENT_IDX) */
+
+/* Feature bits the ring itself implements (virtio 1.x section 6) */
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX 29
+
+struct vring_desc {
+	le64 addr;
+	le32 len;
+	le16 flags;
+	le16 next;
+};
+_Static_assert(sizeof(struct vring_desc) == 16, "virtio 1.x 2.7.5");
+
+struct vring_avail {
+	le16 flags;
+	le16 idx;
+	le16 ring[]; /* num entries, then le16 used_event (EVENT_IDX) */
+};
+
+struct vring_used_elem {
+	le32 id;  /* head of the completed descriptor chain */
+	le32 len; /* bytes the device wrote into the buffer */
+};
+_Static_assert(sizeof(struct vring_used_elem) == 8, "virtio 1.x 2.7.8");
+
+struct vring_used {
+	le16 flags;
+	le16 idx;
+	struct vring_used_elem ring[]; /* num entries, then le16 avail_event (EVENT_IDX) */
+};
+
+/* The legacy interface requires the used ring to start on a 4096-byte boundary after the
+ * descriptor table and avail ring (virtio 1.x 2.7.2, legacy note); we use that layout for
+ * both transports, which also satisfies the modern alignment rules (16/2/4 bytes). */
+#define VRING_LEGACY_ALIGN 4096
+size_t vring_size(unsigned num); /* bytes of the whole contiguous ring for num entries */
+
+#define VIRTQUEUE_MAX_SIZE 4096 /* the largest queue we allocate; the spec allows 32768 */
+#define VIRTQUEUE_MAX_INDIRECT 16 /* descriptors per indirect table */
+
+/* A buffer piece. addr is a kernel virtual address; the ring converts it with virt_to_phys. */
+struct scatterlist {
+	void *addr;
+	u32 len;
+};
+
+struct virtqueue_stats {
+	u64 added;            /* buffers added */
+	u64 completed;        /* buffers returned by virtqueue_get_buf */
+	u64 kicks;            /* notifications sent to the device */
+	u64 kicks_suppressed; /* kick_prepare said no (NO_NOTIFY / event index) */
+	u64 interrupts;       /* vring_interrupt calls */
+	u64 spurious;         /* ... that found no new used entries */
+	u64 full;             /* add refused: not enough free descriptors */
+	u64 indirect;         /* buffers added through an indirect table */
+	u64 bad_used_id;      /* used.id out of range or not the head of a chain in flight */
+	u64 bad_used_len;     /* used.len larger than the device-writable part of the buffer */
+	u64 bad_used_idx;     /* used.idx moved more than num ahead of us */
+};
+
+struct virtqueue;
+typedef bool (*vq_notify_t)(struct virtqueue *vq); /* false: the device is broken */
+typedef void (*vq_callback_t)(struct virtqueue *vq);
+
+struct vring_desc_state {
+	void *data;       /* the caller's token; NULL = this head is not in flight */
+	u32 in_len;       /* device-writable bytes in the chain: the bound for used.len */
+	u16 ndescs;       /* descriptors the chain occupies in the main table (1 if indirect) */
+	u16 last;         /* index of the chain's last descriptor, to splice it onto the free list */
+	struct vring_desc *indir; /* this head's indirect table, when used */
+};
+
+struct virtqueue {
+	/* set at creation */
+	const char *name;
+	unsigned index;     /* queue number within the device */
+	unsigned num;       /* ring size, a power of two */
+	vq_callback_t callback;
+	vq_notify_t notify;
+	void *priv;         /* the transport's per-queue data (e.g. its notify address) */
+	void *vdev;         /* the owning device (struct virtio_device *), opaque here */
+	bool event_idx;     /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;      /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	bool broken;        /* a notify failed or the device misbehaved fatally: refuse work */
+
+	/* the ring, in DMA memory */
+	void *ring_mem;
+	size_t ring_bytes;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	phys_addr_t desc_phys, avail_phys, used_phys;
+
+	/* driver-side state (never read from device memory) */
+	unsigned num_free;
+	u16 free_head;         /* first free descriptor; chained through desc[i].next */
+	u16 avail_idx_shadow;  /* our copy of avail->idx (free running) */
+	u16 last_used_idx;     /* next used entry to consume (free running) */
+	u16 avail_flags_shadow;
+	u16 added_since_kick;  /* buffers made available since the last kick_prepare */
+	struct vring_desc_state *desc_state; /* num entries */
+	struct vring_desc *indir_pool;       /* num * VIRTQUEUE_MAX_INDIRECT descriptors */
+	phys_addr_t indir_pool_phys;
+	size_t meta_bytes;
+	struct virtqueue_stats stats;
+};
+
+/* Allocate and initialise a queue of num entries (power of two, 1..VIRTQUEUE_MAX_SIZE).
+ * Returns NULL on bad arguments or when memory is short. */
+struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool event_idx,
+					 bool indirect, vq_notify_t notify, vq_callback_t callback,
+					 const char *name);
+void vring_del_virtqueue(struct virtqueue *vq);
+/* Back to the freshly-created state (after a device reset has returned every buffer with
+ * virtqueue_detach_unused_buf): indices to 0, all descriptors free, stats kept. */
+void vring_reset(struct virtqueue *vq);
+
+/* Expose a buffer made of out_sgs device-readable pieces followed by in_sgs device-writable
+ * ones. data (non-NULL) is returned by virtqueue_get_buf when the device is done.
+ * Returns 0, -ENOSPC when the ring is full, -EINVAL for bad arguments, -EIO when broken. */
+int virtqueue_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned out_sgs,
+		      unsigned in_sgs, void *data);
+int virtqueue_add_outbuf(struct virtqueue *vq, struct scatterlist *sg, unsigned num, void *data);
+int virtqueue_add_inbuf(struct virtqueue *vq, struct scatterlist *sg, unsigned num, void *data);
+
+/* Publish added buffers; true when the device must be notified (2.7.10 / 2.7.13.4). */
+bool virtqueue_kick_prepare(struct virtqueue *vq);
+bool virtqueue_notify(struct virtqueue *vq); /* calls vq->notify; false: broken */
+bool virtqueue_kick(struct virtqueue *vq);   /* kick_prepare + notify */
+
+/* Take the next completed buffer: its token, and in *len the bytes the device wrote.
+ * NULL when none is ready. Bad used entries are counted and skipped. */
+void *virtqueue_get_buf(struct virtqueue *vq, unsigned *len);
+
+/* Interrupt suppression (2.7.7, 2.7.10). enable_cb returns false when buffers arrived
+ * while callbacks were off, so the caller must poll again (Linux's race check). */
+void virtqueue_disable_cb(struct virtqueue *vq);
+bool virtqueue_enable_cb(struct virtqueue *vq);
+/* Like enable_cb, but ask for the interrupt only after about 3/4 of the outstanding buffers
+ * have completed (EVENT_IDX only; otherwise the same as enable_cb). For TX reclaim. */
+bool virtqueue_enable_cb_delayed(struct virtqueue *vq);
+bool virtqueue_more_used(const struct virtqueue *vq);
+
+/* After a reset: hand back one buffer the device never completed (NULL when none left). */
+void *virtqueue_detach_unused_buf(struct virtqueue *vq);
+
+/* Called by the transport's interrupt handler, in interrupt context: true when the queue
+ * had new used entries (then vq->callback ran). */
+bool vring_interrupt(struct virtqueue *vq);
+
+static inline unsigned virtqueue_get_vring_size(const struct virtqueue *vq) { return vq->num; }
+static inline unsigned virtqueue_num_free(const struct virtqueue *vq) { return vq->num_free; }
+
+/* The event-index rule of virtio 1.x 2.7.10: has new_idx passed event_idx since old? */
+static inline bool vring_need_event(u16 event_idx, u16 new_idx, u16 old)
+{
+	return (u16)(new_idx - event_idx - 1) < (u16)(new_idx - old);
+}
+
+#endif

@@ -1,0 +1,16 @@
+/* tests/unit/host_stubs.h - knobs of the host stand-ins in host_stubs.c. */
+#ifndef TESTS_UNIT_HOST_STUBS_H
+#define TESTS_UNIT_HOST_STUBS_H
+
+#include <stddef.h>
+#include "kernel/types.h"
+
+extern char host_log[65536]; /* everything printk'd since host_log_clear() */
+extern size_t host_log_len;
+extern int host_quiet;       /* 0: also echo printk to stdout */
+extern u64 host_now_ns;      /* what now_ns() returns */
+extern long host_dma_live;   /* dma_alloc'd and not freed */
+extern long host_dma_fail_after; /* -1: never fail; n: fail after n more successes */
+void host_log_clear(void);
+
+#endif
