@@ -1,0 +1,731 @@
+/*
+ * drivers/net/virtio_net.c - the virtio network device driver (virtio 1.x section 5.1).
+ *
+ * Named after the Linux functions the course text walks through, so both can be read side by
+ * side: virtnet_probe -> init_vqs -> virtnet_alloc_queues / virtnet_find_vqs; receive through
+ * skb_recv_done (interrupt) -> virtnet_poll -> receive_buf -> netif_receive, refilled by
+ * try_fill_recv; transmit through start_xmit -> xmit_skb -> virtqueue_add_outbuf, with
+ * free_old_xmit reclaiming and skb_xmit_done (interrupt) waking the TX poll.
+ *
+ * Simpler than Linux: one queue pair (no MQ/RSS), no control queue, no checksum or
+ * segmentation offloads (every frame is complete and checksummed by the stack), no XDP.
+ *
+ * Everything the device hands us is checked: used lengths (shorter than the header, runts,
+ * longer than the MTU allows), num_buffers (zero, or more than the device completed), config
+ * values (MTU out of range, a multicast or zero MAC). Each drop has a counter in netstat.
+ */
+#include "drivers/net/virtio_net.h"
+#include "drivers/virtio/virtio.h"
+#include "kernel/cmdline.h"
+#include "kernel/errno.h"
+#include "kernel/init.h"
+#include "kernel/irq.h"
+#include "kernel/printk.h"
+#include "kernel/shell.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "net/netdev.h"
+
+#define VIRTNET_MAX_DEVICES 4
+#define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
+#define VIRTNET_EXTRA_BUFS 512 /* pool buffers beyond the two rings: stack queues, backlog */
+
+enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
+
+struct virtnet_stats {
+	u64 rx_interrupts, tx_interrupts;
+	u64 rx_polls, tx_polls;
+	u64 rx_frames, rx_buffers;
+	u64 rx_kicks, tx_kicks;
+	u64 tx_frames, tx_completed;
+	/* drops, by reason */
+	u64 rx_too_short;       /* used length shorter than the virtio-net header */
+	u64 rx_runt;            /* frame shorter than an Ethernet header */
+	u64 rx_too_long;        /* frame longer than MTU + Ethernet header */
+	u64 rx_bad_num_buffers; /* num_buffers 0, or more than the device completed */
+	u64 rx_merge_overflow;  /* merged frame larger than a buffer can hold */
+	u64 rx_refill_nomem;    /* netbuf pool empty while refilling */
+	u64 tx_ring_full;       /* start_xmit said busy */
+	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
+	u64 tx_add_error;       /* the ring refused a frame for another reason */
+};
+
+struct virtnet_info {
+	struct virtio_device *vdev;
+	struct net_device dev;
+	struct virtqueue *rvq, *svq;
+	struct napi_struct napi;    /* receive */
+	struct napi_struct napi_tx; /* transmit completions and the backlog */
+	unsigned hdr_len;           /* 10, or 12 with MRG_RXBUF or VERSION_1 */
+	bool mergeable_rx_bufs;
+	bool any_layout;            /* the header may share a descriptor with the frame */
+	unsigned rx_buf_len;        /* device-writable bytes per receive buffer */
+	unsigned max_frame;         /* MTU + Ethernet header */
+	unsigned rx_posted;         /* buffers the device holds on the receive queue */
+	unsigned tx_inflight;       /* frames the device holds on the transmit queue */
+	bool tx_kick_pending;
+	bool registered;
+	bool pool_ready;
+	struct virtnet_stats stats;
+};
+
+static struct virtnet_info virtnet_devs[VIRTNET_MAX_DEVICES];
+static int nvirtnet;
+
+static const char *virtnet_feature_name(unsigned bit)
+{
+	switch (bit) {
+	case VIRTIO_NET_F_CSUM: return "CSUM";
+	case VIRTIO_NET_F_GUEST_CSUM: return "GUEST_CSUM";
+	case VIRTIO_NET_F_CTRL_GUEST_OFFLOADS: return "CTRL_GUEST_OFFLOADS";
+	case VIRTIO_NET_F_MTU: return "MTU";
+	case VIRTIO_NET_F_MAC: return "MAC";
+	case VIRTIO_NET_F_GSO: return "GSO";
+	case VIRTIO_NET_F_GUEST_TSO4: return "GUEST_TSO4";
+	case VIRTIO_NET_F_GUEST_TSO6: return "GUEST_TSO6";
+	case VIRTIO_NET_F_GUEST_ECN: return "GUEST_ECN";
+	case VIRTIO_NET_F_GUEST_UFO: return "GUEST_UFO";
+	case VIRTIO_NET_F_HOST_TSO4: return "HOST_TSO4";
+	case VIRTIO_NET_F_HOST_TSO6: return "HOST_TSO6";
+	case VIRTIO_NET_F_HOST_ECN: return "HOST_ECN";
+	case VIRTIO_NET_F_HOST_UFO: return "HOST_UFO";
+	case VIRTIO_NET_F_MRG_RXBUF: return "MRG_RXBUF";
+	case VIRTIO_NET_F_STATUS: return "STATUS";
+	case VIRTIO_NET_F_CTRL_VQ: return "CTRL_VQ";
+	case VIRTIO_NET_F_CTRL_RX: return "CTRL_RX";
+	case VIRTIO_NET_F_CTRL_VLAN: return "CTRL_VLAN";
+	case VIRTIO_NET_F_CTRL_RX_EXTRA: return "CTRL_RX_EXTRA";
+	case VIRTIO_NET_F_GUEST_ANNOUNCE: return "GUEST_ANNOUNCE";
+	case VIRTIO_NET_F_MQ: return "MQ";
+	case VIRTIO_NET_F_CTRL_MAC_ADDR: return "CTRL_MAC_ADDR";
+	case VIRTIO_NET_F_HOST_USO: return "HOST_USO";
+	case VIRTIO_NET_F_HASH_REPORT: return "HASH_REPORT";
+	case VIRTIO_NET_F_GUEST_HDRLEN: return "GUEST_HDRLEN";
+	case VIRTIO_NET_F_RSS: return "RSS";
+	case VIRTIO_NET_F_RSC_EXT: return "RSC_EXT";
+	case VIRTIO_NET_F_STANDBY: return "STANDBY";
+	case VIRTIO_NET_F_SPEED_DUPLEX: return "SPEED_DUPLEX";
+	default: return NULL;
+	}
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Receive
+ */
+
+/* Where the device writes a receive buffer: the header right in front of the headroom mark,
+ * so that after stripping it nb->data is the Ethernet header with NETBUF_HEADROOM - hdr_len
+ * bytes of headroom left for a reply built in place. */
+static u8 *rx_buf_start(const struct virtnet_info *vi, struct netbuf *nb)
+{
+	return nb->head + NETBUF_HEADROOM - vi->hdr_len;
+}
+
+/* Post one receive buffer. Legacy devices without ANY_LAYOUT want the header in a
+ * descriptor of its own (5.1.6.3.2 legacy note); otherwise one descriptor holds both. */
+static int add_recvbuf(struct virtnet_info *vi, struct netbuf *nb)
+{
+	struct scatterlist sg[2];
+	u8 *start = rx_buf_start(vi, nb);
+
+	if (vi->any_layout) {
+		sg[0].addr = start;
+		sg[0].len = vi->hdr_len + vi->rx_buf_len;
+		return virtqueue_add_inbuf(vi->rvq, sg, 1, nb);
+	}
+	sg[0].addr = start;
+	sg[0].len = vi->hdr_len;
+	sg[1].addr = start + vi->hdr_len;
+	sg[1].len = vi->rx_buf_len;
+	return virtqueue_add_inbuf(vi->rvq, sg, 2, nb);
+}
+
+/* Keep the receive queue full; one kick for the whole refill. Returns buffers added. */
+static unsigned try_fill_recv(struct virtnet_info *vi)
+{
+	unsigned added = 0;
+
+	while (vi->rvq->num_free > 0) {
+		struct netbuf *nb = netbuf_alloc();
+
+		if (!nb) {
+			vi->stats.rx_refill_nomem++;
+			break;
+		}
+		if (add_recvbuf(vi, nb) < 0) {
+			netbuf_free(nb);
+			break;
+		}
+		vi->rx_posted++;
+		added++;
+	}
+	if (added && virtqueue_kick_prepare(vi->rvq)) {
+		vi->stats.rx_kicks++;
+		virtqueue_notify(vi->rvq);
+	}
+	return added;
+}
+
+static void drop_rx(struct virtnet_info *vi, struct netbuf *nb, u64 *counter)
+{
+	(*counter)++;
+	netbuf_free(nb);
+}
+
+/*
+ * MRG_RXBUF: a frame may continue in num_buffers - 1 further buffers, which the device has
+ * already completed (it publishes them all at once). Their bytes are appended to the first
+ * buffer, which is sized for a whole MTU-sized frame; a frame that does not fit is dropped.
+ * The continuation buffers are consumed in every case so the queue stays in step.
+ */
+static bool merge_rx_buffers(struct virtnet_info *vi, struct netbuf *nb, u16 num_buffers)
+{
+	bool ok = true;
+
+	for (u16 i = 1; i < num_buffers; i++) {
+		unsigned len;
+		struct netbuf *more = virtqueue_get_buf(vi->rvq, &len);
+
+		if (!more) {
+			vi->stats.rx_bad_num_buffers++;
+			return false;
+		}
+		vi->rx_posted--;
+		vi->stats.rx_buffers++;
+		if (ok) {
+			u8 *dst = netbuf_put(nb, len);
+
+			if (dst)
+				memcpy(dst, rx_buf_start(vi, more), len);
+			else {
+				vi->stats.rx_merge_overflow++;
+				ok = false;
+			}
+		}
+		netbuf_free(more);
+	}
+	return ok;
+}
+
+static void receive_buf(struct virtnet_info *vi, struct netbuf *nb, unsigned len)
+{
+	u16 num_buffers = 1;
+
+	if (len < vi->hdr_len) {
+		drop_rx(vi, nb, &vi->stats.rx_too_short);
+		return;
+	}
+	nb->data = nb->tail = rx_buf_start(vi, nb);
+	netbuf_put(nb, len); /* len is within what we posted: the ring checked it */
+	if (vi->mergeable_rx_bufs) {
+		const struct virtio_net_hdr_mrg_rxbuf *h = (const void *)nb->data;
+
+		num_buffers = READ_ONCE(h->num_buffers);
+		if (num_buffers == 0) {
+			drop_rx(vi, nb, &vi->stats.rx_bad_num_buffers);
+			return;
+		}
+		if (num_buffers > 1 && !merge_rx_buffers(vi, nb, num_buffers)) {
+			netbuf_free(nb);
+			return;
+		}
+	}
+	netbuf_pull(nb, vi->hdr_len);
+	if (netbuf_len(nb) < ETH_HLEN) {
+		drop_rx(vi, nb, &vi->stats.rx_runt);
+		return;
+	}
+	if (netbuf_len(nb) > vi->max_frame) {
+		drop_rx(vi, nb, &vi->stats.rx_too_long);
+		return;
+	}
+	vi->stats.rx_frames++;
+	netif_receive(&vi->dev, nb);
+}
+
+static int virtnet_receive(struct virtnet_info *vi, int budget)
+{
+	int received = 0;
+	unsigned len;
+	struct netbuf *nb;
+
+	while (received < budget && (nb = virtqueue_get_buf(vi->rvq, &len))) {
+		vi->rx_posted--;
+		vi->stats.rx_buffers++;
+		receive_buf(vi, nb, len);
+		received++;
+	}
+	return received;
+}
+
+/* The NAPI poll: receive up to budget frames, refill, and re-enable the interrupt only when
+ * the queue is drained -- checking for the race where a frame arrives just before. */
+static int virtnet_poll(struct napi_struct *napi, int budget)
+{
+	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
+	int received;
+
+	vi->stats.rx_polls++;
+	received = virtnet_receive(vi, budget);
+	try_fill_recv(vi);
+	if (received < budget) {
+		napi_complete(napi);
+		if (!virtqueue_enable_cb(vi->rvq)) {
+			virtqueue_disable_cb(vi->rvq);
+			napi_schedule(napi);
+		}
+	}
+	return received;
+}
+
+/* Called in interrupt context: only silence the queue and schedule the poll. */
+static void skb_recv_done(struct virtqueue *rvq)
+{
+	struct virtnet_info *vi = ((struct virtio_device *)rvq->vdev)->priv;
+
+	vi->stats.rx_interrupts++;
+	virtqueue_disable_cb(rvq);
+	napi_schedule(&vi->napi);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Transmit
+ */
+
+static void free_old_xmit(struct virtnet_info *vi)
+{
+	unsigned len;
+	struct netbuf *nb;
+
+	while ((nb = virtqueue_get_buf(vi->svq, &len))) {
+		vi->tx_inflight--;
+		vi->stats.tx_completed++;
+		netbuf_free(nb);
+	}
+}
+
+/* Put one frame on the transmit queue, header prepended in the headroom. */
+static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
+{
+	struct scatterlist sg[2];
+	u8 *hdr = netbuf_push(nb, vi->hdr_len);
+	int err;
+
+	if (!hdr)
+		return -ENOBUFS;
+	memset(hdr, 0, vi->hdr_len); /* no offloads: flags 0, GSO_NONE, num_buffers 0 */
+	if (vi->any_layout) {
+		sg[0].addr = nb->data;
+		sg[0].len = netbuf_len(nb);
+		err = virtqueue_add_outbuf(vi->svq, sg, 1, nb);
+	} else {
+		sg[0].addr = hdr;
+		sg[0].len = vi->hdr_len;
+		sg[1].addr = hdr + vi->hdr_len;
+		sg[1].len = netbuf_len(nb) - vi->hdr_len;
+		err = virtqueue_add_outbuf(vi->svq, sg, 2, nb);
+	}
+	if (err)
+		netbuf_pull(nb, vi->hdr_len); /* give the frame back as it came */
+	return err;
+}
+
+static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+	int err;
+
+	free_old_xmit(vi);
+	err = xmit_skb(vi, nb);
+	if (err == -ENOSPC) {
+		vi->stats.tx_ring_full++;
+		/* Ask for an interrupt when the device frees descriptors (skb_xmit_done). */
+		if (!virtqueue_enable_cb(vi->svq)) {
+			virtqueue_disable_cb(vi->svq);
+			napi_schedule(&vi->napi_tx);
+		}
+		return NETDEV_TX_BUSY;
+	}
+	if (err) {
+		*(err == -ENOBUFS ? &vi->stats.tx_no_headroom : &vi->stats.tx_add_error) += 1;
+		netbuf_free(nb);
+		return NETDEV_TX_OK; /* consumed: dropped with a counter */
+	}
+	vi->tx_inflight++;
+	vi->stats.tx_frames++;
+	vi->tx_kick_pending = true;
+	return NETDEV_TX_OK;
+}
+
+/* End of a burst: one kick for everything queued since the last one (if the device wants
+ * it), then ask for a completion interrupt late, when most of the burst is done. */
+static void virtnet_flush(struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+
+	if (!vi->tx_kick_pending)
+		return;
+	vi->tx_kick_pending = false;
+	if (virtqueue_kick_prepare(vi->svq)) {
+		vi->stats.tx_kicks++;
+		virtqueue_notify(vi->svq);
+	}
+	if (!virtqueue_enable_cb_delayed(vi->svq)) {
+		virtqueue_disable_cb(vi->svq);
+		napi_schedule(&vi->napi_tx);
+	}
+}
+
+static int virtnet_poll_tx(struct napi_struct *napi, int budget)
+{
+	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi_tx);
+
+	vi->stats.tx_polls++;
+	free_old_xmit(vi);
+	netif_wake_queue(&vi->dev);
+	napi_complete(napi);
+	/* Frames still in flight: make sure their completion wakes us to free them. */
+	if (vi->tx_inflight && !virtqueue_enable_cb(vi->svq)) {
+		virtqueue_disable_cb(vi->svq);
+		napi_schedule(napi);
+	}
+	return 0;
+}
+
+/* Called in interrupt context. */
+static void skb_xmit_done(struct virtqueue *svq)
+{
+	struct virtnet_info *vi = ((struct virtio_device *)svq->vdev)->priv;
+
+	vi->stats.tx_interrupts++;
+	virtqueue_disable_cb(svq);
+	napi_schedule(&vi->napi_tx);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Configuration, probe, remove
+ */
+
+static void virtnet_update_link(struct virtnet_info *vi)
+{
+	u16 status = VIRTIO_NET_S_LINK_UP; /* without STATUS the link is always up (5.1.4) */
+
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_STATUS))
+		status = virtio_cread16(vi->vdev, VIRTIO_NET_CFG_STATUS);
+	if (status & VIRTIO_NET_S_LINK_UP)
+		netif_carrier_on(&vi->dev);
+	else
+		netif_carrier_off(&vi->dev);
+}
+
+/* From the event loop, after a configuration interrupt. */
+static void virtnet_config_changed(struct virtio_device *vdev)
+{
+	struct virtnet_info *vi = vdev->priv;
+
+	if (vi && vi->registered)
+		virtnet_update_link(vi);
+}
+
+static void random_mac(u8 mac[ETH_ALEN])
+{
+	u64 r = rdtsc() * 0x9e3779b97f4a7c15ull;
+
+	for (int i = 0; i < ETH_ALEN; i++)
+		mac[i] = (u8)(r >> (8 * i));
+	mac[0] = (mac[0] & 0xfe) | 0x02; /* unicast, locally administered */
+}
+
+static bool valid_unicast_mac(const u8 mac[ETH_ALEN])
+{
+	static const u8 zero[ETH_ALEN];
+
+	return !(mac[0] & 1) && memcmp(mac, zero, ETH_ALEN) != 0;
+}
+
+static void virtnet_read_mac(struct virtnet_info *vi)
+{
+	u8 *mac = vi->dev.mac;
+
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC) &&
+	    virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MAC, mac, ETH_ALEN) == 0 && valid_unicast_mac(mac))
+		return;
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC))
+		printk("%s: device MAC %02x:%02x:%02x:%02x:%02x:%02x is not a unicast address; using a random one\n",
+		       vi->vdev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	random_mac(mac);
+}
+
+static unsigned virtnet_read_mtu(struct virtnet_info *vi)
+{
+	u16 mtu;
+
+	if (!virtio_has_feature(vi->vdev, VIRTIO_NET_F_MTU))
+		return ETH_DATA_LEN;
+	mtu = virtio_cread16(vi->vdev, VIRTIO_NET_CFG_MTU);
+	if (mtu < ETH_MIN_MTU) {
+		printk("%s: device MTU %u is below the minimum %u; using %u\n", vi->vdev->name, mtu, ETH_MIN_MTU,
+		       ETH_DATA_LEN);
+		return ETH_DATA_LEN;
+	}
+	if (mtu > VIRTNET_MAX_MTU) {
+		printk("%s: device MTU %u is above what we support; using %u\n", vi->vdev->name, mtu, VIRTNET_MAX_MTU);
+		return VIRTNET_MAX_MTU;
+	}
+	return mtu;
+}
+
+/* Buffer sizing: every receive buffer holds a whole frame (5.1.6.3.1 asks for at least
+ * MTU + header without MRG_RXBUF). With MRG_RXBUF, vnet_rxbuf=N on the command line posts
+ * smaller buffers, so frames span several and the merge path runs (for tests and labs). */
+static int virtnet_size_buffers(struct virtnet_info *vi, unsigned mtu)
+{
+	unsigned want = NETBUF_HEADROOM + mtu + ETH_HLEN;
+	const char *knob = cmdline_get("vnet_rxbuf");
+	int err = netbuf_pool_init(MAX(want, (unsigned)NETBUF_DEFAULT_SIZE));
+
+	if (err == -EEXIST) {
+		unsigned fit = netbuf_buf_size() - NETBUF_HEADROOM - ETH_HLEN;
+
+		printk("%s: packet buffers hold at most a %u-byte MTU; using that\n", vi->vdev->name, fit);
+		mtu = fit;
+	} else if (err) {
+		return err;
+	}
+	vi->dev.mtu = mtu;
+	vi->max_frame = mtu + ETH_HLEN;
+	vi->rx_buf_len = netbuf_buf_size() - NETBUF_HEADROOM;
+	if (knob && vi->mergeable_rx_bufs) {
+		u64 n;
+
+		if (parse_u64(knob, &n) == 0 && n >= 64 && n < vi->rx_buf_len)
+			vi->rx_buf_len = (unsigned)n;
+		else
+			printk("%s: vnet_rxbuf=%s ignored (64..%u)\n", vi->vdev->name, knob, vi->rx_buf_len - 1);
+	}
+	return 0;
+}
+
+/* Linux splits this in two because it has many queue pairs; we keep the names. */
+static int virtnet_alloc_queues(struct virtnet_info *vi)
+{
+	netif_napi_add(&vi->dev, &vi->napi, virtnet_poll);
+	netif_napi_add(&vi->dev, &vi->napi_tx, virtnet_poll_tx);
+	return 0;
+}
+
+static int virtnet_find_vqs(struct virtnet_info *vi)
+{
+	struct virtqueue *vqs[VIRTNET_NVQS];
+	vq_callback_t callbacks[VIRTNET_NVQS] = { skb_recv_done, skb_xmit_done };
+	static const char *const names[VIRTNET_NVQS] = { "rx0", "tx0" };
+	int err = vi->vdev->config->find_vqs(vi->vdev, VIRTNET_NVQS, vqs, callbacks, names);
+
+	if (err)
+		return err;
+	vi->rvq = vqs[RX_VQ];
+	vi->svq = vqs[TX_VQ];
+	return 0;
+}
+
+static int init_vqs(struct virtnet_info *vi)
+{
+	int err = virtnet_alloc_queues(vi);
+
+	if (err)
+		return err;
+	return virtnet_find_vqs(vi);
+}
+
+static void free_unused_bufs(struct virtnet_info *vi)
+{
+	struct netbuf *nb;
+
+	while ((nb = virtqueue_detach_unused_buf(vi->rvq))) {
+		vi->rx_posted--;
+		netbuf_free(nb);
+	}
+	while ((nb = virtqueue_detach_unused_buf(vi->svq))) {
+		vi->tx_inflight--;
+		netbuf_free(nb);
+	}
+}
+
+static void virtnet_remove(struct virtio_device *vdev)
+{
+	struct virtnet_info *vi = vdev->priv;
+
+	/* Reset first: once the device has stopped, nothing it holds can change under us. */
+	vdev->config->reset(vdev);
+	napi_complete(&vi->napi);
+	napi_complete(&vi->napi_tx);
+	free_old_xmit(vi);
+	free_unused_bufs(vi);
+	vdev->config->del_vqs(vdev);
+	vi->rvq = vi->svq = NULL;
+	vi->tx_kick_pending = false;
+	netbuf_queue_purge(&vi->dev.tx_backlog);
+}
+
+static int virtnet_reset(struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+
+	return virtio_reprobe(vi->vdev);
+}
+
+static void virtnet_describe(struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+
+	printk("  virtio: %s %s, header %u bytes, %s receive buffers of %u bytes, %s\n", vi->vdev->name,
+	       vi->vdev->modern ? "modern" : "legacy", vi->hdr_len, vi->mergeable_rx_bufs ? "mergeable" : "whole-frame",
+	       vi->rx_buf_len, vi->any_layout ? "header shares a descriptor" : "header in its own descriptor");
+	printk("  features:");
+	virtio_print_features(vi->vdev, vi->vdev->features);
+	if (vi->rvq && vi->svq)
+		printk("  rx ring %u (posted %u), tx ring %u (in flight %u)\n", vi->rvq->num, vi->rx_posted,
+		       vi->svq->num, vi->tx_inflight);
+}
+
+static void virtnet_stats(struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+	struct virtnet_stats *s = &vi->stats;
+
+	printk("%s: virtio rx_frames %llu rx_buffers %llu rx_interrupts %llu rx_polls %llu rx_kicks %llu rx_posted %u/%u\n",
+	       dev->name, (unsigned long long)s->rx_frames, (unsigned long long)s->rx_buffers,
+	       (unsigned long long)s->rx_interrupts, (unsigned long long)s->rx_polls, (unsigned long long)s->rx_kicks,
+	       vi->rx_posted, vi->rvq ? vi->rvq->num : 0);
+	printk("%s: virtio tx_frames %llu tx_completed %llu tx_interrupts %llu tx_polls %llu tx_kicks %llu tx_inflight %u/%u\n",
+	       dev->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_completed,
+	       (unsigned long long)s->tx_interrupts, (unsigned long long)s->tx_polls, (unsigned long long)s->tx_kicks,
+	       vi->tx_inflight, vi->svq ? vi->svq->num : 0);
+	printk("%s: drops rx_too_short %llu rx_runt %llu rx_too_long %llu rx_bad_num_buffers %llu rx_merge_overflow %llu rx_refill_nomem %llu tx_ring_full %llu tx_no_headroom %llu tx_add_error %llu\n",
+	       dev->name, (unsigned long long)s->rx_too_short, (unsigned long long)s->rx_runt,
+	       (unsigned long long)s->rx_too_long, (unsigned long long)s->rx_bad_num_buffers,
+	       (unsigned long long)s->rx_merge_overflow, (unsigned long long)s->rx_refill_nomem,
+	       (unsigned long long)s->tx_ring_full, (unsigned long long)s->tx_no_headroom,
+	       (unsigned long long)s->tx_add_error);
+	if (vi->rvq && vi->svq)
+		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
+		       (unsigned long long)vi->rvq->stats.bad_used_id, (unsigned long long)vi->rvq->stats.bad_used_len,
+		       (unsigned long long)vi->rvq->stats.bad_used_idx, (unsigned long long)vi->svq->stats.bad_used_id,
+		       (unsigned long long)vi->svq->stats.bad_used_len, (unsigned long long)vi->svq->stats.bad_used_idx);
+}
+
+static void virtnet_zero_stats(struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+
+	memset(&vi->stats, 0, sizeof(vi->stats));
+}
+
+static const struct net_device_ops virtnet_netdev_ops = {
+	.ndo_start_xmit = start_xmit,
+	.ndo_flush = virtnet_flush,
+	.ndo_reset = virtnet_reset,
+	.ndo_describe = virtnet_describe,
+	.ndo_stats = virtnet_stats,
+	.ndo_zero_stats = virtnet_zero_stats,
+};
+
+static struct virtnet_info *virtnet_get_info(struct virtio_device *vdev)
+{
+	struct virtnet_info *vi = vdev->priv;
+
+	if (vi) /* re-probe after a reset: keep the net_device and its name */
+		return vi;
+	if (nvirtnet == VIRTNET_MAX_DEVICES)
+		return NULL;
+	vi = &virtnet_devs[nvirtnet++];
+	vi->vdev = vdev;
+	vdev->priv = vi;
+	return vi;
+}
+
+static int virtnet_probe(struct virtio_device *vdev)
+{
+	struct virtnet_info *vi = virtnet_get_info(vdev);
+	int err;
+
+	if (!vi)
+		return -ENOSPC;
+	vi->mergeable_rx_bufs = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+	vi->hdr_len = (vi->mergeable_rx_bufs || virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
+			      ? sizeof(struct virtio_net_hdr_mrg_rxbuf)
+			      : sizeof(struct virtio_net_hdr);
+	vi->any_layout = virtio_has_feature(vdev, VIRTIO_F_VERSION_1) || virtio_has_feature(vdev, VIRTIO_F_ANY_LAYOUT);
+	virtnet_read_mac(vi);
+	err = virtnet_size_buffers(vi, virtnet_read_mtu(vi));
+	if (err)
+		goto err_out;
+	vi->dev.priv = vi;
+	vi->dev.ops = &virtnet_netdev_ops;
+	vi->dev.driver_name = "virtio_net";
+
+	err = init_vqs(vi);
+	if (err)
+		goto err_out;
+	if (!vi->pool_ready) {
+		err = netbuf_pool_grow(vi->rvq->num + vi->svq->num + VIRTNET_EXTRA_BUFS);
+		if (err) {
+			printk("%s: cannot allocate packet buffers: %s\n", vdev->name, strerror(err));
+			goto err_del_vqs;
+		}
+		vi->pool_ready = true;
+	}
+	vi->rx_posted = vi->tx_inflight = 0;
+
+	/* 3.1.1: no notifications before DRIVER_OK, so the device is made ready before the
+	 * receive queue is filled (and kicked). */
+	virtio_device_ready(vdev);
+	if (try_fill_recv(vi) == 0) {
+		printk("%s: could not post a single receive buffer\n", vdev->name);
+		err = -ENOMEM;
+		goto err_reset;
+	}
+	if (!vi->registered) {
+		vi->dev.carrier = false;
+		err = register_netdev(&vi->dev);
+		if (err)
+			goto err_reset;
+		vi->registered = true;
+	}
+	virtnet_update_link(vi);
+	printk("%s: %s ready: header %u bytes, rx ring %u, tx ring %u, %u-byte receive buffers%s\n", vi->dev.name,
+	       vdev->name, vi->hdr_len, vi->rvq->num, vi->svq->num, vi->rx_buf_len,
+	       vi->mergeable_rx_bufs ? " (mergeable)" : "");
+	return 0;
+
+err_reset:
+	vdev->config->reset(vdev);
+	free_unused_bufs(vi);
+err_del_vqs:
+	vdev->config->del_vqs(vdev);
+	vi->rvq = vi->svq = NULL;
+err_out:
+	return err;
+}
+
+static const unsigned virtnet_features[] = {
+	VIRTIO_NET_F_MAC,
+	VIRTIO_NET_F_STATUS,
+	VIRTIO_NET_F_MRG_RXBUF,
+	VIRTIO_NET_F_MTU,
+	VIRTIO_F_ANY_LAYOUT,
+};
+
+static const struct virtio_driver virtio_net_driver = {
+	.name = "virtio_net",
+	.device_id = VIRTIO_ID_NET,
+	.feature_table = virtnet_features,
+	.feature_table_size = ARRAY_SIZE(virtnet_features),
+	.feature_name = virtnet_feature_name,
+	.probe = virtnet_probe,
+	.remove = virtnet_remove,
+	.config_changed = virtnet_config_changed,
+};
+
+static void virtio_net_init(void) { register_virtio_driver(&virtio_net_driver); }
+INITCALL(3, virtio_net_init);

@@ -1,0 +1,362 @@
+/*
+ * drivers/virtio/virtio.c - the virtio core: binding devices to drivers and the device
+ * initialisation sequence of virtio 1.x section 3.1.1, checked as it runs.
+ *
+ * The sequence: reset; ACKNOWLEDGE; DRIVER; read the offered features and write the subset
+ * we use; FEATURES_OK and read it back (virtio 1.x only); driver setup (queues, interrupts);
+ * DRIVER_OK. Each step is logged with a timestamp, and the rules a student is most likely to
+ * break are checked as they happen (status bits are only ever added, negotiated features are
+ * a subset of the offered ones, FEATURES_OK must stick, a modern device must get VERSION_1),
+ * because QEMU tolerates many of those mistakes silently.
+ */
+#include "drivers/virtio/virtio.h"
+#include "kernel/errno.h"
+#include "kernel/irq.h"
+#include "kernel/loop.h"
+#include "kernel/printk.h"
+#include "kernel/shell.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+
+#define MAX_VIRTIO_DEVICES 8
+#define MAX_VIRTIO_DRIVERS 4
+
+static struct virtio_device *devices[MAX_VIRTIO_DEVICES];
+static int ndevices;
+static const struct virtio_driver *drivers[MAX_VIRTIO_DRIVERS];
+static int ndrivers;
+static struct work config_work;
+static bool config_pending[MAX_VIRTIO_DEVICES]; /* set in interrupt context */
+
+static const char *const status_names[8] = {
+	"ACKNOWLEDGE", "DRIVER", "DRIVER_OK", "FEATURES_OK", "bit4", "bit5", "DEVICE_NEEDS_RESET", "FAILED",
+};
+
+static const char *status_name(u8 bit)
+{
+	for (int i = 0; i < 8; i++)
+		if (bit == (1u << i))
+			return status_names[i];
+	return "?";
+}
+
+static void rule_broken(struct virtio_device *vdev, const char *section, const char *what)
+{
+	vdev->stats.rule_violations++;
+	printk("%s: SPEC RULE BROKEN (virtio 1.x %s): %s\n", vdev->name, section, what);
+}
+
+/* Bits each status bit needs already set (3.1.1 gives the order). */
+static u8 status_prerequisites(const struct virtio_device *vdev, u8 bit)
+{
+	switch (bit) {
+	case VIRTIO_CONFIG_S_DRIVER:
+		return VIRTIO_CONFIG_S_ACKNOWLEDGE;
+	case VIRTIO_CONFIG_S_FEATURES_OK:
+		return VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	case VIRTIO_CONFIG_S_DRIVER_OK:
+		return VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       (vdev->modern ? VIRTIO_CONFIG_S_FEATURES_OK : 0);
+	default:
+		return 0;
+	}
+}
+
+void virtio_add_status(struct virtio_device *vdev, u8 bit)
+{
+	u8 cur = vdev->config->get_status(vdev);
+	u8 need = status_prerequisites(vdev, bit);
+	u64 t = now_ns();
+
+	if ((cur & vdev->status) != vdev->status)
+		rule_broken(vdev, "2.1.2/3.1.1",
+			    "a status bit we set has vanished: status may only be added to (read, OR, write), or the device reset itself");
+	if ((cur & need) != need && bit != VIRTIO_CONFIG_S_FAILED)
+		rule_broken(vdev, "3.1.1", "status bit set out of order (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK)");
+	vdev->config->set_status(vdev, cur | bit);
+	vdev->status = cur | bit;
+	printk("%s: [%4llu.%03llu ms] status += %-11s -> 0x%02x\n", vdev->name,
+	       (unsigned long long)(t / NSEC_PER_MSEC), (unsigned long long)(t / NSEC_PER_USEC % 1000),
+	       status_name(bit), vdev->status);
+}
+
+static const char *const transport_feature_names[64] = {
+	[VIRTIO_F_NOTIFY_ON_EMPTY] = "NOTIFY_ON_EMPTY",
+	[VIRTIO_F_ANY_LAYOUT] = "ANY_LAYOUT",
+	[VIRTIO_RING_F_INDIRECT_DESC] = "RING_INDIRECT_DESC",
+	[VIRTIO_RING_F_EVENT_IDX] = "RING_EVENT_IDX",
+	[30] = "BAD_FEATURE(30)",
+	[VIRTIO_F_VERSION_1] = "VERSION_1",
+	[VIRTIO_F_ACCESS_PLATFORM] = "ACCESS_PLATFORM",
+	[VIRTIO_F_RING_PACKED] = "RING_PACKED",
+	[VIRTIO_F_IN_ORDER] = "IN_ORDER",
+	[VIRTIO_F_ORDER_PLATFORM] = "ORDER_PLATFORM",
+	[VIRTIO_F_SR_IOV] = "SR_IOV",
+	[VIRTIO_F_NOTIFICATION_DATA] = "NOTIFICATION_DATA",
+	[40] = "RING_RESET",
+};
+
+const char *virtio_feature_name(const struct virtio_device *vdev, unsigned bit)
+{
+	const char *n = NULL;
+
+	if (bit >= 64)
+		return "?";
+	if (transport_feature_names[bit])
+		return transport_feature_names[bit];
+	if (vdev->driver && vdev->driver->feature_name)
+		n = vdev->driver->feature_name(bit);
+	return n ? n : "unknown";
+}
+
+void virtio_print_features(const struct virtio_device *vdev, u64 features)
+{
+	for (unsigned bit = 0; bit < 64; bit++)
+		if (features & BIT_ULL(bit))
+			printk(" %s(%u)", virtio_feature_name(vdev, bit), bit);
+	printk("\n");
+}
+
+/* What the core itself can use, whatever the driver: the ring features it implements, and
+ * VERSION_1 on a modern transport. */
+static u64 transport_features(const struct virtio_device *vdev)
+{
+	u64 f = BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) | BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
+
+	if (vdev->modern)
+		f |= BIT_ULL(VIRTIO_F_VERSION_1);
+	return f;
+}
+
+static int negotiate_features(struct virtio_device *vdev, const struct virtio_driver *drv)
+{
+	u64 wanted = transport_features(vdev);
+	u8 st;
+
+	for (unsigned i = 0; i < drv->feature_table_size; i++)
+		if (drv->feature_table[i] < 64)
+			wanted |= BIT_ULL(drv->feature_table[i]);
+
+	vdev->offered = vdev->config->get_features(vdev);
+	vdev->features = vdev->offered & wanted;
+	if (!vdev->modern)
+		vdev->features &= 0xffffffffull; /* the legacy register holds 32 bits */
+	printk("%s: offered   0x%016llx:", vdev->name, (unsigned long long)vdev->offered);
+	virtio_print_features(vdev, vdev->offered);
+	printk("%s: accepting 0x%016llx:", vdev->name, (unsigned long long)vdev->features);
+	virtio_print_features(vdev, vdev->features);
+
+	if (vdev->features & ~vdev->offered)
+		rule_broken(vdev, "2.2", "the driver accepted a feature the device did not offer");
+	if (vdev->modern && !virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
+		printk("%s: the modern interface requires VERSION_1, which the device did not offer (virtio 1.x 6.1)\n",
+		       vdev->name);
+		return -EIO;
+	}
+	vdev->config->set_features(vdev, vdev->features);
+	if (!vdev->modern)
+		return 0; /* legacy devices have no FEATURES_OK step */
+
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
+	st = vdev->config->get_status(vdev);
+	if (!(st & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		printk("%s: the device refused our feature subset (FEATURES_OK did not stick, 3.1.1 step 6)\n",
+		       vdev->name);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void fail_device(struct virtio_device *vdev, int err)
+{
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_FAILED);
+	printk("%s: initialisation failed (%s); device marked FAILED\n", vdev->name, strerror(err));
+}
+
+static int virtio_dev_probe(struct virtio_device *vdev, const struct virtio_driver *drv)
+{
+	int err;
+
+	vdev->driver = drv;
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	err = negotiate_features(vdev, drv);
+	if (err)
+		goto err_fail;
+	err = drv->probe(vdev);
+	if (err)
+		goto err_fail;
+	if (!vdev->ready)
+		virtio_device_ready(vdev);
+	return 0;
+
+err_fail:
+	fail_device(vdev, err);
+	vdev->driver = NULL;
+	return err;
+}
+
+/* Reset and acknowledge: steps 1 and 2 of 3.1.1. */
+static int virtio_reset_and_ack(struct virtio_device *vdev)
+{
+	int err = vdev->config->reset(vdev);
+
+	vdev->status = 0;
+	vdev->ready = false;
+	if (err) {
+		printk("%s: the device did not reset (status stays non-zero): %s\n", vdev->name, strerror(err));
+		return err;
+	}
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	return 0;
+}
+
+static void try_bind(struct virtio_device *vdev)
+{
+	for (int i = 0; i < ndrivers && !vdev->driver; i++)
+		if (drivers[i]->device_id == vdev->id)
+			virtio_dev_probe(vdev, drivers[i]);
+}
+
+int register_virtio_device(struct virtio_device *vdev)
+{
+	int err;
+
+	if (ndevices == MAX_VIRTIO_DEVICES) {
+		printk("virtio: too many devices (at most %d); ignoring one\n", MAX_VIRTIO_DEVICES);
+		return -ENOSPC;
+	}
+	vdev->index = ndevices;
+	snprintk(vdev->name, sizeof(vdev->name), "virtio%d", ndevices);
+	devices[ndevices++] = vdev;
+	printk("%s: device type %u on %s, %s interface\n", vdev->name, vdev->id,
+	       vdev->config->bus_name(vdev), vdev->modern ? "modern (virtio 1.x)" : "legacy (virtio 0.9.5)");
+	err = virtio_reset_and_ack(vdev);
+	if (err)
+		return err;
+	try_bind(vdev);
+	return 0;
+}
+
+int register_virtio_driver(const struct virtio_driver *drv)
+{
+	if (ndrivers == MAX_VIRTIO_DRIVERS)
+		return -ENOSPC;
+	drivers[ndrivers++] = drv;
+	for (int i = 0; i < ndevices; i++)
+		if (!devices[i]->driver && !(devices[i]->status & VIRTIO_CONFIG_S_FAILED))
+			try_bind(devices[i]);
+	return 0;
+}
+
+void virtio_device_ready(struct virtio_device *vdev)
+{
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER_OK);
+	vdev->ready = true;
+}
+
+int virtio_reprobe(struct virtio_device *vdev)
+{
+	const struct virtio_driver *drv = vdev->driver;
+	int err;
+
+	if (!drv)
+		return -ENODEV;
+	drv->remove(vdev); /* resets the device and takes every buffer back */
+	vdev->driver = NULL;
+	err = virtio_reset_and_ack(vdev);
+	if (err)
+		return err;
+	return virtio_dev_probe(vdev, drv);
+}
+
+static void config_work_fn(struct work *w)
+{
+	for (int i = 0; i < ndevices; i++) {
+		struct virtio_device *vdev = devices[i];
+		unsigned long flags = local_irq_save();
+		bool pending = config_pending[i];
+
+		config_pending[i] = false;
+		local_irq_restore(flags);
+		if (!pending)
+			continue;
+		if (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
+			vdev->stats.needs_reset++;
+			printk("%s: device reports DEVICE_NEEDS_RESET (virtio 1.x 2.1.2); use 'netreset' or reboot\n",
+			       vdev->name);
+		}
+		if (vdev->driver && vdev->driver->config_changed)
+			vdev->driver->config_changed(vdev);
+	}
+}
+
+/* Called in interrupt context. */
+void virtio_config_changed(struct virtio_device *vdev)
+{
+	vdev->stats.config_changes++;
+	config_pending[vdev->index] = true;
+	if (!config_work.fn)
+		work_init(&config_work, config_work_fn);
+	work_schedule(&config_work);
+}
+
+int virtio_cread_bytes(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	return vdev->config->get(vdev, off, buf, len);
+}
+
+/* A failed read (unsettled generation) yields all-ones, which every caller treats as an
+ * implausible value and rejects; the failure itself was already reported by the transport. */
+u8 virtio_cread8(struct virtio_device *vdev, unsigned off)
+{
+	u8 v;
+	return virtio_cread_bytes(vdev, off, &v, 1) ? 0xff : v;
+}
+
+u16 virtio_cread16(struct virtio_device *vdev, unsigned off)
+{
+	le16 v;
+	return virtio_cread_bytes(vdev, off, &v, 2) ? 0xffff : v;
+}
+
+u32 virtio_cread32(struct virtio_device *vdev, unsigned off)
+{
+	le32 v;
+	return virtio_cread_bytes(vdev, off, &v, 4) ? 0xffffffffu : v;
+}
+
+int virtio_device_count(void) { return ndevices; }
+struct virtio_device *virtio_device_get(int i) { return i >= 0 && i < ndevices ? devices[i] : NULL; }
+
+static void describe_status(u8 st)
+{
+	printk("0x%02x", st);
+	for (int i = 0; i < 8; i++)
+		if (st & (1u << i))
+			printk(" %s", status_names[i]);
+	printk("\n");
+}
+
+static int cmd_virtio(int argc, char **argv)
+{
+	if (ndevices == 0)
+		printk("no virtio devices\n");
+	for (int i = 0; i < ndevices; i++) {
+		struct virtio_device *vdev = devices[i];
+
+		printk("%s: type %u, %s, %s transport, driver %s\n", vdev->name, vdev->id,
+		       vdev->config->bus_name(vdev), vdev->modern ? "modern" : "legacy",
+		       vdev->driver ? vdev->driver->name : "(none)");
+		printk("  status: ");
+		describe_status(vdev->config->get_status(vdev));
+		printk("  features:");
+		virtio_print_features(vdev, vdev->features);
+		printk("  config changes %llu, needs-reset %llu, generation retries %llu, rule violations %llu\n",
+		       (unsigned long long)vdev->stats.config_changes, (unsigned long long)vdev->stats.needs_reset,
+		       (unsigned long long)vdev->stats.config_generation_retries,
+		       (unsigned long long)vdev->stats.rule_violations);
+		vdev->config->describe(vdev);
+	}
+	return 0;
+}
+SHELL_COMMAND(virtio, cmd_virtio, "virtio", "virtio devices: transport, features, interrupts, queues");

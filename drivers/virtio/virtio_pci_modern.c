@@ -1,0 +1,336 @@
+/*
+ * drivers/virtio/virtio_pci_modern.c - the virtio 1.x PCI interface (virtio 1.x 4.1.4).
+ *
+ * The device describes its register blocks with vendor-specific PCI capabilities
+ * (struct virtio_pci_cap, 4.1.4): common configuration, notifications, ISR status and
+ * device-specific configuration, each a window into one of its memory BARs. Feature words
+ * are 64 bits wide, read and written 32 bits at a time through a select register.
+ */
+#include "drivers/virtio/virtio_pci_common.h"
+#include "kernel/errno.h"
+#include "kernel/io.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+
+/* virtio_pci_cap.cfg_type (4.1.4) */
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG 3
+#define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
+
+/* Offsets within struct virtio_pci_cap (4.1.4) */
+#define CAP_CFG_TYPE 3
+#define CAP_BAR 4
+#define CAP_OFFSET 8
+#define CAP_LENGTH 12
+#define CAP_NOTIFY_MULTIPLIER 16 /* struct virtio_pci_notify_cap (4.1.4.4) */
+
+/* struct virtio_pci_common_cfg (4.1.4.3) register offsets */
+#define COMMON_DFSELECT 0x00
+#define COMMON_DF 0x04
+#define COMMON_GFSELECT 0x08
+#define COMMON_GF 0x0c
+#define COMMON_MSIX 0x10
+#define COMMON_NUMQ 0x12
+#define COMMON_STATUS 0x14
+#define COMMON_CFGGENERATION 0x15
+#define COMMON_Q_SELECT 0x16
+#define COMMON_Q_SIZE 0x18
+#define COMMON_Q_MSIX 0x1a
+#define COMMON_Q_ENABLE 0x1c
+#define COMMON_Q_NOFF 0x1e
+#define COMMON_Q_DESC 0x20
+#define COMMON_Q_AVAIL 0x28
+#define COMMON_Q_USED 0x30
+#define COMMON_CFG_LEN 0x38
+
+#define CONFIG_GENERATION_TRIES 100
+
+struct vp_cap {
+	u8 bar;
+	u32 offset, length;
+	u8 pos; /* config-space offset of the capability, 0 = absent */
+};
+
+static u8 cr8(struct virtio_pci_device *vp, unsigned off) { return mmio_read8(vp->common + off); }
+static u16 cr16(struct virtio_pci_device *vp, unsigned off) { return mmio_read16(vp->common + off); }
+static u32 cr32(struct virtio_pci_device *vp, unsigned off) { return mmio_read32(vp->common + off); }
+static void cw8(struct virtio_pci_device *vp, unsigned off, u8 v) { mmio_write8(vp->common + off, v); }
+static void cw16(struct virtio_pci_device *vp, unsigned off, u16 v) { mmio_write16(vp->common + off, v); }
+static void cw32(struct virtio_pci_device *vp, unsigned off, u32 v) { mmio_write32(vp->common + off, v); }
+static void cw64(struct virtio_pci_device *vp, unsigned off, u64 v) { mmio_write64_split(vp->common + off, v); }
+
+static u8 vp_modern_get_status(struct virtio_device *vdev) { return cr8(to_vp_device(vdev), COMMON_STATUS); }
+
+static void vp_modern_set_status(struct virtio_device *vdev, u8 status)
+{
+	cw8(to_vp_device(vdev), COMMON_STATUS, status);
+}
+
+/* 4.1.4.3.2: after writing 0, wait until the device reads back 0 (reset complete). */
+static int vp_modern_reset(struct virtio_device *vdev)
+{
+	struct virtio_pci_device *vp = to_vp_device(vdev);
+	u64 deadline = now_ns() + VP_RESET_TIMEOUT_MS * NSEC_PER_MSEC;
+
+	cw8(vp, COMMON_STATUS, 0);
+	while (cr8(vp, COMMON_STATUS) != 0) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		cpu_relax();
+	}
+	return 0;
+}
+
+static u64 vp_modern_get_features(struct virtio_device *vdev)
+{
+	struct virtio_pci_device *vp = to_vp_device(vdev);
+	u64 lo, hi;
+
+	cw32(vp, COMMON_DFSELECT, 0);
+	lo = cr32(vp, COMMON_DF);
+	cw32(vp, COMMON_DFSELECT, 1);
+	hi = cr32(vp, COMMON_DF);
+	return hi << 32 | lo;
+}
+
+static void vp_modern_set_features(struct virtio_device *vdev, u64 features)
+{
+	struct virtio_pci_device *vp = to_vp_device(vdev);
+
+	cw32(vp, COMMON_GFSELECT, 0);
+	cw32(vp, COMMON_GF, (u32)features);
+	cw32(vp, COMMON_GFSELECT, 1);
+	cw32(vp, COMMON_GF, (u32)(features >> 32));
+}
+
+/* Read with the field's own width where it has one (4.1.3.1), bytes otherwise. */
+static void read_device_cfg(struct virtio_pci_device *vp, unsigned off, void *buf, unsigned len)
+{
+	volatile u8 *p = vp->device + off;
+
+	switch (len) {
+	case 1:
+		*(u8 *)buf = mmio_read8(p);
+		break;
+	case 2: {
+		u16 v = mmio_read16(p);
+		memcpy(buf, &v, 2);
+		break;
+	}
+	case 4: {
+		u32 v = mmio_read32(p);
+		memcpy(buf, &v, 4);
+		break;
+	}
+	default:
+		for (unsigned i = 0; i < len; i++)
+			((u8 *)buf)[i] = mmio_read8(p + i);
+	}
+}
+
+/* 4.1.4.3.1 / 2.5.1: a read spanning several fields is consistent only if config_generation
+ * did not change across it; retry, but not forever (a device that never settles is broken). */
+static int vp_modern_get(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	struct virtio_pci_device *vp = to_vp_device(vdev);
+
+	if (!vp->device || off > vp->device_len || len > vp->device_len - off)
+		return -EIO;
+	for (int tries = 0; tries < CONFIG_GENERATION_TRIES; tries++) {
+		u8 gen = cr8(vp, COMMON_CFGGENERATION);
+
+		read_device_cfg(vp, off, buf, len);
+		if (cr8(vp, COMMON_CFGGENERATION) == gen)
+			return 0;
+		vdev->stats.config_generation_retries++;
+	}
+	printk("%s: device configuration never settled (config_generation kept changing)\n", vdev->name);
+	return -EIO;
+}
+
+static void vp_modern_set(struct virtio_device *vdev, unsigned off, const void *buf, unsigned len)
+{
+	struct virtio_pci_device *vp = to_vp_device(vdev);
+
+	if (!vp->device || off > vp->device_len || len > vp->device_len - off)
+		return;
+	for (unsigned i = 0; i < len; i++)
+		mmio_write8(vp->device + off + i, ((const u8 *)buf)[i]);
+}
+
+static u8 vp_modern_read_isr(struct virtio_pci_device *vp) { return mmio_read8(vp->isr); }
+
+static u16 vp_modern_config_vector(struct virtio_pci_device *vp, u16 vector)
+{
+	cw16(vp, COMMON_MSIX, vector);
+	return cr16(vp, COMMON_MSIX); /* NO_VECTOR back means the device refused (4.1.4.3) */
+}
+
+static bool vp_modern_notify(struct virtqueue *vq)
+{
+	struct virtio_pci_vq_info *info = vq->priv;
+
+	mmio_write16(info->notify, (u16)vq->index); /* 4.1.4.4: the queue index, 16 bits */
+	return true;
+}
+
+static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq_info *info,
+			      unsigned index, vq_callback_t callback, const char *name, u16 vector)
+{
+	struct virtio_device *vdev = &vp->vdev;
+	struct virtqueue *vq;
+	u16 size, noff;
+	u64 notify_at;
+
+	if (index >= cr16(vp, COMMON_NUMQ))
+		return -ENOENT;
+	cw16(vp, COMMON_Q_SELECT, (u16)index);
+	size = cr16(vp, COMMON_Q_SIZE);
+	if (size == 0 || cr16(vp, COMMON_Q_ENABLE)) {
+		printk("%s: queue %u is unavailable (size %u, already enabled %u)\n", vdev->name, index, size,
+		       cr16(vp, COMMON_Q_ENABLE));
+		return -ENOENT;
+	}
+	if (!IS_POWER_OF_2(size)) {
+		printk("%s: queue %u size %u is not a power of two (2.7); refusing the device\n", vdev->name, index, size);
+		return -EIO;
+	}
+	if (size > VIRTQUEUE_MAX_SIZE)
+		size = VIRTQUEUE_MAX_SIZE; /* modern lets the driver choose a smaller size (4.1.4.3.2) */
+
+	noff = cr16(vp, COMMON_Q_NOFF);
+	notify_at = (u64)noff * vp->notify_off_multiplier;
+	if (notify_at + 2 > vp->notify_len) {
+		printk("%s: queue %u notify offset %llu lies outside the notify region (%u bytes)\n", vdev->name,
+		       index, (unsigned long long)notify_at, vp->notify_len);
+		return -EIO;
+	}
+
+	vq = vring_create_virtqueue(index, size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
+				    virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vp_modern_notify,
+				    callback, name);
+	if (!vq)
+		return -ENOMEM;
+	vq->priv = info;
+	vq->vdev = vdev;
+	info->vq = vq;
+	info->notify = (volatile u16 *)(vp->notify_base + notify_at);
+	info->msix_vector = vector;
+
+	cw16(vp, COMMON_Q_SIZE, size);
+	cw64(vp, COMMON_Q_DESC, vq->desc_phys);
+	cw64(vp, COMMON_Q_AVAIL, vq->avail_phys);
+	cw64(vp, COMMON_Q_USED, vq->used_phys);
+	if (vector != VIRTIO_MSI_NO_VECTOR) {
+		cw16(vp, COMMON_Q_MSIX, vector);
+		if (cr16(vp, COMMON_Q_MSIX) != vector) {
+			printk("%s: device refused MSI-X vector %u for queue %u\n", vdev->name, vector, index);
+			vring_del_virtqueue(vq);
+			info->vq = NULL;
+			return -EBUSY;
+		}
+	}
+	cw16(vp, COMMON_Q_ENABLE, 1);
+	return 0;
+}
+
+static void vp_modern_del_vq(struct virtio_pci_vq_info *info)
+{
+	struct virtio_pci_device *vp = info->vp;
+
+	cw16(vp, COMMON_Q_SELECT, (u16)info->vq->index);
+	if (info->msix_vector != VIRTIO_MSI_NO_VECTOR)
+		cw16(vp, COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+	/* queue_enable cannot be cleared by the driver: the device reset that precedes this
+	 * (virtio_reset / driver remove) has already disabled the queue (4.1.4.3.2). */
+	vring_del_virtqueue(info->vq);
+	info->vq = NULL;
+}
+
+static const struct virtio_config_ops vp_modern_config_ops = {
+	.get = vp_modern_get,
+	.set = vp_modern_set,
+	.get_status = vp_modern_get_status,
+	.set_status = vp_modern_set_status,
+	.reset = vp_modern_reset,
+	.get_features = vp_modern_get_features,
+	.set_features = vp_modern_set_features,
+	.find_vqs = vp_find_vqs,
+	.del_vqs = vp_del_vqs,
+	.describe = vp_describe,
+	.bus_name = vp_bus_name,
+};
+
+/* The first capability of each type wins (4.1.4.1: the driver may use the first it can). */
+static void find_caps(struct pci_dev *pci, struct vp_cap caps[6], u32 *notify_mult)
+{
+	for (u8 pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, 0); pos;
+	     pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, pos)) {
+		u8 type = pci_read8(pci, pos + CAP_CFG_TYPE);
+
+		if (type < VIRTIO_PCI_CAP_COMMON_CFG || type > VIRTIO_PCI_CAP_DEVICE_CFG || caps[type].pos)
+			continue;
+		caps[type].pos = pos;
+		caps[type].bar = pci_read8(pci, pos + CAP_BAR);
+		caps[type].offset = pci_read32(pci, pos + CAP_OFFSET);
+		caps[type].length = pci_read32(pci, pos + CAP_LENGTH);
+		if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
+			*notify_mult = pci_read32(pci, pos + CAP_NOTIFY_MULTIPLIER);
+	}
+}
+
+static volatile u8 *map_cap(struct virtio_pci_device *vp, const struct vp_cap *cap, u32 min_len,
+			    const char *what)
+{
+	volatile u8 *p;
+
+	if (cap->bar >= PCI_NUM_BARS || cap->length < min_len) {
+		printk("%s: virtio %s capability is unusable (BAR %u, length %u)\n", vp->bus_name, what, cap->bar,
+		       cap->length);
+		return NULL;
+	}
+	p = pci_iomap(vp->pci, cap->bar, cap->offset, cap->length);
+	if (!p)
+		printk("%s: virtio %s region (BAR %u + 0x%x, %u bytes) lies outside its BAR\n", vp->bus_name, what,
+		       cap->bar, cap->offset, cap->length);
+	return p;
+}
+
+int virtio_pci_modern_probe(struct virtio_pci_device *vp)
+{
+	struct pci_dev *pci = vp->pci;
+	struct vp_cap caps[6] = { 0 };
+	u32 mult = 0;
+
+	find_caps(pci, caps, &mult);
+	if (!caps[VIRTIO_PCI_CAP_COMMON_CFG].pos)
+		return -ENODEV;
+	if (!caps[VIRTIO_PCI_CAP_NOTIFY_CFG].pos || !caps[VIRTIO_PCI_CAP_ISR_CFG].pos) {
+		printk("%s: modern virtio device without notify or ISR capability\n", vp->bus_name);
+		return -EIO;
+	}
+	vp->common = map_cap(vp, &caps[VIRTIO_PCI_CAP_COMMON_CFG], COMMON_CFG_LEN, "common");
+	vp->isr = map_cap(vp, &caps[VIRTIO_PCI_CAP_ISR_CFG], 1, "ISR");
+	vp->notify_base = map_cap(vp, &caps[VIRTIO_PCI_CAP_NOTIFY_CFG], 2, "notify");
+	if (!vp->common || !vp->isr || !vp->notify_base)
+		return -EIO;
+	vp->notify_len = caps[VIRTIO_PCI_CAP_NOTIFY_CFG].length;
+	vp->notify_off_multiplier = mult;
+	if (caps[VIRTIO_PCI_CAP_DEVICE_CFG].pos) { /* optional: some devices have no config */
+		vp->device = map_cap(vp, &caps[VIRTIO_PCI_CAP_DEVICE_CFG], 0, "device");
+		vp->device_len = vp->device ? caps[VIRTIO_PCI_CAP_DEVICE_CFG].length : 0;
+	}
+
+	vp->vdev.modern = true;
+	vp->vdev.id = pci->device >= VIRTIO_PCI_DEVICE_MODERN_BASE ? pci->device - VIRTIO_PCI_DEVICE_MODERN_BASE
+								     : pci->subsys_id;
+	vp->vdev.config = &vp_modern_config_ops;
+	vp->read_isr = vp_modern_read_isr;
+	vp->config_vector = vp_modern_config_vector;
+	vp->setup_vq = vp_modern_setup_vq;
+	vp->del_vq = vp_modern_del_vq;
+	return 0;
+}

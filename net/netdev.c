@@ -1,0 +1,223 @@
+/*
+ * net/netdev.c - device registry, transmit with a bounded backlog, receive hand-off, and the
+ * NAPI-like poll list that the event loop runs.
+ */
+#include "kernel/errno.h"
+#include "kernel/irq.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "net/netdev.h"
+
+static struct net_device *devices[NET_MAX_DEVICES];
+static int ndevices;
+static struct napi_struct *poll_head, *poll_tail; /* shared with IRQ handlers */
+static void (*rx_handler)(struct net_device *dev, struct netbuf *nb);
+static void (*link_handler)(struct net_device *dev, bool up);
+bool netdev_framelog; /* print a CRC of every received frame (net/netdev_cmds.c) */
+
+int register_netdev(struct net_device *dev)
+{
+	if (ndevices == NET_MAX_DEVICES)
+		return -ENOSPC;
+	dev->ifindex = ndevices;
+	snprintk(dev->name, sizeof(dev->name), "eth%d", ndevices);
+	netbuf_queue_init(&dev->tx_backlog, TX_BACKLOG_LIMIT);
+	devices[ndevices++] = dev;
+	if (dev->ops->ndo_open)
+		dev->ops->ndo_open(dev);
+	dev->up = true;
+	printk("%s: registered, driver %s, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s\n", dev->name,
+	       dev->driver_name, dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4], dev->mac[5],
+	       dev->mtu, dev->carrier ? "up" : "down");
+	return 0;
+}
+
+struct net_device *netdev_get(int i) { return i >= 0 && i < ndevices ? devices[i] : NULL; }
+int netdev_count(void) { return ndevices; }
+
+void netdev_set_rx_handler(void (*handler)(struct net_device *dev, struct netbuf *nb)) { rx_handler = handler; }
+void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up)) { link_handler = handler; }
+
+static enum netdev_tx try_xmit(struct net_device *dev, struct netbuf *nb)
+{
+	unsigned len = netbuf_len(nb);
+	enum netdev_tx ret = dev->ops->ndo_start_xmit(nb, dev);
+
+	if (ret == NETDEV_TX_OK) {
+		dev->stats.tx_packets++;
+		dev->stats.tx_bytes += len;
+		dev->flush_pending = true;
+	}
+	return ret;
+}
+
+int dev_queue_xmit(struct net_device *dev, struct netbuf *nb)
+{
+	nb->dev = dev;
+	if (!dev->carrier || !dev->up) {
+		dev->stats.tx_carrier_drop++;
+		netbuf_free(nb);
+		return -ENETDOWN;
+	}
+	if (netbuf_len(nb) > dev->mtu + ETH_HLEN || netbuf_len(nb) < ETH_HLEN) {
+		dev->stats.tx_too_long++;
+		netbuf_free(nb);
+		return -EMSGSIZE;
+	}
+	/* Keep order: while a backlog exists, new frames join its end. */
+	if (!dev->tx_backlog.len && try_xmit(dev, nb) == NETDEV_TX_OK)
+		return 0;
+	dev->stats.tx_busy++;
+	if (!netbuf_enqueue(&dev->tx_backlog, nb)) {
+		dev->stats.tx_backlog_drop++;
+		netbuf_free(nb);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+void netif_wake_queue(struct net_device *dev)
+{
+	struct netbuf *nb;
+
+	while ((nb = dev->tx_backlog.head)) {
+		if (!dev->carrier) {
+			netbuf_queue_purge(&dev->tx_backlog);
+			return;
+		}
+		if (try_xmit(dev, dev->tx_backlog.head) != NETDEV_TX_OK)
+			return;
+		netbuf_dequeue(&dev->tx_backlog);
+	}
+}
+
+void netif_carrier_on(struct net_device *dev)
+{
+	if (dev->carrier)
+		return;
+	dev->carrier = true;
+	printk("%s: link up\n", dev->name);
+	if (link_handler)
+		link_handler(dev, true);
+}
+
+void netif_carrier_off(struct net_device *dev)
+{
+	if (!dev->carrier)
+		return;
+	dev->carrier = false;
+	printk("%s: link down\n", dev->name);
+	netbuf_queue_purge(&dev->tx_backlog);
+	if (link_handler)
+		link_handler(dev, false);
+}
+
+void netif_receive(struct net_device *dev, struct netbuf *nb)
+{
+	dev->stats.rx_packets++;
+	dev->stats.rx_bytes += netbuf_len(nb);
+	nb->dev = dev;
+	if (netdev_framelog)
+		printk("rx: %s len %u crc %08x\n", dev->name, netbuf_len(nb), crc32_ieee(nb->data, netbuf_len(nb)));
+	if (!rx_handler) {
+		dev->stats.rx_no_handler++;
+		netbuf_free(nb);
+		return;
+	}
+	rx_handler(dev, nb);
+}
+
+void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+		    int (*poll)(struct napi_struct *napi, int budget))
+{
+	napi->dev = dev;
+	napi->poll = poll;
+	napi->next = NULL;
+	napi->scheduled = false;
+}
+
+void napi_schedule(struct napi_struct *napi)
+{
+	unsigned long flags = local_irq_save();
+
+	if (!napi->scheduled) {
+		napi->scheduled = true;
+		napi->next = NULL;
+		if (poll_tail)
+			poll_tail->next = napi;
+		else
+			poll_head = napi;
+		poll_tail = napi;
+	}
+	local_irq_restore(flags);
+}
+
+/* Take napi off the poll list (it is at the head while its poll runs, or absent). */
+static void napi_unlink(struct napi_struct *napi)
+{
+	struct napi_struct **pp;
+
+	for (pp = &poll_head; *pp; pp = &(*pp)->next) {
+		if (*pp == napi) {
+			*pp = napi->next;
+			if (poll_tail == napi) {
+				poll_tail = NULL;
+				for (struct napi_struct *n = poll_head; n; n = n->next)
+					poll_tail = n;
+			}
+			break;
+		}
+	}
+	napi->next = NULL;
+}
+
+void napi_complete(struct napi_struct *napi)
+{
+	unsigned long flags = local_irq_save();
+
+	napi_unlink(napi);
+	napi->scheduled = false;
+	local_irq_restore(flags);
+}
+
+/* Move napi from the head to the tail of the list: it used its whole budget, so others get
+ * a turn before it runs again. */
+static void napi_requeue(struct napi_struct *napi)
+{
+	unsigned long flags = local_irq_save();
+
+	if (napi->scheduled && poll_head == napi && napi->next) {
+		napi_unlink(napi);
+		poll_tail->next = napi;
+		poll_tail = napi;
+	}
+	local_irq_restore(flags);
+}
+
+bool net_poll(void)
+{
+	int rounds = 0;
+
+	/* A bounded number of polls per loop iteration so timers and the shell still run. */
+	while (READ_ONCE(poll_head) && rounds++ < 8) {
+		struct napi_struct *napi = poll_head;
+		int done;
+
+		napi->dev->stats.napi_polls++;
+		done = napi->poll(napi, NAPI_BUDGET);
+		if (done >= NAPI_BUDGET) {
+			napi->dev->stats.napi_budget_exhausted++;
+			napi_requeue(napi);
+		}
+	}
+	for (int i = 0; i < ndevices; i++) {
+		struct net_device *dev = devices[i];
+
+		if (dev->flush_pending) {
+			dev->flush_pending = false;
+			if (dev->ops->ndo_flush)
+				dev->ops->ndo_flush(dev);
+		}
+	}
+	return READ_ONCE(poll_head) != NULL;
+}

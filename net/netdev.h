@@ -1,0 +1,108 @@
+/*
+ * net/netdev.h - network devices as the stack sees them, and the NAPI-like poll list.
+ *
+ * A driver fills a struct net_device (MAC, MTU, carrier, net_device_ops) and registers it.
+ * The stack sends with dev_queue_xmit() and receives through netif_receive(); it never sees a
+ * ring. Drivers defer receive work out of interrupt context with napi_schedule(); the event
+ * loop then calls their poll function with a budget (net_poll(), installed as the loop's poll
+ * hook), and calls ndo_flush at the end of each burst so a driver can notify its device once
+ * per burst instead of once per frame.
+ */
+#ifndef NET_NETDEV_H
+#define NET_NETDEV_H
+
+#include "kernel/types.h"
+#include "net/netbuf.h"
+
+#define ETH_ALEN 6
+#define ETH_HLEN 14
+#define ETH_MIN_MTU 68
+#define ETH_DATA_LEN 1500
+#define NET_MAX_DEVICES 4
+#define NAPI_BUDGET 64
+#define TX_BACKLOG_LIMIT 256 /* frames queued while a device's ring is full */
+
+enum netdev_tx { NETDEV_TX_OK = 0, NETDEV_TX_BUSY = 1 };
+
+struct net_device;
+
+struct net_device_ops {
+	int (*ndo_open)(struct net_device *dev);
+	int (*ndo_stop)(struct net_device *dev);
+	/* Take the frame (nb->data is the Ethernet header) or say NETDEV_TX_BUSY and leave nb
+	 * untouched. On NETDEV_TX_OK the driver owns nb (and frees it when sent or dropped). */
+	enum netdev_tx (*ndo_start_xmit)(struct netbuf *nb, struct net_device *dev);
+	void (*ndo_flush)(struct net_device *dev);    /* end of a burst: kick the device */
+	int (*ndo_reset)(struct net_device *dev);     /* full device reset and re-probe */
+	void (*ndo_describe)(struct net_device *dev); /* ifconfig: driver details */
+	void (*ndo_stats)(struct net_device *dev);    /* netstat: driver counters */
+	void (*ndo_zero_stats)(struct net_device *dev);
+};
+
+struct netdev_stats {
+	u64 rx_packets, rx_bytes;
+	u64 tx_packets, tx_bytes;
+	u64 rx_no_handler;   /* no protocol registered for frames */
+	u64 tx_busy;         /* driver said busy: frame queued in the backlog */
+	u64 tx_backlog_drop; /* backlog full: frame dropped */
+	u64 tx_carrier_drop; /* link down: frame dropped */
+	u64 tx_too_long;     /* longer than MTU + Ethernet header: dropped */
+	u64 napi_polls;
+	u64 napi_budget_exhausted;
+};
+
+struct napi_struct {
+	int (*poll)(struct napi_struct *napi, int budget);
+	struct net_device *dev;
+	struct napi_struct *next;
+	bool scheduled;
+};
+
+struct net_device {
+	char name[8];
+	int ifindex;
+	u8 mac[ETH_ALEN];
+	unsigned mtu;
+	bool carrier;
+	bool up;
+	const struct net_device_ops *ops;
+	void *priv;
+	const char *driver_name;
+	bool flush_pending;
+	struct netbuf_queue tx_backlog;
+	struct netdev_stats stats;
+};
+
+int register_netdev(struct net_device *dev);
+struct net_device *netdev_get(int ifindex); /* 0-based; NULL past the last */
+int netdev_count(void);
+
+/* Send a frame (nb->data at the Ethernet header). Always consumes nb: sent, queued, or
+ * dropped with a counter. Returns 0 or a negative errno saying why it was dropped. */
+int dev_queue_xmit(struct net_device *dev, struct netbuf *nb);
+/* The driver has room again: retry the backlog. */
+void netif_wake_queue(struct net_device *dev);
+
+void netif_carrier_on(struct net_device *dev);
+void netif_carrier_off(struct net_device *dev);
+
+/* A received frame (nb->data at the Ethernet header) goes up; consumes nb. */
+void netif_receive(struct net_device *dev, struct netbuf *nb);
+/* The stack registers here for every received frame (net/ethernet.c). */
+void netdev_set_rx_handler(void (*handler)(struct net_device *dev, struct netbuf *nb));
+/* Called when a device's carrier changes (the stack sends a gratuitous ARP on link up). */
+void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up));
+
+void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+		    int (*poll)(struct napi_struct *napi, int budget));
+void napi_schedule(struct napi_struct *napi); /* safe in interrupt context */
+/* The poll function calls this when it did less than its budget; afterwards it re-enables
+ * its interrupt and, if work slipped in, calls napi_schedule again. */
+void napi_complete(struct napi_struct *napi);
+
+/* Event-loop hook: run scheduled polls and flush bursts; true while work remains. */
+bool net_poll(void);
+
+u32 crc32_ieee(const void *buf, size_t len); /* the frame log's checksum (zlib's crc32) */
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * net/netdev_cmds.c - shell commands for network devices: ifconfig, netstat, sendraw,
+ * framelog, netreset. Kernel-only (the rest of net/ also builds on the host).
+ */
+#include "kernel/cmdline.h"
+#include "kernel/errno.h"
+#include "kernel/init.h"
+#include "kernel/loop.h"
+#include "kernel/printk.h"
+#include "kernel/shell.h"
+#include "kernel/string.h"
+#include "net/netdev.h"
+
+#define SENDRAW_ETHERTYPE 0x88b5 /* IEEE 802 "local experimental" ethertype */
+
+extern bool netdev_framelog;
+
+static struct net_device *first_dev(void)
+{
+	struct net_device *dev = netdev_get(0);
+
+	if (!dev)
+		printk("no network device\n");
+	return dev;
+}
+
+static int cmd_ifconfig(int argc, char **argv)
+{
+	if (netdev_count() == 0)
+		printk("no network devices\n");
+	for (int i = 0; i < netdev_count(); i++) {
+		struct net_device *dev = netdev_get(i);
+
+		printk("%s: %s mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u link %s\n", dev->name, dev->driver_name,
+		       dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4], dev->mac[5], dev->mtu,
+		       dev->carrier ? "up" : "down");
+		if (dev->ops->ndo_describe)
+			dev->ops->ndo_describe(dev);
+	}
+	return 0;
+}
+SHELL_COMMAND(ifconfig, cmd_ifconfig, "ifconfig", "network interfaces: MAC, MTU, link, features");
+
+static void print_pool(void)
+{
+	struct netbuf_stats st;
+
+	netbuf_get_stats(&st);
+	printk("netbuf: total %llu free %llu in_use %llu peak %llu allocs %llu frees %llu alloc_failures %llu bad_frees %llu\n",
+	       (unsigned long long)st.total, (unsigned long long)st.free, (unsigned long long)st.in_use,
+	       (unsigned long long)st.peak_in_use, (unsigned long long)st.allocs, (unsigned long long)st.frees,
+	       (unsigned long long)st.alloc_failures, (unsigned long long)st.bad_frees);
+}
+
+static int cmd_netstat(int argc, char **argv)
+{
+	bool zero = argc == 2 && strcmp(argv[1], "-z") == 0;
+
+	if (argc > 2 || (argc == 2 && !zero))
+		return -EINVAL;
+	for (int i = 0; i < netdev_count(); i++) {
+		struct net_device *dev = netdev_get(i);
+		struct netdev_stats *s = &dev->stats;
+
+		if (zero) {
+			memset(s, 0, sizeof(*s));
+			if (dev->ops->ndo_zero_stats)
+				dev->ops->ndo_zero_stats(dev);
+			continue;
+		}
+		printk("%s: rx_packets %llu rx_bytes %llu tx_packets %llu tx_bytes %llu\n", dev->name,
+		       (unsigned long long)s->rx_packets, (unsigned long long)s->rx_bytes,
+		       (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes);
+		printk("%s: rx_no_handler %llu tx_busy %llu tx_backlog %u tx_backlog_drop %llu tx_carrier_drop %llu tx_too_long %llu napi_polls %llu napi_budget_exhausted %llu\n",
+		       dev->name, (unsigned long long)s->rx_no_handler, (unsigned long long)s->tx_busy,
+		       dev->tx_backlog.len, (unsigned long long)s->tx_backlog_drop,
+		       (unsigned long long)s->tx_carrier_drop, (unsigned long long)s->tx_too_long,
+		       (unsigned long long)s->napi_polls, (unsigned long long)s->napi_budget_exhausted);
+		if (dev->ops->ndo_stats)
+			dev->ops->ndo_stats(dev);
+	}
+	if (zero)
+		printk("netstat: counters zeroed\n");
+	else
+		print_pool();
+	return 0;
+}
+SHELL_COMMAND(netstat, cmd_netstat, "netstat [-z]", "packet, drop, interrupt and pool counters (-z: zero them)");
+
+/* Frame i of a sendraw run: broadcast, our source MAC, ethertype 0x88b5, then a 4-byte
+ * big-endian sequence number and bytes (seq + offset) & 0xff: a test recomputes it exactly. */
+static int build_raw_frame(struct net_device *dev, struct netbuf *nb, u32 seq, unsigned size)
+{
+	u8 *p = netbuf_put(nb, size);
+
+	if (!p)
+		return -EMSGSIZE;
+	memset(p, 0xff, ETH_ALEN);
+	memcpy(p + 6, dev->mac, ETH_ALEN);
+	p[12] = SENDRAW_ETHERTYPE >> 8;
+	p[13] = SENDRAW_ETHERTYPE & 0xff;
+	p[14] = seq >> 24;
+	p[15] = seq >> 16;
+	p[16] = seq >> 8;
+	p[17] = seq;
+	for (unsigned i = 18; i < size; i++)
+		p[i] = (u8)(seq + i);
+	return 0;
+}
+
+static int cmd_sendraw(int argc, char **argv)
+{
+	struct net_device *dev = first_dev();
+	u64 count, size;
+	u64 sent = 0, failed = 0;
+
+	if (!dev)
+		return -ENODEV;
+	if (argc != 3 || parse_u64(argv[1], &count) < 0 || parse_u64(argv[2], &size) < 0)
+		return -EINVAL;
+	if (size < 18 || size > dev->mtu + ETH_HLEN) {
+		printk("sendraw: SIZE must be 18..%u (MTU %u + Ethernet header)\n", dev->mtu + ETH_HLEN, dev->mtu);
+		return -EINVAL;
+	}
+	for (u64 i = 0; i < count; i++) {
+		struct netbuf *nb = netbuf_alloc();
+
+		if (!nb) { /* pool empty: let completions come back, then retry */
+			loop_once();
+			nb = netbuf_alloc();
+		}
+		if (!nb || build_raw_frame(dev, nb, (u32)i, (unsigned)size) < 0) {
+			netbuf_free(nb);
+			failed++;
+			continue;
+		}
+		if (dev_queue_xmit(dev, nb) < 0)
+			failed++;
+		else
+			sent++;
+		if (dev->tx_backlog.len > TX_BACKLOG_LIMIT / 2)
+			loop_once(); /* let the device drain before the backlog overflows */
+	}
+	printk("sendraw: %llu frames of %llu bytes queued, %llu failed\n", (unsigned long long)sent,
+	       (unsigned long long)size, (unsigned long long)failed);
+	return 0;
+}
+SHELL_COMMAND(sendraw, cmd_sendraw, "sendraw COUNT SIZE", "send COUNT broadcast test frames of SIZE bytes (pattern: docs/serial.md)");
+
+static int cmd_framelog(int argc, char **argv)
+{
+	if (argc != 2 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))
+		return -EINVAL;
+	netdev_framelog = strcmp(argv[1], "on") == 0;
+	printk("framelog: %s\n", netdev_framelog ? "on" : "off");
+	return 0;
+}
+SHELL_COMMAND(framelog, cmd_framelog, "framelog on|off", "print length and CRC-32 of every received frame");
+
+static int cmd_netreset(int argc, char **argv)
+{
+	struct net_device *dev = first_dev();
+	int err;
+
+	if (!dev)
+		return -ENODEV;
+	if (!dev->ops->ndo_reset)
+		return -EOPNOTSUPP;
+	err = dev->ops->ndo_reset(dev);
+	if (!err)
+		printk("netreset: %s reset and re-probed\n", dev->name);
+	return err;
+}
+SHELL_COMMAND(netreset, cmd_netreset, "netreset", "reset the NIC, reclaim every buffer, probe again");
+
+static void netdev_init(void)
+{
+	loop_set_poll_hook(net_poll);
+	if (cmdline_get("framelog"))
+		netdev_framelog = true;
+}
+INITCALL(4, netdev_init);
