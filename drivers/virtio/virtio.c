@@ -10,6 +10,7 @@
  * because QEMU tolerates many of those mistakes silently.
  */
 #include "drivers/virtio/virtio.h"
+#include "kernel/cmdline.h"
 #include "kernel/errno.h"
 #include "kernel/irq.h"
 #include "kernel/loop.h"
@@ -173,12 +174,29 @@ static void fail_device(struct virtio_device *vdev, int err)
 	printk("%s: initialisation failed (%s); device marked FAILED\n", vdev->name, strerror(err));
 }
 
+/*
+ * virtio_selftest=clobber on the command line makes the core commit a typical student
+ * mistake -- writing one status value instead of adding a bit -- to show that the self-check
+ * catches it at the next step (tests/qemu/test_virtio.py).
+ */
+static void selftest_clobber_status(struct virtio_device *vdev)
+{
+	const char *t = cmdline_get("virtio_selftest");
+
+	if (t && strcmp(t, "clobber") == 0) {
+		printk("%s: selftest: writing status DRIVER alone, dropping ACKNOWLEDGE (a deliberate mistake)\n",
+		       vdev->name);
+		vdev->config->set_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	}
+}
+
 static int virtio_dev_probe(struct virtio_device *vdev, const struct virtio_driver *drv)
 {
 	int err;
 
 	vdev->driver = drv;
 	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	selftest_clobber_status(vdev);
 	err = negotiate_features(vdev, drv);
 	if (err)
 		goto err_fail;
