@@ -29,6 +29,8 @@
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
 
+#ifndef HOST_TEST /* host builds use the C library's strerror from <string.h> */
 const char *strerror(int err); /* takes a positive or negative errno */
+#endif
 
 #endif
