@@ -1,0 +1,359 @@
+/*
+ * net/arp.c - ARP (RFC 826) for IPv4 over Ethernet: the cache, answering requests for our
+ * address, resolving next hops with a bounded queue per entry and timed retries, and
+ * gratuitous announcements (RFC 5227 section 3).
+ *
+ * Receive follows RFC 826's "Packet Reception" algorithm: an existing entry for the sender is
+ * refreshed whoever the target is ("merge"); a new entry is made only when we are the target;
+ * a request for our address is answered by turning the received buffer into the reply.
+ */
+#include "kernel/errno.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "net/arp.h"
+#include "net/ethernet.h"
+
+struct arp_stats arp_stats;
+static const char *const arp_stat_names[] = { ARP_STATS(NET_STAT_NAME) };
+static struct arp_entry cache[ARP_CACHE_SIZE];
+static bool cache_ready;
+
+static void arp_timer_fn(struct timer *t);
+
+static void cache_init(void)
+{
+	if (cache_ready)
+		return;
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++) {
+		netbuf_queue_init(&cache[i].pending, ARP_QUEUE_LEN);
+		timer_setup(&cache[i].timer, arp_timer_fn);
+	}
+	cache_ready = true;
+}
+
+static bool entry_expired(const struct arp_entry *e)
+{
+	return e->state == ARP_REACHABLE && now_ns() - e->updated_ns >= ARP_REACHABLE_NS;
+}
+
+static void entry_release(struct arp_entry *e, u64 *drop_counter)
+{
+	struct netbuf *nb;
+
+	timer_cancel(&e->timer);
+	while ((nb = netbuf_dequeue(&e->pending))) {
+		(*drop_counter)++;
+		netbuf_free(nb);
+	}
+	e->state = ARP_FREE;
+	e->ip = 0;
+	e->tries = 0;
+}
+
+static struct arp_entry *cache_find(be32 ip)
+{
+	cache_init();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++) {
+		struct arp_entry *e = &cache[i];
+
+		if (e->state == ARP_FREE || e->ip != ip)
+			continue;
+		if (entry_expired(e)) {
+			arp_stats.entries_expired++;
+			entry_release(e, &arp_stats.resolve_failed);
+			return NULL;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+/* A slot for a new entry: a free one, else the least recently confirmed reachable one.
+ * Incomplete entries are never evicted (their queues are waiting); NULL when all are. */
+static struct arp_entry *cache_slot(void)
+{
+	struct arp_entry *victim = NULL;
+
+	cache_init();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++) {
+		struct arp_entry *e = &cache[i];
+
+		if (e->state == ARP_FREE)
+			return e;
+		if (e->state == ARP_REACHABLE && (!victim || e->updated_ns < victim->updated_ns))
+			victim = e;
+	}
+	if (victim) {
+		arp_stats.entries_evicted++;
+		entry_release(victim, &arp_stats.resolve_failed);
+	}
+	return victim;
+}
+
+/* Build an ARP packet in nb (empty, headroom reserved) and send it. */
+static int arp_send(struct net_device *dev, struct netbuf *nb, u16 op, const u8 *eth_dest,
+		    be32 spa, const u8 *tha, be32 tpa)
+{
+	struct arphdr_eth *ah = netbuf_put(nb, sizeof(*ah));
+
+	if (!ah) {
+		netbuf_free(nb);
+		arp_stats.tx_errors++;
+		return -EMSGSIZE;
+	}
+	ah->ar_hrd = htons(ARPHRD_ETHER);
+	ah->ar_pro = htons(ETH_P_IP);
+	ah->ar_hln = ETH_ALEN;
+	ah->ar_pln = 4;
+	ah->ar_op = htons(op);
+	memcpy(ah->ar_sha, dev->mac, ETH_ALEN);
+	ah->ar_spa = spa;
+	memcpy(ah->ar_tha, tha, ETH_ALEN);
+	ah->ar_tpa = tpa;
+	return eth_output(dev, nb, eth_dest, ETH_P_ARP);
+}
+
+static const u8 zero_mac[ETH_ALEN];
+
+static int arp_send_request(struct net_device *dev, be32 target)
+{
+	struct netbuf *nb = netbuf_alloc();
+
+	if (!nb) {
+		arp_stats.tx_errors++;
+		return -ENOBUFS;
+	}
+	arp_stats.tx_requests++;
+	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, inet_addr(), zero_mac, target);
+}
+
+int arp_announce(struct net_device *dev, be32 addr)
+{
+	struct netbuf *nb;
+
+	if (!dev || !dev->carrier || !addr)
+		return -ENETDOWN;
+	nb = netbuf_alloc();
+	if (!nb) {
+		arp_stats.tx_errors++;
+		return -ENOBUFS;
+	}
+	arp_stats.tx_announces++;
+	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, addr, zero_mac, addr);
+}
+
+/* The answer came: send everything that waited for it, in order. */
+static void entry_resolved(struct arp_entry *e, const u8 *mac)
+{
+	struct net_device *dev = inet_dev();
+	struct netbuf *nb;
+
+	memcpy(e->mac, mac, ETH_ALEN);
+	e->state = ARP_REACHABLE;
+	e->updated_ns = now_ns();
+	e->tries = 0;
+	timer_cancel(&e->timer);
+	while ((nb = netbuf_dequeue(&e->pending)))
+		eth_output(dev, nb, e->mac, ETH_P_IP);
+}
+
+static void arp_timer_fn(struct timer *t)
+{
+	struct arp_entry *e = container_of(t, struct arp_entry, timer);
+
+	if (e->state != ARP_INCOMPLETE)
+		return;
+	if (e->tries >= ARP_MAX_TRIES || !inet_dev()) {
+		entry_release(e, &arp_stats.resolve_failed);
+		return;
+	}
+	e->tries++;
+	arp_send_request(inet_dev(), e->ip);
+	timer_arm(&e->timer, ARP_RETRY_NS);
+}
+
+int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop)
+{
+	struct arp_entry *e = cache_find(next_hop);
+
+	if (e && e->state == ARP_REACHABLE)
+		return eth_output(dev, nb, e->mac, ETH_P_IP);
+	if (!e) {
+		e = cache_slot();
+		if (!e) {
+			arp_stats.resolve_cache_full++;
+			netbuf_free(nb);
+			return -ENOBUFS;
+		}
+		e->ip = next_hop;
+		e->state = ARP_INCOMPLETE;
+		e->tries = 0;
+		e->updated_ns = now_ns();
+		if (!netbuf_enqueue(&e->pending, nb)) { /* cannot happen: the queue is empty */
+			arp_stats.resolve_queue_full++;
+			netbuf_free(nb);
+			return -ENOBUFS;
+		}
+		arp_stats.resolve_queued++;
+		arp_timer_fn(&e->timer); /* first request now, retries from the timer */
+		return 0;
+	}
+	if (!netbuf_enqueue(&e->pending, nb)) {
+		arp_stats.resolve_queue_full++;
+		netbuf_free(nb);
+		return -ENOBUFS;
+	}
+	arp_stats.resolve_queued++;
+	return 0;
+}
+
+bool arp_lookup(be32 ip, u8 mac[ETH_ALEN])
+{
+	struct arp_entry *e = cache_find(ip);
+
+	if (!e || e->state != ARP_REACHABLE)
+		return false;
+	memcpy(mac, e->mac, ETH_ALEN);
+	return true;
+}
+
+/* Check the fixed fields; returns the counter to bump when the packet is malformed. */
+static u64 *arp_validate(const struct netbuf *nb, const struct arphdr_eth *ah)
+{
+	u16 op;
+
+	if (netbuf_len(nb) < sizeof(*ah))
+		return &arp_stats.rx_runt;
+	if (ntohs(ah->ar_hrd) != ARPHRD_ETHER)
+		return &arp_stats.rx_bad_htype;
+	if (ntohs(ah->ar_pro) != ETH_P_IP)
+		return &arp_stats.rx_bad_ptype;
+	if (ah->ar_hln != ETH_ALEN)
+		return &arp_stats.rx_bad_hlen;
+	if (ah->ar_pln != 4)
+		return &arp_stats.rx_bad_plen;
+	op = ntohs(ah->ar_op);
+	if (op != ARPOP_REQUEST && op != ARPOP_REPLY)
+		return &arp_stats.rx_bad_op;
+	/* Nobody owns a group MAC, the zero MAC, or a broadcast/multicast IPv4 address. */
+	if (eth_is_multicast(ah->ar_sha) || eth_is_zero(ah->ar_sha) ||
+	    ipv4_is_multicast(ah->ar_spa) || ipv4_is_limited_broadcast(ah->ar_spa) ||
+	    (inet_configured() && ah->ar_spa == inet_subnet_broadcast()))
+		return &arp_stats.rx_bad_sender;
+	return NULL;
+}
+
+/* Turn the received request into our reply in the same buffer (no allocation, no copy of
+ * anything but the addresses) and send it to the asker. */
+static void arp_reply_in_place(struct net_device *dev, struct netbuf *nb, struct arphdr_eth *ah)
+{
+	be32 asker_ip = ah->ar_spa;
+
+	netbuf_trim(nb, sizeof(*ah)); /* drop link padding */
+	ah->ar_op = htons(ARPOP_REPLY);
+	memcpy(ah->ar_tha, ah->ar_sha, ETH_ALEN);
+	ah->ar_tpa = asker_ip;
+	memcpy(ah->ar_sha, dev->mac, ETH_ALEN);
+	ah->ar_spa = inet_addr();
+	arp_stats.tx_replies++;
+	eth_output(dev, nb, ah->ar_tha, ETH_P_ARP);
+}
+
+void arp_input(struct netbuf *nb)
+{
+	struct arphdr_eth *ah = (void *)nb->data;
+	struct net_device *dev = nb->dev;
+	u64 *bad = arp_validate(nb, ah);
+	struct arp_entry *e;
+	bool for_us;
+
+	arp_stats.rx_packets++;
+	if (bad) {
+		(*bad)++;
+		netbuf_free(nb);
+		return;
+	}
+	if (ntohs(ah->ar_op) == ARPOP_REQUEST)
+		arp_stats.rx_requests++;
+	else
+		arp_stats.rx_replies++;
+	if (!inet_configured()) {
+		arp_stats.rx_unconfigured++;
+		netbuf_free(nb);
+		return;
+	}
+	if (ah->ar_spa == inet_addr()) { /* someone else claims our address */
+		arp_stats.rx_conflicts++;
+		netbuf_free(nb);
+		return;
+	}
+	for_us = ah->ar_tpa == inet_addr();
+	e = ah->ar_spa ? cache_find(ah->ar_spa) : NULL; /* spa 0: an RFC 5227 probe */
+	if (e)
+		entry_resolved(e, ah->ar_sha);
+	else if (for_us && ah->ar_spa && (e = cache_slot())) {
+		e->ip = ah->ar_spa;
+		entry_resolved(e, ah->ar_sha);
+	}
+	if (!for_us) {
+		arp_stats.rx_not_for_us++;
+		netbuf_free(nb);
+		return;
+	}
+	if (ntohs(ah->ar_op) == ARPOP_REQUEST)
+		arp_reply_in_place(dev, nb, ah);
+	else
+		netbuf_free(nb);
+}
+
+void arp_flush(void)
+{
+	cache_init();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++)
+		if (cache[i].state != ARP_FREE)
+			entry_release(&cache[i], &arp_stats.link_down_dropped);
+}
+
+unsigned arp_pending_total(void)
+{
+	unsigned n = 0;
+
+	cache_init();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++)
+		n += cache[i].pending.len;
+	return n;
+}
+
+void arp_print_cache(void)
+{
+	char ip[INET_ADDRSTRLEN];
+	unsigned shown = 0;
+
+	cache_init();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++) {
+		struct arp_entry *e = &cache[i];
+
+		if (e->state == ARP_FREE)
+			continue;
+		if (e->state == ARP_INCOMPLETE) {
+			printk("%-15s (incomplete) tries %u queued %u\n", inet_fmt(ip, e->ip), e->tries,
+			       e->pending.len);
+		} else {
+			u64 age = now_ns() - e->updated_ns;
+			u64 left = age < ARP_REACHABLE_NS ? (ARP_REACHABLE_NS - age) / 1000000000ull : 0;
+
+			printk("%-15s %02x:%02x:%02x:%02x:%02x:%02x reachable expires %llus\n", inet_fmt(ip, e->ip),
+			       e->mac[0], e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5],
+			       (unsigned long long)left);
+		}
+		shown++;
+	}
+	printk("arp: %u of %u entries in use\n", shown, ARP_CACHE_SIZE);
+}
+
+void arp_print_stats(void)
+{
+	net_print_counters("arp", arp_stat_names, (const u64 *)&arp_stats, ARRAY_SIZE(arp_stat_names));
+}
+
+void arp_zero_stats(void) { memset(&arp_stats, 0, sizeof(arp_stats)); }

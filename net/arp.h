@@ -1,0 +1,82 @@
+/*
+ * net/arp.h - the Address Resolution Protocol for IPv4 over Ethernet (RFC 826), with the
+ * gratuitous announcement of RFC 5227 section 3.
+ *
+ * The cache is a fixed table: ARP_CACHE_SIZE entries, each valid for ARP_REACHABLE_NS after
+ * the last answer. Resolving an address queues at most ARP_QUEUE_LEN packets on its entry
+ * and asks ARP_MAX_TRIES times, ARP_RETRY_NS apart (RFC 1122 2.3.2.1: at most one request
+ * per second per address); when no answer comes the queued packets are dropped and counted.
+ */
+#ifndef NET_ARP_H
+#define NET_ARP_H
+
+#include "kernel/time.h"
+#include "net/inet.h"
+
+#define ARPHRD_ETHER 1
+#define ARPOP_REQUEST 1
+#define ARPOP_REPLY 2
+
+#define ARP_CACHE_SIZE 32
+#define ARP_QUEUE_LEN 8
+#define ARP_MAX_TRIES 3
+#define ARP_RETRY_NS (1000ull * 1000 * 1000)
+#define ARP_REACHABLE_NS (60ull * 1000 * 1000 * 1000)
+
+/* RFC 826 "Packet format", for Ethernet hardware and IPv4 protocol addresses. */
+struct arphdr_eth {
+	be16 ar_hrd;           /* hardware type: 1 = Ethernet */
+	be16 ar_pro;           /* protocol type: 0x0800 = IPv4 */
+	u8 ar_hln;             /* hardware address length: 6 */
+	u8 ar_pln;             /* protocol address length: 4 */
+	be16 ar_op;            /* 1 request, 2 reply */
+	u8 ar_sha[ETH_ALEN];   /* sender hardware address */
+	be32 ar_spa;           /* sender protocol address */
+	u8 ar_tha[ETH_ALEN];   /* target hardware address */
+	be32 ar_tpa;           /* target protocol address */
+} __packed;
+_Static_assert(sizeof(struct arphdr_eth) == 28, "ARP for Ethernet/IPv4 is 28 bytes");
+
+enum arp_state { ARP_FREE, ARP_INCOMPLETE, ARP_REACHABLE };
+
+struct arp_entry {
+	be32 ip;
+	u8 mac[ETH_ALEN];
+	u8 state;              /* enum arp_state */
+	u8 tries;              /* requests sent while incomplete */
+	u64 updated_ns;        /* last answer (reachable) or creation (incomplete) */
+	struct netbuf_queue pending; /* packets (IPv4 header first) waiting for the answer */
+	struct timer timer;    /* retry while incomplete */
+};
+
+#define ARP_STATS(X)                                                                          \
+	X(rx_packets) X(rx_requests) X(rx_replies) X(rx_runt) X(rx_bad_htype) X(rx_bad_ptype)   \
+	X(rx_bad_hlen) X(rx_bad_plen) X(rx_bad_op) X(rx_bad_sender) X(rx_not_for_us)            \
+	X(rx_unconfigured) X(rx_conflicts) X(tx_requests) X(tx_replies) X(tx_announces)         \
+	X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)                  \
+	X(resolve_cache_full) X(entries_expired) X(entries_evicted)        \
+	X(link_down_dropped)
+struct arp_stats { ARP_STATS(NET_STAT_FIELD) };
+extern struct arp_stats arp_stats;
+
+/* nb->data at the ARP header (Ethernet header pulled). Consumes nb; a request for our
+ * address is answered in the same buffer. */
+void arp_input(struct netbuf *nb);
+/* Send an IPv4 packet (nb->data at its IP header) to next_hop on the link: at once when the
+ * MAC is known, otherwise after resolution. Consumes nb. 0 or a negative errno (-ENOBUFS:
+ * the entry's queue or the cache is full, the packet was dropped and counted). */
+int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop);
+/* Gratuitous ARP announcing our address (RFC 5227 3: a request with sender = target). */
+int arp_announce(struct net_device *dev, be32 addr);
+/* The cached MAC for ip, if reachable and not expired. */
+bool arp_lookup(be32 ip, u8 mac[ETH_ALEN]);
+/* Forget everything; queued packets are dropped and counted (link down, reset). */
+void arp_flush(void);
+/* Packets waiting in all queues (leak accounting in tests and the fuzzer). */
+unsigned arp_pending_total(void);
+
+void arp_print_cache(void);
+void arp_print_stats(void);
+void arp_zero_stats(void);
+
+#endif

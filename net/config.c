@@ -1,0 +1,211 @@
+/*
+ * net/config.c - the stack's configuration and life cycle: which device it runs on, its
+ * address (static from ip=A.B.C.D/N gw=A.B.C.D, or ip=dhcp), bringing the layers up, the
+ * "net: ready" serial marker (docs/serial.md), link changes, and the describe/counter hooks
+ * the shell's ifconfig and netstat call.
+ *
+ * Defaults are ip=10.0.2.15/24 gw=10.0.2.2: the addresses QEMU's user networking hands out,
+ * and the ones the TAP tests give the host side (10.0.2.2).
+ */
+#include "kernel/cmdline.h"
+#include "kernel/errno.h"
+#include "kernel/init.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "net/arp.h"
+#include "net/dhcp.h"
+#include "net/ethernet.h"
+#include "net/icmp.h"
+#include "net/ipv4.h"
+#include "net/udp.h"
+
+#define DEFAULT_IP "10.0.2.15/24"
+#define DEFAULT_GW "10.0.2.2"
+
+struct inet_ifaddr inet_if;
+
+be32 inet_subnet_broadcast(void)
+{
+	if (!inet_if.configured || inet_mask_to_prefix(inet_if.mask) > 30)
+		return 0;
+	return inet_if.addr | ~inet_if.mask;
+}
+
+bool inet_on_link(be32 daddr)
+{
+	return inet_if.configured && (daddr & inet_if.mask) == (inet_if.addr & inet_if.mask);
+}
+
+static void print_ready(void)
+{
+	char ip[INET_ADDRSTRLEN];
+	const u8 *m = inet_if.dev->mac;
+
+	if (inet_if.ready_printed)
+		return;
+	inet_if.ready_printed = true;
+	printk("net: ready ip=%s mac=%02x:%02x:%02x:%02x:%02x:%02x\n", inet_fmt(ip, inet_if.addr), m[0], m[1], m[2],
+	       m[3], m[4], m[5]);
+}
+
+int inet_set_address(be32 addr, be32 mask, be32 gw, enum inet_source source)
+{
+	if (!inet_if.dev || !ipv4_is_valid_host(addr) || inet_mask_to_prefix(mask) < 0)
+		return -EINVAL;
+	if (inet_if.configured && inet_if.addr != addr)
+		arp_flush(); /* a new address may be a new network */
+	inet_if.addr = addr;
+	inet_if.mask = mask;
+	inet_if.gw = gw;
+	inet_if.source = source;
+	inet_if.configured = true;
+	print_ready();
+	arp_announce(inet_if.dev, addr);
+	return 0;
+}
+
+void inet_clear_address(void)
+{
+	inet_if.configured = false;
+	inet_if.addr = inet_if.mask = inet_if.gw = 0;
+	inet_if.source = INET_SRC_NONE;
+	arp_flush();
+}
+
+/* gw=: an address on the configured network, or "none". */
+static int parse_gateway(const char *gw, be32 addr, be32 mask, be32 *out)
+{
+	char ip[INET_ADDRSTRLEN], me[INET_ADDRSTRLEN];
+
+	*out = 0;
+	if (!gw || strcmp(gw, "none") == 0)
+		return 0;
+	if (inet_parse_addr(gw, out) || !ipv4_is_valid_host(*out)) {
+		printk("net: gw=%s is not an address; no default route\n", gw);
+		*out = 0;
+		return -EINVAL;
+	}
+	if ((*out & mask) != (addr & mask) || *out == addr) {
+		printk("net: gateway %s is not on the network of %s/%d; no default route\n", inet_fmt(ip, *out),
+		       inet_fmt(me, addr), inet_mask_to_prefix(mask));
+		*out = 0;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int inet_parse_config(const char *ip, const char *gw, be32 *addr, be32 *mask, be32 *gwaddr, bool *dhcp_on)
+{
+	bool prefix_given;
+
+	*dhcp_on = ip && strcmp(ip, "dhcp") == 0;
+	*addr = *mask = *gwaddr = 0;
+	if (*dhcp_on)
+		return 0;
+	if (!ip) {
+		ip = DEFAULT_IP;
+		if (!gw)
+			gw = DEFAULT_GW;
+	}
+	if (inet_parse_cidr(ip, addr, mask, &prefix_given) || !ipv4_is_valid_host(*addr)) {
+		printk("net: ip=%s is not A.B.C.D/N or dhcp; no address\n", ip);
+		return -EINVAL;
+	}
+	if (!prefix_given)
+		printk("net: ip=%s has no /N; assuming /24\n", ip);
+	parse_gateway(gw, *addr, *mask, gwaddr);
+	return 0;
+}
+
+static void inet_link_handler(struct net_device *dev, bool up)
+{
+	if (dev != inet_if.dev)
+		return;
+	if (!up) {
+		arp_flush(); /* whatever we knew about the wire may be stale when it returns */
+		return;
+	}
+	if (inet_if.configured)
+		arp_announce(dev, inet_if.addr);
+	dhcp_link_change(true);
+}
+
+void inet_attach(struct net_device *dev, const char *ip, const char *gw)
+{
+	be32 addr, mask, gwaddr;
+	bool use_dhcp;
+
+	inet_if.dev = dev;
+	netdev_set_rx_handler(eth_input);
+	netdev_set_link_handler(inet_link_handler);
+	udp_services_start();
+	icmp_reset();
+	if (inet_parse_config(ip, gw, &addr, &mask, &gwaddr, &use_dhcp))
+		return;
+	if (use_dhcp)
+		dhcp_start();
+	else
+		inet_set_address(addr, mask, gwaddr, INET_SRC_STATIC);
+}
+
+void inet_init(void)
+{
+	struct net_device *dev = netdev_get(0);
+
+	if (!dev) {
+		printk("net: no network device; the stack stays down\n");
+		return;
+	}
+	inet_attach(dev, cmdline_get("ip"), cmdline_get("gw"));
+}
+INITCALL(5, inet_init);
+
+void inet_reset(void)
+{
+	dhcp_stop();
+	arp_flush();
+	udp_reset();
+	ipv4_reset();
+	icmp_reset();
+	eth_clear_multicast();
+	memset(&inet_if, 0, sizeof(inet_if));
+	inet_zero_stats();
+}
+
+void inet_describe(struct net_device *dev)
+{
+	char a[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	static const char *const how[] = { "none", "static", "dhcp" };
+
+	if (!dev || dev != inet_if.dev)
+		return;
+	if (!inet_if.configured) {
+		printk("  inet: no address%s\n", dhcp.state != DHCP_OFF ? " (dhcp in progress)" : "");
+	} else {
+		printk("  inet %s/%d netmask %s broadcast %s gateway %s (%s)\n", inet_fmt(a, inet_if.addr),
+		       inet_mask_to_prefix(inet_if.mask), inet_fmt(m, inet_if.mask),
+		       inet_fmt(b, inet_subnet_broadcast() ? inet_subnet_broadcast() : INADDR_BROADCAST_BE),
+		       inet_if.gw ? inet_fmt(g, inet_if.gw) : "none", how[inet_if.source]);
+	}
+	dhcp_describe();
+}
+
+void inet_print_stats(void)
+{
+	eth_print_stats();
+	arp_print_stats();
+	ipv4_print_stats();
+	icmp_print_stats();
+	udp_print_stats();
+	dhcp_print_stats();
+}
+
+void inet_zero_stats(void)
+{
+	eth_zero_stats();
+	arp_zero_stats();
+	ipv4_zero_stats();
+	icmp_zero_stats();
+	udp_zero_stats();
+	dhcp_zero_stats();
+}

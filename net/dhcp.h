@@ -1,0 +1,128 @@
+/*
+ * net/dhcp.h - the DHCP client (RFC 2131; options from RFC 2132) used with ip=dhcp:
+ * the message format, option parsing that trusts nothing, and the client state machine
+ * INIT -> SELECTING -> REQUESTING -> BOUND -> RENEWING -> REBINDING (RFC 2131 figure 5).
+ */
+#ifndef NET_DHCP_H
+#define NET_DHCP_H
+
+#include "kernel/time.h"
+#include "net/inet.h"
+
+#define BOOTREQUEST 1
+#define BOOTREPLY 2
+#define DHCP_MAGIC 0x63825363u   /* RFC 2131 3: the options field starts with 99.130.83.99 */
+#define DHCP_FIXED_LEN 240       /* fixed fields plus the magic cookie */
+#define DHCP_MIN_MSG_LEN 300     /* RFC 1542 2.1: BOOTP relays expect at least 300 bytes */
+#define DHCP_FLAG_BROADCAST 0x8000
+
+/* Options (RFC 2132) */
+#define DHO_PAD 0
+#define DHO_SUBNET_MASK 1
+#define DHO_ROUTER 3
+#define DHO_DNS 6
+#define DHO_HOSTNAME 12
+#define DHO_REQUESTED_IP 50
+#define DHO_LEASE_TIME 51
+#define DHO_OVERLOAD 52
+#define DHO_MSG_TYPE 53
+#define DHO_SERVER_ID 54
+#define DHO_PARAM_REQ 55
+#define DHO_MAX_MSG_SIZE 57
+#define DHO_T1 58
+#define DHO_T2 59
+#define DHO_CLIENT_ID 61
+#define DHO_END 255
+
+/* Message types (option 53) */
+#define DHCPDISCOVER 1
+#define DHCPOFFER 2
+#define DHCPREQUEST 3
+#define DHCPDECLINE 4
+#define DHCPACK 5
+#define DHCPNAK 6
+#define DHCPRELEASE 7
+
+/* Retransmission (RFC 2131 4.1 suggests 4 s doubling to 64 s, randomised by +-1 s; we start
+ * at 2 s and stop doubling at 32 s so a lost first answer costs less). */
+#define DHCP_RETRY_FIRST_NS (2ull * 1000 * 1000 * 1000)
+#define DHCP_RETRY_MAX_NS (32ull * 1000 * 1000 * 1000)
+#define DHCP_REQUEST_TRIES 4            /* REQUESTs before starting over with DISCOVER */
+#define DHCP_RENEW_MIN_WAIT_NS (60ull * 1000 * 1000 * 1000) /* 4.4.5 */
+#define DHCP_MIN_LEASE_S 10             /* shorter leases are treated as this long */
+#define DHCP_DEFAULT_LEASE_S 3600       /* an ACK without option 51 */
+
+/* RFC 2131 section 2, figure 1. */
+struct dhcp_msg {
+	u8 op;
+	u8 htype;
+	u8 hlen;
+	u8 hops;
+	be32 xid;
+	be16 secs;
+	be16 flags;
+	be32 ciaddr;     /* client's address when it has one (renewing, rebinding) */
+	be32 yiaddr;     /* "your" address: what the server gives */
+	be32 siaddr;
+	be32 giaddr;
+	u8 chaddr[16];
+	u8 sname[64];    /* may carry options (overload, option 52) */
+	u8 file[128];    /* likewise */
+	be32 magic;
+	u8 options[];
+} __packed;
+_Static_assert(sizeof(struct dhcp_msg) == DHCP_FIXED_LEN, "DHCP fixed part + cookie is 240 bytes");
+
+/* What we take from a server's options; the rest is skipped. */
+struct dhcp_options {
+	u8 msg_type;                       /* 0: absent */
+	bool have_mask, have_router, have_server_id, have_lease, have_t1, have_t2;
+	be32 mask, router, server_id;
+	u32 lease_s, t1_s, t2_s;
+	u8 overload;                       /* 1 file, 2 sname, 3 both */
+	unsigned bad_options;              /* known options with a wrong length or value */
+};
+
+/* Parse one options area; -EINVAL when an option runs past its end. */
+int dhcp_parse_options(const u8 *p, unsigned len, struct dhcp_options *o, bool allow_overload);
+/* Check a whole BOOTREPLY (fixed part, cookie, options, overloaded areas) into *o.
+ * Returns 0 or -EINVAL. */
+int dhcp_parse_reply(const void *msg, unsigned len, struct dhcp_options *o);
+
+enum dhcp_state {
+	DHCP_OFF, DHCP_INIT, DHCP_SELECTING, DHCP_REQUESTING, DHCP_BOUND, DHCP_RENEWING, DHCP_REBINDING,
+};
+
+struct dhcp_client {
+	enum dhcp_state state;
+	u32 xid;
+	unsigned tries;          /* transmissions in the current state */
+	u64 retry_ns;            /* current backoff */
+	u64 started_ns;          /* start of this acquisition (secs field) */
+	u64 request_sent_ns;     /* the lease counts from the REQUEST (4.4.1) */
+	be32 offered, server_id;
+	be32 mask, router;
+	u32 lease_s;
+	u64 t1_at, t2_at, expire_at;
+	struct timer timer;
+	u32 rng;
+};
+extern struct dhcp_client dhcp;
+
+#define DHCP_STATS(X)                                                                         \
+	X(discovers) X(offers) X(requests) X(acks) X(naks) X(renewals) X(rebinds) X(expiries)   \
+	X(rx_malformed) X(rx_ignored) X(rx_bad_options) X(rx_bad_offer) X(retransmits)          \
+	X(restarts) X(tx_errors)
+struct dhcp_stats { DHCP_STATS(NET_STAT_FIELD) };
+extern struct dhcp_stats dhcp_stats;
+
+void dhcp_start(void);         /* bind port 68 and begin (INIT) */
+void dhcp_stop(void);
+void dhcp_link_change(bool up);
+int dhcp_renew_now(void);      /* BOUND -> RENEWING at once (shell, tests) */
+const char *dhcp_state_name(enum dhcp_state s);
+void dhcp_describe(void);
+void dhcp_print_stats(void);
+void dhcp_zero_stats(void);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * net/ethernet.c - Ethernet II receive and transmit (IEEE 802.3 clause 3).
+ *
+ * Receive keeps frames addressed to our MAC, to broadcast, and to a multicast address a
+ * protocol asked for; everything else is counted by reason and dropped. The type field picks
+ * the protocol (ARP or IPv4); 802.3 length/LLC frames and unknown types are counted.
+ * Transmit prepends the header into the buffer's headroom (no payload copy) and pads short
+ * frames to the 60-byte minimum, as a real NIC must.
+ */
+#include "kernel/errno.h"
+#include "kernel/string.h"
+#include "net/arp.h"
+#include "net/ethernet.h"
+#include "net/ipv4.h"
+
+const u8 eth_broadcast_addr[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+struct eth_stats eth_stats;
+static const char *const eth_stat_names[] = { ETH_STATS(NET_STAT_NAME) };
+
+static u8 mcast_list[ETH_MCAST_MAX][ETH_ALEN];
+static unsigned mcast_count;
+
+int eth_add_multicast(const u8 *mac)
+{
+	for (unsigned i = 0; i < mcast_count; i++)
+		if (memcmp(mcast_list[i], mac, ETH_ALEN) == 0)
+			return 0;
+	if (mcast_count == ETH_MCAST_MAX)
+		return -ENOSPC;
+	memcpy(mcast_list[mcast_count++], mac, ETH_ALEN);
+	return 0;
+}
+
+void eth_clear_multicast(void) { mcast_count = 0; }
+
+static bool mcast_wanted(const u8 *mac)
+{
+	for (unsigned i = 0; i < mcast_count; i++)
+		if (memcmp(mcast_list[i], mac, ETH_ALEN) == 0)
+			return true;
+	return false;
+}
+
+static void eth_drop(struct netbuf *nb, u64 *counter)
+{
+	(*counter)++;
+	netbuf_free(nb);
+}
+
+/* Which frames are ours: our unicast MAC, broadcast, or a multicast group asked for. */
+static bool eth_for_us(struct net_device *dev, const struct ethhdr *eh, u64 **why)
+{
+	if (eth_is_broadcast(eh->h_dest) || memcmp(eh->h_dest, dev->mac, ETH_ALEN) == 0)
+		return true;
+	if (eth_is_multicast(eh->h_dest)) {
+		if (mcast_wanted(eh->h_dest))
+			return true;
+		*why = &eth_stats.rx_multicast;
+		return false;
+	}
+	*why = &eth_stats.rx_not_for_us;
+	return false;
+}
+
+void eth_input(struct net_device *dev, struct netbuf *nb)
+{
+	const struct ethhdr *eh = (const void *)nb->data;
+	u64 *why = NULL;
+	u16 type;
+
+	eth_stats.rx_frames++;
+	if (dev != inet_dev())
+		return eth_drop(nb, &eth_stats.rx_other_device);
+	if (netbuf_len(nb) < ETH_HLEN)
+		return eth_drop(nb, &eth_stats.rx_runt);
+	if (!eth_for_us(dev, eh, &why))
+		return eth_drop(nb, why);
+	/* A group address is never a source (802.3 3.2.3); our own MAC would be a loop. */
+	if (eth_is_multicast(eh->h_source) || memcmp(eh->h_source, dev->mac, ETH_ALEN) == 0)
+		return eth_drop(nb, &eth_stats.rx_bad_source);
+	type = ntohs(eh->h_proto);
+	if (type < ETH_P_802_3_MIN)
+		return eth_drop(nb, &eth_stats.rx_802_3);
+	nb->protocol = type;
+	netbuf_pull(nb, ETH_HLEN);
+	switch (type) {
+	case ETH_P_IP:
+		eth_stats.rx_ip++;
+		ipv4_input(nb);
+		return;
+	case ETH_P_ARP:
+		eth_stats.rx_arp++;
+		arp_input(nb);
+		return;
+	default:
+		eth_drop(nb, &eth_stats.rx_unknown_ethertype);
+	}
+}
+
+int eth_output(struct net_device *dev, struct netbuf *nb, const u8 *dest, u16 ethertype)
+{
+	struct ethhdr *eh = netbuf_push(nb, ETH_HLEN);
+	unsigned len;
+	int err;
+
+	if (!eh) {
+		eth_drop(nb, &eth_stats.tx_no_headroom);
+		return -ENOBUFS;
+	}
+	memcpy(eh->h_dest, dest, ETH_ALEN);
+	memcpy(eh->h_source, dev->mac, ETH_ALEN);
+	eh->h_proto = htons(ethertype);
+	len = netbuf_len(nb);
+	if (len < ETH_ZLEN) {
+		u8 *pad = netbuf_put(nb, ETH_ZLEN - len);
+
+		if (pad)
+			memset(pad, 0, ETH_ZLEN - len);
+	}
+	eth_stats.tx_frames++;
+	err = dev_queue_xmit(dev, nb);
+	if (err < 0)
+		eth_stats.tx_dropped++;
+	return err;
+}
+
+void eth_print_stats(void)
+{
+	net_print_counters("eth", eth_stat_names, (const u64 *)&eth_stats, ARRAY_SIZE(eth_stat_names));
+}
+
+void eth_zero_stats(void) { memset(&eth_stats, 0, sizeof(eth_stats)); }

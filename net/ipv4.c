@@ -1,0 +1,199 @@
+/*
+ * net/ipv4.c - IPv4 receive and transmit (RFC 791; RFC 1122 section 3.2.1 for what a host
+ * must check).
+ *
+ * Receive validates in the order the header is read: length, version, IHL, total length
+ * against the frame (link padding is trimmed), header checksum; then drops fragments
+ * (no reassembly, counted), martian sources, and destinations that are not ours. Options are
+ * skipped by pulling the whole IHL. Transmit builds a fresh 20-byte header in the headroom.
+ */
+#include "kernel/errno.h"
+#include "kernel/string.h"
+#include "net/arp.h"
+#include "net/ethernet.h"
+#include "net/icmp.h"
+#include "net/ipv4.h"
+#include "net/udp.h"
+
+struct ipv4_stats ipv4_stats;
+static const char *const ipv4_stat_names[] = { IPV4_STATS(NET_STAT_NAME) };
+static u16 next_id;
+
+static void ip_drop(struct netbuf *nb, u64 *counter)
+{
+	(*counter)++;
+	netbuf_free(nb);
+}
+
+static enum ip_dest classify_dest(be32 daddr)
+{
+	if (!inet_configured())
+		return IP_DEST_UNCONFIGURED;
+	if (daddr == inet_addr())
+		return IP_DEST_UNICAST;
+	if (ipv4_is_limited_broadcast(daddr) || daddr == inet_subnet_broadcast())
+		return IP_DEST_BROADCAST;
+	return IP_DEST_OTHER;
+}
+
+enum ip_dest ipv4_rx_dest(const struct netbuf *nb) { return classify_dest(ip_hdr(nb)->daddr); }
+
+/* Header checks; returns the counter to bump, or NULL when the header is sound. */
+static u64 *ip_validate(struct netbuf *nb, const struct iphdr *ip)
+{
+	unsigned len = netbuf_len(nb), hlen, tot;
+
+	if (len < IPV4_HLEN)
+		return &ipv4_stats.rx_runt;
+	if (ip_version(ip) != 4)
+		return &ipv4_stats.rx_bad_version;
+	hlen = ip_hdrlen(ip);
+	if (hlen < IPV4_HLEN || hlen > len)
+		return &ipv4_stats.rx_bad_ihl;
+	tot = ntohs(ip->tot_len);
+	if (tot < hlen)
+		return &ipv4_stats.rx_bad_len;
+	if (tot > len)
+		return &ipv4_stats.rx_truncated;
+	if (inet_csum(ip, hlen) != 0)
+		return &ipv4_stats.rx_bad_csum;
+	if (ntohs(ip->frag_off) & (IP_MF | IP_OFFSET))
+		return &ipv4_stats.rx_fragments;
+	/* RFC 1122 3.2.1.3: a source must be a host address (0.0.0.0 is a host that does not
+	 * know its address yet, e.g. a DHCP client, and is allowed). */
+	if (ip->saddr != 0 && (!ipv4_is_valid_host(ip->saddr) ||
+			       (inet_configured() && ip->saddr == inet_subnet_broadcast())))
+		return &ipv4_stats.rx_bad_source;
+	return NULL;
+}
+
+void ipv4_input(struct netbuf *nb)
+{
+	struct iphdr *ip = (void *)nb->data;
+	u64 *bad = ip_validate(nb, ip);
+
+	ipv4_stats.rx_packets++;
+	if (bad)
+		return ip_drop(nb, bad);
+	if (ipv4_is_multicast(ip->daddr))
+		return ip_drop(nb, &ipv4_stats.rx_multicast);
+	if (classify_dest(ip->daddr) == IP_DEST_OTHER)
+		return ip_drop(nb, &ipv4_stats.rx_not_for_us);
+	netbuf_trim(nb, ntohs(ip->tot_len)); /* Ethernet padding is not data */
+	nb->network_off = (u16)(nb->data - nb->head);
+	netbuf_pull(nb, ip_hdrlen(ip));       /* options skipped with the header */
+	nb->transport_off = (u16)(nb->data - nb->head);
+	switch (ip->protocol) {
+	case IPPROTO_ICMP:
+		ipv4_stats.rx_delivered++;
+		icmp_input(nb);
+		return;
+	case IPPROTO_UDP:
+		ipv4_stats.rx_delivered++;
+		udp_input(nb);
+		return;
+	default:
+		ipv4_stats.rx_unknown_proto++;
+		/* RFC 1122 3.2.2.1: protocol unreachable (consumes nb). */
+		icmp_send_unreach(nb, ICMP_PROT_UNREACH);
+	}
+}
+
+unsigned ipv4_max_payload(void)
+{
+	struct net_device *dev = inet_dev();
+
+	return dev ? dev->mtu - IPV4_HLEN : 0;
+}
+
+int ipv4_route(be32 daddr, be32 *next_hop)
+{
+	if (ipv4_is_limited_broadcast(daddr) || (inet_configured() && daddr == inet_subnet_broadcast())) {
+		*next_hop = INADDR_BROADCAST_BE;
+		return 0;
+	}
+	if (!inet_configured())
+		return -ENETUNREACH;
+	if (inet_on_link(daddr)) {
+		*next_hop = daddr;
+		return 0;
+	}
+	if (!inet_if.gw)
+		return -ENETUNREACH;
+	*next_hop = inet_if.gw;
+	return 0;
+}
+
+static void ip_build_header(struct iphdr *ip, unsigned tot_len, be32 saddr, be32 daddr, u8 protocol)
+{
+	ip->ver_ihl = 0x45;
+	ip->tos = 0;
+	ip->tot_len = htons((u16)tot_len);
+	ip->id = htons(next_id++);
+	ip->frag_off = htons(IP_DF); /* we never fragment: sizes are checked against the MTU */
+	ip->ttl = IP_DEFAULT_TTL;
+	ip->protocol = protocol;
+	ip->check = 0;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->check = htons(inet_csum(ip, IPV4_HLEN));
+}
+
+/* What may not be sent at all: the checks of RFC 1122 3.2.1.3 applied to ourselves. */
+static int ip_output_check(struct netbuf *nb, be32 saddr, be32 daddr)
+{
+	struct net_device *dev = inet_dev();
+
+	if (!dev)
+		return -ENETDOWN;
+	if (netbuf_len(nb) > dev->mtu - IPV4_HLEN) {
+		ipv4_stats.tx_too_big++;
+		return -EMSGSIZE;
+	}
+	if (daddr == 0 || ipv4_is_multicast(daddr) || ipv4_is_loopback(daddr) || ipv4_is_reserved(daddr) ||
+	    (inet_configured() && daddr == inet_addr())) {
+		ipv4_stats.tx_bad_dest++;
+		return -EINVAL;
+	}
+	if (saddr == 0 ? !ipv4_is_limited_broadcast(daddr) : saddr != inet_addr()) {
+		ipv4_stats.tx_no_source++;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
+{
+	struct net_device *dev = inet_dev();
+	be32 next_hop;
+	struct iphdr *ip;
+	int err = ip_output_check(nb, saddr, daddr);
+
+	if (!err) {
+		err = ipv4_route(daddr, &next_hop);
+		if (err)
+			ipv4_stats.tx_no_route++;
+	}
+	if (err) {
+		netbuf_free(nb);
+		return err;
+	}
+	ip = netbuf_push(nb, IPV4_HLEN);
+	if (!ip) {
+		ip_drop(nb, &ipv4_stats.tx_no_headroom);
+		return -ENOBUFS;
+	}
+	ip_build_header(ip, netbuf_len(nb), saddr, daddr, protocol);
+	ipv4_stats.tx_packets++;
+	if (next_hop == INADDR_BROADCAST_BE)
+		return eth_output(dev, nb, eth_broadcast_addr, ETH_P_IP);
+	return arp_output(dev, nb, next_hop);
+}
+
+void ipv4_print_stats(void)
+{
+	net_print_counters("ip", ipv4_stat_names, (const u64 *)&ipv4_stats, ARRAY_SIZE(ipv4_stat_names));
+}
+
+void ipv4_zero_stats(void) { memset(&ipv4_stats, 0, sizeof(ipv4_stats)); }
+void ipv4_reset(void) { next_id = 0; }

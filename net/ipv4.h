@@ -1,0 +1,80 @@
+/*
+ * net/ipv4.h - the Internet Protocol, version 4 (RFC 791, host requirements of RFC 1122
+ * section 3): header, receive validation and demultiplexing, output with routing.
+ *
+ * A host, not a router: no forwarding. Fragments are not reassembled: every fragment is
+ * dropped and counted (docs/network.md says why). Options are accepted and skipped.
+ */
+#ifndef NET_IPV4_H
+#define NET_IPV4_H
+
+#include "net/inet.h"
+
+#define IPPROTO_ICMP 1
+#define IPPROTO_UDP 17
+
+#define IP_DF 0x4000      /* flags/fragment-offset field: don't fragment */
+#define IP_MF 0x2000      /* more fragments */
+#define IP_OFFSET 0x1fff  /* fragment offset, in 8-byte units */
+#define IP_DEFAULT_TTL 64 /* RFC 1700 recommends 64 */
+#define IPV4_HLEN 20      /* without options */
+#define IPV4_MAX_HLEN 60
+
+/* RFC 791 section 3.1. version and IHL share the first byte: use the accessors. */
+struct iphdr {
+	u8 ver_ihl;     /* version (high nibble) and header length in 32-bit words (low) */
+	u8 tos;
+	be16 tot_len;   /* header + data, bytes */
+	be16 id;
+	be16 frag_off;  /* flags (3 bits) and fragment offset (13 bits) */
+	u8 ttl;
+	u8 protocol;
+	be16 check;     /* header checksum */
+	be32 saddr;
+	be32 daddr;
+} __packed;
+_Static_assert(sizeof(struct iphdr) == IPV4_HLEN, "IPv4 header without options is 20 bytes");
+
+static inline unsigned ip_version(const struct iphdr *ip) { return ip->ver_ihl >> 4; }
+static inline unsigned ip_hdrlen(const struct iphdr *ip) { return (ip->ver_ihl & 0x0f) * 4u; }
+
+/* The IPv4 header of a received packet, at any layer above (ipv4_input records where). */
+static inline struct iphdr *ip_hdr(const struct netbuf *nb) { return (struct iphdr *)(nb->head + nb->network_off); }
+
+/* How a received packet was addressed, decided by ipv4_input. */
+enum ip_dest {
+	IP_DEST_UNICAST,      /* our address */
+	IP_DEST_BROADCAST,    /* limited or subnet broadcast */
+	IP_DEST_UNCONFIGURED, /* anything, while we have no address (DHCP) */
+	IP_DEST_OTHER,        /* not ours */
+};
+
+#define IPV4_STATS(X)                                                                         \
+	X(rx_packets) X(rx_delivered) X(rx_runt) X(rx_bad_version) X(rx_bad_ihl) X(rx_bad_len)  \
+	X(rx_truncated) X(rx_bad_csum) X(rx_fragments) X(rx_bad_source) X(rx_not_for_us)        \
+	X(rx_multicast) X(rx_unknown_proto) X(tx_packets) X(tx_no_route) X(tx_too_big)          \
+	X(tx_no_headroom) X(tx_no_source) X(tx_bad_dest)
+struct ipv4_stats { IPV4_STATS(NET_STAT_FIELD) };
+extern struct ipv4_stats ipv4_stats;
+
+/* nb->data at the IPv4 header. Consumes nb. Upper layers get nb->data at their header,
+ * nb->network_off at the IPv4 header, and the destination class in ipv4_rx_dest(). */
+void ipv4_input(struct netbuf *nb);
+enum ip_dest ipv4_rx_dest(const struct netbuf *nb);
+
+/* Prepend an IPv4 header (no options, TTL 64, DF, the next ID) in front of nb->data and
+ * send: broadcast destinations straight to the broadcast MAC, others through ARP to the
+ * destination (on-link) or the gateway. saddr is normally inet_addr(); 0 is allowed only
+ * for the limited broadcast (a DHCP client without an address). Consumes nb. Returns 0 or
+ * -ENETUNREACH (no route), -EMSGSIZE (larger than the MTU), -ENETDOWN, -EINVAL, -ENOBUFS. */
+int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol);
+/* Route: the next hop for daddr, or -ENETUNREACH. Broadcasts give INADDR_BROADCAST_BE. */
+int ipv4_route(be32 daddr, be32 *next_hop);
+/* Largest payload above IPv4 in one packet on our device. */
+unsigned ipv4_max_payload(void);
+
+void ipv4_print_stats(void);
+void ipv4_zero_stats(void);
+void ipv4_reset(void);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * net/stack_cmds.c - shell commands of the IPv4 stack: ping, arp, udpsend, dhcp, inet and
+ * inetstat. Kernel-only (it waits in the event loop); the protocol code it drives also builds
+ * on the host.
+ *
+ * ping waits with loop_once(), so received frames, timers and the rest of the system keep
+ * running while it waits; every wait is bounded (count, interval and a reply timeout), and a
+ * second ping started while one runs (typed during the first) is refused.
+ */
+#include "kernel/errno.h"
+#include "kernel/io.h"
+#include "kernel/loop.h"
+#include "kernel/printk.h"
+#include "kernel/shell.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "net/arp.h"
+#include "net/dhcp.h"
+#include "net/icmp.h"
+#include "net/ipv4.h"
+#include "net/udp.h"
+
+#define PING_MAX_COUNT 100000
+#define PING_MAX_INTERVAL_MS 60000
+#define PING_MAX_WAIT_S 60
+
+struct ping_args {
+	be32 dst;
+	u64 count, size, interval_ms, wait_s;
+};
+
+static int parse_ping_args(int argc, char **argv, struct ping_args *a)
+{
+	bool have_dst = false;
+
+	a->count = 4;
+	a->size = 56;
+	a->interval_ms = 1000;
+	a->wait_s = 2;
+	for (int i = 1; i < argc; i++) {
+		u64 *slot = NULL;
+
+		if (strcmp(argv[i], "-c") == 0)
+			slot = &a->count;
+		else if (strcmp(argv[i], "-s") == 0)
+			slot = &a->size;
+		else if (strcmp(argv[i], "-i") == 0)
+			slot = &a->interval_ms;
+		else if (strcmp(argv[i], "-W") == 0)
+			slot = &a->wait_s;
+		if (slot) {
+			if (++i == argc || parse_u64(argv[i], slot))
+				return -EINVAL;
+		} else if (have_dst || inet_parse_addr(argv[i], &a->dst)) {
+			return -EINVAL;
+		} else {
+			have_dst = true;
+		}
+	}
+	if (!have_dst || a->count == 0 || a->count > PING_MAX_COUNT || a->interval_ms > PING_MAX_INTERVAL_MS ||
+	    a->wait_s == 0 || a->wait_s > PING_MAX_WAIT_S)
+		return -EINVAL;
+	return 0;
+}
+
+/* Run the event loop until deadline, or until every reply is in when stop_when_done. */
+static void ping_wait(struct ping_session *ps, u64 deadline, bool stop_when_done)
+{
+	while (now_ns() < deadline) {
+		loop_once();
+		if (stop_when_done && ping_done(ps))
+			return;
+		cpu_relax();
+	}
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+	static struct ping_session ps; /* 13 KB of send times: not on the stack */
+	char ip[INET_ADDRSTRLEN];
+	struct ping_args a;
+	u64 start, next;
+	int err;
+
+	if (parse_ping_args(argc, argv, &a))
+		return -EINVAL;
+	if (!inet_configured()) {
+		printk("ping: no address configured yet\n");
+		return -ENETDOWN;
+	}
+	err = ping_begin(&ps, a.dst, (unsigned)MIN(a.size, 65535ull));
+	if (err == -EBUSY)
+		printk("ping: another ping is running\n");
+	if (err == -EMSGSIZE)
+		printk("ping: -s %llu is more than the MTU allows (%u)\n", (unsigned long long)a.size,
+		       ipv4_max_payload() - ICMP_HLEN);
+	if (err)
+		return err;
+	printk("PING %s %llu(%llu) bytes of data.\n", inet_fmt(ip, a.dst), (unsigned long long)a.size,
+	       (unsigned long long)a.size + IPV4_HLEN + ICMP_HLEN);
+	start = next = now_ns();
+	for (u64 i = 0; i < a.count; i++) {
+		err = ping_send_next(&ps);
+		if (err)
+			printk("ping: icmp_seq=%u not sent: %s\n", ps.transmitted, strerror(err));
+		next += a.interval_ms * NSEC_PER_MSEC;
+		if (i + 1 < a.count)
+			ping_wait(&ps, next, false);
+	}
+	ping_wait(&ps, now_ns() + a.wait_s * NSEC_PER_SEC, true);
+	ping_end(&ps);
+	ping_summary(&ps, now_ns() - start);
+	return 0;
+}
+SHELL_COMMAND(ping, cmd_ping, "ping HOST [-c N] [-s SIZE] [-i MS] [-W SEC]",
+	      "ICMP echo to HOST (A.B.C.D): N requests (4) of SIZE bytes (56), MS apart (1000), wait SEC (2)");
+
+static int cmd_arp(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "-f") == 0) {
+		arp_flush();
+		printk("arp: cache flushed\n");
+		return 0;
+	}
+	if (argc != 1)
+		return -EINVAL;
+	arp_print_cache();
+	return 0;
+}
+SHELL_COMMAND(arp, cmd_arp, "arp [-f]", "the ARP cache (-f: flush it)");
+
+static int cmd_udpsend(int argc, char **argv)
+{
+	static char text[1500];
+	size_t len = 0;
+	be32 dst;
+	u64 port;
+	u16 sport;
+	int err;
+
+	if (argc < 4 || inet_parse_addr(argv[1], &dst) || parse_u64(argv[2], &port) || port == 0 || port > 65535)
+		return -EINVAL;
+	for (int i = 3; i < argc; i++) { /* the shell split the text at spaces: join it again */
+		size_t n = strlen(argv[i]);
+
+		if (len + n + 1 > sizeof(text)) {
+			printk("udpsend: text too long\n");
+			return -EMSGSIZE;
+		}
+		if (i > 3)
+			text[len++] = ' ';
+		memcpy(text + len, argv[i], n);
+		len += n;
+	}
+	sport = udp_ephemeral_port();
+	err = udp_sendto(dst, sport, (u16)port, text, len);
+	if (!err)
+		printk("udpsend: %zu bytes to %s:%llu from port %u\n", len, argv[1], (unsigned long long)port, sport);
+	return err;
+}
+SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT", "send TEXT in one UDP datagram to IP:PORT");
+
+static int cmd_dhcp(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "renew") == 0) {
+		if (dhcp_renew_now()) {
+			printk("dhcp: no lease to renew (state %s)\n", dhcp_state_name(dhcp.state));
+			return -EAGAIN;
+		}
+		printk("dhcp: renewing\n");
+		return 0;
+	}
+	if (argc != 1)
+		return -EINVAL;
+	if (dhcp.state == DHCP_OFF)
+		printk("dhcp: off (boot with ip=dhcp)\n");
+	else
+		dhcp_describe();
+	return 0;
+}
+SHELL_COMMAND(dhcp, cmd_dhcp, "dhcp [renew]", "DHCP client state and lease (renew: ask the server now)");
+
+static int cmd_inet(int argc, char **argv)
+{
+	struct net_device *dev = inet_dev();
+
+	if (argc != 1)
+		return -EINVAL;
+	if (!dev) {
+		printk("inet: the stack has no device\n");
+		return -ENODEV;
+	}
+	printk("%s:\n", dev->name);
+	inet_describe(dev);
+	return 0;
+}
+SHELL_COMMAND(inet, cmd_inet, "inet", "the stack's address, netmask, gateway and DHCP lease");
+
+static int cmd_inetstat(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "-z") == 0) {
+		inet_zero_stats();
+		printk("inetstat: counters zeroed\n");
+		return 0;
+	}
+	if (argc != 1)
+		return -EINVAL;
+	inet_print_stats();
+	return 0;
+}
+SHELL_COMMAND(inetstat, cmd_inetstat, "inetstat [-z]", "per-layer packet and drop counters (-z: zero them)");

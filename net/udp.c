@@ -1,0 +1,254 @@
+/*
+ * net/udp.c - UDP (RFC 768): receive with length and checksum checks, a small table of bound
+ * ports, transmit with the checksum always generated, and the echo (RFC 862) and discard
+ * (RFC 863) services.
+ *
+ * A datagram for a port nobody bound gets ICMP port unreachable (RFC 1122 4.1.3.1), sent by
+ * icmp_send_unreach under its rate limit.
+ */
+#include "kernel/errno.h"
+#include "kernel/string.h"
+#include "net/icmp.h"
+#include "net/udp.h"
+
+struct udp_stats udp_stats;
+static const char *const udp_stat_names[] = { UDP_STATS(NET_STAT_NAME) };
+
+struct udp_binding {
+	u16 port; /* 0: free */
+	udp_handler_t handler;
+	void *ctx;
+};
+static struct udp_binding bindings[UDP_MAX_BINDINGS];
+static u16 next_ephemeral = UDP_EPHEMERAL_FIRST;
+
+static struct udp_binding *find_binding(u16 port)
+{
+	for (unsigned i = 0; i < UDP_MAX_BINDINGS; i++)
+		if (bindings[i].port == port)
+			return &bindings[i];
+	return NULL;
+}
+
+int udp_bind(u16 port, udp_handler_t handler, void *ctx)
+{
+	struct udp_binding *b;
+
+	if (port == 0 || !handler)
+		return -EINVAL;
+	if (find_binding(port))
+		return -EADDRINUSE;
+	b = find_binding(0);
+	if (!b)
+		return -ENOSPC;
+	b->port = port;
+	b->handler = handler;
+	b->ctx = ctx;
+	return 0;
+}
+
+int udp_unbind(u16 port)
+{
+	struct udp_binding *b;
+
+	if (port == 0)
+		return -EINVAL;
+	b = find_binding(port);
+	if (!b)
+		return -ENOENT;
+	b->port = 0;
+	b->handler = NULL;
+	return 0;
+}
+
+bool udp_port_bound(u16 port) { return port && find_binding(port); }
+
+u16 udp_ephemeral_port(void)
+{
+	for (unsigned tries = 0; tries < 65536 - UDP_EPHEMERAL_FIRST; tries++) {
+		u16 p = next_ephemeral;
+
+		next_ephemeral = p == 65535 ? UDP_EPHEMERAL_FIRST : p + 1;
+		if (!find_binding(p))
+			return p;
+	}
+	return UDP_EPHEMERAL_FIRST; /* cannot happen: the table is far smaller than the range */
+}
+
+static u16 udp_checksum(const struct udphdr *uh, unsigned len, be32 saddr, be32 daddr)
+{
+	return inet_csum_fold(inet_csum_add(inet_pseudo_sum(saddr, daddr, IPPROTO_UDP, (u16)len), uh, len));
+}
+
+int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport)
+{
+	struct udphdr *uh = netbuf_push(nb, UDP_HLEN);
+	unsigned len;
+	u16 sum;
+	int err;
+
+	if (!uh) {
+		udp_stats.tx_errors++;
+		netbuf_free(nb);
+		return -ENOBUFS;
+	}
+	len = netbuf_len(nb);
+	uh->source = htons(sport);
+	uh->dest = htons(dport);
+	uh->len = htons((u16)len);
+	uh->check = 0;
+	sum = udp_checksum(uh, len, saddr, daddr);
+	uh->check = htons(sum ? sum : 0xffff); /* RFC 768: a computed zero is sent as all ones */
+	err = ipv4_output(nb, saddr, daddr, IPPROTO_UDP);
+	if (err)
+		udp_stats.tx_errors++;
+	else
+		udp_stats.tx_datagrams++;
+	return err;
+}
+
+int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
+{
+	struct netbuf *nb;
+	u8 *p;
+
+	if (sport == 0 || dport == 0)
+		return -EINVAL;
+	if (!inet_dev() || !inet_configured())
+		return -ENETDOWN;
+	if (len > ipv4_max_payload() - UDP_HLEN)
+		return -EMSGSIZE;
+	nb = netbuf_alloc();
+	if (!nb)
+		return -ENOBUFS;
+	p = netbuf_put(nb, (unsigned)len);
+	if (!p) {
+		netbuf_free(nb);
+		return -EMSGSIZE;
+	}
+	memcpy(p, data, len);
+	return udp_output(nb, inet_addr(), ip, sport, dport);
+}
+
+int udp_reply(struct netbuf *nb, const struct udp_meta *m)
+{
+	struct udphdr *uh;
+	unsigned len;
+	int err;
+
+	if (m->rx_check == 0 || m->daddr != inet_addr())
+		return udp_output(nb, inet_addr(), m->saddr, m->dport, m->sport);
+	uh = netbuf_push(nb, UDP_HLEN);
+	if (!uh) {
+		udp_stats.tx_errors++;
+		netbuf_free(nb);
+		return -ENOBUFS;
+	}
+	len = netbuf_len(nb);
+	uh->source = htons(m->dport);
+	uh->dest = htons(m->sport);
+	uh->len = htons((u16)len);
+	uh->check = htons(m->rx_check);
+	err = ipv4_output(nb, m->daddr, m->saddr, IPPROTO_UDP);
+	if (err)
+		udp_stats.tx_errors++;
+	else
+		udp_stats.tx_datagrams++;
+	return err;
+}
+
+static void udp_drop(struct netbuf *nb, u64 *counter)
+{
+	(*counter)++;
+	netbuf_free(nb);
+}
+
+/* Length and checksum; returns the counter to bump or NULL. */
+static u64 *udp_validate(struct netbuf *nb, const struct udphdr *uh)
+{
+	const struct iphdr *ip = ip_hdr(nb);
+	unsigned ulen;
+
+	if (netbuf_len(nb) < UDP_HLEN)
+		return &udp_stats.rx_runt;
+	ulen = ntohs(uh->len);
+	if (ulen < UDP_HLEN || ulen > netbuf_len(nb))
+		return &udp_stats.rx_bad_len;
+	netbuf_trim(nb, ulen);
+	if (uh->check == 0)
+		udp_stats.rx_no_csum++; /* allowed by RFC 768: the sender computed none */
+	else if (udp_checksum(uh, ulen, ip->saddr, ip->daddr) != 0)
+		return &udp_stats.rx_bad_csum;
+	if (uh->dest == 0)
+		return &udp_stats.rx_bad_port;
+	return NULL;
+}
+
+void udp_input(struct netbuf *nb)
+{
+	struct udphdr *uh = (void *)nb->data;
+	u64 *bad = udp_validate(nb, uh);
+	struct udp_binding *b;
+	struct udp_meta m;
+
+	udp_stats.rx_datagrams++;
+	if (bad)
+		return udp_drop(nb, bad);
+	m.saddr = ip_hdr(nb)->saddr;
+	m.daddr = ip_hdr(nb)->daddr;
+	m.sport = ntohs(uh->source);
+	m.dport = ntohs(uh->dest);
+	m.rx_check = ntohs(uh->check);
+	m.dest = ipv4_rx_dest(nb);
+	/* Without an address only the DHCP client may hear anything. */
+	if (m.dest == IP_DEST_UNCONFIGURED && m.dport != UDP_PORT_BOOTPC)
+		return udp_drop(nb, &udp_stats.rx_unconfigured);
+	b = find_binding(m.dport);
+	if (!b) {
+		udp_stats.rx_no_port++;
+		icmp_send_unreach(nb, ICMP_PORT_UNREACH);
+		return;
+	}
+	netbuf_pull(nb, UDP_HLEN);
+	b->handler(b->ctx, nb, &m);
+}
+
+/* RFC 862: send back exactly what came, in the same buffer. Only to a unicast sender: an
+ * echo answering broadcasts would be an amplifier. */
+static void udp_echo_handler(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	if (m->dest != IP_DEST_UNICAST || m->sport == 0)
+		return udp_drop(nb, &udp_stats.echo_ignored);
+	udp_stats.echo_packets++;
+	udp_stats.echo_bytes += netbuf_len(nb);
+	udp_reply(nb, m);
+}
+
+/* RFC 863: count and forget. */
+static void udp_discard_handler(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	udp_stats.discard_packets++;
+	udp_stats.discard_bytes += netbuf_len(nb);
+	netbuf_free(nb);
+}
+
+void udp_services_start(void)
+{
+	if (!udp_port_bound(UDP_PORT_ECHO))
+		udp_bind(UDP_PORT_ECHO, udp_echo_handler, NULL);
+	if (!udp_port_bound(UDP_PORT_DISCARD))
+		udp_bind(UDP_PORT_DISCARD, udp_discard_handler, NULL);
+}
+
+void udp_reset(void)
+{
+	memset(bindings, 0, sizeof(bindings));
+	next_ephemeral = UDP_EPHEMERAL_FIRST;
+}
+
+void udp_print_stats(void)
+{
+	net_print_counters("udp", udp_stat_names, (const u64 *)&udp_stats, ARRAY_SIZE(udp_stat_names));
+}
+
+void udp_zero_stats(void) { memset(&udp_stats, 0, sizeof(udp_stats)); }

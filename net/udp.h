@@ -1,0 +1,77 @@
+/*
+ * net/udp.h - the User Datagram Protocol (RFC 768): header, a port table with handlers,
+ * sending, and the two services on by default: echo (RFC 862, port 7) and discard
+ * (RFC 863, port 9).
+ */
+#ifndef NET_UDP_H
+#define NET_UDP_H
+
+#include "net/inet.h"
+#include "net/ipv4.h"
+
+#define UDP_HLEN 8
+#define UDP_MAX_BINDINGS 16
+#define UDP_PORT_ECHO 7
+#define UDP_PORT_DISCARD 9
+#define UDP_PORT_BOOTPS 67
+#define UDP_PORT_BOOTPC 68
+#define UDP_EPHEMERAL_FIRST 49152 /* RFC 6335 dynamic ports */
+
+/* RFC 768 "Format": ports, length of header + data, checksum (0: none computed). */
+struct udphdr {
+	be16 source;
+	be16 dest;
+	be16 len;
+	be16 check;
+} __packed;
+_Static_assert(sizeof(struct udphdr) == UDP_HLEN, "UDP header is 8 bytes");
+
+/* What a handler learns about a datagram besides its payload. Ports in host order. */
+struct udp_meta {
+	be32 saddr, daddr;
+	u16 sport, dport;
+	u16 rx_check;      /* the checksum field as received (host order), for udp_reply */
+	enum ip_dest dest; /* unicast to us, broadcast, or "we have no address yet" */
+};
+
+/* Called with nb->data at the payload (netbuf_len = payload length). Must consume nb:
+ * free it, keep it, or hand it to udp_reply. */
+typedef void (*udp_handler_t)(void *ctx, struct netbuf *nb, const struct udp_meta *m);
+
+/* Ports are host order. udp_bind: -EINVAL (port 0 or no handler), -EADDRINUSE, -ENOSPC.
+ * udp_unbind: -EINVAL (port 0), -ENOENT (not bound). */
+int udp_bind(u16 port, udp_handler_t handler, void *ctx);
+int udp_unbind(u16 port);
+bool udp_port_bound(u16 port);
+
+/* Copy len bytes into a new datagram and send it from our address. Returns 0 or -EINVAL
+ * (port 0, or a destination we may not send to), -EMSGSIZE (more than the MTU allows),
+ * -ENETDOWN (no address yet), -ENETUNREACH, -ENOBUFS. */
+int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len);
+/* Prepend the UDP header to the payload at nb->data, checksum it, send. Consumes nb. */
+int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport);
+/* Send the unchanged payload in nb back where m says it came from, in place. The checksum
+ * stays valid (RFC 1071: swapping addresses and ports does not change a one's-complement
+ * sum), so the payload is not read again when the sender checksummed it. Consumes nb. */
+int udp_reply(struct netbuf *nb, const struct udp_meta *m);
+/* A fresh source port for clients (49152..65535, skipping bound ones). */
+u16 udp_ephemeral_port(void);
+
+/* nb->data at the UDP header (ip_hdr(nb) valid). Consumes nb. */
+void udp_input(struct netbuf *nb);
+
+/* echo and discard on their ports; called by inet_attach and inet_reset. */
+void udp_services_start(void);
+void udp_reset(void);
+
+#define UDP_STATS(X)                                                                          \
+	X(rx_datagrams) X(rx_runt) X(rx_bad_len) X(rx_bad_csum) X(rx_no_csum) X(rx_bad_port)      \
+	X(rx_no_port) X(rx_unconfigured) X(tx_datagrams) X(tx_errors) X(echo_packets)           \
+	X(echo_bytes) X(echo_ignored) X(discard_packets) X(discard_bytes)
+struct udp_stats { UDP_STATS(NET_STAT_FIELD) };
+extern struct udp_stats udp_stats;
+
+void udp_print_stats(void);
+void udp_zero_stats(void);
+
+#endif
