@@ -41,12 +41,15 @@ u32 inet_pseudo_sum(be32 saddr, be32 daddr, u8 proto, u16 len)
 	return (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + proto + len;
 }
 
-/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), in one's-complement arithmetic. */
+/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), in one's-complement arithmetic. A result of
+ * 0x0000 means the covered data now sums to zero; 0xffff is then always a valid checksum,
+ * while 0x0000 is wrong if every covered word is zero (a verifier would sum to +0, not -0). */
 u16 inet_csum_update16(u16 csum, u16 old_word, u16 new_word)
 {
 	u32 sum = (u16)~csum + (u32)(u16)~old_word + new_word;
+	u16 res = inet_csum_fold(sum);
 
-	return inet_csum_fold(sum);
+	return res ? res : 0xffff;
 }
 
 static int parse_part(const char **sp, unsigned max, unsigned *out)

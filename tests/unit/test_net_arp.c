@@ -1,0 +1,311 @@
+/*
+ * tests/unit/test_net_arp.c - ARP (RFC 826): replies for our address only (built in the
+ * received buffer), the cache and its expiry, resolution with a bounded queue and timed
+ * retries, gratuitous announcements, and every validation branch.
+ */
+#include "tests/unit/host_stubs.h"
+#include "tests/unit/test_net_harness.h"
+#include "tests/unit/unit.h"
+
+static const u8 zero_mac[6];
+static const u8 host3_mac[6] = { 0x02, 0, 0, 0, 0, 0x03 };
+
+static struct netbuf *arp_pkt(u16 op, const u8 *sha, be32 spa, be32 tpa, struct arphdr_eth **out)
+{
+	u8 a[28];
+	struct netbuf *nb;
+
+	h_arp(a, op, sha, spa, zero_mac, tpa);
+	nb = h_frame(eth_broadcast_addr, sha, ETH_P_ARP, a, sizeof(a));
+	if (out)
+		*out = (void *)(nb->data + ETH_HLEN);
+	return nb;
+}
+
+static void test_reply_in_place(void)
+{
+	struct netbuf *nb;
+	const struct arphdr_eth *r;
+
+	h_setup(NULL, NULL);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL);
+	netbuf_put(nb, 18); /* link padding to 60 bytes */
+	h_inject(nb);
+	CHECK_EQ(h_ntx, 1);
+	CHECK(h_tx[0] == nb); /* the request's own buffer carries the reply */
+	CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	r = (const void *)(h_tx[0]->data + ETH_HLEN);
+	CHECK_EQ(ntohs(r->ar_op), ARPOP_REPLY);
+	CHECK_EQ(ntohs(r->ar_hrd), 1);
+	CHECK_EQ(ntohs(r->ar_pro), ETH_P_IP);
+	CHECK(r->ar_hln == 6 && r->ar_pln == 4);
+	CHECK_MEM(r->ar_sha, h_our_mac, 6);
+	CHECK_EQ(r->ar_spa, h_our_ip);
+	CHECK_MEM(r->ar_tha, h_peer_mac, 6);
+	CHECK_EQ(r->ar_tpa, h_peer_ip);
+	CHECK_EQ(h_len(0), ETH_ZLEN); /* padding trimmed, then padded again to the minimum */
+	CHECK_EQ(arp_stats.tx_replies, 1);
+	/* and the asker is now in the cache (RFC 826: we are the target) */
+	u8 mac[6];
+	CHECK(arp_lookup(h_peer_ip, mac));
+	CHECK_MEM(mac, h_peer_mac, 6);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_not_for_us(void)
+{
+	u8 mac[6];
+
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, IPV4(10, 0, 2, 77), NULL));
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(arp_stats.rx_not_for_us, 1);
+	CHECK(!arp_lookup(h_peer_ip, mac)); /* not the target: no new entry */
+	/* but an existing entry is refreshed ("merge") even when we are not the target */
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, h_peer_ip, IPV4(10, 0, 2, 77), NULL));
+	CHECK(arp_lookup(h_peer_ip, mac));
+	CHECK_MEM(mac, host3_mac, 6);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_validation_branches(void)
+{
+	struct arphdr_eth *a;
+	struct netbuf *nb;
+
+	h_setup(NULL, NULL);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL);
+	netbuf_trim(nb, ETH_HLEN + 27);
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_runt, 1);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	a->ar_hrd = htons(6);
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_bad_htype, 1);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	a->ar_pro = htons(0x86dd);
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_bad_ptype, 1);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	a->ar_hln = 8;
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_bad_hlen, 1);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	a->ar_pln = 16;
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_bad_plen, 1);
+	nb = arp_pkt(3, h_peer_mac, h_peer_ip, h_our_ip, NULL); /* RARP request */
+	h_inject(nb);
+	CHECK_EQ(arp_stats.rx_bad_op, 1);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	a->ar_sha[0] = 0x01; /* group MAC as sender */
+	h_inject(nb);
+	nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+	memset(a->ar_sha, 0, 6);
+	h_inject(nb);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, INADDR_BROADCAST_BE, h_our_ip, NULL));
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, IPV4(10, 0, 2, 255), h_our_ip, NULL));
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, IPV4(224, 0, 0, 1), h_our_ip, NULL));
+	CHECK_EQ(arp_stats.rx_bad_sender, 5);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(arp_stats.rx_packets, 11);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_conflict_and_probe(void)
+{
+	u8 mac[6];
+
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(arp_stats.rx_conflicts, 1);
+	/* an RFC 5227 probe (sender 0.0.0.0) for our address: answered, nothing cached */
+	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, 0, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 1);
+	CHECK(!arp_lookup(0, mac));
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_unconfigured_ignores(void)
+{
+	h_setup("dhcp", NULL);
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, 0, NULL));
+	CHECK_EQ(arp_stats.rx_unconfigured, 1);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Send count UDP datagrams to dst; returns how many udp_sendto accepted. */
+static int send_udp(be32 dst, int count)
+{
+	int ok = 0;
+
+	for (int i = 0; i < count; i++) {
+		u8 b = (u8)i;
+		ok += udp_sendto(dst, 5000, 6000, &b, 1) == 0;
+	}
+	return ok;
+}
+
+static void test_resolve_queue_and_flush_in_order(void)
+{
+	const struct arphdr_eth *q;
+
+	h_setup(NULL, NULL);
+	CHECK_EQ(send_udp(IPV4(10, 0, 2, 3), ARP_QUEUE_LEN), ARP_QUEUE_LEN);
+	CHECK_EQ(h_ntx, 1); /* one request, the datagrams wait */
+	CHECK(eth_is_broadcast(h_eth(0)->h_dest));
+	q = (const void *)(h_tx[0]->data + ETH_HLEN);
+	CHECK_EQ(ntohs(q->ar_op), ARPOP_REQUEST);
+	CHECK_EQ(q->ar_tpa, IPV4(10, 0, 2, 3));
+	CHECK_EQ(q->ar_spa, h_our_ip);
+	CHECK_EQ(arp_pending_total(), ARP_QUEUE_LEN);
+	/* the queue is bounded: one more is dropped and counted */
+	CHECK_EQ(send_udp(IPV4(10, 0, 2, 3), 1), 0);
+	CHECK_EQ(arp_stats.resolve_queue_full, 1);
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, IPV4(10, 0, 2, 3), h_our_ip, NULL));
+	CHECK_EQ(h_ntx, ARP_QUEUE_LEN);
+	for (unsigned i = 0; i < h_ntx; i++) {
+		CHECK_MEM(h_eth(i)->h_dest, host3_mac, 6);
+		CHECK_EQ(h_l4(i)[UDP_HLEN], i); /* in order */
+	}
+	CHECK_EQ(arp_pending_total(), 0);
+	h_clear_tx();
+	/* now known: straight out */
+	CHECK_EQ(send_udp(IPV4(10, 0, 2, 3), 1), 1);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_IP);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_retries_then_counted_drop(void)
+{
+	h_setup(NULL, NULL);
+	send_udp(IPV4(10, 0, 2, 4), 3);
+	CHECK_EQ(arp_stats.tx_requests, 1);
+	h_advance_ns(ARP_RETRY_NS - 1);
+	CHECK_EQ(arp_stats.tx_requests, 1);
+	h_advance_ns(1);
+	CHECK_EQ(arp_stats.tx_requests, 2);
+	h_advance_ns(ARP_RETRY_NS * 10);
+	CHECK_EQ(arp_stats.tx_requests, ARP_MAX_TRIES);
+	CHECK_EQ(arp_stats.resolve_failed, 3);
+	CHECK_EQ(arp_pending_total(), 0);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_expiry(void)
+{
+	u8 mac[6];
+
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+	h_clear_tx();
+	CHECK(arp_lookup(h_peer_ip, mac));
+	h_advance_ns(ARP_REACHABLE_NS - 1);
+	CHECK(arp_lookup(h_peer_ip, mac));
+	h_advance_ns(1);
+	CHECK(!arp_lookup(h_peer_ip, mac));
+	CHECK_EQ(arp_stats.entries_expired, 1);
+	/* sending to it again asks again */
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_cache_full_evicts_oldest(void)
+{
+	u8 mac[6];
+
+	h_setup("10.0.0.15/16", NULL);
+	for (unsigned i = 0; i < ARP_CACHE_SIZE + 1; i++) {
+		u8 m[6] = { 0x02, 0, 0, 0, 1, (u8)i };
+
+		h_advance_ns(1000);
+		h_inject(arp_pkt(ARPOP_REQUEST, m, IPV4(10, 0, 1, i + 1), IPV4(10, 0, 0, 15), NULL));
+	}
+	CHECK_EQ(arp_stats.entries_evicted, 1);
+	CHECK(!arp_lookup(IPV4(10, 0, 1, 1), mac)); /* the oldest went */
+	CHECK(arp_lookup(IPV4(10, 0, 1, ARP_CACHE_SIZE + 1), mac));
+	h_clear_tx();
+	/* incomplete entries are never evicted: fill the table with them, then one more fails */
+	arp_flush();
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++)
+		CHECK_EQ(send_udp(IPV4(10, 0, 3, i + 1), 1), 1);
+	CHECK_EQ(send_udp(IPV4(10, 0, 4, 1), 1), 0);
+	CHECK_EQ(arp_stats.resolve_cache_full, 1);
+	arp_flush();
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_gratuitous_on_address_and_link_up(void)
+{
+	const struct arphdr_eth *g;
+
+	h_setup(NULL, NULL);
+	inet_set_address(IPV4(10, 0, 2, 20), IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	CHECK_EQ(h_ntx, 1);
+	g = (const void *)(h_tx[0]->data + ETH_HLEN);
+	CHECK(eth_is_broadcast(h_eth(0)->h_dest));
+	CHECK_EQ(ntohs(g->ar_op), ARPOP_REQUEST);
+	CHECK(g->ar_spa == IPV4(10, 0, 2, 20) && g->ar_tpa == IPV4(10, 0, 2, 20));
+	CHECK_MEM(g->ar_tha, zero_mac, 6);
+	h_clear_tx();
+	h_dev.carrier = false;
+	netif_carrier_on(&h_dev);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(arp_stats.tx_announces, 2);
+	h_clear_tx();
+	/* link down flushes queued packets, counted */
+	send_udp(IPV4(10, 0, 2, 9), 2);
+	netif_carrier_off(&h_dev);
+	CHECK_EQ(arp_stats.link_down_dropped, 2);
+	CHECK_EQ(arp_announce(&h_dev, h_our_ip), -ENETDOWN);
+	h_dev.carrier = true;
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_print_cache(void)
+{
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+	send_udp(IPV4(10, 0, 2, 9), 1);
+	host_log_clear();
+	arp_print_cache();
+	CHECK(strstr(host_log, "10.0.2.2        02:00:00:00:00:02 reachable expires 60s"));
+	CHECK(strstr(host_log, "10.0.2.9        (incomplete) tries 1 queued 1"));
+	CHECK(strstr(host_log, "arp: 2 of 32 entries in use"));
+	arp_flush();
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+int main(void)
+{
+	RUN(test_reply_in_place);
+	RUN(test_not_for_us);
+	RUN(test_validation_branches);
+	RUN(test_conflict_and_probe);
+	RUN(test_unconfigured_ignores);
+	RUN(test_resolve_queue_and_flush_in_order);
+	RUN(test_retries_then_counted_drop);
+	RUN(test_expiry);
+	RUN(test_cache_full_evicts_oldest);
+	RUN(test_gratuitous_on_address_and_link_up);
+	RUN(test_print_cache);
+	return unit_summary("net_arp");
+}

@@ -1,0 +1,235 @@
+/*
+ * tests/unit/test_net_inet.c - checksum (RFC 1071 vectors, RFC 1624 incremental update),
+ * address parsing and formatting, masks, and the ip=/gw= configuration parser.
+ */
+#include <stdlib.h>
+
+#include "tests/unit/host_stubs.h"
+#include "tests/unit/test_net_harness.h"
+#include "tests/unit/unit.h"
+
+static void test_rfc1071_example(void)
+{
+	/* RFC 1071 section 3: these bytes sum to 0xddf2 (one's complement), checksum 0x220d. */
+	static const u8 data[] = { 0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7 };
+
+	CHECK_EQ(inet_csum_add(0, data, sizeof(data)), 0x2ddf0);
+	CHECK_EQ(inet_csum_fold(0x2ddf0), 0x220d);
+	CHECK_EQ(inet_csum(data, sizeof(data)), 0x220d);
+	/* summing in two pieces (the first even) gives the same */
+	CHECK_EQ(inet_csum_fold(inet_csum_add(inet_csum_add(0, data, 4), data + 4, 4)), 0x220d);
+}
+
+static void test_ipv4_header_vector(void)
+{
+	/* A classic example header (192.168.0.1 -> 192.168.0.199, UDP, 115 bytes): 0xb861. */
+	u8 h[20] = { 0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+		     0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7 };
+
+	CHECK_EQ(inet_csum(h, 20), 0xb861);
+	h[10] = 0xb8;
+	h[11] = 0x61;
+	CHECK_EQ(inet_csum(h, 20), 0); /* verifying a correct header gives 0 */
+	h[15] ^= 1;
+	CHECK(inet_csum(h, 20) != 0);
+}
+
+static void test_odd_length(void)
+{
+	static const u8 odd[] = { 0x12, 0x34, 0x56 };
+
+	/* the last byte is the high half of a zero-padded word */
+	CHECK_EQ(inet_csum_add(0, odd, 3), 0x1234 + 0x5600);
+	CHECK_EQ(inet_csum(odd, 3), (u16)~(0x1234 + 0x5600));
+	CHECK_EQ(inet_csum(odd, 0), 0xffff);
+}
+
+static void test_large_sum_folds(void)
+{
+	static u8 ff[65536];
+
+	memset(ff, 0xff, sizeof(ff));
+	CHECK_EQ(inet_csum(ff, sizeof(ff)), 0); /* all ones sums to -0: complement 0 */
+}
+
+static void test_incremental_update_matches_recompute(void)
+{
+	u8 buf[64];
+	unsigned seed = 1;
+
+	for (int round = 0; round < 2000; round++) {
+		unsigned w;
+		u16 before, old, neu;
+
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			buf[i] = (u8)(rand_r(&seed));
+		w = (unsigned)rand_r(&seed) % 32;
+		before = inet_csum(buf, sizeof(buf));
+		old = get_be16(buf + 2 * w);
+		neu = (u16)rand_r(&seed);
+		if (round % 7 == 0)
+			neu = 0; /* the case RFC 1624 was written for */
+		put_be16(buf + 2 * w, neu);
+		/* equal as one's complement numbers: 0 and 0xffff are both zero */
+		u16 inc = inet_csum_update16(before, old, neu), full = inet_csum(buf, sizeof(buf));
+
+		CHECK(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+	}
+	/* the echo case: type 8 -> 0 */
+	CHECK_EQ(inet_csum_update16(0xf7ff, 0x0800, 0x0000), 0xffff);
+}
+
+static void test_pseudo_header(void)
+{
+	be32 s = IPV4(10, 0, 2, 2), d = IPV4(10, 0, 2, 15);
+
+	CHECK_EQ(inet_pseudo_sum(s, d, 17, 12), 0x0a00 + 0x0202 + 0x0a00 + 0x020f + 17 + 12);
+}
+
+static void test_byte_order(void)
+{
+	u8 b[4];
+
+	CHECK_EQ(htons(0x1234), 0x3412);
+	CHECK_EQ(ntohl(htonl(0x01020304)), 0x01020304);
+	CHECK_EQ(IPV4(10, 0, 2, 15), 0x0f02000a);
+	put_be32(b, 0xc0a80001);
+	CHECK(b[0] == 0xc0 && b[3] == 0x01);
+	CHECK_EQ(get_be32(b), 0xc0a80001);
+	put_be16(b, 0xabcd);
+	CHECK_EQ(get_be16(b), 0xabcd);
+}
+
+static void test_parse_addr(void)
+{
+	static const char *const bad[] = { "", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1..2.3", "1.2.3.4 ",
+					   " 1.2.3.4", "a.b.c.d", "1.2.3.-4", "1234.1.1.1", "1.2.3.4/", "0x1.2.3.4" };
+	char buf[INET_ADDRSTRLEN];
+	be32 a = 0;
+
+	CHECK_EQ(inet_parse_addr("10.0.2.15", &a), 0);
+	CHECK_EQ(a, IPV4(10, 0, 2, 15));
+	CHECK_EQ(inet_parse_addr("255.255.255.255", &a), 0);
+	CHECK_EQ(a, 0xffffffffu);
+	CHECK_EQ(inet_parse_addr("0.0.0.0", &a), 0);
+	CHECK_EQ(a, 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK_EQ(inet_parse_addr(bad[i], &a), -EINVAL);
+	CHECK_EQ(inet_parse_addr(NULL, &a), -EINVAL);
+	CHECK_STR(inet_fmt(buf, IPV4(192, 168, 100, 255)), "192.168.100.255");
+	CHECK_STR(inet_fmt(buf, 0), "0.0.0.0");
+}
+
+static void test_parse_cidr_and_masks(void)
+{
+	be32 a, m;
+	bool given;
+
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/8", &a, &m, &given), 0);
+	CHECK(given && a == IPV4(10, 1, 2, 3) && m == IPV4(255, 0, 0, 0));
+	CHECK_EQ(inet_parse_cidr("10.1.2.3", &a, &m, &given), 0);
+	CHECK(!given && m == IPV4(255, 255, 255, 0));
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/32", &a, &m, &given), 0);
+	CHECK_EQ(m, 0xffffffffu);
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/0", &a, &m, &given), 0);
+	CHECK_EQ(m, 0);
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/33", &a, &m, &given), -EINVAL);
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/", &a, &m, &given), -EINVAL);
+	CHECK_EQ(inet_parse_cidr("10.1.2.3/2x", &a, &m, &given), -EINVAL);
+	CHECK_EQ(inet_parse_cidr("10.1.2/24", &a, &m, &given), -EINVAL);
+	CHECK_EQ(inet_parse_cidr("10.100.200.255.1/24", &a, &m, &given), -EINVAL);
+	CHECK_EQ(inet_mask_to_prefix(IPV4(255, 255, 255, 0)), 24);
+	CHECK_EQ(inet_mask_to_prefix(IPV4(255, 255, 255, 252)), 30);
+	CHECK_EQ(inet_mask_to_prefix(0), 0);
+	CHECK_EQ(inet_mask_to_prefix(IPV4(255, 0, 255, 0)), -1);
+	for (unsigned p = 0; p <= 32; p++)
+		CHECK_EQ(inet_mask_to_prefix(inet_prefix_to_mask(p)), p);
+}
+
+static void test_host_address_classes(void)
+{
+	CHECK(ipv4_is_valid_host(IPV4(10, 0, 2, 15)));
+	CHECK(!ipv4_is_valid_host(IPV4(0, 1, 2, 3)));
+	CHECK(!ipv4_is_valid_host(IPV4(127, 0, 0, 1)));
+	CHECK(!ipv4_is_valid_host(IPV4(224, 0, 0, 1)));
+	CHECK(!ipv4_is_valid_host(IPV4(240, 0, 0, 1)));
+	CHECK(!ipv4_is_valid_host(0xffffffffu));
+	CHECK(ipv4_is_multicast(IPV4(239, 255, 255, 250)));
+	CHECK(ipv4_is_reserved(IPV4(250, 1, 1, 1)) && !ipv4_is_reserved(0xffffffffu));
+}
+
+static void test_parse_config(void)
+{
+	be32 a, m, g;
+	bool dhcp_on;
+
+	CHECK_EQ(inet_parse_config(NULL, NULL, &a, &m, &g, &dhcp_on), 0);
+	CHECK(!dhcp_on && a == IPV4(10, 0, 2, 15) && m == IPV4(255, 255, 255, 0) && g == IPV4(10, 0, 2, 2));
+	CHECK_EQ(inet_parse_config("dhcp", "10.0.2.2", &a, &m, &g, &dhcp_on), 0);
+	CHECK(dhcp_on && a == 0);
+	CHECK_EQ(inet_parse_config("192.168.7.9/16", "192.168.0.1", &a, &m, &g, &dhcp_on), 0);
+	CHECK(a == IPV4(192, 168, 7, 9) && m == IPV4(255, 255, 0, 0) && g == IPV4(192, 168, 0, 1));
+	/* an explicit ip= without gw= has no default route */
+	CHECK_EQ(inet_parse_config("192.168.7.9/24", NULL, &a, &m, &g, &dhcp_on), 0);
+	CHECK_EQ(g, 0);
+	/* a gateway off the network, or not an address, is refused (address kept) */
+	CHECK_EQ(inet_parse_config("192.168.7.9/24", "10.0.0.1", &a, &m, &g, &dhcp_on), 0);
+	CHECK(a == IPV4(192, 168, 7, 9) && g == 0);
+	CHECK_EQ(inet_parse_config("192.168.7.9/24", "x", &a, &m, &g, &dhcp_on), 0);
+	CHECK_EQ(g, 0);
+	CHECK_EQ(inet_parse_config("192.168.7.9/24", "192.168.7.9", &a, &m, &g, &dhcp_on), 0);
+	CHECK_EQ(g, 0);
+	CHECK_EQ(inet_parse_config("10.0.2.15/24", "none", &a, &m, &g, &dhcp_on), 0);
+	CHECK_EQ(g, 0);
+	CHECK_EQ(inet_parse_config("garbage", NULL, &a, &m, &g, &dhcp_on), -EINVAL);
+	CHECK_EQ(inet_parse_config("127.0.0.1/8", NULL, &a, &m, &g, &dhcp_on), -EINVAL);
+	CHECK_EQ(inet_parse_config("224.0.0.1/8", NULL, &a, &m, &g, &dhcp_on), -EINVAL);
+}
+
+static void test_setup_prints_ready_once(void)
+{
+	host_log_clear();
+	h_setup("10.0.2.15/24", "10.0.2.2");
+	CHECK(strstr(host_log, "net: ready ip=10.0.2.15 mac=52:54:00:12:34:56\n") != NULL);
+	host_log_clear();
+	CHECK_EQ(inet_set_address(IPV4(10, 0, 2, 16), IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC), 0);
+	CHECK(strstr(host_log, "net: ready") == NULL);
+	CHECK_EQ(inet_set_address(IPV4(127, 0, 0, 1), IPV4(255, 0, 0, 0), 0, INET_SRC_STATIC), -EINVAL);
+	CHECK_EQ(inet_set_address(IPV4(10, 0, 2, 1), IPV4(255, 0, 255, 0), 0, INET_SRC_STATIC), -EINVAL);
+	CHECK_EQ(inet_subnet_broadcast(), IPV4(10, 0, 2, 255));
+	CHECK(inet_on_link(IPV4(10, 0, 2, 200)) && !inet_on_link(IPV4(10, 0, 3, 1)));
+}
+
+static void test_describe_and_stats_print(void)
+{
+	h_setup(NULL, NULL);
+	host_log_clear();
+	inet_describe(&h_dev);
+	CHECK(strstr(host_log, "inet 10.0.2.15/24 netmask 255.255.255.0 broadcast 10.0.2.255 gateway 10.0.2.2 (static)"));
+	host_log_clear();
+	eth_stats.rx_runt = 7;
+	inet_print_stats();
+	CHECK(strstr(host_log, "eth: rx_frames 0 rx_ip 0 rx_arp 0 rx_runt 7 "));
+	CHECK(strstr(host_log, "\narp: ") && strstr(host_log, "\nip: ") && strstr(host_log, "\nicmp: ") &&
+	      strstr(host_log, "\nudp: ") && strstr(host_log, "\ndhcp: "));
+	inet_zero_stats();
+	CHECK_EQ(eth_stats.rx_runt, 0);
+}
+
+int main(void)
+{
+	RUN(test_rfc1071_example);
+	RUN(test_ipv4_header_vector);
+	RUN(test_odd_length);
+	RUN(test_large_sum_folds);
+	RUN(test_incremental_update_matches_recompute);
+	RUN(test_pseudo_header);
+	RUN(test_byte_order);
+	RUN(test_parse_addr);
+	RUN(test_parse_cidr_and_masks);
+	RUN(test_host_address_classes);
+	RUN(test_parse_config);
+	RUN(test_setup_prints_ready_once);
+	RUN(test_describe_and_stats_print);
+	return unit_summary("net_inet");
+}
