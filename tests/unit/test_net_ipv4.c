@@ -1,0 +1,279 @@
+/*
+ * tests/unit/test_net_ipv4.c - IPv4 receive validation (one test per drop branch), options,
+ * link padding, destinations we accept, and output: header fields, routing on-link vs the
+ * gateway, MTU and address checks.
+ */
+#include "tests/unit/host_stubs.h"
+#include "tests/unit/test_net_harness.h"
+#include "tests/unit/unit.h"
+
+static u8 pkt[2048];
+
+/* A UDP datagram to the discard port, as a whole IPv4 packet in pkt; returns its length. */
+static unsigned discard_packet(be32 src, be32 dst)
+{
+	u8 seg[16];
+	unsigned n = h_udp(seg, src, dst, 1234, UDP_PORT_DISCARD, "hello", 5, true);
+
+	return h_ipv4(pkt, src, dst, IPPROTO_UDP, seg, n);
+}
+
+static void inject_pkt(unsigned len) { h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, len)); }
+
+static void fix_csum(void)
+{
+	struct iphdr *ip = (void *)pkt;
+
+	ip->check = 0;
+	ip->check = htons(inet_csum(ip, ip_hdrlen(ip)));
+}
+
+static void test_delivers_valid(void)
+{
+	h_setup(NULL, NULL);
+	inject_pkt(discard_packet(h_peer_ip, h_our_ip));
+	CHECK_EQ(ipv4_stats.rx_delivered, 1);
+	CHECK_EQ(udp_stats.discard_packets, 1);
+	CHECK_EQ(udp_stats.discard_bytes, 5);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_header_drops(void)
+{
+	struct iphdr *ip = (void *)pkt;
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	n = discard_packet(h_peer_ip, h_our_ip);
+	inject_pkt(19);
+	CHECK_EQ(ipv4_stats.rx_runt, 1);
+	ip->ver_ihl = 0x65;
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_bad_version, 1);
+	ip->ver_ihl = 0x44; /* IHL 4 words: less than the header */
+	inject_pkt(n);
+	ip->ver_ihl = 0x4f; /* 60 bytes of header in a 33-byte packet */
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_bad_ihl, 2);
+	n = discard_packet(h_peer_ip, h_our_ip);
+	ip->tot_len = htons(19);
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_bad_len, 1);
+	ip->tot_len = htons((u16)(n + 1));
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_truncated, 1);
+	n = discard_packet(h_peer_ip, h_our_ip);
+	ip->check ^= htons(1);
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_bad_csum, 1);
+	CHECK_EQ(ipv4_stats.rx_delivered, 0);
+	CHECK_EQ(udp_stats.discard_packets, 0);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_fragments_dropped(void)
+{
+	struct iphdr *ip = (void *)pkt;
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	n = discard_packet(h_peer_ip, h_our_ip);
+	ip->frag_off = htons(IP_MF);
+	fix_csum();
+	inject_pkt(n);
+	ip->frag_off = htons(185); /* a later fragment */
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(ipv4_stats.rx_fragments, 2);
+	ip->frag_off = htons(IP_DF); /* DF alone is not a fragment */
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(udp_stats.discard_packets, 1);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_source_and_destination_checks(void)
+{
+	be32 srcs[] = { IPV4(127, 0, 0, 1), INADDR_BROADCAST_BE, IPV4(10, 0, 2, 255), IPV4(224, 0, 0, 9),
+			IPV4(240, 0, 0, 1) };
+
+	h_setup(NULL, NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(srcs); i++)
+		inject_pkt(discard_packet(srcs[i], h_our_ip));
+	CHECK_EQ(ipv4_stats.rx_bad_source, ARRAY_SIZE(srcs));
+	inject_pkt(discard_packet(h_peer_ip, IPV4(239, 1, 1, 1)));
+	CHECK_EQ(ipv4_stats.rx_multicast, 1);
+	inject_pkt(discard_packet(h_peer_ip, IPV4(10, 0, 2, 99)));
+	inject_pkt(discard_packet(h_peer_ip, IPV4(10, 0, 3, 255)));
+	CHECK_EQ(ipv4_stats.rx_not_for_us, 2);
+	CHECK_EQ(udp_stats.discard_packets, 0);
+	/* accepted: limited broadcast, subnet broadcast, source 0.0.0.0 */
+	inject_pkt(discard_packet(h_peer_ip, INADDR_BROADCAST_BE));
+	inject_pkt(discard_packet(h_peer_ip, IPV4(10, 0, 2, 255)));
+	inject_pkt(discard_packet(0, INADDR_BROADCAST_BE));
+	CHECK_EQ(udp_stats.discard_packets, 3);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_options_skipped_and_padding_trimmed(void)
+{
+	u8 seg[64];
+	struct iphdr *ip = (void *)pkt;
+	unsigned n = h_udp(seg, h_peer_ip, h_our_ip, 4321, UDP_PORT_ECHO, "ping!", 5, true);
+	struct netbuf *nb;
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, pkt, h_arp(pkt, ARPOP_REQUEST, h_peer_mac, h_peer_ip,
+									     (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	/* header with 8 bytes of options: NOP NOP NOP NOP then an unknown 4-byte option */
+	h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, NULL, 0);
+	ip->ver_ihl = 0x47;
+	ip->tot_len = htons((u16)(28 + n));
+	memcpy(pkt + 20, "\x01\x01\x01\x01\x88\x04\xaa\xbb", 8);
+	memcpy(pkt + 28, seg, n);
+	fix_csum();
+	nb = h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, 28 + n);
+	memset(netbuf_put(nb, 20), 0xee, 20); /* link padding after the datagram */
+	h_inject(nb);
+	CHECK_EQ(udp_stats.echo_packets, 1);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ip_hdrlen(h_ip(0)), 20); /* the reply carries no options */
+	CHECK_EQ(ntohs(h_ip(0)->tot_len), 20 + n);
+	CHECK_EQ(h_len(0), ETH_HLEN + 20 + n > 60 ? ETH_HLEN + 20 + n : 60);
+	CHECK_MEM(h_l4(0) + UDP_HLEN, "ping!", 5);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_unknown_protocol_gets_unreachable(void)
+{
+	const struct icmphdr *ic;
+
+	h_setup(NULL, NULL);
+	h_inject_ip(h_peer_ip, h_our_ip, 6 /* TCP */, "abcdefgh", 8);
+	CHECK_EQ(ipv4_stats.rx_unknown_proto, 1);
+	/* the reply waits for ARP first: answer it */
+	CHECK_EQ(h_ntx, 1);
+	h_clear_tx();
+	u8 a[28];
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REPLY, h_peer_mac, h_peer_ip, h_our_mac, h_our_ip)));
+	CHECK_EQ(h_ntx, 1);
+	ic = (const void *)h_l4(0);
+	CHECK_EQ(ic->type, ICMP_DEST_UNREACH);
+	CHECK_EQ(ic->code, ICMP_PROT_UNREACH);
+	h_clear_tx();
+	/* to a broadcast: no error */
+	h_inject_ip(h_peer_ip, INADDR_BROADCAST_BE, 6, "abcdefgh", 8);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(icmp_stats.tx_error_suppressed, 1);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_output_header_fields(void)
+{
+	const struct iphdr *ip;
+	u16 id0;
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, pkt,
+			 h_arp(pkt, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	CHECK_EQ(udp_sendto(h_peer_ip, 1000, 2000, "xyz", 3), 0);
+	CHECK_EQ(udp_sendto(h_peer_ip, 1000, 2000, "xyz", 3), 0);
+	CHECK_EQ(h_ntx, 2);
+	ip = h_ip(0);
+	CHECK_EQ(ip->ver_ihl, 0x45);
+	CHECK_EQ(ntohs(ip->tot_len), 31);
+	CHECK_EQ(ntohs(ip->frag_off), IP_DF);
+	CHECK_EQ(ip->ttl, 64);
+	CHECK_EQ(ip->protocol, IPPROTO_UDP);
+	CHECK_EQ(ip->saddr, h_our_ip);
+	CHECK_EQ(ip->daddr, h_peer_ip);
+	CHECK_EQ(inet_csum(ip, 20), 0);
+	id0 = ntohs(ip->id);
+	CHECK_EQ(ntohs(h_ip(1)->id), (u16)(id0 + 1));
+	CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_routing(void)
+{
+	const struct arphdr_eth *q;
+	be32 hop;
+
+	h_setup("10.0.2.15/24", "10.0.2.2");
+	CHECK_EQ(ipv4_route(IPV4(10, 0, 2, 77), &hop), 0);
+	CHECK_EQ(hop, IPV4(10, 0, 2, 77));
+	CHECK_EQ(ipv4_route(IPV4(192, 0, 2, 1), &hop), 0);
+	CHECK_EQ(hop, IPV4(10, 0, 2, 2));
+	CHECK_EQ(ipv4_route(IPV4(10, 0, 2, 255), &hop), 0);
+	CHECK_EQ(hop, INADDR_BROADCAST_BE);
+	/* off-link traffic asks ARP for the gateway */
+	udp_sendto(IPV4(192, 0, 2, 1), 1, 2, "a", 1);
+	CHECK_EQ(h_ntx, 1);
+	q = (const void *)(h_tx[0]->data + ETH_HLEN);
+	CHECK_EQ(q->ar_tpa, IPV4(10, 0, 2, 2));
+	arp_flush();
+	h_clear_tx();
+	/* broadcasts go straight to the broadcast MAC */
+	CHECK_EQ(udp_sendto(IPV4(10, 0, 2, 255), 1, 2, "a", 1), 0);
+	CHECK(eth_is_broadcast(h_eth(0)->h_dest));
+	h_clear_tx();
+	/* no gateway: off-link is unreachable */
+	h_setup("10.0.2.15/24", "none");
+	CHECK_EQ(ipv4_route(IPV4(192, 0, 2, 1), &hop), -ENETUNREACH);
+	CHECK_EQ(udp_sendto(IPV4(192, 0, 2, 1), 1, 2, "a", 1), -ENETUNREACH);
+	CHECK_EQ(ipv4_stats.tx_no_route, 1);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_output_refusals(void)
+{
+	struct netbuf *nb;
+
+	h_setup(NULL, NULL);
+	nb = netbuf_alloc();
+	netbuf_put(nb, 1481);
+	CHECK_EQ(ipv4_output(nb, h_our_ip, h_peer_ip, IPPROTO_UDP), -EMSGSIZE);
+	CHECK_EQ(ipv4_stats.tx_too_big, 1);
+	be32 bad_dst[] = { 0, IPV4(127, 0, 0, 1), IPV4(224, 0, 0, 1), IPV4(240, 0, 0, 1), IPV4(10, 0, 2, 15) };
+	for (unsigned i = 0; i < ARRAY_SIZE(bad_dst); i++) {
+		nb = netbuf_alloc();
+		CHECK_EQ(ipv4_output(nb, h_our_ip, bad_dst[i], IPPROTO_UDP), -EINVAL);
+	}
+	CHECK_EQ(ipv4_stats.tx_bad_dest, ARRAY_SIZE(bad_dst));
+	/* source 0.0.0.0 only for the limited broadcast; a foreign source never */
+	nb = netbuf_alloc();
+	CHECK_EQ(ipv4_output(nb, 0, h_peer_ip, IPPROTO_UDP), -EINVAL);
+	nb = netbuf_alloc();
+	CHECK_EQ(ipv4_output(nb, IPV4(10, 0, 2, 99), h_peer_ip, IPPROTO_UDP), -EINVAL);
+	CHECK_EQ(ipv4_stats.tx_no_source, 2);
+	nb = netbuf_alloc();
+	CHECK_EQ(ipv4_output(nb, 0, INADDR_BROADCAST_BE, IPPROTO_UDP), 0);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(h_ip(0)->saddr, 0);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+int main(void)
+{
+	RUN(test_delivers_valid);
+	RUN(test_header_drops);
+	RUN(test_fragments_dropped);
+	RUN(test_source_and_destination_checks);
+	RUN(test_options_skipped_and_padding_trimmed);
+	RUN(test_unknown_protocol_gets_unreachable);
+	RUN(test_output_header_fields);
+	RUN(test_routing);
+	RUN(test_output_refusals);
+	return unit_summary("net_ipv4");
+}

@@ -1,0 +1,266 @@
+/*
+ * tests/unit/test_net_udp.c - UDP: the bind/unbind/sendto API and its errors, checksums
+ * generated and verified (zero accepted), length checks, delivery to handlers, port
+ * unreachable, and the echo (in place, exact) and discard services.
+ */
+#include <stdlib.h>
+
+#include "tests/unit/host_stubs.h"
+#include "tests/unit/test_net_harness.h"
+#include "tests/unit/unit.h"
+
+static void learn_peer(void)
+{
+	u8 a[28];
+
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+}
+
+static struct {
+	int calls;
+	unsigned len;
+	u8 data[2048];
+	struct udp_meta m;
+	void *ctx;
+} got;
+
+static void record(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	got.calls++;
+	got.len = netbuf_len(nb);
+	memcpy(got.data, nb->data, got.len);
+	got.m = *m;
+	got.ctx = ctx;
+	netbuf_free(nb);
+}
+
+static bool udp_csum_ok(unsigned i)
+{
+	const struct iphdr *ip = h_ip(i);
+	unsigned len = ntohs(ip->tot_len) - 20;
+
+	return inet_csum_fold(inet_csum_add(inet_pseudo_sum(ip->saddr, ip->daddr, IPPROTO_UDP, (u16)len), h_l4(i), len)) == 0;
+}
+
+static void test_bind_api(void)
+{
+	int ctx;
+
+	h_setup(NULL, NULL);
+	CHECK_EQ(udp_bind(0, record, NULL), -EINVAL);
+	CHECK_EQ(udp_bind(5000, NULL, NULL), -EINVAL);
+	CHECK_EQ(udp_bind(5000, record, &ctx), 0);
+	CHECK_EQ(udp_bind(5000, record, NULL), -EADDRINUSE);
+	CHECK_EQ(udp_bind(UDP_PORT_ECHO, record, NULL), -EADDRINUSE); /* echo is on by default */
+	CHECK(udp_port_bound(UDP_PORT_DISCARD));
+	for (u16 p = 5001; p < 5001 + UDP_MAX_BINDINGS - 3; p++)
+		CHECK_EQ(udp_bind(p, record, NULL), 0);
+	CHECK_EQ(udp_bind(6000, record, NULL), -ENOSPC);
+	CHECK_EQ(udp_unbind(0), -EINVAL);
+	CHECK_EQ(udp_unbind(6000), -ENOENT);
+	CHECK_EQ(udp_unbind(5000), 0);
+	CHECK_EQ(udp_unbind(5000), -ENOENT);
+	CHECK_EQ(udp_bind(6000, record, NULL), 0);
+	u16 e = udp_ephemeral_port();
+	CHECK(e >= UDP_EPHEMERAL_FIRST);
+	CHECK(udp_ephemeral_port() != e);
+}
+
+static void test_sendto_errors_and_limits(void)
+{
+	static u8 big[1500];
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	CHECK_EQ(udp_sendto(h_peer_ip, 0, 7, "x", 1), -EINVAL);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 0, "x", 1), -EINVAL);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, big, 1473), -EMSGSIZE);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, big, 1472), 0);
+	CHECK_EQ(ntohs(h_ip(0)->tot_len), 1500);
+	CHECK_EQ(udp_sendto(IPV4(127, 0, 0, 1), 7, 7, "x", 1), -EINVAL);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, "", 0), 0);
+	CHECK_EQ(h_ntx, 2);
+	CHECK_EQ(get_be16(h_l4(1) + 4), 8);
+	h_clear_tx();
+	h_setup("dhcp", NULL);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, "x", 1), -ENETDOWN);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_checksum_generated(void)
+{
+	unsigned seed = 7;
+	u8 data[300];
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	for (int round = 0; round < 200; round++) {
+		unsigned len = (unsigned)rand_r(&seed) % sizeof(data);
+
+		for (unsigned i = 0; i < len; i++)
+			data[i] = (u8)rand_r(&seed);
+		CHECK_EQ(udp_sendto(h_peer_ip, 40000, 9999, data, len), 0);
+		CHECK(udp_csum_ok(0));
+		CHECK(get_be16(h_l4(0) + 6) != 0); /* never "no checksum" */
+		CHECK_EQ(get_be16(h_l4(0)), 40000);
+		CHECK_EQ(get_be16(h_l4(0) + 2), 9999);
+		CHECK_EQ(get_be16(h_l4(0) + 4), UDP_HLEN + len);
+		CHECK_MEM(h_l4(0) + UDP_HLEN, data, len);
+		h_clear_tx();
+	}
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_receive_checks(void)
+{
+	static u8 seg[64];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	udp_bind(5000, record, (void *)&got);
+	memset(&got, 0, sizeof(got));
+	/* good, with and without a checksum */
+	h_inject_udp(1234, 5000, "hello", 5);
+	CHECK_EQ(got.calls, 1);
+	CHECK_EQ(got.len, 5);
+	CHECK_MEM(got.data, "hello", 5);
+	CHECK(got.ctx == &got);
+	CHECK_EQ(got.m.sport, 1234);
+	CHECK_EQ(got.m.dport, 5000);
+	CHECK_EQ(got.m.saddr, h_peer_ip);
+	CHECK_EQ(got.m.daddr, h_our_ip);
+	CHECK_EQ(got.m.dest, IP_DEST_UNICAST);
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "hi", 2, false);
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	CHECK_EQ(got.calls, 2);
+	CHECK_EQ(udp_stats.rx_no_csum, 1);
+	/* bad checksum */
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "hello", 5, true);
+	seg[9] ^= 1;
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	CHECK_EQ(udp_stats.rx_bad_csum, 1);
+	/* runt, length field too small and too large */
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, 7);
+	CHECK_EQ(udp_stats.rx_runt, 1);
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "hello", 5, false);
+	put_be16(seg + 4, 7);
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	put_be16(seg + 4, (u16)(n + 1));
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	CHECK_EQ(udp_stats.rx_bad_len, 2);
+	/* a length shorter than the IP payload: the rest is not data */
+	put_be16(seg + 4, 10);
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	CHECK_EQ(got.calls, 3);
+	CHECK_EQ(got.len, 2);
+	/* port 0 */
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 0, "x", 1, true);
+	h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	CHECK_EQ(udp_stats.rx_bad_port, 1);
+	CHECK_EQ(got.calls, 3);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_unconfigured_only_dhcp_client(void)
+{
+	static u8 seg[64];
+	unsigned n;
+
+	h_setup("dhcp", NULL);
+	h_clear_tx();
+	n = h_udp(seg, h_peer_ip, IPV4(10, 0, 2, 99), 1234, UDP_PORT_ECHO, "x", 1, true);
+	h_inject_ip(h_peer_ip, IPV4(10, 0, 2, 99), IPPROTO_UDP, seg, n);
+	CHECK_EQ(udp_stats.rx_unconfigured, 1);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_echo_in_place_exact(void)
+{
+	unsigned seed = 11;
+	static u8 data[1472];
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	for (int round = 0; round < 100; round++) {
+		unsigned len = round == 0 ? 0 : round == 1 ? 1472 : (unsigned)rand_r(&seed) % 1473;
+		static u8 seg[1500], pkt[1600];
+		struct netbuf *nb;
+		unsigned n;
+
+		for (unsigned i = 0; i < len; i++)
+			data[i] = (u8)rand_r(&seed);
+		n = h_udp(seg, h_peer_ip, h_our_ip, 33333, UDP_PORT_ECHO, data, len, round % 5 != 4);
+		n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+		nb = h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, n);
+		h_inject(nb);
+		CHECK_EQ(h_ntx, 1);
+		if (h_ntx != 1)
+			return;
+		CHECK(h_tx[0] == nb);
+		CHECK_EQ(h_ip(0)->daddr, h_peer_ip);
+		CHECK_EQ(get_be16(h_l4(0)), UDP_PORT_ECHO);
+		CHECK_EQ(get_be16(h_l4(0) + 2), 33333);
+		CHECK_EQ(get_be16(h_l4(0) + 4), UDP_HLEN + len);
+		CHECK(udp_csum_ok(0));
+		CHECK(get_be16(h_l4(0) + 6) != 0);
+		CHECK_MEM(h_l4(0) + UDP_HLEN, data, len);
+		h_clear_tx();
+	}
+	CHECK_EQ(udp_stats.echo_packets, 100);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_echo_ignores_broadcast(void)
+{
+	static u8 seg[64];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	n = h_udp(seg, h_peer_ip, INADDR_BROADCAST_BE, 1, UDP_PORT_ECHO, "x", 1, true);
+	h_inject_ip(h_peer_ip, INADDR_BROADCAST_BE, IPPROTO_UDP, seg, n);
+	CHECK_EQ(udp_stats.echo_ignored, 1);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_discard_counts(void)
+{
+	h_setup(NULL, NULL);
+	h_inject_udp(1, UDP_PORT_DISCARD, "abc", 3);
+	h_inject_udp(1, UDP_PORT_DISCARD, "defgh", 5);
+	CHECK_EQ(udp_stats.discard_packets, 2);
+	CHECK_EQ(udp_stats.discard_bytes, 8);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_closed_port(void)
+{
+	h_setup(NULL, NULL);
+	learn_peer();
+	h_inject_udp(1, 4444, "x", 1);
+	CHECK_EQ(udp_stats.rx_no_port, 1);
+	CHECK_EQ(icmp_stats.tx_dest_unreach, 1);
+	CHECK_EQ(h_ntx, 1);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+int main(void)
+{
+	RUN(test_bind_api);
+	RUN(test_sendto_errors_and_limits);
+	RUN(test_checksum_generated);
+	RUN(test_receive_checks);
+	RUN(test_unconfigured_only_dhcp_client);
+	RUN(test_echo_in_place_exact);
+	RUN(test_echo_ignores_broadcast);
+	RUN(test_discard_counts);
+	RUN(test_closed_port);
+	return unit_summary("net_udp");
+}
