@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh BINARY SECONDS - run a libFuzzer target for a bounded time on a copy of
+# the seed corpus; prints one summary line "fuzz_net: N passed, N failed" (1 run).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=$1
+secs=$2
+name=$(basename "$bin")
+work=build/fuzz
+mkdir -p "$work/corpus" "$work/artifacts"
+cp -n tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
+log=$work/$name.log
+status=0
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+	-artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus" >"$log" 2>&1 || status=$?
+execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+if [ "$status" -eq 0 ]; then
+	echo "$name: ${execs} inputs in ${secs} s, no crash"
+	echo "$name: 1 passed, 0 failed"
+else
+	tail -n 40 "$log" >&2
+	echo "$name: failed (status $status); artifacts in $work/artifacts, log $log" >&2
+	echo "$name: 0 passed, 1 failed"
+	exit 1
+fi
