@@ -1,0 +1,303 @@
+"""
+tests/qemu/test_stack.py - the IPv4 stack (net/) against real host tools over a TAP.
+
+One guest (ip=10.0.2.15/24 gw=10.0.2.2) runs for the whole module inside a network namespace
+this module creates (tests/qemu/netns.py); the host side of the TAP is 10.0.2.2/24 and every
+host tool (ping, arping, UDP sockets) runs in that namespace, so no packet can leave it.
+QEMU's filter-dump records every frame on the guest's NIC; the last test stops the guest and
+has tshark check the whole capture: no malformed packet, no bad IPv4/UDP/ICMP checksum.
+
+Covered: the ready marker; ping from the host (-s 0, default, -s 1472, 200 at -i 0.01);
+arping; 500 random UDP payloads of 0..1472 bytes echoed exactly (port 7); the guest's ping to
+the host and to a silent address; udpsend received by a host socket; ICMP port unreachable
+for a closed port; the discard service; counters. Every loop is bounded in count and time.
+"""
+import os
+import random
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from guest import Guest, qemu_argv
+from netns import NetNS
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
+GUEST_IP = "10.0.2.15"
+HOST_IP = "10.0.2.2"
+GUEST_MAC = "52:54:00:12:34:56"
+TOOLS = ("ping", "arping", "tshark", "ip")
+
+
+def accel():
+    if os.environ.get("ACCEL"):
+        return os.environ["ACCEL"]
+    return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
+
+
+def need_tools():
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces and TAP devices")
+    missing = [t for t in TOOLS if subprocess.run(["which", t], capture_output=True).returncode]
+    if missing:
+        pytest.skip("missing host tools: %s (tools/deps.sh test)" % " ".join(missing))
+    if not KERNEL.is_file():
+        pytest.fail(f"{KERNEL} is not built: run 'make' first", pytrace=False)
+
+
+def start_guest(workdir, ns, append, netdev, extra=(), name="stack"):
+    """QEMU inside the namespace; returns a tests/qemu/guest.py Guest (killed by the caller)."""
+    sockdir = tempfile.mkdtemp(prefix="vnet-mon-")
+    mon = os.path.join(sockdir, "mon.sock")
+    argv = qemu_argv(kernel=KERNEL, append=append, machine="pc", memory=128, accel=accel(),
+                     devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC], netdev=[netdev],
+                     extra=list(extra), monitor_path=mon)
+    return Guest(ns.cmd_prefix() + argv, workdir, name=name, sockdir=sockdir, monitor_path=mon)
+
+
+def counters(g):
+    """inetstat -> {"layer.name": value}."""
+    out = g.cmd("inetstat", timeout=15)
+    vals = {}
+    for line in out.splitlines():
+        m = re.match(r"^(\w+): (.*)$", line)
+        if m:
+            for k, v in re.findall(r"(\w+) (\d+)", m.group(2)):
+                vals[m.group(1) + "." + k] = int(v)
+    return vals
+
+
+def tshark_problems(pcap):
+    """Frames tshark calls malformed or whose IPv4/UDP/ICMP checksum is wrong."""
+    prefs = ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+    flt = ('_ws.malformed or _ws.expert.severity == "Error" or ip.checksum.status == "Bad" '
+           'or udp.checksum.status == "Bad" or icmp.checksum.status == "Bad"')
+    bad = subprocess.run(["tshark", "-n", "-r", str(pcap), *prefs, "-Y", flt], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 0, bad.stderr
+    return bad.stdout.strip()
+
+
+def tshark_count(pcap, flt):
+    out = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", flt], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return len(out.stdout.splitlines())
+
+
+class Stack:
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.pcap = self.workdir / "stack.pcap"
+        self.ns = NetNS(host_addr=HOST_IP + "/24")
+        self.g = None
+        try:
+            self.g = start_guest(workdir, self.ns, f"ip={GUEST_IP}/24 gw={HOST_IP}",
+                                 # vnet_hdr=off: frames in the capture start at the Ethernet header
+                                 "tap,id=n0,ifname=%s,script=no,downscript=no,vnet_hdr=off" % self.ns.tap,
+                                 extra=["-object", f"filter-dump,id=cap0,netdev=n0,file={self.pcap}"])
+            self.g.wait_for(r"^net: ready ip=10\.0\.2\.15 mac=52:54:00:12:34:56$", timeout=60)
+            self.g.wait_for(r"vnet> ", timeout=30)
+        except Exception:
+            self.close()
+            raise
+
+    def run(self, cmd, timeout=60):
+        return self.ns.run(cmd, check=False, timeout=timeout)
+
+    def udp_socket(self, bind_port=0):
+        with self.ns.entered():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((HOST_IP, bind_port))
+        return s
+
+    def close(self):
+        if self.g:
+            self.g.kill()
+        self.ns.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    need_tools()
+    st = Stack(tmp_path_factory.mktemp("stack"))
+    yield st
+    st.close()
+
+
+def ping_host_to_guest(st, *args, timeout=60):
+    r = st.run(["ping", "-n", *args, GUEST_IP], timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "wrong data" not in r.stdout and "DUP!" not in r.stdout, r.stdout
+    return r.stdout
+
+
+def test_ready_marker_and_address(stack):
+    g = stack.g
+    assert len(re.findall(r"^net: ready ", g.log, re.M)) == 1, g.log
+    out = g.cmd("inet")
+    assert "inet 10.0.2.15/24 netmask 255.255.255.0 broadcast 10.0.2.255 gateway 10.0.2.2 (static)" in out, out
+
+
+@pytest.mark.parametrize("size", [0, 56, 1472])
+def test_host_pings_guest(stack, size):
+    out = ping_host_to_guest(stack, "-c", "5", "-i", "0.2", "-W", "2", "-M", "do", "-s", str(size))
+    assert re.search(r"5 packets transmitted, 5 received, 0% packet loss", out), out
+    if size >= 16:  # with room for a timestamp, ping prints each round trip
+        assert len(re.findall(r"^%d bytes from 10\.0\.2\.15: icmp_seq=\d+ ttl=64 time=" % (size + 8),
+                              out, re.M)) == 5, out
+
+
+def test_host_ping_flood_200(stack):
+    out = ping_host_to_guest(stack, "-c", "200", "-i", "0.01", "-W", "2", "-q", timeout=60)
+    assert re.search(r"200 packets transmitted, 200 received, 0% packet loss", out), out
+
+
+def test_arping(stack):
+    r = stack.run(["arping", "-c", "3", "-w", "10", "-I", stack.ns.tap, GUEST_IP], timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(re.findall(r"reply from 10\.0\.2\.15 \[%s\]" % GUEST_MAC.upper(), r.stdout, re.I)) == 3, r.stdout
+    assert re.search(r"Received 3 response", r.stdout), r.stdout
+    # an ARP request for another address is not answered
+    r = stack.run(["arping", "-c", "2", "-w", "3", "-I", stack.ns.tap, "10.0.2.77"], timeout=30)
+    assert "reply from" not in r.stdout.lower(), r.stdout
+
+
+def test_udp_echo_500_random_payloads(stack):
+    rnd = random.Random(5)
+    s = stack.udp_socket()
+    s.settimeout(2.0)
+    retries = 0
+    before = counters(stack.g)
+    try:
+        for i in range(500):
+            size = 1472 if i == 0 else 0 if i == 1 else rnd.randint(0, 1472)
+            payload = rnd.randbytes(size)
+            for attempt in range(3):  # bounded: at most 3 sends per payload
+                s.sendto(payload, (GUEST_IP, 7))
+                try:
+                    data, src = s.recvfrom(4096)
+                    break
+                except socket.timeout:
+                    retries += 1
+            else:
+                pytest.fail(f"payload {i} ({size} bytes): no echo after 3 tries")
+            assert src == (GUEST_IP, 7)
+            assert data == payload, f"payload {i}: {size} bytes sent, {len(data)} back, differ"
+    finally:
+        s.close()
+    assert retries <= 2, f"{retries} echoes had to be resent"
+    after = counters(stack.g)
+    assert after["udp.echo_packets"] - before["udp.echo_packets"] >= 500
+    assert after["udp.rx_bad_csum"] == 0
+
+
+def test_discard(stack):
+    before = counters(stack.g)
+    s = stack.udp_socket()
+    try:
+        for n in (1, 100, 1000):
+            s.sendto(b"d" * n, (GUEST_IP, 9))
+    finally:
+        s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        after = counters(stack.g)
+        if after["udp.discard_packets"] - before["udp.discard_packets"] == 3:
+            break
+        time.sleep(0.2)
+    assert after["udp.discard_packets"] - before["udp.discard_packets"] == 3
+    assert after["udp.discard_bytes"] - before["udp.discard_bytes"] == 1101
+
+
+def test_guest_pings_host(stack):
+    g = stack.g
+    out = g.cmd(f"ping {HOST_IP} -c 5 -i 100", timeout=30)
+    assert len(re.findall(r"^64 bytes from 10\.0\.2\.2: icmp_seq=[1-5] ttl=64 time=\d+\.\d{3} ms$", out, re.M)) == 5, out
+    assert "--- 10.0.2.2 ping statistics ---" in out, out
+    assert re.search(r"^5 packets transmitted, 5 received, 0% packet loss, time \d+ms$", out, re.M), out
+    assert re.search(r"^rtt min/avg/max/mdev = [\d.]+/[\d.]+/[\d.]+/[\d.]+ ms$", out, re.M), out
+    for size in (0, 1472):
+        out = g.cmd(f"ping {HOST_IP} -c 2 -s {size} -i 50", timeout=30)
+        assert re.search(r"^2 packets transmitted, 2 received, 0% packet loss", out, re.M), out
+        assert len(re.findall(r"^%d bytes from 10\.0\.2\.2: icmp_seq=\d" % (size + 8), out, re.M)) == 2, out
+
+
+def test_guest_ping_limits_and_errors(stack):
+    g = stack.g
+    assert "usage: ping" in g.cmd("ping", timeout=10)
+    assert "usage: ping" in g.cmd("ping 10.0.2.2 -c 0", timeout=10)
+    assert "more than the MTU allows (1472)" in g.cmd("ping 10.0.2.2 -s 1473", timeout=10)
+    # nobody at 10.0.2.99: ARP gives up, the requests are counted as lost; bounded by -W
+    before = counters(g)
+    out = g.cmd("ping 10.0.2.99 -c 2 -i 100 -W 1", timeout=30)
+    assert re.search(r"^2 packets transmitted, 0 received, 100% packet loss", out, re.M), out
+    time.sleep(3.5)  # ARP retries end (3 tries, 1 s apart)
+    after = counters(g)
+    assert after["arp.resolve_failed"] - before["arp.resolve_failed"] == 2, after
+
+
+def test_udpsend_reaches_host_socket(stack):
+    s = stack.udp_socket(5555)
+    s.settimeout(10)
+    try:
+        out = stack.g.cmd("udpsend 10.0.2.2 5555 hello from the guest", timeout=10)
+        assert re.search(r"udpsend: 20 bytes to 10\.0\.2\.2:5555 from port \d+", out), out
+        data, src = s.recvfrom(2048)
+    finally:
+        s.close()
+    assert data == b"hello from the guest"
+    assert src[0] == GUEST_IP and src[1] >= 49152
+    assert "usage: udpsend" in stack.g.cmd("udpsend 10.0.2.2 0 x", timeout=10)
+
+
+def test_port_unreachable_for_closed_port(stack):
+    before = counters(stack.g)
+    with stack.ns.entered():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    try:
+        s.connect((GUEST_IP, 4444))
+        s.send(b"anyone there?")
+        # Linux turns the ICMP port unreachable into ECONNREFUSED on a connected socket
+        with pytest.raises(ConnectionRefusedError):
+            s.recv(100)
+    finally:
+        s.close()
+    after = counters(stack.g)
+    assert after["icmp.tx_dest_unreach"] - before["icmp.tx_dest_unreach"] == 1
+    assert after["udp.rx_no_port"] - before["udp.rx_no_port"] == 1
+
+
+def test_arp_cache_and_counters(stack):
+    g = stack.g
+    out = g.cmd("arp")
+    assert re.search(r"^10\.0\.2\.2 +[0-9a-f:]{17} reachable expires \d+s$", out, re.M), out
+    c = counters(g)
+    for key in ("ip.rx_bad_csum", "udp.rx_bad_csum", "icmp.rx_bad_csum", "ip.rx_truncated",
+                "eth.tx_dropped", "ip.tx_no_headroom"):
+        assert c[key] == 0, (key, c)
+    assert c["icmp.tx_echo_replies"] >= 215
+    assert c["arp.tx_replies"] >= 3
+
+
+def test_whole_capture_is_clean(stack):
+    """Last: stop the guest so the capture is complete, then let tshark judge it."""
+    g = stack.g
+    g.send("exit 0")
+    assert g.wait_exit(20) == 1
+    assert not re.search(r"EXCEPTION|panic", g.log)
+    pcap = stack.pcap
+    assert pcap.is_file() and pcap.stat().st_size > 100000
+    problems = tshark_problems(pcap)
+    assert problems == "", problems
+    assert tshark_count(pcap, "icmp.type == 0 and ip.src == 10.0.2.15") >= 215
+    assert tshark_count(pcap, "udp.srcport == 7 and ip.src == 10.0.2.15") >= 500
+    assert tshark_count(pcap, "icmp.type == 3 and icmp.code == 3") >= 1
+    # the gratuitous ARP at boot: sender and target both our address
+    assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") >= 1
