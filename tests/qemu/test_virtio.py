@@ -72,12 +72,13 @@ def test_status_sequence_and_virtio_command(boot, props, machine, transport, irq
         assert "VERSION_1(32)" in info
     else:
         assert "VERSION_1" not in info.split("features:")[1].split("\n")[0]
-    # both queues exist, the receive queue is full of posted buffers, nothing bad seen
+    # both queues exist, the receive queue is full of posted buffers, nothing bad seen (the
+    # transmit queue may hold the stack's gratuitous ARP for a moment)
     rx = re.search(r"queue 0 rx0\s+size\s+(\d+) free\s+(\d+) avail\.idx\s+(\d+)", info)
     tx = re.search(r"queue 1 tx0\s+size\s+(\d+) free\s+(\d+)", info)
     assert rx and tx, info
     assert int(rx.group(2)) == 0 and int(rx.group(3)) == int(rx.group(1))
-    assert int(tx.group(2)) == int(tx.group(1))
+    assert int(tx.group(1)) - int(tx.group(2)) <= 2
     assert re.findall(r"bad entries: id (\d+) len (\d+) idx (\d+)", info) == [("0", "0", "0")] * 2
 
 
@@ -140,4 +141,5 @@ def test_impossible_transport_fails_clearly(boot, props, force, hint):
 def test_status_rule_checker_reports_a_lost_bit(boot):
     """A deliberately broken sequence (test hook) is caught by the self-check, not ignored."""
     g = boot_nic(boot, append="virtio_selftest=clobber")
-    g.wait_for(r"SPEC RULE BROKEN \(virtio 1\.x 2\.1\.2/3\.1\.1\): a status bit we set has vanished", timeout=10)
+    g.wait_for(r"SPEC RULE BROKEN \(virtio 1\.x 2\.1\.2/3\.1\.1\): a status bit we set has vanished", timeout=10, since=0)
+    assert re.search(r"rule violations [1-9]", virtio_info(g))
