@@ -190,6 +190,11 @@ static int dhcp_send(u8 type)
 		return -ENOBUFS;
 	}
 	msg = netbuf_put(nb, DHCP_MIN_MSG_LEN);
+	if (!msg) { /* buffers are far larger: cannot happen */
+		netbuf_free(nb);
+		dhcp_stats.tx_errors++;
+		return -EMSGSIZE;
+	}
 	memset(msg, 0, DHCP_MIN_MSG_LEN);
 	msg->op = BOOTREQUEST;
 	msg->htype = 1;

@@ -69,18 +69,28 @@ void eth_input(struct net_device *dev, struct netbuf *nb)
 	u16 type;
 
 	eth_stats.rx_frames++;
-	if (dev != inet_dev())
-		return eth_drop(nb, &eth_stats.rx_other_device);
-	if (netbuf_len(nb) < ETH_HLEN)
-		return eth_drop(nb, &eth_stats.rx_runt);
-	if (!eth_for_us(dev, eh, &why))
-		return eth_drop(nb, why);
+	if (dev != inet_dev()) {
+		eth_drop(nb, &eth_stats.rx_other_device);
+		return;
+	}
+	if (netbuf_len(nb) < ETH_HLEN) {
+		eth_drop(nb, &eth_stats.rx_runt);
+		return;
+	}
+	if (!eth_for_us(dev, eh, &why)) {
+		eth_drop(nb, why);
+		return;
+	}
 	/* A group address is never a source (802.3 3.2.3); our own MAC would be a loop. */
-	if (eth_is_multicast(eh->h_source) || memcmp(eh->h_source, dev->mac, ETH_ALEN) == 0)
-		return eth_drop(nb, &eth_stats.rx_bad_source);
+	if (eth_is_multicast(eh->h_source) || memcmp(eh->h_source, dev->mac, ETH_ALEN) == 0) {
+		eth_drop(nb, &eth_stats.rx_bad_source);
+		return;
+	}
 	type = ntohs(eh->h_proto);
-	if (type < ETH_P_802_3_MIN)
-		return eth_drop(nb, &eth_stats.rx_802_3);
+	if (type < ETH_P_802_3_MIN) {
+		eth_drop(nb, &eth_stats.rx_802_3);
+		return;
+	}
 	nb->protocol = type;
 	netbuf_pull(nb, ETH_HLEN);
 	switch (type) {

@@ -57,8 +57,9 @@ static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
 
 	if (ipv4_rx_dest(nb) != IP_DEST_UNICAST) {
 		/* RFC 1122 3.2.2.6 lets a host ignore broadcast echo; we do (no amplification). */
-		return icmp_drop(nb, ipv4_rx_dest(nb) == IP_DEST_BROADCAST ? &icmp_stats.rx_echo_broadcast_ignored
-									  : &icmp_stats.rx_echo_unconfigured);
+		icmp_drop(nb, ipv4_rx_dest(nb) == IP_DEST_BROADCAST ? &icmp_stats.rx_echo_broadcast_ignored
+								  : &icmp_stats.rx_echo_unconfigured);
+		return;
 	}
 	ic->type = ICMP_ECHOREPLY;
 	ic->checksum = htons(inet_csum_update16(ntohs(ic->checksum), old_word, (u16)(ic->type << 8 | ic->code)));
@@ -75,10 +76,14 @@ void icmp_input(struct netbuf *nb)
 	struct icmphdr *ic = (void *)nb->data;
 
 	icmp_stats.rx_packets++;
-	if (netbuf_len(nb) < ICMP_HLEN)
-		return icmp_drop(nb, &icmp_stats.rx_runt);
-	if (inet_csum(nb->data, netbuf_len(nb)) != 0)
-		return icmp_drop(nb, &icmp_stats.rx_bad_csum);
+	if (netbuf_len(nb) < ICMP_HLEN) {
+		icmp_drop(nb, &icmp_stats.rx_runt);
+		return;
+	}
+	if (inet_csum(nb->data, netbuf_len(nb)) != 0) {
+		icmp_drop(nb, &icmp_stats.rx_bad_csum);
+		return;
+	}
 	switch (ic->type) {
 	case ICMP_ECHO:
 		icmp_stats.rx_echo_requests++;
@@ -128,17 +133,23 @@ void icmp_send_unreach(struct netbuf *nb, u8 code)
 	be32 dest = orig->saddr;
 	struct icmphdr *ic;
 
-	if (!error_allowed(nb))
-		return icmp_drop(nb, &icmp_stats.tx_error_suppressed);
-	if (!rate_allow())
-		return icmp_drop(nb, &icmp_stats.tx_rate_limited);
+	if (!error_allowed(nb)) {
+		icmp_drop(nb, &icmp_stats.tx_error_suppressed);
+		return;
+	}
+	if (!rate_allow()) {
+		icmp_drop(nb, &icmp_stats.tx_rate_limited);
+		return;
+	}
 	/* The quote is the original datagram from its IP header on, in place. */
 	nb->data = (u8 *)orig;
 	quoted = MIN(netbuf_len(nb), max_quote);
 	netbuf_trim(nb, quoted);
 	ic = netbuf_push(nb, ICMP_HLEN);
-	if (!ic)
-		return icmp_drop(nb, &icmp_stats.tx_errors);
+	if (!ic) {
+		icmp_drop(nb, &icmp_stats.tx_errors);
+		return;
+	}
 	ic->type = ICMP_DEST_UNREACH;
 	ic->code = code;
 	ic->checksum = 0;

@@ -73,12 +73,18 @@ void ipv4_input(struct netbuf *nb)
 	u64 *bad = ip_validate(nb, ip);
 
 	ipv4_stats.rx_packets++;
-	if (bad)
-		return ip_drop(nb, bad);
-	if (ipv4_is_multicast(ip->daddr))
-		return ip_drop(nb, &ipv4_stats.rx_multicast);
-	if (classify_dest(ip->daddr) == IP_DEST_OTHER)
-		return ip_drop(nb, &ipv4_stats.rx_not_for_us);
+	if (bad) {
+		ip_drop(nb, bad);
+		return;
+	}
+	if (ipv4_is_multicast(ip->daddr)) {
+		ip_drop(nb, &ipv4_stats.rx_multicast);
+		return;
+	}
+	if (classify_dest(ip->daddr) == IP_DEST_OTHER) {
+		ip_drop(nb, &ipv4_stats.rx_not_for_us);
+		return;
+	}
 	netbuf_trim(nb, ntohs(ip->tot_len)); /* Ethernet padding is not data */
 	nb->network_off = (u16)(nb->data - nb->head);
 	netbuf_pull(nb, ip_hdrlen(ip));       /* options skipped with the header */

@@ -192,8 +192,10 @@ void udp_input(struct netbuf *nb)
 	struct udp_meta m;
 
 	udp_stats.rx_datagrams++;
-	if (bad)
-		return udp_drop(nb, bad);
+	if (bad) {
+		udp_drop(nb, bad);
+		return;
+	}
 	m.saddr = ip_hdr(nb)->saddr;
 	m.daddr = ip_hdr(nb)->daddr;
 	m.sport = ntohs(uh->source);
@@ -201,8 +203,10 @@ void udp_input(struct netbuf *nb)
 	m.rx_check = ntohs(uh->check);
 	m.dest = ipv4_rx_dest(nb);
 	/* Without an address only the DHCP client may hear anything. */
-	if (m.dest == IP_DEST_UNCONFIGURED && m.dport != UDP_PORT_BOOTPC)
-		return udp_drop(nb, &udp_stats.rx_unconfigured);
+	if (m.dest == IP_DEST_UNCONFIGURED && m.dport != UDP_PORT_BOOTPC) {
+		udp_drop(nb, &udp_stats.rx_unconfigured);
+		return;
+	}
 	b = find_binding(m.dport);
 	if (!b) {
 		udp_stats.rx_no_port++;
@@ -217,8 +221,10 @@ void udp_input(struct netbuf *nb)
  * echo answering broadcasts would be an amplifier. */
 static void udp_echo_handler(void *ctx, struct netbuf *nb, const struct udp_meta *m)
 {
-	if (m->dest != IP_DEST_UNICAST || m->sport == 0)
-		return udp_drop(nb, &udp_stats.echo_ignored);
+	if (m->dest != IP_DEST_UNICAST || m->sport == 0) {
+		udp_drop(nb, &udp_stats.echo_ignored);
+		return;
+	}
 	udp_stats.echo_packets++;
 	udp_stats.echo_bytes += netbuf_len(nb);
 	udp_reply(nb, m);
