@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""
+tools/runtests.py - run the unit-test binaries, then the QEMU tests, and add it all up.
+
+    tools/runtests.py [--unit-only] [-v] build/unit/NAME...
+
+Each unit binary prints "ok - test" / "not ok - test" lines and a closing
+"<name>: N passed, N failed" (tests/unit/unit.h). A binary that dies before its closing line
+(a sanitizer report, a crash) or whose exit status disagrees with its count is a failure.
+Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
+e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
+
+The last line is always "N passed, N failed" over every unit test and pytest test (skips are
+reported on the line before). Exit status: 0 only if nothing failed and something ran.
+"""
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3"  # Debian's, which has pytest; not whatever python3 is on PATH
+JUNIT = ROOT / "build" / "pytest.xml"
+UNIT_TIMEOUT = 300
+
+RESULT_RE = re.compile(r"^(not ok|ok) - (.*)$")
+SUMMARY_RE = re.compile(r"(\d+) passed, (\d+) failed\s*$")
+
+
+class Tally:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+        self.failures = []  # "suite: name" of each failure, for the end
+
+
+def run_unit(path, tally, verbose):
+    name = Path(path).name
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([str(path)], cwd=ROOT, capture_output=True, text=True,
+                              errors="replace", timeout=UNIT_TIMEOUT)
+        out, status = proc.stdout + proc.stderr, proc.returncode
+    except FileNotFoundError:
+        out, status = f"{path}: not found (was it built?)\n", None
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) \
+            else (e.stdout or "")
+        out += f"\n{path}: killed after {UNIT_TIMEOUT} s\n"
+        status = None
+    elapsed = time.monotonic() - start
+
+    ok, bad = [], []
+    for line in out.splitlines():
+        m = RESULT_RE.match(line)
+        if m:
+            (ok if m.group(1) == "ok" else bad).append(m.group(2))
+    summary = None
+    for line in out.splitlines():
+        m = SUMMARY_RE.search(line)
+        if m and not RESULT_RE.match(line):
+            summary = (int(m.group(1)), int(m.group(2)))
+
+    passed, failed = len(ok), len(bad)
+    problem = None
+    if summary is None:
+        problem = "ended without its summary line" + (f" (exit status {status})"
+                                                      if status is not None else "")
+    elif summary != (passed, failed):
+        problem = f"summary says {summary[0]} passed, {summary[1]} failed, " \
+                  f"but printed {passed} ok and {failed} not ok lines"
+    elif status != 0 and failed == 0:
+        problem = f"exit status {status} although every test passed"
+    elif status == 0 and failed:
+        problem = "exit status 0 although tests failed"
+    elif passed + failed == 0:
+        problem = "ran no tests"
+    if problem:
+        failed += 1
+        bad.append(f"({problem})")
+
+    tally.passed += passed
+    tally.failed += failed
+    tally.failures += [f"unit/{name}: {b}" for b in bad]
+    print(f"unit/{name}: {passed} passed, {failed} failed ({elapsed:.1f} s)")
+    if bad or verbose:
+        for line in out.splitlines():
+            if verbose or not line.startswith("ok - "):
+                print(f"    {line}")
+    sys.stdout.flush()
+
+
+def count_junit(path):
+    """(passed, failed, skipped, failed test ids) from pytest's JUnit XML."""
+    passed = failed = skipped = 0
+    names = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tags = {child.tag for child in case}
+        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        if tags & {"failure", "error"}:
+            failed += 1
+            names.append(test_id)
+        elif "skipped" in tags:
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped, names
+
+
+def run_pytest(tally):
+    JUNIT.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        JUNIT.unlink()
+    except FileNotFoundError:
+        pass
+    argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider",
+            f"--junitxml={JUNIT}"] + shlex.split(os.environ.get("PYTEST_ARGS", ""))
+    print("pytest: " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    start = time.monotonic()
+    status = subprocess.call(argv, cwd=ROOT)
+    elapsed = time.monotonic() - start
+
+    if JUNIT.exists():
+        passed, failed, skipped, names = count_junit(JUNIT)
+    else:
+        passed = failed = skipped = 0
+        names = []
+    if status not in (0, 5) and failed == 0:
+        # interrupted, a usage or internal error, or failures the XML does not show
+        failed += 1
+        names.append(f"(pytest exited with status {status})")
+    tally.passed += passed
+    tally.failed += failed
+    tally.skipped += skipped
+    tally.failures += [f"pytest: {n}" for n in names]
+    print(f"pytest: {passed} passed, {failed} failed, {skipped} skipped ({elapsed:.1f} s)",
+          flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1].strip())
+    ap.add_argument("--unit-only", action="store_true", help="skip the QEMU tests")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show every unit test line")
+    ap.add_argument("unit_bins", nargs="*", help="unit-test binaries (build/unit/NAME)")
+    args = ap.parse_args()
+
+    tally = Tally()
+    for path in args.unit_bins:
+        run_unit(path, tally, args.verbose)
+    if not args.unit_only:
+        run_pytest(tally)
+
+    if tally.failures:
+        print("failed:")
+        for f in tally.failures:
+            print(f"    {f}")
+    if tally.skipped:
+        print(f"skipped: {tally.skipped} (pytest)")
+    if tally.passed + tally.failed == 0:
+        print("runtests: no test ran", file=sys.stderr)
+    print(f"{tally.passed} passed, {tally.failed} failed", flush=True)
+    return 1 if tally.failed or tally.passed + tally.failed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
