@@ -9,9 +9,11 @@
 #include "kernel/printk.h"
 #include "kernel/shell.h"
 #include "kernel/string.h"
+#include "kernel/time.h"
 #include "net/netdev.h"
 
 #define SENDRAW_ETHERTYPE 0x88b5 /* IEEE 802 "local experimental" ethertype */
+#define SENDRAW_BURST 32        /* frames per kick */
 
 extern bool netdev_framelog;
 
@@ -108,6 +110,21 @@ static int build_raw_frame(struct net_device *dev, struct netbuf *nb, u32 seq, u
 	return 0;
 }
 
+/* Wait (running the loop, so completions are reclaimed) until a buffer can be had and the
+ * device's backlog has room; NULL after a second without progress. */
+static struct netbuf *sendraw_alloc(struct net_device *dev)
+{
+	u64 deadline = now_ns() + NSEC_PER_SEC;
+
+	for (;;) {
+		struct netbuf *nb = dev->tx_backlog.len < TX_BACKLOG_LIMIT / 2 ? netbuf_alloc() : NULL;
+
+		if (nb || now_ns() > deadline)
+			return nb;
+		loop_once();
+	}
+}
+
 static int cmd_sendraw(int argc, char **argv)
 {
 	struct net_device *dev = first_dev();
@@ -123,12 +140,8 @@ static int cmd_sendraw(int argc, char **argv)
 		return -EINVAL;
 	}
 	for (u64 i = 0; i < count; i++) {
-		struct netbuf *nb = netbuf_alloc();
+		struct netbuf *nb = sendraw_alloc(dev);
 
-		if (!nb) { /* pool empty: let completions come back, then retry */
-			loop_once();
-			nb = netbuf_alloc();
-		}
 		if (!nb || build_raw_frame(dev, nb, (u32)i, (unsigned)size) < 0) {
 			netbuf_free(nb);
 			failed++;
@@ -138,8 +151,8 @@ static int cmd_sendraw(int argc, char **argv)
 			failed++;
 		else
 			sent++;
-		if (dev->tx_backlog.len > TX_BACKLOG_LIMIT / 2)
-			loop_once(); /* let the device drain before the backlog overflows */
+		if (i % SENDRAW_BURST == SENDRAW_BURST - 1)
+			loop_once(); /* end of a burst: kick the device, reclaim what it finished */
 	}
 	printk("sendraw: %llu frames of %llu bytes queued, %llu failed\n", (unsigned long long)sent,
 	       (unsigned long long)size, (unsigned long long)failed);
