@@ -4,7 +4,9 @@
 #   make iso        GRUB rescue ISO             make test    unit + QEMU tests, one summary line
 #   make gdb        QEMU halted + gdb attached  make clean   remove build/
 #   make unit       host unit tests only        make fuzz    long libFuzzer run (clang)
+#   make test-full  make test + the whole QEMU configuration matrix
 #
+# make test passes PYTEST_ARGS to pytest (e.g. PYTEST_ARGS="-k net -x").
 # Quiet kbuild-style output; V=1 shows full commands. CROSS_COMPILE=x86_64-linux-gnu- is honoured.
 
 CROSS_COMPILE ?=
@@ -66,6 +68,7 @@ iso: deps-iso $(BUILD)/kernel.iso
 # Each tests/unit/*.mk adds a test:   UNIT_TESTS += name   name_SRCS := tests/unit/test_x.c kernel/x.c
 UNIT_TESTS :=
 include $(wildcard tests/unit/*.mk)
+include tests/fuzz/fuzz.mk
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -DHOST_TEST \
                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
@@ -83,27 +86,40 @@ unit: $(UNIT_BINS)
 
 # ---- running --------------------------------------------------------------------------------
 ACCEL ?= tcg
+export ACCEL CMDLINE MEM MACHINE
 run: deps-run $(BUILD)/kernel.elf
 	$(Q)tools/run.sh
 
-gdb: deps-run $(BUILD)/kernel.elf
+gdb: deps-gdb $(BUILD)/kernel.elf
 	$(Q)GDB=1 tools/run.sh
 
-test: deps-test $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS)
-	$(Q)$(PYTHON) tools/runtests.py $(UNIT_BINS)
+# Packages first (a fresh machine may lack grub-mkrescue or clang), then everything else.
+test:
+	$(Q)tools/deps.sh test
+	$(Q)$(MAKE) --no-print-directory test-run
+
+test-full:
+	$(Q)FULL=1 $(MAKE) --no-print-directory test
+
+# The bounded fuzz run joins the summary when clang can build the target.
+HAVE_FUZZ := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
+FUZZ_SUITE := $(if $(HAVE_FUZZ),--extra "fuzz/fuzz_net: tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_net $(FUZZ_SHORT_TIME)")
+
+test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(BUILD)/fuzz/fuzz_net)
+	$(Q)$(PYTHON) tools/runtests.py $(FUZZ_SUITE) $(UNIT_BINS)
 
 deps-run:
 	$(Q)tools/deps.sh run
+deps-gdb:
+	$(Q)tools/deps.sh gdb
 deps-iso:
 	$(Q)tools/deps.sh iso
-deps-test:
-	$(Q)tools/deps.sh test
 
 clean:
 	$(quiet) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-.PHONY: all iso unit run gdb test clean deps-run deps-iso deps-test
+.PHONY: all iso unit run gdb test test-full test-run clean deps-run deps-gdb deps-iso
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d)

@@ -12,12 +12,15 @@ static bool test_bit(const u64 *bm, u64 n) { return (bm[n / 64] >> (n % 64)) & 1
 static void set_bit(u64 *bm, u64 n) { bm[n / 64] |= 1ull << (n % 64); }
 static void clear_bit(u64 *bm, u64 n) { bm[n / 64] &= ~(1ull << (n % 64)); }
 
-void frames_init(struct frame_allocator *fa, u64 *bitmap, u64 max_pages)
+void frames_init(struct frame_allocator *fa, u64 *bitmap, u64 *usable, u64 max_pages)
 {
 	fa->bitmap = bitmap;
+	fa->usable = usable;
 	fa->max_pages = max_pages;
-	for (u64 i = 0; i < (max_pages + 63) / 64; i++)
+	for (u64 i = 0; i < (max_pages + 63) / 64; i++) {
 		bitmap[i] = ~0ull;
+		usable[i] = 0;
+	}
 	fa->total_pages = fa->free_pages = fa->reserved_pages = 0;
 	fa->alloc_failures = fa->bad_frees = fa->next_hint = 0;
 }
@@ -33,8 +36,9 @@ void frames_add_range(struct frame_allocator *fa, u64 base, u64 len)
 	if (end > fa->max_pages)
 		end = fa->max_pages;
 	for (u64 p = first; p < end; p++) {
-		if (test_bit(fa->bitmap, p)) {
+		if (test_bit(fa->bitmap, p) && !test_bit(fa->usable, p)) {
 			clear_bit(fa->bitmap, p);
+			set_bit(fa->usable, p);
 			fa->total_pages++;
 			fa->free_pages++;
 		}
@@ -56,6 +60,7 @@ void frames_reserve_range(struct frame_allocator *fa, u64 base, u64 len)
 	for (u64 p = first; p < end; p++) {
 		if (!test_bit(fa->bitmap, p)) {
 			set_bit(fa->bitmap, p);
+			clear_bit(fa->usable, p);
 			fa->free_pages--;
 			fa->reserved_pages++;
 		}
@@ -107,10 +112,11 @@ u64 frames_alloc(struct frame_allocator *fa, u64 npages, u64 align)
 		return 0;
 	}
 	step = align > FRAME_SIZE ? align / FRAME_SIZE : 1;
-	p = search(fa, fa->next_hint, fa->max_pages, npages, step);
+	/* Page 0 is never handed out (0 means failure), so searches start at page 1. */
+	p = search(fa, MAX(fa->next_hint, 1), fa->max_pages, npages, step);
 	if (p == UINT64_MAX)
-		p = search(fa, 0, fa->max_pages, npages, step);
-	if (p == UINT64_MAX || p == 0) { /* page 0 is never handed out: 0 means failure */
+		p = search(fa, 1, fa->max_pages, npages, step);
+	if (p == UINT64_MAX) {
 		fa->alloc_failures++;
 		return 0;
 	}
@@ -130,11 +136,11 @@ void frames_free(struct frame_allocator *fa, u64 pa, u64 npages)
 		return;
 	}
 	for (u64 p = first; p < first + npages; p++) {
-		if (test_bit(fa->bitmap, p)) {
+		if (test_bit(fa->bitmap, p) && test_bit(fa->usable, p)) {
 			clear_bit(fa->bitmap, p);
 			fa->free_pages++;
 		} else {
-			fa->bad_frees++;
+			fa->bad_frees++; /* already free, reserved, or never RAM */
 		}
 	}
 	if (first < fa->next_hint)

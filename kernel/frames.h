@@ -3,7 +3,9 @@
  *
  * Pure data structure (no globals, no I/O): kernel/mem.c owns the one instance and feeds it the
  * multiboot memory map; tests/unit/test_frames.c feeds it fake maps on the host.
- * A set bit means "not available" (in use, reserved, or not RAM).
+ * Two bitmaps: in 'bitmap' a set bit means "not available" (in use, reserved, or not RAM);
+ * in 'usable' a set bit means "RAM that is ours to hand out", so a free of a page that was
+ * never ours (not RAM, or reserved) is recognised and refused.
  */
 #ifndef KERNEL_FRAMES_H
 #define KERNEL_FRAMES_H
@@ -14,6 +16,7 @@
 
 struct frame_allocator {
 	u64 *bitmap;
+	u64 *usable;
 	u64 max_pages;      /* the bitmap covers [0, max_pages * FRAME_SIZE) */
 	u64 total_pages;    /* RAM pages the map offered us (within max_pages) */
 	u64 free_pages;
@@ -23,8 +26,8 @@ struct frame_allocator {
 	u64 next_hint;      /* where the next first-fit search starts */
 };
 
-/* Start with nothing available; bitmap must hold max_pages bits. */
-void frames_init(struct frame_allocator *fa, u64 *bitmap, u64 max_pages);
+/* Start with nothing available; each bitmap must hold max_pages bits. */
+void frames_init(struct frame_allocator *fa, u64 *bitmap, u64 *usable, u64 max_pages);
 /* RAM: make the whole pages inside [base, base + len) available. */
 void frames_add_range(struct frame_allocator *fa, u64 base, u64 len);
 /* Withhold every page touching [base, base + len). */

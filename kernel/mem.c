@@ -25,6 +25,7 @@ extern u64 boot_pml4[512], boot_pdpt[512], boot_pd[4 * 512];
 extern char __kernel_start[], __kernel_end[], __stack_guard[];
 
 static u64 frame_bitmap[MAX_PHYS_MEM / PAGE_SIZE / 64];
+static u64 frame_usable[MAX_PHYS_MEM / PAGE_SIZE / 64];
 static struct frame_allocator frames;
 static u64 dma_bytes_in_use;
 
@@ -83,7 +84,7 @@ void mem_init(const struct multiboot_info *mbi)
 {
 	struct mem_stats st;
 
-	frames_init(&frames, frame_bitmap, MAX_PHYS_MEM / PAGE_SIZE);
+	frames_init(&frames, frame_bitmap, frame_usable, MAX_PHYS_MEM / PAGE_SIZE);
 	if (mbi->flags & MULTIBOOT_INFO_MEM_MAP) {
 		if (frames_add_multiboot_mmap(&frames, phys_to_virt(mbi->mmap_addr), mbi->mmap_length) < 0)
 			printk("mem: malformed multiboot memory map; using the entries before the error\n");

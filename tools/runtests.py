@@ -2,11 +2,12 @@
 """
 tools/runtests.py - run the unit-test binaries, then the QEMU tests, and add it all up.
 
-    tools/runtests.py [--unit-only] [-v] build/unit/NAME...
+    tools/runtests.py [--unit-only] [-v] [--extra "COMMAND"]... build/unit/NAME...
 
 Each unit binary prints "ok - test" / "not ok - test" lines and a closing
 "<name>: N passed, N failed" (tests/unit/unit.h). A binary that dies before its closing line
 (a sanitizer report, a crash) or whose exit status disagrees with its count is a failure.
+--extra commands (the bounded fuzz run) are run by the shell and read the same way.
 Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
 e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
 
@@ -38,12 +39,15 @@ class Tally:
         self.failures = []  # "suite: name" of each failure, for the end
 
 
-def run_unit(path, tally, verbose):
-    name = Path(path).name
+def run_unit(path, tally, verbose, shell=False):
+    if shell:  # "NAME: COMMAND"
+        name, _, path = path.partition(": ")
+    else:
+        name = Path(path).name
     start = time.monotonic()
     try:
-        proc = subprocess.run([str(path)], cwd=ROOT, capture_output=True, text=True,
-                              errors="replace", timeout=UNIT_TIMEOUT)
+        proc = subprocess.run(path if shell else [str(path)], cwd=ROOT, capture_output=True,
+                              text=True, errors="replace", timeout=UNIT_TIMEOUT, shell=shell)
         out, status = proc.stdout + proc.stderr, proc.returncode
     except FileNotFoundError:
         out, status = f"{path}: not found (was it built?)\n", None
@@ -145,12 +149,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1].strip())
     ap.add_argument("--unit-only", action="store_true", help="skip the QEMU tests")
     ap.add_argument("-v", "--verbose", action="store_true", help="show every unit test line")
+    ap.add_argument("--extra", action="append", default=[],
+                    help='"NAME: COMMAND", a shell command that reports like a unit binary (the fuzz run)')
     ap.add_argument("unit_bins", nargs="*", help="unit-test binaries (build/unit/NAME)")
     args = ap.parse_args()
 
     tally = Tally()
     for path in args.unit_bins:
         run_unit(path, tally, args.verbose)
+    for command in args.extra:
+        run_unit(command, tally, args.verbose, shell=True)
     if not args.unit_only:
         run_pytest(tally)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh BINARY SECONDS - run a libFuzzer target for a bounded time on a copy of
-# the seed corpus; prints one summary line "fuzz_net: N passed, N failed" (1 run).
+# the seed corpus; prints "ok - ..." or "not ok - ..." and a summary line
+# "fuzz_net: N passed, N failed" (1 run), the format tools/runtests.py reads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$1
@@ -15,11 +16,12 @@ status=0
 	-artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus" >"$log" 2>&1 || status=$?
 execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
 if [ "$status" -eq 0 ]; then
-	echo "$name: ${execs} inputs in ${secs} s, no crash"
+	echo "ok - $name: ${execs} inputs in ${secs} s, no crash"
 	echo "$name: 1 passed, 0 failed"
 else
 	tail -n 40 "$log" >&2
 	echo "$name: failed (status $status); artifacts in $work/artifacts, log $log" >&2
+	echo "not ok - $name: crashed or failed (status $status)"
 	echo "$name: 0 passed, 1 failed"
 	exit 1
 fi

@@ -131,6 +131,11 @@ static void test_strings(void)
 	EXPECT("ab   |", "%-5.2s|", "abc");
 	EXPECT("abc", "%.*s", 3, "abcdef");
 	EXPECT("abcdef", "%.*s", -1, "abcdef"); /* negative precision: none */
+	{
+		/* precision bounds the read: an unterminated array is fine (ASan checks) */
+		static const char unterminated[3] = { 'x', 'y', 'z' };
+		EXPECT("xyz", "%.3s", unterminated);
+	}
 	EXPECT("(null)", "%s", (char *)NULL);
 	EXPECT("  (null)", "%8s", (char *)NULL);
 }

@@ -19,6 +19,7 @@
 #define RESERVED 2 /* any type other than MULTIBOOT_MEMORY_AVAILABLE */
 
 static u64 bitmap[MAX_PAGES / 64];
+static u64 usable[MAX_PAGES / 64];
 static struct frame_allocator fa;
 
 struct map {
@@ -28,7 +29,7 @@ struct map {
 
 static void reset(void)
 {
-	frames_init(&fa, bitmap, MAX_PAGES);
+	frames_init(&fa, bitmap, usable, MAX_PAGES);
 }
 
 /* Append one entry whose size field is `size` (20 for a plain entry); extra bytes are zero. */
@@ -186,7 +187,7 @@ static void test_entries_above_4g_clipped(void)
 	CHECK(!frames_is_free(&fa, 6 * GiB));
 
 	/* a smaller allocator clips at its own end */
-	frames_init(&fa, bitmap, 4096); /* 16 MiB */
+	frames_init(&fa, bitmap, usable, 4096); /* 16 MiB */
 	frames_add_range(&fa, 0, 64 * MiB);
 	CHECK_EQ(fa.total_pages, 4096);
 	CHECK(!frames_is_free(&fa, 16 * MiB));
@@ -364,6 +365,33 @@ static void test_bad_frees_counted(void)
 	CHECK(frames_is_free(&fa, a));
 }
 
+/* A page that was never RAM, or RAM that was reserved, must not become allocatable when
+ * somebody frees it by mistake. */
+static void test_free_of_foreign_page_refused(void)
+{
+	u64 free_before;
+
+	reset();
+	frames_add_range(&fa, 1 * MiB, 1 * MiB);
+	frames_reserve_range(&fa, 1 * MiB, FRAME_SIZE); /* the first page: reserved */
+	free_before = fa.free_pages;
+	frames_free(&fa, 1 * MiB, 1);                   /* reserved */
+	frames_free(&fa, 3 * MiB, 1);                   /* never RAM */
+	CHECK_EQ(fa.bad_frees, 2);
+	CHECK_EQ(fa.free_pages, free_before);
+	CHECK(!frames_is_free(&fa, 1 * MiB));
+	CHECK(!frames_is_free(&fa, 3 * MiB));
+}
+
+/* When the first candidate is page 0, the search must move on to the next page. */
+static void test_page_zero_skipped_not_failed(void)
+{
+	reset();
+	frames_add_range(&fa, 0, 2 * FRAME_SIZE); /* pages 0 and 1 */
+	CHECK_EQ(frames_alloc(&fa, 1, FRAME_SIZE), FRAME_SIZE);
+	CHECK_EQ(fa.alloc_failures, 0);
+}
+
 static void test_page_zero_never_returned(void)
 {
 	u64 pa, failures;
@@ -401,5 +429,7 @@ int main(void)
 	RUN(test_free_and_realloc);
 	RUN(test_bad_frees_counted);
 	RUN(test_page_zero_never_returned);
+	RUN(test_free_of_foreign_page_refused);
+	RUN(test_page_zero_skipped_not_failed);
 	return unit_summary("test_frames");
 }
