@@ -20,6 +20,7 @@
 #include "kernel/printk.h"
 #include "kernel/shell.h"
 #include "kernel/string.h"
+#include "kernel/timeline.h"
 
 /* CONFIG_ADDRESS layout (PCI 3.0, 3.2.2.3.2): enable bit, bus, device, function, dword. */
 #define PCI_CONFIG_ENABLE (1u << 31)
@@ -681,6 +682,7 @@ static void pci_init(void)
 		printk("pci: table full: %d more functions not recorded (PCI_MAX_DEVICES %d)\n",
 		       devices_dropped, PCI_MAX_DEVICES);
 	printk("pci: %d devices on %d buses\n", ndevices, nbuses);
+	timeline_mark("pci scan done");
 }
 INITCALL(1, pci_init);
 

@@ -18,6 +18,7 @@
 #include "kernel/shell.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "kernel/timeline.h"
 #include "kernel/traps.h"
 #include "kernel/version.h"
 
@@ -77,6 +78,7 @@ void kmain(u32 magic, u32 info_addr)
 	mem_init(mbi);
 	local_irq_enable(); /* the PIT tick is needed from here on: all lines still masked */
 	time_init();
+	timeline_mark_at("kernel entry", 0); /* time zero is kmain's first instruction */
 
 	run_initcalls();
 

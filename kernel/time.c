@@ -18,7 +18,7 @@
 #include "kernel/shell.h"
 #include "kernel/time.h"
 
-#define CALIBRATE_MS 25
+#define CALIBRATE_MS 10
 
 static u64 tsc_base;
 static u64 tsc_freq;

@@ -6,6 +6,7 @@
 #include "kernel/irq.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "kernel/timeline.h"
 #include "net/netdev.h"
 
 static struct net_device *devices[NET_MAX_DEVICES];
@@ -97,6 +98,7 @@ void netif_carrier_on(struct net_device *dev)
 		return;
 	dev->carrier = true;
 	printk("%s: link up\n", dev->name);
+	timeline_mark("link up");
 	if (link_handler)
 		link_handler(dev, true);
 }

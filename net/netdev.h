@@ -49,6 +49,12 @@ struct netdev_stats {
 	u64 tx_too_long;     /* longer than MTU + Ethernet header: dropped */
 	u64 napi_polls;
 	u64 napi_budget_exhausted;
+	/* cost accounting, filled in by the driver (the `perf` command divides them) */
+	u64 rx_cycles;     /* TSC cycles receiving, including the stack and replies sent from it */
+	u64 tx_cycles;     /* TSC cycles of transmit work outside receive processing (sending,
+			    * kicking, reclaiming) */
+	u64 doorbells;     /* notifications to the device (kicks) */
+	u64 irqs;          /* interrupts taken for this device */
 };
 
 struct napi_struct {

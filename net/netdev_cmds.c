@@ -160,6 +160,56 @@ static int cmd_sendraw(int argc, char **argv)
 }
 SHELL_COMMAND(sendraw, cmd_sendraw, "sendraw COUNT SIZE", "send COUNT broadcast test frames of SIZE bytes (pattern: docs/serial.md)");
 
+/* `perf`: per-packet costs since the last `perf -z` (or boot), from snapshots of the
+ * counters, so nothing else is disturbed. */
+static struct netdev_stats perf_base[NET_MAX_DEVICES];
+static struct loop_stats perf_loop_base;
+static u64 perf_tsc_base;
+
+/* a / b with two decimals, as an integer scaled by 100 */
+static u64 ratio100(u64 a, u64 b) { return b ? a * 100 / b : 0; }
+
+static int cmd_perf(int argc, char **argv)
+{
+	struct loop_stats ls;
+	u64 elapsed, idle100;
+
+	if (argc == 2 && strcmp(argv[1], "-z") == 0) {
+		for (int i = 0; i < netdev_count(); i++)
+			perf_base[i] = netdev_get(i)->stats;
+		loop_get_stats(&perf_loop_base);
+		perf_tsc_base = rdtsc();
+		printk("perf: counters zeroed\n");
+		return 0;
+	}
+	if (argc != 1)
+		return -EINVAL;
+	loop_get_stats(&ls);
+	elapsed = rdtsc() - perf_tsc_base;
+	idle100 = ratio100(ls.idle_cycles - perf_loop_base.idle_cycles, elapsed / 100);
+	for (int i = 0; i < netdev_count(); i++) {
+		const struct netdev_stats *now = &netdev_get(i)->stats, *then = &perf_base[i];
+		u64 rx = now->rx_packets - then->rx_packets, tx = now->tx_packets - then->tx_packets;
+		u64 rx_cyc = now->rx_cycles - then->rx_cycles, tx_cyc = now->tx_cycles - then->tx_cycles;
+		u64 kicks100 = ratio100(now->doorbells - then->doorbells, rx + tx);
+		u64 irqs100 = ratio100(now->irqs - then->irqs, rx + tx);
+
+		printk("perf: rx_pkts %llu rx_cycles_per_pkt %llu tx_pkts %llu tx_cycles_per_pkt %llu "
+		       "kicks_per_pkt %llu.%02llu interrupts_per_pkt %llu.%02llu idle_pct %llu.%02llu\n",
+		       (unsigned long long)rx, (unsigned long long)(rx ? rx_cyc / rx : 0), (unsigned long long)tx,
+		       (unsigned long long)(tx ? tx_cyc / tx : 0), (unsigned long long)(kicks100 / 100),
+		       (unsigned long long)(kicks100 % 100), (unsigned long long)(irqs100 / 100),
+		       (unsigned long long)(irqs100 % 100), (unsigned long long)(idle100 / 100),
+		       (unsigned long long)(idle100 % 100));
+		printk("perf: %s over %llu ms: rx %llu ns/pkt (driver + stack + replies), tx %llu ns/pkt (send, kick, reclaim), TSC %llu MHz\n",
+		       netdev_get(i)->name, (unsigned long long)(tsc_to_ns(elapsed) / NSEC_PER_MSEC),
+		       (unsigned long long)(rx ? tsc_to_ns(rx_cyc / rx) : 0),
+		       (unsigned long long)(tx ? tsc_to_ns(tx_cyc / tx) : 0), (unsigned long long)(tsc_hz() / 1000000));
+	}
+	return 0;
+}
+SHELL_COMMAND(perf, cmd_perf, "perf [-z]", "cycles, kicks and interrupts per packet, idle time (-z: start over)");
+
 static int cmd_framelog(int argc, char **argv)
 {
 	if (argc != 2 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))

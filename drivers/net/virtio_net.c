@@ -64,6 +64,7 @@ struct virtnet_info {
 	unsigned rx_posted;         /* buffers the device holds on the receive queue */
 	unsigned tx_inflight;       /* frames the device holds on the transmit queue */
 	bool tx_kick_pending;
+	bool in_rx_poll;            /* transmit costs are then part of the receive cost */
 	bool registered;
 	bool pool_ready;
 	struct virtnet_stats stats;
@@ -161,6 +162,7 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 	}
 	if (added && virtqueue_kick_prepare(vi->rvq)) {
 		vi->stats.rx_kicks++;
+		vi->dev.stats.doorbells++;
 		virtqueue_notify(vi->rvq);
 	}
 	return added;
@@ -263,11 +265,15 @@ static int virtnet_receive(struct virtnet_info *vi, int budget)
 static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
+	u64 t0 = rdtsc();
 	int received;
 
 	vi->stats.rx_polls++;
+	vi->in_rx_poll = true;
 	received = virtnet_receive(vi, budget);
 	try_fill_recv(vi);
+	vi->in_rx_poll = false;
+	vi->dev.stats.rx_cycles += rdtsc() - t0;
 	if (received < budget) {
 		napi_complete(napi);
 		if (!virtqueue_enable_cb(vi->rvq)) {
@@ -284,6 +290,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 	struct virtnet_info *vi = ((struct virtio_device *)rvq->vdev)->priv;
 
 	vi->stats.rx_interrupts++;
+	vi->dev.stats.irqs++;
 	virtqueue_disable_cb(rvq);
 	napi_schedule(&vi->napi);
 }
@@ -330,9 +337,16 @@ static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 	return err;
 }
 
-static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
+/* Transmit work done outside receive processing goes to tx_cycles; inside it (replies sent
+ * while handling a received frame), rx_cycles already has it. */
+static void account_tx(struct virtnet_info *vi, u64 t0)
 {
-	struct virtnet_info *vi = dev->priv;
+	if (!vi->in_rx_poll)
+		vi->dev.stats.tx_cycles += rdtsc() - t0;
+}
+
+static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
+{
 	int err;
 
 	free_old_xmit(vi);
@@ -357,28 +371,42 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 	return NETDEV_TX_OK;
 }
 
+static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
+{
+	struct virtnet_info *vi = dev->priv;
+	u64 t0 = rdtsc();
+	enum netdev_tx ret = xmit_one(vi, nb);
+
+	account_tx(vi, t0);
+	return ret;
+}
+
 /* End of a burst: one kick for everything queued since the last one (if the device wants
  * it), then ask for a completion interrupt late, when most of the burst is done. */
 static void virtnet_flush(struct net_device *dev)
 {
 	struct virtnet_info *vi = dev->priv;
+	u64 t0 = rdtsc();
 
 	if (!vi->tx_kick_pending)
 		return;
 	vi->tx_kick_pending = false;
 	if (virtqueue_kick_prepare(vi->svq)) {
 		vi->stats.tx_kicks++;
+		vi->dev.stats.doorbells++;
 		virtqueue_notify(vi->svq);
 	}
 	if (!virtqueue_enable_cb_delayed(vi->svq)) {
 		virtqueue_disable_cb(vi->svq);
 		napi_schedule(&vi->napi_tx);
 	}
+	account_tx(vi, t0);
 }
 
 static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi_tx);
+	u64 t0 = rdtsc();
 
 	vi->stats.tx_polls++;
 	free_old_xmit(vi);
@@ -389,6 +417,7 @@ static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 		virtqueue_disable_cb(vi->svq);
 		napi_schedule(napi);
 	}
+	account_tx(vi, t0);
 	return 0;
 }
 
@@ -398,6 +427,7 @@ static void skb_xmit_done(struct virtqueue *svq)
 	struct virtnet_info *vi = ((struct virtio_device *)svq->vdev)->priv;
 
 	vi->stats.tx_interrupts++;
+	vi->dev.stats.irqs++;
 	virtqueue_disable_cb(svq);
 	napi_schedule(&vi->napi_tx);
 }

@@ -18,6 +18,7 @@
 #include "kernel/shell.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "kernel/timeline.h"
 
 #define MAX_VIRTIO_DEVICES 8
 #define MAX_VIRTIO_DRIVERS 4
@@ -270,6 +271,7 @@ void virtio_device_ready(struct virtio_device *vdev)
 {
 	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER_OK);
 	vdev->ready = true;
+	timeline_mark("virtio DRIVER_OK");
 }
 
 int virtio_reprobe(struct virtio_device *vdev)
