@@ -103,7 +103,7 @@ static void vring_init_state(struct virtqueue *vq)
 	memset(vq->ring_mem, 0, vq->ring_bytes);
 	memset(vq->desc_state, 0, sizeof(*vq->desc_state) * vq->num);
 	for (i = 0; i + 1 < vq->num; i++)
-		vq->desc[i].next = (u16)(i + 1);
+		vq->desc_state[i].next = (u16)(i + 1);
 	vq->free_head = 0;
 	vq->num_free = vq->num;
 	vq->avail_idx_shadow = 0;
@@ -222,8 +222,9 @@ static u16 vq_piece_flags(unsigned n, unsigned out_sgs, unsigned total)
 }
 
 /* Lay the pieces over free descriptors starting at free_head. Free descriptors are already
- * linked through next, so the chain's links are the free list's: only addr/len/flags change
- * (2.7.13.1). Returns the chain's last descriptor. */
+ * linked (privately, desc_state[].next), so the chain's links are the free list's; each one is
+ * copied into the device-visible next field as the chain is written (2.7.13.1). Returns the
+ * chain's last descriptor. */
 static u16 vq_write_chain(struct virtqueue *vq, const struct scatterlist *sgs, unsigned out_sgs,
 			  unsigned total)
 {
@@ -232,8 +233,9 @@ static u16 vq_write_chain(struct virtqueue *vq, const struct scatterlist *sgs, u
 
 	for (n = 0; n < total; n++) {
 		vq_fill_desc(&vq->desc[i], &sgs[n], vq_piece_flags(n, out_sgs, total));
+		vq->desc[i].next = vq->desc_state[i].next;
 		last = i;
-		i = (u16)(vq->desc[i].next & (vq->num - 1));
+		i = vq->desc_state[i].next;
 	}
 	vq->free_head = i;
 	return last;
@@ -256,7 +258,7 @@ static struct vring_desc *vq_write_indirect(struct virtqueue *vq, const struct s
 	d->addr = virt_to_phys(table);
 	d->len = (u32)(sizeof(*table) * total);
 	d->flags = VRING_DESC_F_INDIRECT;
-	vq->free_head = (u16)(d->next & (vq->num - 1));
+	vq->free_head = vq->desc_state[head].next;
 	return table;
 }
 
@@ -388,11 +390,13 @@ static void *vq_detach(struct virtqueue *vq, u16 head)
 {
 	struct vring_desc_state *st = &vq->desc_state[head];
 	void *data = st->data;
+	u16 last = st->last, ndescs = st->ndescs, next = st->next;
 
-	vq->desc[st->last].next = vq->free_head;
-	vq->free_head = head;
-	vq->num_free += st->ndescs;
 	memset(st, 0, sizeof(*st));
+	st->next = next; /* the head's link to the rest of its chain stays */
+	vq->desc_state[last].next = vq->free_head;
+	vq->free_head = head;
+	vq->num_free += ndescs;
 	return data;
 }
 

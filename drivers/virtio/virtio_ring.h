@@ -94,6 +94,9 @@ struct vring_desc_state {
 	u16 ndescs;       /* descriptors the chain occupies in the main table (1 if indirect) */
 	u16 last;         /* index of the chain's last descriptor, to splice it onto the free list */
 	struct vring_desc *indir; /* this head's indirect table, when used */
+	u16 next;         /* private copy of desc[i].next for EVERY descriptor i: the free list
+			   * and chains are followed through it, never through the table the
+			   * device can see (and, if it misbehaves, scribble on) */
 };
 
 struct virtqueue {
@@ -124,7 +127,7 @@ struct virtqueue {
 	u16 last_used_idx;     /* next used entry to consume (free running) */
 	u16 avail_flags_shadow;
 	u16 added_since_kick;  /* buffers made available since the last kick_prepare */
-	struct vring_desc_state *desc_state; /* num entries */
+	struct vring_desc_state *desc_state; /* num entries, indexed by descriptor */
 	struct vring_desc *indir_pool;       /* num * VIRTQUEUE_MAX_INDIRECT descriptors */
 	phys_addr_t indir_pool_phys;
 	size_t meta_bytes;

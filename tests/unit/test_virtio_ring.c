@@ -56,7 +56,8 @@ static void del_vq(struct virtqueue *vq)
 }
 
 /* Every descriptor is either on the free list or in exactly one chain in flight, and each
- * chain ends where desc_state says. Walks driver-written memory only. */
+ * chain ends where desc_state says. Walks the driver's private links (desc_state[].next), and
+ * checks that chains in flight show the device the same links. */
 static bool descs_accounted(const struct virtqueue *vq)
 {
 	static u8 seen[VIRTQUEUE_MAX_SIZE];
@@ -69,7 +70,7 @@ static bool descs_accounted(const struct virtqueue *vq)
 			return false;
 		seen[i] = 1;
 		count++;
-		i = vq->desc[i].next;
+		i = vq->desc_state[i].next;
 	}
 	for (h = 0; h < vq->num; h++) {
 		const struct vring_desc_state *st = &vq->desc_state[h];
@@ -81,8 +82,11 @@ static bool descs_accounted(const struct virtqueue *vq)
 				return false;
 			seen[i] = 1;
 			count++;
-			if (n + 1 < st->ndescs)
-				i = vq->desc[i].next;
+			if (n + 1 < st->ndescs) {
+				if (vq->desc[i].next != vq->desc_state[i].next)
+					return false;
+				i = vq->desc_state[i].next;
+			}
 		}
 		if (i != st->last)
 			return false;
@@ -1059,6 +1063,35 @@ static void test_hostile_double_completion(void)
 	del_vq(vq);
 }
 
+/* A device that scribbles on the descriptor table (which it must not write, 2.7.5) cannot
+ * corrupt the free list: the driver follows only its private copy of the links. */
+static void test_hostile_desc_scribble(void)
+{
+	static u8 mem[4 * 32];
+	struct virtqueue *vq = new_vq(8, false, false);
+	struct sim_device d;
+	struct sim_buf b;
+	unsigned round, i;
+
+	sim_attach(&d, vq);
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 2; i++)
+			CHECK_EQ(post_pieces(vq, mem + 64 * i, 3, 1, 16, &tok[i]), 0);
+		for (i = 0; i < 2; i++) {
+			CHECK(sim_pop(&d, &b));
+			sim_push(&d, b.head, 16);
+		}
+		for (i = 0; i < vq->num; i++) /* garbage in every next field */
+			vq->desc[i].next = (u16)(0xdead + round * 7 + i);
+		sim_flush(&d);
+		CHECK(virtqueue_get_buf(vq, NULL) == &tok[0]);
+		CHECK(virtqueue_get_buf(vq, NULL) == &tok[1]);
+		CHECK_EQ(vq->num_free, 8);
+		CHECK(descs_accounted(vq));
+	}
+	del_vq(vq);
+}
+
 static void test_hostile_used_idx(void)
 {
 	static u8 mem[3 * 16];
@@ -1184,5 +1217,6 @@ int main(void)
 	RUN(test_hostile_double_completion);
 	RUN(test_hostile_used_idx);
 	RUN(test_hostile_random);
+	RUN(test_hostile_desc_scribble);
 	return unit_summary("virtio_ring");
 }
