@@ -6,6 +6,7 @@
 #include "kernel/irq.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "kernel/time.h"
 #include "kernel/timeline.h"
 #include "net/netdev.h"
 
@@ -196,9 +197,20 @@ static void napi_requeue(struct napi_struct *napi)
 	local_irq_restore(flags);
 }
 
+static u64 stall_until_ns;
+
+void net_stall(u64 ms) { stall_until_ns = now_ns() + ms * NSEC_PER_MSEC; }
+
 bool net_poll(void)
 {
 	int rounds = 0;
+
+	if (stall_until_ns) {
+		if (now_ns() < stall_until_ns)
+			return false; /* idle until the next tick; scheduled polls wait */
+		stall_until_ns = 0;
+		printk("net: stall over, polling again\n");
+	}
 
 	/* A bounded number of polls per loop iteration so timers and the shell still run. */
 	while (READ_ONCE(poll_head) && rounds++ < 8) {

@@ -108,6 +108,9 @@ void napi_complete(struct napi_struct *napi);
 
 /* Event-loop hook: run scheduled polls and flush bursts; true while work remains. */
 bool net_poll(void);
+/* Debugging: run no polls for ms milliseconds, so receive rings fill and devices must drop
+ * (the `stall` command); polling resumes by itself. */
+void net_stall(u64 ms);
 
 u32 crc32_ieee(const void *buf, size_t len); /* the frame log's checksum (zlib's crc32) */
 

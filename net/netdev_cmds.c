@@ -210,6 +210,18 @@ static int cmd_perf(int argc, char **argv)
 }
 SHELL_COMMAND(perf, cmd_perf, "perf [-z]", "cycles, kicks and interrupts per packet, idle time (-z: start over)");
 
+static int cmd_stall(int argc, char **argv)
+{
+	u64 ms;
+
+	if (argc != 2 || parse_u64(argv[1], &ms) < 0 || ms == 0 || ms > 60000)
+		return -EINVAL;
+	net_stall(ms);
+	printk("stall: no network polling for %llu ms\n", (unsigned long long)ms);
+	return 0;
+}
+SHELL_COMMAND(stall, cmd_stall, "stall MS", "stop network polling for MS ms (1..60000): rings fill, the device drops");
+
 static int cmd_framelog(int argc, char **argv)
 {
 	if (argc != 2 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))

@@ -29,6 +29,7 @@
 #define VIRTNET_MAX_DEVICES 4
 #define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
 #define VIRTNET_EXTRA_BUFS 512 /* pool buffers beyond the two rings: stack queues, backlog */
+#define TX_TIMEOUT_S 5         /* no transmit completion for this long: report it */
 
 enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
 
@@ -48,6 +49,7 @@ struct virtnet_stats {
 	u64 tx_ring_full;       /* start_xmit said busy */
 	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
 	u64 tx_add_error;       /* the ring refused a frame for another reason */
+	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
 };
 
 struct virtnet_info {
@@ -67,6 +69,9 @@ struct virtnet_info {
 	bool in_rx_poll;            /* transmit costs are then part of the receive cost */
 	bool registered;
 	bool pool_ready;
+	struct timer watchdog;      /* once a second: is the device still completing frames? */
+	u64 watchdog_completed;     /* stats.tx_completed at the last look */
+	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
 	struct virtnet_stats stats;
 };
 
@@ -432,16 +437,42 @@ static void skb_xmit_done(struct virtqueue *svq)
 	napi_schedule(&vi->napi_tx);
 }
 
+/*
+ * A device that stops completing transmitted frames must not go unnoticed (Linux's
+ * dev_watchdog / ndo_tx_timeout). Here the watchdog reclaims what it can, and after
+ * TX_TIMEOUT_S seconds without progress reports it once per stall and counts it; the frames
+ * stay with the device (it may yet complete them) and `netreset` takes them all back.
+ */
+static void virtnet_watchdog(struct timer *t)
+{
+	struct virtnet_info *vi = container_of(t, struct virtnet_info, watchdog);
+
+	if (vi->svq)
+		free_old_xmit(vi);
+	if (!vi->tx_inflight || vi->stats.tx_completed != vi->watchdog_completed) {
+		vi->watchdog_idle_s = 0;
+	} else if (++vi->watchdog_idle_s == TX_TIMEOUT_S) {
+		vi->stats.tx_timeouts++;
+		printk("%s: transmit timeout: the device has completed none of %u frames for %d s "
+		       "(try 'netreset')\n", vi->dev.name, vi->tx_inflight, TX_TIMEOUT_S);
+	}
+	vi->watchdog_completed = vi->stats.tx_completed;
+	timer_arm(t, NSEC_PER_SEC);
+}
+
 /* ------------------------------------------------------------------------------------------
  * Configuration, probe, remove
  */
 
 static void virtnet_update_link(struct virtnet_info *vi)
 {
-	u16 status = VIRTIO_NET_S_LINK_UP; /* without STATUS the link is always up (5.1.4) */
+	le16 status = VIRTIO_NET_S_LINK_UP; /* without STATUS the link is always up (5.1.4) */
 
-	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_STATUS))
-		status = virtio_cread16(vi->vdev, VIRTIO_NET_CFG_STATUS);
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_STATUS) &&
+	    virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_STATUS, &status, sizeof(status)) < 0) {
+		printk("%s: cannot read the link status; keeping the link as it was\n", vi->vdev->name);
+		return;
+	}
 	if (status & VIRTIO_NET_S_LINK_UP)
 		netif_carrier_on(&vi->dev);
 	else
@@ -488,11 +519,14 @@ static void virtnet_read_mac(struct virtnet_info *vi)
 
 static unsigned virtnet_read_mtu(struct virtnet_info *vi)
 {
-	u16 mtu;
+	le16 mtu;
 
 	if (!virtio_has_feature(vi->vdev, VIRTIO_NET_F_MTU))
 		return ETH_DATA_LEN;
-	mtu = virtio_cread16(vi->vdev, VIRTIO_NET_CFG_MTU);
+	if (virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MTU, &mtu, sizeof(mtu)) < 0) {
+		printk("%s: cannot read the device MTU; using %u\n", vi->vdev->name, ETH_DATA_LEN);
+		return ETH_DATA_LEN;
+	}
 	if (mtu < ETH_MIN_MTU) {
 		printk("%s: device MTU %u is below the minimum %u; using %u\n", vi->vdev->name, mtu, ETH_MIN_MTU,
 		       ETH_DATA_LEN);
@@ -631,12 +665,12 @@ static void virtnet_stats(struct net_device *dev)
 	       dev->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_completed,
 	       (unsigned long long)s->tx_interrupts, (unsigned long long)s->tx_polls, (unsigned long long)s->tx_kicks,
 	       vi->tx_inflight, vi->svq ? vi->svq->num : 0);
-	printk("%s: drops rx_too_short %llu rx_runt %llu rx_too_long %llu rx_bad_num_buffers %llu rx_merge_overflow %llu rx_refill_nomem %llu tx_ring_full %llu tx_no_headroom %llu tx_add_error %llu\n",
+	printk("%s: drops rx_too_short %llu rx_runt %llu rx_too_long %llu rx_bad_num_buffers %llu rx_merge_overflow %llu rx_refill_nomem %llu tx_ring_full %llu tx_no_headroom %llu tx_add_error %llu tx_timeouts %llu\n",
 	       dev->name, (unsigned long long)s->rx_too_short, (unsigned long long)s->rx_runt,
 	       (unsigned long long)s->rx_too_long, (unsigned long long)s->rx_bad_num_buffers,
 	       (unsigned long long)s->rx_merge_overflow, (unsigned long long)s->rx_refill_nomem,
 	       (unsigned long long)s->tx_ring_full, (unsigned long long)s->tx_no_headroom,
-	       (unsigned long long)s->tx_add_error);
+	       (unsigned long long)s->tx_add_error, (unsigned long long)s->tx_timeouts);
 	if (vi->rvq && vi->svq)
 		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
 		       (unsigned long long)vi->rvq->stats.bad_used_id, (unsigned long long)vi->rvq->stats.bad_used_len,
@@ -721,7 +755,10 @@ static int virtnet_probe(struct virtio_device *vdev)
 		if (err)
 			goto err_reset;
 		vi->registered = true;
+		timer_setup(&vi->watchdog, virtnet_watchdog);
+		timer_arm(&vi->watchdog, NSEC_PER_SEC);
 	}
+	vi->watchdog_idle_s = 0;
 	virtnet_update_link(vi);
 	printk("%s: %s ready: header %u bytes, rx ring %u, tx ring %u, %u-byte receive buffers%s\n", vi->dev.name,
 	       vdev->name, vi->hdr_len, vi->rvq->num, vi->svq->num, vi->rx_buf_len,
