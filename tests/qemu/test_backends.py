@@ -1,0 +1,176 @@
+"""
+tests/qemu/test_backends.py - the guest on each of QEMU's network backends, and guests talking
+to each other through them. docs/backends.md draws every topology and maps it to QEMU's
+NetClientState, peer, NetHub/NetHubPort and TAPState.
+
+Each test builds its topology in a network namespace of its own (tests/qemu/topology.py):
+guest n is 10.0.3.n/24 with MAC 52:54:00:00:03:0n, the namespace's TAP side is 10.0.3.100,
+socket backends bind 127.0.0.1 inside the namespace. Nothing is sent to any other address.
+
+- One guest, the three ways to give it a TAP: `-netdev tap` + `-device` (the NIC's peer is
+  the TAP), `-nic tap` (the same in one option), `-net nic -net tap` (both on hub 0). The host
+  pings the guest, the guest pings the host, `info network` shows the shape.
+- `-netdev user` with DHCP (restrict=on: nothing can leave QEMU).
+- Two guests point to point over each socket backend QEMU 7.2 has: stream, dgram, socket
+  listen/connect and socket udp. A pings B, B pings A, B's echo service answers A's udpsend.
+- A hub in guest A's QEMU joining A's NIC, the TAP and a stream socket to guest B: A and B
+  talk, the host reaches B through A's hub, and a capture on the TAP sees A<->B frames.
+- Three guests: A's hub also has a dgram port to guest C; B<->C traffic crosses A's QEMU, and
+  A's NIC, a hub port like any other, receives those frames too.
+"""
+import re
+
+import pytest
+
+from test_stack import need_tools
+from topology import (HOST_IP, LINK_KINDS, Net, dgram, guest_mac, hubport, link, netdevs_up,
+                      nic, ping, ping_answered, stream, tap, udp_echo, wait_up, counters,
+                      wait_counters)
+
+
+@pytest.fixture
+def net(boot):
+    """Net(host_addr=...) factory; everything it made is undone at teardown."""
+    need_tools()
+    made = []
+
+    def make(host_addr=None):
+        made.append(Net(boot, host_addr))
+        return made[-1]
+
+    yield make
+    for n in made:
+        n.close()
+
+
+def info_nic_peer(info, mac, peer_re):
+    """`info network` prints a NIC and, indented under it, its peer (NetClientState.peer)."""
+    rx = r"^virtio-net-pci\.0: index=0,type=nic,model=virtio-net-pci,macaddr=%s\n \\ %s" % (mac, peer_re)
+    assert re.search(rx, info, re.M), f"no /{rx}/ in\n{info}"
+
+
+def hub_ports(info, hubid=0):
+    """`info network` -> {port name: description} for one hub (a NetHub and its NetHubPorts)."""
+    m = re.search(r"^hub %d\n((?: \\ .*\n?)+)" % hubid, info, re.M)
+    assert m, f"no hub {hubid} in\n{info}"
+    return dict(re.findall(r"^ \\ (\S+): (.*)$", m.group(1), re.M))
+
+
+# ---- one guest on a TAP, three spellings -----------------------------------------------------
+TAP_OPTS = "ifname=tap0,script=no,downscript=no,vnet_hdr=off"
+TAP_FORMS = {
+    "netdev-tap": dict(netdev=["tap,id=n0," + TAP_OPTS]),
+    "nic-tap": dict(devices=[], extra=["-nic", f"tap,{TAP_OPTS},model=virtio-net-pci,mac={guest_mac(1)}"]),
+    "net-hub": dict(devices=[], extra=["-net", f"nic,model=virtio-net-pci,macaddr={guest_mac(1)}",
+                                       "-net", "tap," + TAP_OPTS]),
+}
+
+
+@pytest.mark.parametrize("form", TAP_FORMS)
+def test_one_guest_on_a_tap(net, form):
+    w = net(HOST_IP + "/24")
+    a = w.start(1, **TAP_FORMS[form])
+    wait_up(a)
+    w.host_ping(a.ip)
+    ping(a, HOST_IP)
+    info = netdevs_up(a)
+    if form == "net-hub":  # -net puts both on hub 0, each behind a hub port
+        ports = hub_ports(info)
+        assert sorted(ports) == ["hub0port0", "hub0port1"], ports
+        descs = sorted(ports.values())
+        assert re.match(r"#net\d+: index=0,type=tap,ifname=tap0,", descs[0]), descs
+        assert descs[1].startswith(f"virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,macaddr={a.mac}"), descs
+    else:  # the NIC and the TAP are each other's peer; no hub
+        assert "hub" not in info, info
+        info_nic_peer(info, a.mac, r"(?:n0|#net\d+): index=0,type=tap,ifname=tap0,")
+
+
+# ---- user networking -----------------------------------------------------------------------
+def test_user_networking_dhcp(net):
+    w = net()  # no address in the namespace: QEMU's slirp is all the guest can reach
+    g = w.boot(append="ip=dhcp", devices=[nic("n0", 1)], netdev=["user,id=n0,restrict=on"],
+               netns=w.ns)
+    g.wait_for(r"dhcp: bound to 10\.0\.2\.15/24 gw \S+, lease \d+ s", timeout=60)
+    g.wait_for(r"net: ready ip=10\.0\.2\.15 mac=%s\n" % guest_mac(1), timeout=10)
+    info = g.monitor("info network")
+    info_nic_peer(info, guest_mac(1), r"n0: index=0,type=user,net=10\.0\.2\.0,restrict=on")
+    g.send("")
+    g.wait_for(r"vnet> ", timeout=10)
+    assert "(dhcp)" in g.cmd("inet")
+
+
+# ---- two guests, one socket link ----------------------------------------------------------
+@pytest.mark.parametrize("kind", LINK_KINDS)
+def test_two_guests_point_to_point(net, kind):
+    w = net()
+    end_a, end_b, b_needs_a = link(kind, "n0", 7001, 7002)
+    a = w.start(1, [end_a])
+    if b_needs_a:
+        netdevs_up(a)  # A listens before B connects
+    b = w.start(2, [end_b])
+    wait_up(a, b)
+    ping_answered(a, b)
+    udp_echo(a, b, f"hello B, this is A over {kind}")
+    ping_answered(b, a, count=2, size=1472)
+    qemu_type = kind.split("-")[0]
+    for node in (a, b):
+        info_nic_peer(netdevs_up(node), node.mac, r"n0: index=0,type=%s," % qemu_type)
+
+
+# ---- a hub in one QEMU ---------------------------------------------------------------------
+def hub_guest_a(w, *more_ports):
+    """Guest 1 with hub 0 joining its NIC, the namespace's TAP, a stream listener on 7001
+    (to guest 2) and more_ports: (netdev id, -netdev value) pairs."""
+    netdev = [hubport("h0", 0), tap("t0", w.ns.tap), hubport("h1", 0, "t0"),
+              stream("s2", 7001, server=True), hubport("h2", 0, "s2")]
+    for i, (nid, value) in enumerate(more_ports, start=3):
+        netdev += [value, hubport(f"h{i}", 0, nid)]
+    a = w.start(1, netdev, devices=[nic("h0", 1)])
+    return a, hub_ports(netdevs_up(a))
+
+
+def test_hub_joins_nic_tap_and_socket(net, tmp_path):
+    w = net(HOST_IP + "/24")
+    cap = w.capture(tmp_path / "tap0.pcap")
+    a, ports = hub_guest_a(w)
+    assert sorted(ports) == ["h0", "h1", "h2"], ports
+    assert ports["h0"].startswith(f"virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,macaddr={a.mac}")
+    assert ports["h1"].startswith("t0: index=0,type=tap,ifname=tap0,"), ports
+    assert ports["h2"].startswith("s2: index=0,type=stream,"), ports
+    b = w.start(2, [stream("n0", 7001, server=False)])
+    wait_up(a, b)
+    ping_answered(a, b)
+    udp_echo(a, b, "hello B, this is A through its hub")
+    w.host_ping(b.ip)  # TAP -> hub -> stream -> B and back
+    cap.stop()
+    # Frames between A and B, addressed to neither the host nor from it, reached the TAP:
+    # the hub sends what one port receives out of every other port.
+    between = f"eth.src == {a.mac} and eth.dst == {b.mac} and ip.src == {a.ip} and ip.dst == {b.ip}"
+    back = f"eth.src == {b.mac} and eth.dst == {a.mac} and ip.src == {b.ip} and ip.dst == {a.ip}"
+    assert cap.count(f"icmp.type == 8 and {between}") == 3
+    assert cap.count(f"icmp.type == 0 and {back}") == 3
+    assert cap.count(f"udp.dstport == 7 and {between}") == 1
+    assert cap.count(f"udp.srcport == 7 and {back}") == 1
+    # ...and A's answer to the echo, sent to a port nobody listens on
+    assert cap.count(f"icmp.type == 3 and icmp.code == 3 and {between}") == 1
+
+def test_three_guests_on_one_hub(net, tmp_path):
+    w = net(HOST_IP + "/24")
+    cap = w.capture(tmp_path / "tap0.pcap")
+    a, ports = hub_guest_a(w, ("d3", dgram("d3", 7002, 7003)))
+    assert sorted(ports) == ["h0", "h1", "h2", "h3"], ports
+    assert ports["h3"].startswith("d3: index=0,type=dgram,"), ports
+    b = w.start(2, [stream("n0", 7001, server=False)])
+    c = w.start(3, [dgram("n0", 7003, 7002)])
+    wait_up(a, b, c)
+    before = counters(a)["eth.rx_not_for_us"]
+    ping_answered(b, c)  # stream -> A's hub -> dgram, and back
+    udp_echo(c, b, "hello B, this is C through A's hub")
+    ping_answered(a, c)
+    # B<->C unicast frames (ARP reply, 3 echo requests and replies, the UDP echo and its
+    # port unreachable) were flooded to A's NIC as well; A's stack dropped them as not ours.
+    after = wait_counters(a, lambda c: c["eth.rx_not_for_us"] - before >= 10)
+    assert after["eth.rx_not_for_us"] - before >= 10, after
+    cap.stop()
+    assert cap.count(f"icmp.type == 8 and ip.src == {b.ip} and ip.dst == {c.ip}") == 3
+    assert cap.count(f"icmp.type == 0 and ip.src == {c.ip} and ip.dst == {b.ip}") == 3
