@@ -7,6 +7,11 @@
 #   MACHINE=pc         pc (i440FX) or q35
 #   ACCEL=tcg          tcg, or kvm where /dev/kvm is usable
 #   NET=user           user: virtio-net-pci on QEMU's user-mode network; none: no NIC
+#   GUESTS=2           two guests joined by a link of their own (docs/backends.md): 10.0.3.1 and
+#                      10.0.3.2, MACs 52:54:00:00:03:01/02, CMDLINE added to both. Both consoles
+#                      in tmux panes when tmux is there, else guest 1 here and guest 2 in the
+#                      background (console in build/run2/guest2.log). No root, no IP socket:
+#                      the link is -netdev dgram on two unix sockets in build/run2.
 #   ISO=1              boot build/kernel.iso through GRUB instead of -kernel (CMDLINE unused)
 #   KERNEL=build/kernel.elf
 #   QEMU=qemu-system-x86_64   QEMU_ARGS="..."  extra QEMU arguments (split on spaces)
@@ -30,6 +35,12 @@ ACCEL=${ACCEL:-tcg}
 NET=${NET:-user}
 GDB=${GDB:-0}
 GDB_PORT=${GDB_PORT:-1234}
+GUESTS=${GUESTS:-1}
+# Internal, set by GUESTS=2 for each guest it starts: NET=pair GUEST=1|2, CONSOLE_LOG (a copy
+# of this terminal's console), RUN2_HOLD=1 (a tmux pane waits for Enter before closing).
+GUEST=${GUEST:-0}
+CONSOLE_LOG=${CONSOLE_LOG:-}
+RUN2_DIR=${RUN2_DIR:-build/run2} # GUESTS=2's sockets and logs (the tests use a directory of their own)
 
 die() {
 	echo "run: $*" >&2
@@ -46,6 +57,17 @@ fi ;;
 esac
 [[ "$MEM" =~ ^[0-9]+$ ]] || die "MEM=$MEM: expected a size in MiB"
 command -v "$QEMU" >/dev/null || die "$QEMU not found: run tools/deps.sh run"
+case "$GUESTS" in 1 | 2) ;; *) die "GUESTS=$GUESTS: expected 1 or 2" ;; esac
+case "$NET" in
+user | none) ;;
+pair) case "$GUEST" in 1 | 2) ;; *) die "NET=pair is one end of GUESTS=2's link: use GUESTS=2" ;; esac ;;
+*) die "NET=$NET: expected user or none" ;;
+esac
+if [ "$GUESTS" = 2 ]; then
+	[ "$GDB" != 1 ] || die "GDB=1 takes one guest; leave out GUESTS=2"
+	[ "${ISO:-0}" != 1 ] || die "GUESTS=2 sets each guest's address on its command line: leave out ISO=1"
+	NET=pair
+fi
 
 args=(-machine "$MACHINE" -accel "$ACCEL" -m "$MEM" -display none -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
@@ -59,26 +81,114 @@ if [ "${ISO:-0}" = 1 ]; then
 else
 	[ -f "$KERNEL" ] || die "$KERNEL not found: run 'make' first"
 	args+=(-kernel "$KERNEL")
-	[ -n "$CMDLINE" ] && args+=(-append "$CMDLINE")
 	what=$KERNEL
 fi
-
-case "$NET" in
-user) args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0) ;;
-none) ;;
-*) die "NET=$NET: expected user or none" ;;
-esac
 
 # shellcheck disable=SC2206 # QEMU_ARGS is deliberately split into words
 [ -n "${QEMU_ARGS:-}" ] && args+=(${QEMU_ARGS})
 
-describe="$MACHINE, $ACCEL, $MEM MiB, net $NET${CMDLINE:+, cmdline \"$CMDLINE\"}"
+# Guest N (1 or 2) of GUESTS=2: 10.0.3.N/24, MAC 52:54:00:00:03:0N. Its NIC's peer is a dgram
+# netdev that sends every frame to the other guest's unix socket and receives on its own.
+pair_args() {
+	local n=$1 other=$((3 - $1))
+	pair=(-netdev "dgram,id=n0,local.type=unix,local.path=$RUN2_DIR/guest$n.sock,remote.type=unix,remote.path=$RUN2_DIR/guest$other.sock"
+		-device "virtio-net-pci,netdev=n0,mac=52:54:00:00:03:0$n"
+		-append "ip=10.0.3.$n/24 gw=none${CMDLINE:+ $CMDLINE}")
+}
+
+# GUESTS=2 with tmux on a terminal: one pane per guest, each this script with NET=pair.
+run_in_tmux() {
+	local env=(env GUESTS=1 NET=pair RUN2_HOLD=1 "CMDLINE=$CMDLINE" "MEM=$MEM" "MACHINE=$MACHINE"
+		"ACCEL=$ACCEL" "KERNEL=$KERNEL" "QEMU=$QEMU" "QEMU_ARGS=${QEMU_ARGS:-}" "RUN2_DIR=$RUN2_DIR")
+	local one=(-c "$PWD" "${env[@]}" GUEST=1 tools/run.sh) two=(-c "$PWD" "${env[@]}" GUEST=2 tools/run.sh)
+	echo "run: two guests in tmux: 10.0.3.1 (left) and 10.0.3.2 (right); Ctrl-B o switches pane"
+	if [ -n "${TMUX:-}" ]; then # already inside tmux: a new window of this session
+		tmux new-window -n vnet-2 "${one[@]}" \; split-window -h "${two[@]}"
+	else
+		tmux new-session -s "vnet-2-$$" -n vnet-2 "${one[@]}" \; split-window -h "${two[@]}"
+	fi
+}
+
+# GUESTS=2 without tmux: guest 2 in the background, its console on a socket and in a log.
+start_guest2() {
+	pair_args 2
+	# setsid: Ctrl-C at guest 1 does not reach it; setpriv: it gets SIGTERM should this script
+	# die without running its EXIT trap. Both exec in place, so $! is QEMU's PID.
+	local deathsig=()
+	command -v setpriv >/dev/null && deathsig=(setpriv --pdeathsig TERM --)
+	setsid "${deathsig[@]}" "$QEMU" "${args[@]}" "${pair[@]}" -monitor none \
+		-chardev "socket,id=ser0,path=$RUN2_DIR/guest2.console,server=on,wait=off,logfile=$RUN2_DIR/guest2.log" \
+		-serial chardev:ser0 </dev/null >"$RUN2_DIR/guest2.qemu.log" 2>&1 &
+	guest2_pid=$!
+	# shellcheck disable=SC2317 # called by the EXIT trap
+	stop_guest2() {
+		if kill -0 "$guest2_pid" 2>/dev/null; then
+			echo "run: stopping guest 2 (PID $guest2_pid)" >&2 || true
+			kill "$guest2_pid" 2>/dev/null || true
+			wait "$guest2_pid" 2>/dev/null || true
+		fi
+	}
+	trap stop_guest2 EXIT
+	trap 'exit 130' INT
+	trap 'exit 141' PIPE
+	trap 'exit 143' TERM HUP
+	cat <<EOF
+run: two guests on one link (-netdev dgram over the unix sockets in $RUN2_DIR), tmux not used:
+run:   guest 1  10.0.3.1  52:54:00:00:03:01  on this terminal (console copied to $RUN2_DIR/guest1.log)
+run:   guest 2  10.0.3.2  52:54:00:00:03:02  in the background, PID $guest2_pid
+run:   watch guest 2:     tail -f $RUN2_DIR/guest2.log
+run:   type at guest 2:   socat -,raw,echo=0 UNIX-CONNECT:$RUN2_DIR/guest2.console
+run:   try on guest 1:    ping 10.0.3.2    udpsend 10.0.3.2 7 hello    (then 'inetstat' on guest 2)
+run: guest 2 stops when guest 1 does. With tmux installed, both consoles open side by side.
+EOF
+	GUEST=1
+	CONSOLE_LOG=$RUN2_DIR/guest1.log
+}
+
+if [ "$GUESTS" = 2 ]; then
+	mkdir -p "$RUN2_DIR"
+	rm -f "$RUN2_DIR"/guest[12].sock "$RUN2_DIR"/guest2.console
+	if command -v tmux >/dev/null && [ -t 0 ] && [ -t 1 ]; then
+		run_in_tmux
+		exit 0
+	fi
+	start_guest2
+fi
+
+case "$NET" in
+user) args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0) ;;
+pair)
+	pair_args "$GUEST"
+	args+=("${pair[@]}")
+	if [ "${RUN2_HOLD:-0}" = 1 ]; then # a tmux pane: keep the last lines readable
+		# shellcheck disable=SC2317 # called by the EXIT trap
+		hold() {
+			printf 'run: guest %s has stopped; press Enter to close this pane ' "$GUEST"
+			read -r _ || true
+		}
+		trap hold EXIT
+	fi
+	;;
+esac
+[ "$NET" != pair ] && [ "${ISO:-0}" != 1 ] && [ -n "$CMDLINE" ] && args+=(-append "$CMDLINE")
+
+describe="$MACHINE, $ACCEL, $MEM MiB, net $NET"
+if [ "$NET" = pair ]; then
+	describe+=", guest $GUEST of 2: 10.0.3.$GUEST, cmdline \"${pair[-1]}\""
+else
+	describe+="${CMDLINE:+, cmdline \"$CMDLINE\"}"
+fi
 
 if [ "$GDB" != 1 ]; then
 	echo "run: booting $what in QEMU ($describe)"
 	echo "run: quit with Ctrl-A x, or 'exit' at the vnet> prompt; Ctrl-A c switches to the QEMU monitor"
 	status=0
-	"$QEMU" "${args[@]}" -serial mon:stdio || status=$?
+	if [ -n "$CONSOLE_LOG" ]; then # what -serial mon:stdio is, plus a copy in a file
+		console=(-chardev "stdio,id=con0,mux=on,logfile=$CONSOLE_LOG" -serial chardev:con0 -mon chardev=con0)
+	else
+		console=(-serial mon:stdio)
+	fi
+	"$QEMU" "${args[@]}" "${console[@]}" || status=$?
 	case "$status" in
 	0) echo "run: QEMU stopped (status 0)" ;;
 	33) echo "run: the guest stopped on a fault or panic (QEMU status 33 = guest code 16)" >&2

@@ -18,14 +18,23 @@ socket backends bind 127.0.0.1 inside the namespace. Nothing is sent to any othe
 - Three guests: A's hub also has a dgram port to guest C; B<->C traffic crosses A's QEMU, and
   A's NIC, a hub port like any other, receives those frames too.
 """
+import contextlib
+import os
 import re
+import shutil
+import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
+from guest import Guest
 from test_stack import need_tools
-from topology import (HOST_IP, LINK_KINDS, Net, dgram, guest_mac, hubport, link, netdevs_up,
-                      nic, ping, ping_answered, stream, tap, udp_echo, wait_up, counters,
-                      wait_counters)
+from topology import (HOST_IP, LINK_KINDS, READY_RE, Net, Node, counters, dgram, guest_ip,
+                      guest_mac, hubport, link, netdevs_up, nic, ping, ping_answered, stream,
+                      tap, udp_echo, wait_counters, wait_up)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -174,3 +183,31 @@ def test_three_guests_on_one_hub(net, tmp_path):
     cap.stop()
     assert cap.count(f"icmp.type == 8 and ip.src == {b.ip} and ip.dst == {c.ip}") == 3
     assert cap.count(f"icmp.type == 0 and ip.src == {c.ip} and ip.dst == {b.ip}") == 3
+
+
+# ---- make run GUESTS=2 ----------------------------------------------------------------------
+def test_run_sh_two_guests(tmp_path):
+    """tools/run.sh GUESTS=2 without a terminal: guest 1 on stdio, guest 2 in the background,
+    joined by -netdev dgram on unix sockets (no IP socket, no root). Guest 2 ends with guest 1."""
+    run2 = tempfile.mkdtemp(prefix="vnet-run2-")  # unix socket paths: at most 107 bytes
+    g = Guest(["env", "GUESTS=2", f"RUN2_DIR={run2}", str(ROOT / "tools" / "run.sh")], tmp_path,
+              name="run2")
+    try:
+        pid2 = int(g.wait_for(r"guest 2 +10\.0\.3\.2 .* PID (\d+)\n", timeout=30).group(1))
+        a = Node(g, 1)
+        wait_up(a)
+        ping(a, guest_ip(2))
+        log2 = Path(run2, "guest2.log").read_text(errors="replace")
+        assert re.search(READY_RE % (r"10\.0\.3\.2", guest_mac(2)), log2, re.M), log2
+        g.send("exit 0")
+        assert g.wait_exit(30) == 0
+        assert f"run: stopping guest 2 (PID {pid2})" in g.log + g.stderr_text()
+        assert not Path(f"/proc/{pid2}").exists(), "guest 2 outlived run.sh"
+        assert Path(run2, "guest1.log").read_text(errors="replace").count("bytes from 10.0.3.2") == 3
+    finally:
+        # run.sh waits for its foreground QEMU before acting on a signal: end that QEMU too,
+        # through the process group run.sh leads (Guest starts it in a session of its own).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(g.pid, signal.SIGTERM)
+        g.kill()
+        shutil.rmtree(run2, ignore_errors=True)
