@@ -1,0 +1,774 @@
+#!/usr/bin/python3
+"""tools/bench/bench.py - `make bench`: our kernel against a Linux guest, same QEMU, same load.
+
+Both guests run, one after the other, with the same QEMU command line (machine, -m, accel,
+-device virtio-net-pci, -netdev tap) inside a network namespace this script creates; the
+host side of the TAP is 10.0.2.2/24, the guest 10.0.2.15/24, with a permanent neighbour entry
+for the guest. tools/bench/loadgen (C) makes the load from inside the namespace; nothing is
+sent anywhere else. QEMU and every helper are stopped by PID, and the namespace is deleted,
+however the run ends.
+
+Measured for each guest (each `--runs` times; the table shows the median and the range):
+  boot      QEMU start to the first UDP echo reply (ms)
+  rtt       sequential echo round trips, 64-byte payloads: p50/p99 (us)
+  echo      a window of 64 requests in flight at 64/512/1400 bytes: replies/s, Mbit/s, loss
+  rx        host floods the discard port as fast as it can: what the guest counted per second
+  tx        the guest's `blast` (Linux: `udpsrv blast`) to a host socket: datagrams/s received
+Our guest only: image size, the smallest -m it runs in, its boot timeline and, when its shell
+has `perf`, cycles/kicks/interrupts per packet and idle time for each measurement.
+
+Output: a table on stdout; docs/benchmarks.md (tools/bench/intro.md, the results, then
+tools/bench/notes.md when it exists) and docs/bench-*.png (gnuplot); raw results as JSON and
+every guest's serial log in the work directory (build/bench/run).
+--quick: our guest only, one run, short durations, output in the work directory only.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "qemu"))
+from guest import Guest, GuestError, qemu_argv  # noqa: E402  (the QEMU tests' serial driver)
+from netns import NetNS  # noqa: E402
+
+GUEST_IP = "10.0.2.15"
+HOST_IP = "10.0.2.2"
+GUEST_MAC = "52:54:00:12:34:56"
+SINK_PORT = 5001
+SIZES = (64, 512, 1400)
+WINDOW = 64
+OUR_PROMPT = "vnet> "
+LINUX_PROMPT = "linux> "
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+# ---- guests ----------------------------------------------------------------------------------
+class Console:
+    """A booted guest's serial shell: type a line, get the text up to the next prompt."""
+
+    def __init__(self, guest, prompt):
+        self.g = guest
+        self.prompt = prompt
+
+    def cmd(self, line, timeout=30):
+        self.g.send(line)
+        echo = self.g.wait_for(re.escape(line) + r"\n", timeout)
+        end = self.g.wait_for(re.escape(self.prompt), timeout)
+        return self.g.log[echo.end():end.start()]
+
+
+class GuestKind:
+    """What differs between the two guests: how to boot them and how to ask them things."""
+    name = label = prompt = None
+    stats_cmd = "inetstat"  # prints the udp counters, discard_packets among them
+    blast_cmd = "blast"     # blast IP PORT SIZE SECONDS
+
+    def discard_packets(self, con):
+        m = re.search(r"discard_packets (\d+)", con.cmd(self.stats_cmd))
+        return int(m.group(1)) if m else None
+
+    def blast(self, con, size, seconds):
+        return con.cmd(f"{self.blast_cmd} {HOST_IP} {SINK_PORT} {size} {seconds}", timeout=seconds + 30)
+
+    def __init__(self, args):
+        self.args = args
+
+    def argv(self, memory):
+        return qemu_argv(kernel=self.kernel(), append=self.append(), machine="pc", memory=memory,
+                         accel=self.args.accel, devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC],
+                         netdev=["tap,id=n0,ifname=tap0,script=no,downscript=no"], extra=self.extra())
+
+    def extra(self):
+        return []
+
+    def append(self):
+        return f"ip={GUEST_IP}/24 gw={HOST_IP}"
+
+
+class Ours(GuestKind):
+    name, label, prompt = "ours", "vnet-kernel", OUR_PROMPT
+
+    def kernel(self):
+        return self.args.kernel
+
+    def ready(self, g, timeout):
+        g.wait_for(re.escape(OUR_PROMPT), timeout)
+
+
+
+class Linux(GuestKind):
+    name, label, prompt = "linux", "Linux", LINUX_PROMPT
+    stats_cmd, blast_cmd = "udpsrv stats", "udpsrv blast"
+
+    def __init__(self, args, compressed=False):
+        super().__init__(args)
+        self.compressed = compressed
+        if compressed:
+            self.label = "Linux (bzImage)"
+
+    def kernel(self):
+        d = Path(self.args.linux_dir)
+        return d / ("vmlinuz" if self.compressed or not (d / "vmlinux").exists() else "vmlinux")
+
+    def extra(self):
+        return ["-initrd", str(Path(self.args.linux_dir) / "initramfs.cpio")]
+
+    def append(self):
+        return "console=ttyS0 quiet panic=-1 " + super().append()
+
+    def ready(self, g, timeout):
+        g.wait_for(r"bench-linux: ready", timeout)
+        g.wait_for(re.escape(LINUX_PROMPT), timeout)
+
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.workdir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.ns = None
+        self.guest = None
+        self.procs = []
+
+    # -- processes --
+    def loadgen(self, *argv, timeout=150):
+        r = self.ns.run([self.args.loadgen, *map(str, argv)], check=False, timeout=timeout)
+        line = (r.stdout.strip().splitlines() or [""])[-1]
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise RuntimeError(f"loadgen {' '.join(map(str, argv))}: {r.stdout}{r.stderr}") from None
+
+    def popen_loadgen(self, *argv):
+        p = self.ns.popen([self.args.loadgen, *map(str, argv)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.kill()
+        try:
+            p.communicate(timeout=10)
+        except (subprocess.TimeoutExpired, ValueError):
+            pass
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def kill_guest(self):
+        if self.guest:
+            self.guest.kill()
+            self.guest = None
+
+    def close(self):
+        self.kill_guest()
+        for p in list(self.procs):
+            self.stop(p)
+        if self.ns:
+            self.ns.close()
+            self.ns = None
+
+    def open_ns(self):
+        self.ns = NetNS(host_addr=HOST_IP + "/24")
+        self.ns.neigh_permanent(GUEST_IP, GUEST_MAC)
+
+    # -- boot --
+    def boot(self, kind, memory=None, timeout=120, tag=""):
+        """Start kind's guest with an echo probe already running; return (Console, boot ms).
+        Boot ms: QEMU's start to the probe's first echo reply. (None, None) if it never came."""
+        self.kill_guest()
+        memory = memory or self.args.memory
+        probe = self.popen_loadgen("probe", "--dst", GUEST_IP, "--seconds", timeout, "--interval-us", 1000)
+        time.sleep(0.05)  # the probe is sending before QEMU starts
+        name = f"{kind.name}{tag}"
+        self.guest = Guest(self.ns.cmd_prefix() + kind.argv(memory), self.work, name=name)
+        started = self.guest.started
+        try:
+            out, _ = probe.communicate(timeout=timeout + 10)
+        except subprocess.TimeoutExpired:
+            out = ""
+        self.stop(probe)
+        try:
+            reply = json.loads(out.strip().splitlines()[-1]).get("reply_mono_ns")
+        except (ValueError, IndexError):
+            reply = None
+        if reply is None:
+            return None, None
+        boot_ms = (reply / 1e9 - started) * 1000
+        kind.ready(self.guest, 60)
+        return Console(self.guest, kind.prompt), boot_ms
+
+
+# ---- measurements ----------------------------------------------------------------------------
+PERF_RE = re.compile(r"^perf: ((?:\w+ -?[\d.]+ ?)+)$", re.M)
+
+
+def parse_perf(text):
+    m = PERF_RE.search(text)
+    if not m:
+        return None
+    toks = m.group(1).split()
+    return {k: float(v) for k, v in zip(toks[::2], toks[1::2])}
+
+
+class Measure:
+    """One guest's measurements on a booted guest. Results: {metric: [per-run dicts]}."""
+
+    def __init__(self, bench, kind, con):
+        self.b, self.kind, self.con = bench, kind, con
+        self.a = bench.args
+        self.has_perf = False
+        if kind.name == "ours":
+            self.has_perf = re.search(r"^  perf ", con.cmd("help"), re.M) is not None
+
+    def perf_zero(self):
+        if self.has_perf:
+            self.con.cmd("perf -z")
+
+    def perf_read(self):
+        return parse_perf(self.con.cmd("perf")) if self.has_perf else None
+
+    def rtt(self, run):
+        samples = self.b.work / f"rtt-{self.kind.name}-{run}.txt"
+        self.perf_zero()
+        r = self.b.loadgen("rtt", "--dst", GUEST_IP, "--size", 64, "--count", self.a.rtt_count,
+                           "--warmup", 50, "--seconds", 60, "--samples", samples)
+        r["perf"] = self.perf_read()
+        r["samples_file"] = str(samples)
+        return r
+
+    def echo(self, size):
+        self.perf_zero()
+        r = self.b.loadgen("echo", "--dst", GUEST_IP, "--size", size, "--window", WINDOW,
+                           "--seconds", self.a.seconds)
+        r["perf"] = self.perf_read()
+        return r
+
+    def rx(self, size):
+        before = self.kind.discard_packets(self.con)
+        self.perf_zero()
+        r = self.b.loadgen("flood", "--dst", GUEST_IP, "--port", 9, "--size", size, "--seconds", self.a.seconds,
+                           "--rate", self.a.flood_rate)
+        time.sleep(0.3)  # what QEMU still holds reaches the guest before the count
+        r["perf"] = self.perf_read()
+        after = self.kind.discard_packets(self.con)
+        if before is not None and after is not None:
+            r["guest_received"] = after - before
+            r["guest_per_s"] = (after - before) / r["seconds"]
+            r["guest_mbit_payload"] = r["guest_per_s"] * size * 8 / 1e6
+            r["delivered_pct"] = 100.0 * (after - before) / r["sent"] if r["sent"] else 0
+        return r
+
+    def tx(self, size):
+        secs = max(1, round(self.a.seconds))
+        sink = self.b.popen_loadgen("sink", "--port", SINK_PORT, "--seconds", secs + 20, "--idle-ms", 1000)
+        if "listening" not in sink.stderr.readline():
+            raise RuntimeError("loadgen sink did not start")
+        self.perf_zero()
+        out = self.kind.blast(self.con, size, secs)
+        r = {"guest_line": out.strip()}
+        r["perf"] = self.perf_read()
+        try:
+            so, _ = sink.communicate(timeout=secs + 30)
+            r.update(json.loads(so.strip().splitlines()[-1]))
+        finally:
+            self.b.stop(sink)
+        m = re.search(r"blast: (\d+) datagrams .* (\d+) per s", out)
+        if m:
+            r["guest_sent"] = int(m.group(1))
+            r["guest_claimed_per_s"] = int(m.group(2))
+        return r
+
+
+def run_guest(bench, kind, results):
+    """Boot kind --runs times (boot time each), then measure on the last boot."""
+    a = bench.args
+    res = results.setdefault(kind.name, {"label": kind.label})
+    boots = []
+    con = None
+    for i in range(a.runs):
+        con, ms = bench.boot(kind, tag=f"-boot{i}")
+        if con is None:
+            raise RuntimeError(f"{kind.label}: no echo reply after boot {i + 1}; see {bench.work}/{kind.name}-boot{i}.serial.log")
+        boots.append({"boot_ms": ms})
+        log(f"{kind.label}: boot {i + 1}/{a.runs}: first echo reply {ms:.0f} ms after QEMU start")
+    res["boot"] = boots
+    if kind.name == "ours":
+        res["timeline"] = boot_timeline(bench.guest, con)
+    m = Measure(bench, kind, con)
+    res["has_perf"] = m.has_perf
+    # (result key, how to measure one run, what to log about it)
+    plan = [("rtt", lambda i: m.rtt(i),
+             lambda r: f"p50 {r['p50_us']:.1f} us, p99 {r['p99_us']:.1f} us, lost {r['lost']}")]
+    for size in SIZES:
+        plan.append((f"echo{size}", lambda i, s=size: m.echo(s),
+                     lambda r: f"{r['replies_per_s']:.0f} replies/s, {r['mbit_payload']:.1f} Mbit/s, "
+                               f"loss {r['loss_pct']:.2f}%"))
+    for size in a.flood_sizes:
+        plan.append((f"rx{size}", lambda i, s=size: m.rx(s),
+                     lambda r: f"host sent {r['sent_per_s']:.0f}/s, guest counted {r.get('guest_per_s', 0):.0f}/s"))
+    for size in a.flood_sizes:
+        plan.append((f"tx{size}", lambda i, s=size: m.tx(s),
+                     lambda r: f"host received {r.get('packets_per_s', 0):.0f}/s ({r.get('guest_line', '')})"))
+    for key, measure, describe in plan:
+        res[key] = []
+        for i in range(a.runs):
+            r = measure(i)
+            res[key].append(r)
+            log(f"{kind.label}: {key} run {i + 1}/{a.runs}: {describe(r)}")
+    bench.kill_guest()
+
+
+def boot_timeline(guest, con):
+    """Our boot timeline: `timeline: <ms> ms <event>` lines from the boot log, or from the
+    `timeline` command when the boot printed none."""
+    rx = re.compile(r"^timeline: +([\d.]+) ms (.+)$", re.M)
+    found = rx.findall(guest.log)
+    if not found and re.search(r"^  timeline ", con.cmd("help"), re.M):
+        found = rx.findall(con.cmd("timeline"))
+    seen, out = set(), []
+    for ms, what in found:
+        if what not in seen:
+            seen.add(what)
+            out.append({"ms": float(ms), "event": what.strip()})
+    return out
+
+
+def smallest_memory(bench, kind):
+    """Bisect -m (MiB) for the smallest size at which our guest boots, answers the echo probe
+    and echoes a one-second window of 1400-byte requests with under 1% loss."""
+    def works(mb):
+        con, ms = bench.boot(kind, memory=mb, timeout=20, tag=f"-m{mb}")
+        ok = con is not None
+        if ok:
+            r = bench.loadgen("echo", "--dst", GUEST_IP, "--size", 1400, "--window", WINDOW, "--seconds", 1)
+            ok = r["received"] > 0 and r["loss_pct"] < 1.0
+        bench.kill_guest()
+        log(f"-m {mb}: {'runs' if ok else 'does not run'}")
+        return ok
+
+    lo, hi = 1, bench.args.memory  # invariant: hi works; lo is the first size not yet known to
+    if not works(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def image_size(path):
+    """Bytes the ELF loads: file-backed (text, data) and in memory (with bss)."""
+    data = Path(path).read_bytes()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    filesz = memsz = 0
+    for i in range(phnum):
+        p_type, _, _, _, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1:  # PT_LOAD
+            filesz += p_filesz
+            memsz += p_memsz
+    return {"file_bytes": len(data), "load_bytes": filesz, "memory_bytes": memsz}
+
+
+# ---- summary ---------------------------------------------------------------------------------
+def values(res, metric, field):
+    out = []
+    for r in res.get(metric, []):
+        v = r.get(field)
+        if v is not None:
+            out.append(float(v))
+    return out
+
+
+def summary(vals):
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def fmt_num(v, digits):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def fmt_cell(s, digits=1):
+    if not s:
+        return "-"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return fmt_num(s["median"], digits)
+    spread = 100.0 * (s["max"] - s["min"]) / s["median"] if s["median"] else 0
+    return f"{fmt_num(s['median'], digits)} (±{spread / 2:.0f}%)"
+
+
+ROWS = [  # (metric, field, label, digits, better)
+    ("boot", "boot_ms", "QEMU start to first echo reply (ms)", 0, "lower"),
+    ("rtt", "p50_us", "sequential echo RTT, p50 (µs)", 1, "lower"),
+    ("rtt", "p99_us", "sequential echo RTT, p99 (µs)", 1, "lower"),
+    ("rtt", "min_us", "sequential echo RTT, min (µs)", 1, "lower"),
+] + [(f"echo{s}", "replies_per_s", f"echo {s} B, window {WINDOW} (replies/s)", 0, "higher") for s in SIZES] \
+  + [(f"echo{s}", "mbit_payload", f"echo {s} B, window {WINDOW} (payload Mbit/s)", 1, "higher") for s in SIZES] \
+  + [(f"echo{s}", "loss_pct", f"echo {s} B, loss (%)", 2, "lower") for s in SIZES]
+
+
+def flood_rows(sizes, rate):
+    offered = f"{rate // 1000}k/s offered" if rate else "unpaced"
+    rows = []
+    for s in sizes:
+        rows.append((f"rx{s}", "guest_per_s", f"host→guest {s} B, {offered}: counted by guest (datagrams/s)", 0, "higher"))
+        rows.append((f"rx{s}", "delivered_pct", f"host→guest {s} B, {offered}: share delivered (%)", 1, "higher"))
+    for s in sizes:
+        rows.append((f"tx{s}", "packets_per_s", f"guest→host {s} B blast, counted by host (datagrams/s)", 0, "higher"))
+        rows.append((f"tx{s}", "mbit_payload", f"guest→host {s} B blast (payload Mbit/s)", 1, "higher"))
+    return rows
+
+
+def table(results, rows):
+    guests = [g for g in ("ours", "linux") if g in results]
+    head = ["measurement"] + [results[g]["label"] for g in guests]
+    if len(guests) == 2:
+        head.append("ours / Linux")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for metric, field, label, digits, better in rows:
+        cells = [label]
+        sums = [summary(values(results[g], metric, field)) for g in guests]
+        if not any(sums):
+            continue
+        cells += [fmt_cell(s, digits) for s in sums]
+        if len(guests) == 2:
+            if sums[0] and sums[1] and sums[1]["median"]:
+                ratio = sums[0]["median"] / sums[1]["median"]
+                cells.append(f"{ratio:.2f}× ({better} is better)")
+            else:
+                cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def perf_table(res):
+    """Our guest's own per-packet figures, one row per measurement (median over runs)."""
+    keys = ["rx_pkts", "rx_cycles_per_pkt", "tx_pkts", "tx_cycles_per_pkt", "kicks_per_pkt",
+            "interrupts_per_pkt", "idle_pct"]
+    metrics = [("rtt", "sequential RTT 64 B")] + [(f"echo{s}", f"echo {s} B") for s in SIZES] \
+        + [(k, lbl) for k, lbl in (("rx64", "host→guest 64 B"), ("rx1400", "host→guest 1400 B"),
+                                    ("tx64", "guest→host 64 B"), ("tx1400", "guest→host 1400 B")) if k in res]
+    lines = ["| measurement | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
+    any_row = False
+    for metric, label in metrics:
+        perfs = [r["perf"] for r in res.get(metric, []) if r.get("perf")]
+        if not perfs:
+            continue
+        any_row = True
+        cells = []
+        for k in keys:
+            vs = [p[k] for p in perfs if k in p]
+            cells.append(fmt_num(statistics.median(vs), 2) if vs else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if any_row else None
+
+
+# ---- plots -----------------------------------------------------------------------------------
+def plots(results, work, outdir, prefix):
+    """docs/bench-throughput.png (echo replies/s and Mbit/s by payload size, with the range of
+    runs as error bars) and docs/bench-rtt.png (distribution of sequential RTTs)."""
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots (apt-get install gnuplot-nox)")
+        return []
+    guests = [g for g in ("ours", "linux") if g in results]
+    dat = work / "throughput.dat"
+    with open(dat, "w") as f:
+        f.write("# size " + " ".join(f"{g}_rps {g}_rps_min {g}_rps_max {g}_mbit {g}_mbit_min {g}_mbit_max"
+                                     for g in guests) + "\n")
+        for s in SIZES:
+            row = [str(s)]
+            for g in guests:
+                for field in ("replies_per_s", "mbit_payload"):
+                    sm = summary(values(results[g], f"echo{s}", field)) or {"median": 0, "min": 0, "max": 0}
+                    row += [f"{sm['median']:.3f}", f"{sm['min']:.3f}", f"{sm['max']:.3f}"]
+            f.write(" ".join(row) + "\n")
+    cdfs = []
+    for g in guests:
+        samples = []
+        for r in results[g].get("rtt", []):
+            try:
+                samples += [float(x) for x in Path(r["samples_file"]).read_text().split()]
+            except (OSError, KeyError, ValueError):
+                pass
+        samples.sort()
+        p = work / f"rtt-cdf-{g}.dat"
+        with open(p, "w") as f:
+            for i, v in enumerate(samples):
+                f.write(f"{v:.3f} {(i + 1) / len(samples):.5f}\n")
+        if samples:
+            cdfs.append((g, p))
+    colors = {"ours": "#1f77b4", "linux": "#d62728"}
+    tp = outdir / f"{prefix}-throughput.png"
+    rp = outdir / f"{prefix}-rtt.png"
+    n = len(guests)
+    width = 0.8 / n
+    bars_rps, bars_mbit = [], []
+    for i, g in enumerate(guests):
+        c = 2 + i * 6
+        off = (i - (n - 1) / 2) * width
+        t = results[g]["label"]
+        bars_rps.append(f"'{dat}' using ($0+{off}):{c}:({width}) with boxes fs solid 0.7 lc rgb '{colors[g]}' title '{t}', "
+                        f"'' using ($0+{off}):{c}:{c + 1}:{c + 2} with yerrorbars lc rgb 'black' pt 0 ps 0 notitle, "
+                        f"'' using ($0+{off}):{c + 2}:(sprintf('%.0f', ${c})) with labels offset 0,0.8 font 'sans,8' notitle")
+        bars_mbit.append(f"'{dat}' using ($0+{off}):{c + 3}:({width}) with boxes fs solid 0.7 lc rgb '{colors[g]}' title '{t}', "
+                         f"'' using ($0+{off}):{c + 3}:{c + 4}:{c + 5} with yerrorbars lc rgb 'black' pt 0 ps 0 notitle, "
+                         f"'' using ($0+{off}):{c + 5}:(sprintf('%.0f', ${c + 3})) with labels offset 0,0.8 font 'sans,8' notitle")
+    accel = results.get("meta", {}).get("accel", "tcg").upper()
+    script = f"""
+set terminal pngcairo size 1100,450 font 'sans,10'
+set output '{tp}'
+set multiplot layout 1,2 title 'UDP echo throughput, window {WINDOW}, QEMU {accel} (bars: median; whiskers: range of runs)'
+set style fill solid 0.7 border -1
+set boxwidth {width}
+set xtics ('64 B' 0, '512 B' 1, '1400 B' 2)
+set xrange [-0.6:2.6]
+set yrange [0:*]
+set grid ytics
+set key top center horizontal
+set offsets 0, 0, graph 0.15, 0
+set xlabel 'UDP payload'
+set ylabel 'echo replies per second'
+plot {', '.join(bars_rps)}
+set ylabel 'payload Mbit/s (replies)'
+plot {', '.join(bars_mbit)}
+unset multiplot
+"""
+    if cdfs:
+        lines = ", ".join(f"'{p}' using 1:2 with steps lw 2 lc rgb '{colors[g]}' title '{results[g]['label']}'"
+                          for g, p in cdfs)
+        script += f"""
+reset
+set terminal pngcairo size 800,450 font 'sans,10'
+set output '{rp}'
+set title 'Sequential UDP echo round trips, 64-byte payloads, QEMU {accel} (all runs)'
+set logscale x
+set xlabel 'round-trip time (µs, log scale)'
+set ylabel 'fraction of round trips ≤ x'
+set yrange [0:1]
+set grid
+set key bottom right
+plot {lines}
+"""
+    gp = work / "plots.gp"
+    gp.write_text(script)
+    r = subprocess.run(["gnuplot", str(gp)], capture_output=True, text=True)
+    if r.returncode:
+        log("gnuplot failed: " + r.stderr.strip())
+        return []
+    return [tp] + ([rp] if cdfs else [])
+
+
+# ---- report ----------------------------------------------------------------------------------
+def machine_info():
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return {"cpu": cpu, "cores": os.cpu_count(), "qemu": qemu[0] if qemu else "?",
+            "host_kernel": os.uname().release}
+
+
+def host_busy_pct(seconds=1.0):
+    """Share of all CPUs' time not idle over a short sample (/proc/stat)."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def report(results, args, plot_files, elapsed):
+    meta = results["meta"]
+    rows = ROWS + flood_rows(args.flood_sizes, args.flood_rate)
+    out = []
+    intro = Path(args.intro)
+    if intro.exists() and not args.quick:
+        out.append(intro.read_text().rstrip() + "\n")
+    out.append("## Results\n")
+    out.append(f"Generated by `make bench{' BENCH_QUICK=1' if args.quick else ''}` on {meta['date']} "
+               f"in {elapsed / 60:.1f} minutes. Host: {meta['cpu']}, {meta['cores']} cores, Linux "
+               f"{meta['host_kernel']}, {meta['qemu']}, accelerator **{meta['accel'].upper()}**"
+               f"{' (nested KVM: label, not a TCG number)' if meta['accel'] == 'kvm' else ''}; "
+               f"host CPU {meta['host_busy_pct']:.0f}% busy in the second before the run (other work skews TCG "
+               f"numbers). Each guest: `-machine pc -m {args.memory}`, one vCPU, "
+               f"`-device virtio-net-pci` on `-netdev tap` (QEMU's userspace backend, no vhost). "
+               f"{args.runs} run(s) of each measurement, {args.seconds} s each; cells show the median and, in "
+               f"brackets, half the range of the runs as a share of the median.\n")
+    if "linux" in results:
+        li = results.get("linux_build", {})
+        out.append(f"Linux guest: Debian `{li.get('kernel_package', '?')}` booted uncompressed (vmlinux, "
+                   f"PVH entry), busybox initramfs, modules {', '.join(li.get('modules', []))}; "
+                   f"`udpsrv` (recvmmsg/sendmmsg) serves echo and discard.\n")
+    out.append(table(results, rows) + "\n")
+    if "linux_bz" in results:
+        s = summary(values(results["linux_bz"], "boot", "boot_ms"))
+        out.append(f"Linux booted the usual way, from the compressed bzImage (decompression included): "
+                   f"first echo reply after {fmt_cell(s, 0)} ms.\n")
+    for p in plot_files:
+        out.append(f"![{p.stem}]({p.name})\n")
+    ours = results.get("ours")
+    if ours:
+        out.append("## Our guest\n")
+        img = ours.get("image", {})
+        out.append(f"- Image `build/kernel.elf`: {img.get('load_bytes', 0) / 1024:.1f} KiB loaded from the file "
+                   f"(text + data), {img.get('memory_bytes', 0) / 1024:.1f} KiB in memory with bss and stacks, "
+                   f"{img.get('file_bytes', 0) / 1024:.1f} KiB on disk with symbols and debug information.")
+        mm = ours.get("min_memory_mb")
+        if mm:
+            out.append(f"- Smallest `-m` that boots, answers echo and echoes a 1-second window of 1400-byte "
+                       f"requests with under 1% loss: **{mm} MiB**.")
+        elif "min_memory_mb" in ours:
+            out.append("- Smallest `-m`: not found (the guest did not run even at the default size).")
+        out.append("")
+        tl = ours.get("timeline")
+        if tl:
+            out.append("Boot timeline (guest TSC, from kernel entry; the last boot of the run):\n")
+            out.append("| ms | event |\n|---|---|")
+            out += [f"| {t['ms']:.3f} | {t['event']} |" for t in tl]
+            out.append("")
+        pt = perf_table(ours)
+        if pt:
+            out.append("Per-packet figures from the guest's `perf` (zeroed before each measurement, read "
+                       "after; median over runs). Cycles are guest TSC cycles in our driver and stack.\n")
+            out.append(pt + "\n")
+        elif not ours.get("has_perf"):
+            out.append("The guest has no `perf` command yet: no per-packet figures.\n")
+        tx_lines = [r.get("guest_line") for k in ("tx64", "tx1400") for r in ours.get(k, []) if r.get("guest_line")]
+        if tx_lines:
+            out.append("What `blast` printed (its own clock):\n\n```\n" + "\n".join(tx_lines) + "\n```\n")
+    notes = Path(args.notes)
+    if notes.exists() and not args.quick:
+        out.append(notes.read_text().rstrip() + "\n")
+    return "\n".join(out) + "\n"
+
+
+# ---- main ------------------------------------------------------------------------------------
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kernel", default=str(ROOT / "build" / "kernel.elf"))
+    ap.add_argument("--linux-dir", default=str(ROOT / "build" / "bench" / "linux"))
+    ap.add_argument("--loadgen", default=str(ROOT / "build" / "bench" / "loadgen"))
+    ap.add_argument("--workdir", default=str(ROOT / "build" / "bench" / "run"))
+    ap.add_argument("--docs", default=str(ROOT / "docs"))
+    ap.add_argument("--intro", default=str(ROOT / "tools" / "bench" / "intro.md"))
+    ap.add_argument("--notes", default=str(ROOT / "tools" / "bench" / "notes.md"))
+    ap.add_argument("--accel", default=os.environ.get("BENCH_ACCEL", "tcg"), choices=("tcg", "kvm"))
+    ap.add_argument("--memory", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rtt-count", type=int, default=2000)
+    ap.add_argument("--flood-rate", type=int, default=400000,
+                    help="datagrams/s offered to the discard port (0: as fast as the host can)")
+    ap.add_argument("--quick", action="store_true", help="our guest only, one run, short measurements")
+    ap.add_argument("--no-linux", action="store_true")
+    ap.add_argument("--no-memory", action="store_true", help="skip the -m bisection")
+    a = ap.parse_args()
+    if a.quick:
+        a.runs, a.seconds, a.rtt_count, a.no_linux, a.no_memory = 1, 1.5, 500, True, True
+    a.flood_sizes = (64, 1400)
+    a.seconds = max(0.5, min(a.seconds, 60))
+    return a
+
+
+def preflight(args):
+    if os.geteuid() != 0:
+        raise SystemExit("bench: needs root (network namespaces, TAP devices)")
+    for tool in ("ip", "qemu-system-x86_64"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench: {tool} not found (tools/deps.sh test)")
+    for f in [args.kernel, args.loadgen] + ([] if args.no_linux else [Path(args.linux_dir) / "initramfs.cpio"]):
+        if not Path(f).exists():
+            raise SystemExit(f"bench: {f} is missing (make bench builds it)")
+    if args.accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise SystemExit("bench: BENCH_ACCEL=kvm but /dev/kvm is not usable")
+
+
+def main():
+    args = parse_args()
+    preflight(args)
+    t0 = time.monotonic()
+    work = Path(args.workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    results = {"meta": dict(machine_info(), accel=args.accel, runs=args.runs, seconds=args.seconds,
+                            date=time.strftime("%Y-%m-%d %H:%M %Z"),
+                            host_busy_pct=host_busy_pct(), quick=args.quick)}
+    if results["meta"]["host_busy_pct"] > 10:
+        log(f"note: the host is {results['meta']['host_busy_pct']:.0f}% busy: TCG numbers suffer from other work")
+    bench = Bench(args)
+    try:
+        bench.open_ns()
+        ours = Ours(args)
+        run_guest(bench, ours, results)
+        results["ours"]["image"] = image_size(args.kernel)
+        if not args.no_memory:
+            results["ours"]["min_memory_mb"] = smallest_memory(bench, ours)
+        if not args.no_linux:
+            ld = Path(args.linux_dir)
+            if (ld / "linux.json").exists():
+                results["linux_build"] = json.loads((ld / "linux.json").read_text())
+            run_guest(bench, Linux(args), results)
+            if (ld / "vmlinux").exists():
+                bz = Linux(args, compressed=True)
+                con, ms = bench.boot(bz, tag="-bz")
+                bench.kill_guest()
+                results["linux_bz"] = {"label": bz.label, "boot": [{"boot_ms": ms}] if ms else []}
+                log(f"{bz.label}: first echo reply {ms:.0f} ms after QEMU start" if ms else f"{bz.label}: no reply")
+    except (GuestError, RuntimeError, subprocess.TimeoutExpired) as e:
+        log(f"FAILED: {e}")
+        (work / "results.json").write_text(json.dumps(results, indent=1))
+        return 1
+    finally:
+        bench.close()
+    elapsed = time.monotonic() - t0
+    results["meta"]["elapsed_s"] = round(elapsed, 1)
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    outdir = work if args.quick else Path(args.docs)
+    prefix = "bench"
+    plot_files = plots(results, work, outdir, prefix)
+    md = report(results, args, plot_files, time.monotonic() - t0)
+    md_path = outdir / ("benchmarks.md" if not args.quick else "quick.md")
+    md_path.write_text(md)
+    print()
+    print(table(results, ROWS + flood_rows(args.flood_sizes, args.flood_rate)))
+    print()
+    pt = perf_table(results["ours"])
+    if pt:
+        print("our guest's perf:\n" + pt + "\n")
+    log(f"wrote {md_path}" + "".join(f", {p}" for p in plot_files) + f"; raw results {work / 'results.json'}")
+    log(f"done in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
