@@ -33,6 +33,7 @@
 static u8 rx_ring[RX_RING];
 static volatile u32 rx_head, rx_tail; /* head: written by the IRQ handler; tail: by the loop */
 static struct uart_stats stats;
+static volatile bool saw_ctrl_c;
 static void (*rx_notify)(void);
 
 void uart_init(void)
@@ -70,6 +71,9 @@ static void uart_irq(int irq, void *data)
 
 	while (inb(COM1_PORT + UART_LSR) & LSR_DATA_READY) {
 		u8 c = inb(COM1_PORT + UART_RBR);
+
+		if (c == 0x03)
+			saw_ctrl_c = true;
 		if (rx_head - rx_tail < RX_RING) {
 			rx_ring[rx_head % RX_RING] = c;
 			rx_head++;
@@ -103,3 +107,11 @@ void uart_enable_rx_irq(void (*notify)(void))
 }
 
 void uart_get_stats(struct uart_stats *st) { *st = stats; }
+
+bool uart_take_ctrl_c(void)
+{
+	bool seen = saw_ctrl_c;
+
+	saw_ctrl_c = false;
+	return seen;
+}

@@ -12,6 +12,8 @@ void uart_write(const char *s, size_t n);
 /* Receive: the IRQ handler moves bytes into a ring; this takes one (-1 when empty). */
 int uart_getc(void);
 void uart_enable_rx_irq(void (*notify)(void)); /* called in interrupt context per burst */
+/* True (once) if a ^C byte arrived since the last call: lets a running command stop. */
+bool uart_take_ctrl_c(void);
 
 struct uart_stats {
 	u64 rx_bytes;

@@ -8,6 +8,7 @@
  */
 #include "kernel/irq.h"
 #include "kernel/loop.h"
+#include "kernel/shell.h"
 #include "kernel/time.h"
 
 static struct work *work_head, *work_tail; /* shared with IRQ handlers: touched with IRQs off */
@@ -74,21 +75,43 @@ static bool loop_step(void)
 
 void loop_once(void) { loop_step(); }
 
+/* Halt until the next interrupt unless work is already waiting. "sti; hlt" as a pair: an
+ * interrupt arriving after the check still wakes the hlt (see the file comment). */
+static void loop_idle(void)
+{
+	u64 t0;
+
+	local_irq_disable();
+	if (READ_ONCE(work_head) || timers_next_ns() <= now_ns()) {
+		local_irq_enable();
+		return;
+	}
+	t0 = rdtsc();
+	stats.halts++;
+	__asm__ __volatile__("sti; hlt" ::: "memory");
+	stats.idle_cycles += rdtsc() - t0;
+}
+
 void loop_run(void)
 {
-	for (;;) {
-		if (loop_step())
-			continue;
-		local_irq_disable();
-		if (READ_ONCE(work_head) || timers_next_ns() <= now_ns()) {
-			local_irq_enable();
-			continue;
-		}
-		u64 t0 = rdtsc();
-		stats.halts++;
-		__asm__ __volatile__("sti; hlt" ::: "memory");
-		stats.idle_cycles += rdtsc() - t0;
+	for (;;)
+		if (!loop_step())
+			loop_idle();
+}
+
+bool loop_wait(u64 deadline_ns, bool (*done)(void *ctx), void *ctx)
+{
+	while (now_ns() < deadline_ns) {
+		bool busy = loop_step();
+
+		if (done && done(ctx))
+			return true;
+		if (shell_interrupted())
+			return false;
+		if (!busy)
+			loop_idle();
 	}
+	return true;
 }
 
 void loop_get_stats(struct loop_stats *st) { *st = stats; }

@@ -26,6 +26,10 @@ void loop_set_poll_hook(bool (*hook)(void));
 __noreturn void loop_run(void);
 /* Run one iteration without halting (for code that waits, e.g. a shell command pinging). */
 void loop_once(void);
+/* For a shell command that waits: run the loop until deadline_ns or until done(ctx) says so,
+ * halting while idle like the main loop (interrupts and the tick wake it). done may be NULL.
+ * Returns early, false, when the user pressed ^C (shell_interrupted()). */
+bool loop_wait(u64 deadline_ns, bool (*done)(void *ctx), void *ctx);
 
 struct loop_stats {
 	u64 iterations;

@@ -100,9 +100,17 @@ int shell_exec(char *s)
 
 static void prompt(void) { printk(SHELL_PROMPT); }
 
+bool shell_interrupted(void) { return uart_take_ctrl_c(); }
+
 static void shell_input(struct work *w)
 {
+	static bool running; /* a command that waits runs the loop, which may call us again */
 	int c;
+
+	if (running)
+		return; /* the outer call reads the rest once its command is done */
+	running = true;
+	uart_take_ctrl_c(); /* a ^C typed before now interrupts nothing */
 
 	while ((c = uart_getc()) >= 0) {
 		if (c == '\r' || c == '\n') {
@@ -135,6 +143,7 @@ static void shell_input(struct work *w)
 		}
 		/* other control bytes (escape sequences from arrow keys) are ignored */
 	}
+	running = false;
 }
 
 /* Called in interrupt context by the UART driver. */

@@ -25,6 +25,8 @@ struct shell_command {
 
 #define SHELL_PROMPT "vnet> "
 
+/* True once after the user typed ^C while a command ran (commands that wait poll it). */
+bool shell_interrupted(void);
 /* Run one command line as if typed (used by the command-line `run=` hook and tests). */
 int shell_exec(char *line);
 void shell_init(void);

@@ -10,6 +10,7 @@
 #include "kernel/shell.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "net/inet.h"
 #include "net/netdev.h"
 
 #define SENDRAW_ETHERTYPE 0x88b5 /* IEEE 802 "local experimental" ethertype */
@@ -36,6 +37,7 @@ static int cmd_ifconfig(int argc, char **argv)
 		printk("%s: %s mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u link %s\n", dev->name, dev->driver_name,
 		       dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4], dev->mac[5], dev->mtu,
 		       dev->carrier ? "up" : "down");
+		inet_describe(dev);
 		if (dev->ops->ndo_describe)
 			dev->ops->ndo_describe(dev);
 	}
@@ -81,10 +83,13 @@ static int cmd_netstat(int argc, char **argv)
 		if (dev->ops->ndo_stats)
 			dev->ops->ndo_stats(dev);
 	}
-	if (zero)
+	if (zero) {
+		inet_zero_stats();
 		printk("netstat: counters zeroed\n");
-	else
+	} else {
+		inet_print_stats();
 		print_pool();
+	}
 	return 0;
 }
 SHELL_COMMAND(netstat, cmd_netstat, "netstat [-z]", "packet, drop, interrupt and pool counters (-z: zero them)");

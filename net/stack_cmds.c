@@ -3,9 +3,10 @@
  * inetstat. Kernel-only (it waits in the event loop); the protocol code it drives also builds
  * on the host.
  *
- * ping waits with loop_once(), so received frames, timers and the rest of the system keep
- * running while it waits; every wait is bounded (count, interval and a reply timeout), and a
- * second ping started while one runs (typed during the first) is refused.
+ * ping waits with loop_wait(), so received frames, timers and the rest of the system keep
+ * running (and the CPU halts when idle) while it waits; every wait is bounded (count,
+ * interval and a reply timeout), ^C stops it early with the summary, and the shell does not
+ * start another command while one runs.
  */
 #include "kernel/errno.h"
 #include "kernel/io.h"
@@ -63,15 +64,13 @@ static int parse_ping_args(int argc, char **argv, struct ping_args *a)
 	return 0;
 }
 
-/* Run the event loop until deadline, or until every reply is in when stop_when_done. */
-static void ping_wait(struct ping_session *ps, u64 deadline, bool stop_when_done)
+static bool ping_all_in(void *ps) { return ping_done(ps); }
+
+/* Run the event loop (halting while idle) until deadline, or until every reply is in when
+ * stop_when_done. False when ^C interrupted the wait. */
+static bool ping_wait(struct ping_session *ps, u64 deadline, bool stop_when_done)
 {
-	while (now_ns() < deadline) {
-		loop_once();
-		if (stop_when_done && ping_done(ps))
-			return;
-		cpu_relax();
-	}
+	return loop_wait(deadline, stop_when_done ? ping_all_in : NULL, ps);
 }
 
 static int cmd_ping(int argc, char **argv)
@@ -108,8 +107,8 @@ static int cmd_ping(int argc, char **argv)
 		if (err)
 			printk("ping: icmp_seq=%u not sent: %s\n", ps.transmitted, strerror(err));
 		next += a.interval_ms * NSEC_PER_MSEC;
-		if (i + 1 < a.count)
-			ping_wait(&ps, next, false);
+		if (i + 1 < a.count && !ping_wait(&ps, next, false))
+			break; /* ^C: stop sending, report what we have */
 	}
 	ping_wait(&ps, now_ns() + a.wait_s * NSEC_PER_SEC, true);
 	ping_end(&ps);

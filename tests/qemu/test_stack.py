@@ -230,6 +230,20 @@ def test_guest_pings_host(stack):
         assert len(re.findall(r"^%d bytes from 10\.0\.2\.2: icmp_seq=\d" % (size + 8), out, re.M)) == 2, out
 
 
+def test_guest_ping_stops_on_ctrl_c(stack):
+    """^C during a long ping stops it early with the usual summary, and the shell goes on."""
+    g = stack.g
+    g.cmd("uptime")  # at a prompt
+    g.send(f"ping {HOST_IP} -c 100 -i 200")
+    g.wait_for(r"icmp_seq=3 ", timeout=20)
+    start = time.monotonic()
+    g.send_raw("\x03")
+    m = g.wait_for(r"^(\d+) packets transmitted, (\d+) received", timeout=10)
+    assert time.monotonic() - start < 5
+    assert 3 <= int(m.group(1)) < 100
+    assert "uptime:" in g.cmd("uptime")
+
+
 def test_guest_ping_limits_and_errors(stack):
     g = stack.g
     assert "usage: ping" in g.cmd("ping", timeout=10)
