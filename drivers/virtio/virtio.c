@@ -320,6 +320,45 @@ void virtio_config_changed(struct virtio_device *vdev)
 	work_schedule(&config_work);
 }
 
+int virtio_check_queue_size(struct virtio_device *vdev, unsigned index, unsigned size, bool can_shrink)
+{
+	if (size == 0) {
+		printk("%s: queue %u does not exist (size 0)\n", vdev->name, index);
+		return -ENOENT;
+	}
+	if (!IS_POWER_OF_2(size)) {
+		printk("%s: queue %u size %u is not a power of two (2.7); refusing the device\n", vdev->name, index, size);
+		return -EIO;
+	}
+	if (size <= VIRTQUEUE_MAX_SIZE)
+		return (int)size;
+	if (!can_shrink) {
+		printk("%s: queue %u size %u is larger than we support (%u) and cannot be changed; refusing the device\n",
+		       vdev->name, index, size, VIRTQUEUE_MAX_SIZE);
+		return -EIO;
+	}
+	return VIRTQUEUE_MAX_SIZE; /* modern lets the driver choose a smaller size (4.1.4.3.2) */
+}
+
+int virtio_config_read_stable(struct virtio_device *vdev, u32 (*generation)(struct virtio_device *vdev),
+			      void (*read)(struct virtio_device *vdev, unsigned off, void *buf, unsigned len),
+			      unsigned off, void *buf, unsigned len)
+{
+	for (int tries = 0; tries < VIRTIO_CONFIG_GENERATION_TRIES; tries++) {
+		u32 gen = generation(vdev);
+
+		read(vdev, off, buf, len);
+		if (generation(vdev) == gen)
+			return 0;
+		vdev->stats.config_generation_retries++;
+	}
+	memset(buf, 0, len); /* never hand out a torn value */
+	vdev->stats.config_read_failures++;
+	printk("%s: device configuration never settled (config_generation changed on each of %d reads)\n",
+	       vdev->name, VIRTIO_CONFIG_GENERATION_TRIES);
+	return -EIO;
+}
+
 int virtio_cread_bytes(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	return vdev->config->get(vdev, off, buf, len);
@@ -371,9 +410,10 @@ static int cmd_virtio(int argc, char **argv)
 		describe_status(vdev->config->get_status(vdev));
 		printk("  features:");
 		virtio_print_features(vdev, vdev->features);
-		printk("  config changes %llu, needs-reset %llu, generation retries %llu, rule violations %llu\n",
+		printk("  config changes %llu, needs-reset %llu, generation retries %llu, config read failures %llu, rule violations %llu\n",
 		       (unsigned long long)vdev->stats.config_changes, (unsigned long long)vdev->stats.needs_reset,
 		       (unsigned long long)vdev->stats.config_generation_retries,
+		       (unsigned long long)vdev->stats.config_read_failures,
 		       (unsigned long long)vdev->stats.rule_violations);
 		vdev->config->describe(vdev);
 	}

@@ -66,6 +66,7 @@ struct virtio_device_stats {
 	u64 config_changes;
 	u64 needs_reset;
 	u64 config_generation_retries;
+	u64 config_read_failures; /* reads given up: the generation never settled */
 	u64 rule_violations; /* spec rules the self-check caught */
 };
 
@@ -120,6 +121,20 @@ int virtio_cread_bytes(struct virtio_device *vdev, unsigned off, void *buf, unsi
 u8 virtio_cread8(struct virtio_device *vdev, unsigned off);
 u16 virtio_cread16(struct virtio_device *vdev, unsigned off);
 u32 virtio_cread32(struct virtio_device *vdev, unsigned off);
+
+/* Transport side: check a queue size the device reports (virtio 1.x 2.7: a power of two;
+ * we hold at most VIRTQUEUE_MAX_SIZE). can_shrink: the driver may choose a smaller size
+ * (modern, 4.1.4.3.2); a legacy driver must use the device's. Returns the size to use, or
+ * -ENOENT (size 0: no such queue) or -EIO (unusable), with a message. */
+int virtio_check_queue_size(struct virtio_device *vdev, unsigned index, unsigned size, bool can_shrink);
+
+/* Transport side: read device configuration consistently (2.5.1, 4.1.4.3.1): read while the
+ * configuration generation stays the same, retrying at most VIRTIO_CONFIG_GENERATION_TRIES
+ * times. 0, or -EIO (buf zeroed, counted, reported) for a generation that never settles. */
+#define VIRTIO_CONFIG_GENERATION_TRIES 100
+int virtio_config_read_stable(struct virtio_device *vdev, u32 (*generation)(struct virtio_device *vdev),
+			      void (*read)(struct virtio_device *vdev, unsigned off, void *buf, unsigned len),
+			      unsigned off, void *buf, unsigned len);
 
 /* Status self-check: log each step with a timestamp and check the 3.1.1 rules. */
 void virtio_add_status(struct virtio_device *vdev, u8 bit);

@@ -114,21 +114,18 @@ static int vp_legacy_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 {
 	struct virtio_device *vdev = &vp->vdev;
 	struct virtqueue *vq;
-	u16 num;
+	int num;
 
 	outw(vp->ioaddr + VIRTIO_PCI_QUEUE_SEL, (u16)index);
-	num = inw(vp->ioaddr + VIRTIO_PCI_QUEUE_NUM);
-	if (num == 0 || inl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN)) {
-		printk("%s: queue %u is unavailable (size %u or already in use)\n", vdev->name, index, num);
+	if (inl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN)) {
+		printk("%s: queue %u is already in use\n", vdev->name, index);
 		return -ENOENT;
 	}
 	/* The legacy driver cannot choose the size: refuse what we cannot hold. */
-	if (!IS_POWER_OF_2(num) || num > VIRTQUEUE_MAX_SIZE) {
-		printk("%s: queue %u size %u is %s; refusing the device\n", vdev->name, index, num,
-		       IS_POWER_OF_2(num) ? "larger than we support" : "not a power of two");
-		return -EIO;
-	}
-	vq = vring_create_virtqueue(index, num, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
+	num = virtio_check_queue_size(vdev, index, inw(vp->ioaddr + VIRTIO_PCI_QUEUE_NUM), false);
+	if (num < 0)
+		return num;
+	vq = vring_create_virtqueue(index, (unsigned)num, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
 				    virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vp_legacy_notify,
 				    callback, name);
 	if (!vq)

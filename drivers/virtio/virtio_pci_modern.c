@@ -46,8 +46,6 @@
 #define COMMON_Q_USED 0x30
 #define COMMON_CFG_LEN 0x38
 
-#define CONFIG_GENERATION_TRIES 100
-
 struct vp_cap {
 	u8 bar;
 	u32 offset, length;
@@ -107,9 +105,9 @@ static void vp_modern_set_features(struct virtio_device *vdev, u64 features)
 }
 
 /* Read with the field's own width where it has one (4.1.3.1), bytes otherwise. */
-static void read_device_cfg(struct virtio_pci_device *vp, unsigned off, void *buf, unsigned len)
+static void read_device_cfg(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
 {
-	volatile u8 *p = vp->device + off;
+	volatile u8 *p = to_vp_device(vdev)->device + off;
 
 	switch (len) {
 	case 1:
@@ -131,24 +129,21 @@ static void read_device_cfg(struct virtio_pci_device *vp, unsigned off, void *bu
 	}
 }
 
+static u32 vp_modern_generation(struct virtio_device *vdev)
+{
+	return cr8(to_vp_device(vdev), COMMON_CFGGENERATION);
+}
+
 /* 4.1.4.3.1 / 2.5.1: a read spanning several fields is consistent only if config_generation
- * did not change across it; retry, but not forever (a device that never settles is broken). */
+ * did not change across it; the core retries, but not forever (a device that never settles
+ * is broken). */
 static int vp_modern_get(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	struct virtio_pci_device *vp = to_vp_device(vdev);
 
 	if (!vp->device || off > vp->device_len || len > vp->device_len - off)
 		return -EIO;
-	for (int tries = 0; tries < CONFIG_GENERATION_TRIES; tries++) {
-		u8 gen = cr8(vp, COMMON_CFGGENERATION);
-
-		read_device_cfg(vp, off, buf, len);
-		if (cr8(vp, COMMON_CFGGENERATION) == gen)
-			return 0;
-		vdev->stats.config_generation_retries++;
-	}
-	printk("%s: device configuration never settled (config_generation kept changing)\n", vdev->name);
-	return -EIO;
+	return virtio_config_read_stable(vdev, vp_modern_generation, read_device_cfg, off, buf, len);
 }
 
 static void vp_modern_set(struct virtio_device *vdev, unsigned off, const void *buf, unsigned len)
@@ -184,22 +179,19 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 	struct virtqueue *vq;
 	u16 size, noff;
 	u64 notify_at;
+	int checked;
 
 	if (index >= cr16(vp, COMMON_NUMQ))
 		return -ENOENT;
 	cw16(vp, COMMON_Q_SELECT, (u16)index);
-	size = cr16(vp, COMMON_Q_SIZE);
-	if (size == 0 || cr16(vp, COMMON_Q_ENABLE)) {
-		printk("%s: queue %u is unavailable (size %u, already enabled %u)\n", vdev->name, index, size,
-		       cr16(vp, COMMON_Q_ENABLE));
+	if (cr16(vp, COMMON_Q_ENABLE)) {
+		printk("%s: queue %u is already enabled\n", vdev->name, index);
 		return -ENOENT;
 	}
-	if (!IS_POWER_OF_2(size)) {
-		printk("%s: queue %u size %u is not a power of two (2.7); refusing the device\n", vdev->name, index, size);
-		return -EIO;
-	}
-	if (size > VIRTQUEUE_MAX_SIZE)
-		size = VIRTQUEUE_MAX_SIZE; /* modern lets the driver choose a smaller size (4.1.4.3.2) */
+	checked = virtio_check_queue_size(vdev, index, cr16(vp, COMMON_Q_SIZE), true);
+	if (checked < 0)
+		return checked;
+	size = (u16)checked;
 
 	noff = cr16(vp, COMMON_Q_NOFF);
 	notify_at = (u64)noff * vp->notify_off_multiplier;
