@@ -504,28 +504,36 @@ static bool valid_unicast_mac(const u8 mac[ETH_ALEN])
 	return !(mac[0] & 1) && memcmp(mac, zero, ETH_ALEN) != 0;
 }
 
-static void virtnet_read_mac(struct virtnet_info *vi)
+/* A configuration the device cannot read back consistently (the generation never settles)
+ * fails the probe: nothing it says could be trusted. */
+static int virtnet_read_mac(struct virtnet_info *vi)
 {
 	u8 *mac = vi->dev.mac;
 
-	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC) &&
-	    virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MAC, mac, ETH_ALEN) == 0 && valid_unicast_mac(mac))
-		return;
-	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC))
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC)) {
+		if (virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MAC, mac, ETH_ALEN) < 0) {
+			printk("%s: cannot read the device MAC; refusing the device\n", vi->vdev->name);
+			return -EIO;
+		}
+		if (valid_unicast_mac(mac))
+			return 0;
 		printk("%s: device MAC %02x:%02x:%02x:%02x:%02x:%02x is not a unicast address; using a random one\n",
 		       vi->vdev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	}
 	random_mac(mac);
+	return 0;
 }
 
-static unsigned virtnet_read_mtu(struct virtnet_info *vi)
+/* The MTU to use (68..VIRTNET_MAX_MTU), or -EIO. */
+static int virtnet_read_mtu(struct virtnet_info *vi)
 {
 	le16 mtu;
 
 	if (!virtio_has_feature(vi->vdev, VIRTIO_NET_F_MTU))
 		return ETH_DATA_LEN;
 	if (virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MTU, &mtu, sizeof(mtu)) < 0) {
-		printk("%s: cannot read the device MTU; using %u\n", vi->vdev->name, ETH_DATA_LEN);
-		return ETH_DATA_LEN;
+		printk("%s: cannot read the device MTU; refusing the device\n", vi->vdev->name);
+		return -EIO;
 	}
 	if (mtu < ETH_MIN_MTU) {
 		printk("%s: device MTU %u is below the minimum %u; using %u\n", vi->vdev->name, mtu, ETH_MIN_MTU,
@@ -720,8 +728,13 @@ static int virtnet_probe(struct virtio_device *vdev)
 			      ? sizeof(struct virtio_net_hdr_mrg_rxbuf)
 			      : sizeof(struct virtio_net_hdr);
 	vi->any_layout = virtio_has_feature(vdev, VIRTIO_F_VERSION_1) || virtio_has_feature(vdev, VIRTIO_F_ANY_LAYOUT);
-	virtnet_read_mac(vi);
-	err = virtnet_size_buffers(vi, virtnet_read_mtu(vi));
+	err = virtnet_read_mac(vi);
+	if (err)
+		goto err_out;
+	err = virtnet_read_mtu(vi);
+	if (err < 0)
+		goto err_out;
+	err = virtnet_size_buffers(vi, (unsigned)err);
 	if (err)
 		goto err_out;
 	vi->dev.priv = vi;
