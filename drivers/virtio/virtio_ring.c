@@ -17,6 +17,7 @@
  */
 #include "drivers/virtio/virtio_ring.h"
 #include "drivers/virtio/virtio_barrier.h"
+#include "drivers/virtio/vring_trace.h"
 #include "kernel/errno.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -322,6 +323,7 @@ int virtqueue_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned ou
 	vq->num_free -= needed;
 	vq_publish(vq, head);
 	vq->stats.added++;
+	VQ_TRACE(vq, "virtqueue_add_sgs/descs", head, needed);
 	return 0;
 }
 
@@ -359,11 +361,13 @@ bool virtqueue_kick_prepare(struct virtqueue *vq)
 		needed = !(READ_ONCE(vq->used->flags) & VRING_USED_F_NO_NOTIFY);
 	if (!needed)
 		vq->stats.kicks_suppressed++;
+	VQ_TRACE(vq, "virtqueue_kick_prepare/kick", VQ_NOID, needed);
 	return needed;
 }
 
 bool virtqueue_notify(struct virtqueue *vq)
 {
+	VQ_TRACE(vq, "virtqueue_notify", VQ_NOID, 0);
 	if (vq->broken)
 		return false;
 	if (!vq->notify(vq)) {
@@ -421,6 +425,7 @@ static void *vq_take_used(struct virtqueue *vq, unsigned *len)
 	}
 	if (len)
 		*len = written;
+	VQ_TRACE(vq, "virtqueue_get_buf/len", id, written);
 	return vq_detach(vq, (u16)id);
 }
 
@@ -476,6 +481,7 @@ bool virtqueue_more_used(const struct virtqueue *vq)
 
 void virtqueue_disable_cb(struct virtqueue *vq)
 {
+	VQ_TRACE(vq, "virtqueue_disable_cb", VQ_NOID, 0);
 	if (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT)
 		return;
 	vq->avail_flags_shadow |= VRING_AVAIL_F_NO_INTERRUPT;
@@ -503,6 +509,7 @@ static void vq_arm_cb(struct virtqueue *vq, u16 event)
 
 bool virtqueue_enable_cb(struct virtqueue *vq)
 {
+	VQ_TRACE(vq, "virtqueue_enable_cb", VQ_NOID, 0);
 	vq_arm_cb(vq, vq->last_used_idx);
 	/* 2.7.14 note: publish the re-enabled flag/event before re-reading used->idx. An entry
 	 * the device added in between is either seen below or raises an interrupt. */
@@ -514,6 +521,7 @@ bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 {
 	u16 outstanding, delay;
 
+	VQ_TRACE(vq, "virtqueue_enable_cb_delayed", VQ_NOID, 0);
 	if (!vq->event_idx)
 		return virtqueue_enable_cb(vq);
 	if (vq->broken)
@@ -547,6 +555,7 @@ void *virtqueue_detach_unused_buf(struct virtqueue *vq)
 bool vring_interrupt(struct virtqueue *vq)
 {
 	vq->stats.interrupts++;
+	VQ_TRACE(vq, "vring_interrupt", VQ_NOID, 0);
 	if (vq->broken)
 		return false;
 	if (!virtqueue_more_used(vq)) {
