@@ -16,6 +16,7 @@
  */
 #include "drivers/net/virtio_net.h"
 #include "drivers/virtio/virtio.h"
+#include "drivers/virtio/vring_trace.h"
 #include "kernel/cmdline.h"
 #include "kernel/errno.h"
 #include "kernel/init.h"
@@ -165,6 +166,7 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 		vi->rx_posted++;
 		added++;
 	}
+	VQ_TRACE(vi->rvq, "try_fill_recv/added", VQ_NOID, added);
 	if (added && virtqueue_kick_prepare(vi->rvq)) {
 		vi->stats.rx_kicks++;
 		vi->dev.stats.doorbells++;
@@ -218,6 +220,7 @@ static void receive_buf(struct virtnet_info *vi, struct netbuf *nb, unsigned len
 {
 	u16 num_buffers = 1;
 
+	VQ_TRACE(vi->rvq, "receive_buf/len", VQ_NOID, len);
 	if (len < vi->hdr_len) {
 		drop_rx(vi, nb, &vi->stats.rx_too_short);
 		return;
@@ -274,6 +277,7 @@ static int virtnet_poll(struct napi_struct *napi, int budget)
 	int received;
 
 	vi->stats.rx_polls++;
+	VQ_TRACE(vi->rvq, "virtnet_poll/budget", VQ_NOID, (u32)budget);
 	vi->in_rx_poll = true;
 	received = virtnet_receive(vi, budget);
 	try_fill_recv(vi);
@@ -295,6 +299,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 	struct virtnet_info *vi = ((struct virtio_device *)rvq->vdev)->priv;
 
 	vi->stats.rx_interrupts++;
+	VQ_TRACE(rvq, "skb_recv_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
 	virtqueue_disable_cb(rvq);
 	napi_schedule(&vi->napi);
@@ -354,6 +359,7 @@ static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 {
 	int err;
 
+	VQ_TRACE(vi->svq, "start_xmit/len", VQ_NOID, netbuf_len(nb));
 	free_old_xmit(vi);
 	err = xmit_skb(vi, nb);
 	if (err == -ENOSPC) {
@@ -396,6 +402,7 @@ static void virtnet_flush(struct net_device *dev)
 	if (!vi->tx_kick_pending)
 		return;
 	vi->tx_kick_pending = false;
+	VQ_TRACE(vi->svq, "virtnet_flush", VQ_NOID, 0);
 	if (virtqueue_kick_prepare(vi->svq)) {
 		vi->stats.tx_kicks++;
 		vi->dev.stats.doorbells++;
@@ -432,6 +439,7 @@ static void skb_xmit_done(struct virtqueue *svq)
 	struct virtnet_info *vi = ((struct virtio_device *)svq->vdev)->priv;
 
 	vi->stats.tx_interrupts++;
+	VQ_TRACE(svq, "skb_xmit_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
 	virtqueue_disable_cb(svq);
 	napi_schedule(&vi->napi_tx);
