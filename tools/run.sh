@@ -18,6 +18,10 @@
 #   GDB=1              start QEMU halted (-S) with a gdb stub on GDB_PORT (1234), and run gdb
 #                      against it; the serial console then goes to a socket and a log file
 #   GDB_ARGS="..."     extra gdb arguments, e.g. GDB_ARGS="-ex 'hbreak kmain' -ex continue"
+#   TRACE=1            trace=1 on the kernel command line (the guest's data-path trace), the
+#                      console also copied to build/trace/guest.log, and QEMU's virtio_* and
+#                      virtqueue_* trace events into build/trace/qemu.log (docs/data-path.md)
+#   PCAP=file.pcap     record every frame of the NIC (QEMU filter-dump) for Wireshark/tshark
 #
 # The guest's `exit N` leaves QEMU with status 2N+1 (isa-debug-exit); that is a normal end and
 # this script returns 0. A fault or panic ends with status 33 (guest code 16), returned as is.
@@ -86,6 +90,24 @@ fi
 
 # shellcheck disable=SC2206 # QEMU_ARGS is deliberately split into words
 [ -n "${QEMU_ARGS:-}" ] && args+=(${QEMU_ARGS})
+
+# TRACE=1 / PCAP=: the guest's trace and QEMU's side of the same story (docs/data-path.md).
+if [ "${TRACE:-0}" = 1 ] || [ -n "${PCAP:-}" ]; then
+	[ "$GUESTS" = 1 ] || die "TRACE=1 and PCAP= take one guest: leave out GUESTS=2"
+fi
+if [ "${TRACE:-0}" = 1 ]; then
+	mkdir -p build/trace
+	: >build/trace/qemu.log
+	CMDLINE="${CMDLINE:+$CMDLINE }trace=1"
+	CONSOLE_LOG=build/trace/guest.log
+	args+=(-D build/trace/qemu.log -msg timestamp=on -trace 'virtio_*' -trace 'virtqueue_*')
+	echo "run: TRACE=1: guest trace in the console and build/trace/guest.log, QEMU's in build/trace/qemu.log"
+fi
+if [ -n "${PCAP:-}" ]; then
+	[ "$NET" != none ] || die "PCAP= needs a NIC: leave out NET=none"
+	args+=(-object "filter-dump,id=cap0,netdev=n0,file=$PCAP")
+	echo "run: recording the NIC's frames in $PCAP (open with wireshark or tshark -r)"
+fi
 
 # Guest N (1 or 2) of GUESTS=2: 10.0.3.N/24, MAC 52:54:00:00:03:0N. Its NIC's peer is a dgram
 # netdev that sends every frame to the other guest's unix socket and receives on its own.

@@ -118,7 +118,7 @@ static void trace_print(const struct trace_rec *r)
 		snprintk(val, sizeof(val), "%s %u", label, r->val);
 	else
 		val[0] = '\0';
-	printk("trace: tsc %llu +%6llu ns %-4s %-23s id %-4s %-12s avail.idx %5u used.idx %5u last_used %5u free %4u\n",
+	printk("trace: tsc %llu +%6llu ns %-4s %-27s id %-4s %-12s avail.idx %5u used.idx %5u last_used %5u free %4u\n",
 	       (unsigned long long)r->tsc, (unsigned long long)delta, r->vq, name, id, val, r->avail_idx,
 	       r->used_idx, r->last_used, r->num_free);
 	trace_last_tsc = r->tsc;
