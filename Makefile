@@ -115,11 +115,22 @@ deps-gdb:
 deps-iso:
 	$(Q)tools/deps.sh iso
 
+# ---- pictures in docs/ (Graphviz sources; the rendered PNGs are committed) ----------------
+DOC_PICS := $(patsubst %.dot,%.png,$(wildcard docs/backends/*.dot))
+docs: $(DOC_PICS)
+docs/backends/%.png: docs/backends/%.dot
+	$(quiet) DOT $@
+	$(Q)command -v dot >/dev/null || { echo "make docs: needs Graphviz's dot (apt-get install graphviz)" >&2; exit 1; }
+	$(Q)dot -Tpng -Gdpi=96 -o $@ $<
+
+run2: deps-run $(BUILD)/kernel.elf
+	$(Q)GUESTS=2 tools/run.sh
+
 clean:
 	$(quiet) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-.PHONY: all iso unit run gdb test test-full test-run clean deps-run deps-gdb deps-iso
+.PHONY: all iso unit run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d)
