@@ -66,7 +66,12 @@ static u8 status_prerequisites(const struct virtio_device *vdev, u8 bit)
 
 void virtio_add_status(struct virtio_device *vdev, u8 bit)
 {
+	/* LAB:SOLUTION stage1: read the device status register: status bits are only ever added
+	 * (read, OR, write; virtio 1.x 2.1.2 and 3.1.1)
+	 * LAB:STUB u8 cur = 0;
+	 */
 	u8 cur = vdev->config->get_status(vdev);
+	/* LAB:END */
 	u8 need = status_prerequisites(vdev, bit);
 	u64 t = now_ns();
 
@@ -75,7 +80,9 @@ void virtio_add_status(struct virtio_device *vdev, u8 bit)
 			    "a status bit we set has vanished: status may only be added to (read, OR, write), or the device reset itself");
 	if ((cur & need) != need && bit != VIRTIO_CONFIG_S_FAILED)
 		rule_broken(vdev, "3.1.1", "status bit set out of order (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK)");
+	/* LAB:SOLUTION stage1: write the status back with the new bit added to what was there */
 	vdev->config->set_status(vdev, cur | bit);
+	/* LAB:END */
 	vdev->status = cur | bit;
 	printk("%s: [%4llu.%03llu ms] status += %-11s -> 0x%02x\n", vdev->name,
 	       (unsigned long long)(t / NSEC_PER_MSEC), (unsigned long long)(t / NSEC_PER_USEC % 1000),
@@ -139,10 +146,17 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 		if (drv->feature_table[i] < 64)
 			wanted |= BIT_ULL(drv->feature_table[i]);
 
+	/* LAB:SOLUTION stage1: read the device's features and keep the subset we can use (wanted);
+	 * the legacy register holds only bits 0-31 (virtio 1.x 3.1.1 step 4, 2.2)
+	 * LAB:STUB vdev->offered = vdev->config->get_features(vdev);
+	 * LAB:STUB vdev->features = 0;
+	 * LAB:STUB (void)wanted;
+	 */
 	vdev->offered = vdev->config->get_features(vdev);
 	vdev->features = vdev->offered & wanted;
 	if (!vdev->modern)
 		vdev->features &= 0xffffffffull; /* the legacy register holds 32 bits */
+	/* LAB:END */
 	printk("%s: offered   0x%016llx:", vdev->name, (unsigned long long)vdev->offered);
 	virtio_print_features(vdev, vdev->offered);
 	printk("%s: accepting 0x%016llx:", vdev->name, (unsigned long long)vdev->features);
@@ -155,6 +169,11 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 		       vdev->name);
 		return -EIO;
 	}
+	/* LAB:SOLUTION stage1: write the accepted features; on a modern device set FEATURES_OK and
+	 * read it back: a device that refuses the subset clears it (3.1.1 steps 5 and 6)
+	 * LAB:STUB (void)st;
+	 * LAB:STUB return 0;
+	 */
 	vdev->config->set_features(vdev, vdev->features);
 	if (!vdev->modern)
 		return 0; /* legacy devices have no FEATURES_OK step */
@@ -167,6 +186,7 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 		return -EIO;
 	}
 	return 0;
+	/* LAB:END */
 }
 
 static void fail_device(struct virtio_device *vdev, int err)

@@ -259,6 +259,10 @@ static const struct virtio_config_ops vp_modern_config_ops = {
 /* The first capability of each type wins (4.1.4.1: the driver may use the first it can). */
 static void find_caps(struct pci_dev *pci, struct vp_cap caps[6], u32 *notify_mult)
 {
+	/* LAB:SOLUTION stage1: walk the vendor-specific capabilities (pci_find_capability) and record
+	 * the first of each virtio cfg_type: BAR, offset, length, and the notify multiplier
+	 * (virtio 1.x 4.1.4, 4.1.4.4)
+	 */
 	for (u8 pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, 0); pos;
 	     pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, pos)) {
 		u8 type = pci_read8(pci, pos + CAP_CFG_TYPE);
@@ -272,6 +276,7 @@ static void find_caps(struct pci_dev *pci, struct vp_cap caps[6], u32 *notify_mu
 		if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
 			*notify_mult = pci_read32(pci, pos + CAP_NOTIFY_MULTIPLIER);
 	}
+	/* LAB:END */
 }
 
 static volatile u8 *map_cap(struct virtio_pci_device *vp, const struct vp_cap *cap, u32 min_len,
