@@ -19,7 +19,35 @@ unsigned h_ntx, h_tx_dropped;
 
 /* ---- the kernel services net/ uses, host versions ------------------------------------------ */
 
-const char *cmdline_get(const char *key) { return NULL; }
+/* The boot command line, as a test sets it (h_set_cmdline); empty by default. */
+#define H_CMDLINE_MAX 8
+static const char *h_cmd_key[H_CMDLINE_MAX], *h_cmd_val[H_CMDLINE_MAX];
+
+void h_set_cmdline(const char *key, const char *val)
+{
+	unsigned i, free_slot = H_CMDLINE_MAX;
+
+	for (i = 0; i < H_CMDLINE_MAX; i++) {
+		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
+			break;
+		if (!h_cmd_key[i] && free_slot == H_CMDLINE_MAX)
+			free_slot = i;
+	}
+	if (i == H_CMDLINE_MAX)
+		i = free_slot;
+	if (i == H_CMDLINE_MAX)
+		abort();
+	h_cmd_key[i] = val ? key : NULL;
+	h_cmd_val[i] = val;
+}
+
+const char *cmdline_get(const char *key)
+{
+	for (unsigned i = 0; i < H_CMDLINE_MAX; i++)
+		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
+			return h_cmd_val[i];
+	return NULL;
+}
 
 /* Boot milestones (kernel/timeline.c) mean nothing here; weak, so a build that links the
  * real file gets the real one. */

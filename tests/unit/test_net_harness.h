@@ -27,6 +27,8 @@ extern struct netbuf *h_tx[H_MAX_TX]; /* captured frames, data at the Ethernet h
 extern unsigned h_ntx;
 extern unsigned h_tx_dropped;          /* captures beyond H_MAX_TX (freed) */
 
+/* Set (val non-NULL) or clear a key of the fake boot command line cmdline_get() reads. */
+void h_set_cmdline(const char *key, const char *val);
 /* Fresh stack on the fake device: ip/gw as on the kernel command line (NULL: default). */
 void h_setup(const char *ip, const char *gw);
 /* Free the captured frames. */

@@ -1,0 +1,482 @@
+/*
+ * tests/unit/virtnet_harness.c - the virtio-net driver (drivers/net/virtio_net.c) and the
+ * virtio core (drivers/virtio/virtio.c) on the host, against a fake transport and a simulated
+ * device, for tests/unit/test_virtio_net.c and tests/fuzz/fuzz_virtnet.c.
+ *
+ * This file is #included by those two, not compiled alone: it includes the driver and core
+ * sources themselves, so tests can reach their static state (struct virtnet_info and its
+ * counters, receive_buf) and reset it between tests.
+ *
+ * The fake transport (struct virtio_config_ops "vh") keeps the device's status, features and
+ * configuration space (MAC, link status, MTU; virtio 1.x 5.1.4) in memory, reads the space
+ * through the core's generation retry loop with a generation the test can make unstable, and
+ * creates real split virtqueues with vring_create_virtqueue after checking the queue size the
+ * device "reports" with the core's check -- every value a test can make hostile. The device
+ * side of each queue is tests/unit/sim_device.c: it takes posted buffers, writes received
+ * frames into them (header included, num_buffers as the test or fuzzer says), completes
+ * transmitted frames and raises interrupts through vring_interrupt, like a transport's
+ * handler would. The stack (net/) runs on the driver's net_device.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/virtio/virtio.c"
+#include "drivers/net/virtio_net.c"
+#include "tests/unit/host_stubs.h"
+#include "tests/unit/netdev_host.h"
+#include "tests/unit/sim_device.h"
+#include "tests/unit/test_net_harness.h"
+
+#define VH_POOL_BUFS 1800 /* the harness owns the packet-buffer pool (see vh_reset) */
+#define VH_MAX_TX 64      /* transmitted frames kept for inspection */
+#define VH_CFG_LEN 12     /* virtio_net_config up to and including mtu (5.1.4) */
+
+struct vh_config {
+	u64 features;        /* offered */
+	bool legacy;         /* legacy interface: no VERSION_1, queue size cannot shrink */
+	u16 qsize[2];        /* queue sizes the device reports: rx, tx */
+	u8 mac[ETH_ALEN];
+	u16 link_status;     /* VIRTIO_NET_S_* */
+	u16 mtu;
+	int unstable_reads;  /* the config generation changes on this many reads (-1: always) */
+	bool refuse_features; /* FEATURES_OK does not stick */
+	bool stuck_reset;    /* status never reads back 0 after a reset */
+};
+
+struct vh_device {
+	struct virtio_device vdev;
+	struct vh_config cfg;
+	u8 cfgspace[VH_CFG_LEN];
+	u8 status;
+	u64 accepted;
+	u32 generation;
+	int unstable_left;
+	unsigned nvqs;
+	struct virtqueue *vqs[2];
+	struct sim_device sim[2];
+	unsigned kicks[2];
+	unsigned resets;
+	/* what the device did */
+	unsigned rx_no_buffer;          /* frames the device had to drop: nothing posted */
+	unsigned tx_seen;
+	u8 tx_frame[VH_MAX_TX][NETBUF_DEFAULT_SIZE]; /* the last VH_MAX_TX frames, header stripped */
+	unsigned tx_len[VH_MAX_TX];
+};
+
+static struct vh_device vh;
+static bool vh_world_ready;
+static long vh_dma_baseline;
+
+/* ---- what the kernel would provide ------------------------------------------------------- */
+
+int parse_u64(const char *s, u64 *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	*out = strtoull(s, &end, 0);
+	return *end ? -EINVAL : 0;
+}
+
+static struct work *vh_work; /* at most one work item exists here: the core's config work */
+
+void work_init(struct work *w, void (*fn)(struct work *w))
+{
+	w->fn = fn;
+	w->next = NULL;
+	w->queued = false;
+}
+
+void work_schedule(struct work *w)
+{
+	w->queued = true;
+	vh_work = w;
+}
+
+static void vh_run_work(void)
+{
+	struct work *w = vh_work;
+
+	vh_work = NULL;
+	if (w && w->queued) {
+		w->queued = false;
+		w->fn(w);
+	}
+}
+
+/* ---- the fake transport --------------------------------------------------------------------- */
+
+static struct vh_device *to_vh(struct virtio_device *vdev) { return container_of(vdev, struct vh_device, vdev); }
+
+static u32 vh_generation(struct virtio_device *vdev)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	if (d->unstable_left) {
+		if (d->unstable_left > 0)
+			d->unstable_left--;
+		d->generation++;
+	}
+	return d->generation;
+}
+
+static void vh_read_cfg(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	memcpy(buf, to_vh(vdev)->cfgspace + off, len);
+}
+
+static int vh_get(struct virtio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	if (off > VH_CFG_LEN || len > VH_CFG_LEN - off)
+		return -EIO;
+	return virtio_config_read_stable(vdev, vh_generation, vh_read_cfg, off, buf, len);
+}
+
+static void vh_set(struct virtio_device *vdev, unsigned off, const void *buf, unsigned len) {}
+
+static u8 vh_get_status(struct virtio_device *vdev)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	return d->cfg.refuse_features ? d->status & ~VIRTIO_CONFIG_S_FEATURES_OK : d->status;
+}
+
+static void vh_set_status(struct virtio_device *vdev, u8 status) { to_vh(vdev)->status = status; }
+
+static int vh_reset_dev(struct virtio_device *vdev)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	d->resets++;
+	if (d->cfg.stuck_reset)
+		return -ETIMEDOUT;
+	d->status = 0;
+	return 0;
+}
+
+static u64 vh_get_features(struct virtio_device *vdev)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	return d->cfg.legacy ? d->cfg.features & 0xffffffffull : d->cfg.features;
+}
+
+static void vh_set_features(struct virtio_device *vdev, u64 f) { to_vh(vdev)->accepted = f; }
+
+static bool vh_notify(struct virtqueue *vq)
+{
+	struct vh_device *d = vq->priv;
+
+	d->kicks[vq->index & 1]++;
+	return true;
+}
+
+static void vh_del_vqs(struct virtio_device *vdev)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	for (unsigned i = 0; i < d->nvqs; i++) {
+		vring_del_virtqueue(d->vqs[i]);
+		d->vqs[i] = NULL;
+		vdev->vqs[i] = NULL;
+	}
+	d->nvqs = 0;
+	vdev->nvqs = 0;
+}
+
+/* Like a transport's setup: the size the device reports goes through the core's check. */
+static int vh_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs[], vq_callback_t callbacks[],
+		       const char *const names[])
+{
+	struct vh_device *d = to_vh(vdev);
+
+	if (nvqs > 2)
+		return -EINVAL;
+	for (unsigned i = 0; i < nvqs; i++) {
+		int size = virtio_check_queue_size(vdev, i, d->cfg.qsize[i], !d->cfg.legacy);
+		struct virtqueue *vq;
+
+		if (size < 0) {
+			vh_del_vqs(vdev);
+			return size;
+		}
+		vq = vring_create_virtqueue(i, (unsigned)size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
+					    virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vh_notify, callbacks[i],
+					    names[i]);
+		if (!vq) {
+			vh_del_vqs(vdev);
+			return -ENOMEM;
+		}
+		vq->priv = d;
+		vq->vdev = vdev;
+		vqs[i] = d->vqs[i] = vdev->vqs[i] = vq;
+		d->nvqs = vdev->nvqs = i + 1;
+		sim_attach(&d->sim[i], vq);
+	}
+	return 0;
+}
+
+static void vh_describe(struct virtio_device *vdev) { printk("  fake transport\n"); }
+static const char *vh_bus_name(struct virtio_device *vdev) { return "fake"; }
+
+static const struct virtio_config_ops vh_ops = {
+	.get = vh_get,
+	.set = vh_set,
+	.get_status = vh_get_status,
+	.set_status = vh_set_status,
+	.reset = vh_reset_dev,
+	.get_features = vh_get_features,
+	.set_features = vh_set_features,
+	.find_vqs = vh_find_vqs,
+	.del_vqs = vh_del_vqs,
+	.describe = vh_describe,
+	.bus_name = vh_bus_name,
+};
+
+/* ---- world set-up and teardown ---------------------------------------------------------------- */
+
+/* A well-behaved QEMU-like device: modern, MAC, STATUS, MRG_RXBUF, MTU 1500, EVENT_IDX,
+ * INDIRECT_DESC, 64-entry queues, link up. */
+static void vh_default_config(struct vh_config *c)
+{
+	static const u8 mac[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	memset(c, 0, sizeof(*c));
+	c->features = BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS) | BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
+		      BIT_ULL(VIRTIO_NET_F_MTU) | BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |
+		      BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) | BIT_ULL(VIRTIO_F_VERSION_1);
+	c->qsize[0] = c->qsize[1] = 64;
+	memcpy(c->mac, mac, ETH_ALEN);
+	c->link_status = VIRTIO_NET_S_LINK_UP;
+	c->mtu = ETH_DATA_LEN;
+}
+
+static struct virtnet_info *vh_vi(void) { return vh.vdev.priv; }
+static bool vh_bound(void) { return vh.vdev.driver != NULL; }
+
+/* Undo everything the last test built: the device (through the driver's remove, which hands
+ * every buffer back), the driver's, core's and netdev layer's tables, the stack. */
+static void vh_teardown(void)
+{
+	if (vh_bound()) {
+		vh.vdev.driver->remove(&vh.vdev);
+		vh.vdev.driver = NULL;
+	}
+	for (int i = 0; i < nvirtnet; i++)
+		timer_cancel(&virtnet_devs[i].watchdog);
+	inet_reset();
+	memset(virtnet_devs, 0, sizeof(virtnet_devs));
+	nvirtnet = 0;
+	memset(devices, 0, sizeof(devices));
+	ndevices = ndrivers = 0;
+	memset(config_pending, 0, sizeof(config_pending));
+	vh_work = NULL;
+	netdev_host_reset();
+}
+
+/* Buffers neither free nor with someone entitled to hold them (the device's queues, the ARP
+ * queues, the transmit backlog): should be 0 whenever the driver is idle. */
+static long vh_leaked(void)
+{
+	struct virtnet_info *vi = vh_vi();
+	struct netbuf_stats st;
+	long held = (long)arp_pending_total();
+
+	netbuf_get_stats(&st);
+	if (vi && vh_bound())
+		held += vi->rx_posted + vi->tx_inflight + vi->dev.tx_backlog.len;
+	return (long)st.in_use - held;
+}
+
+/* Fresh world, then the device registered with cfg; returns register_virtio_device's result
+ * (0 even when the driver's probe failed: check vh_bound()). */
+static int vh_start(const struct vh_config *cfg)
+{
+	vh_teardown();
+	if (!vh_world_ready) {
+		/* The pool is created once per process and shared by every test; the driver is told
+		 * it exists (pool_ready) so each probe does not grow it again. */
+		netbuf_pool_init(NETBUF_DEFAULT_SIZE);
+		netbuf_pool_grow(VH_POOL_BUFS);
+		vh_dma_baseline = host_dma_live;
+		vh_world_ready = true;
+	}
+	for (int i = 0; i < VIRTNET_MAX_DEVICES; i++)
+		virtnet_devs[i].pool_ready = true;
+	memset(&vh, 0, sizeof(vh));
+	vh.cfg = *cfg;
+	memcpy(vh.cfgspace + VIRTIO_NET_CFG_MAC, cfg->mac, ETH_ALEN);
+	memcpy(vh.cfgspace + VIRTIO_NET_CFG_STATUS, &cfg->link_status, 2);
+	vh.cfgspace[VIRTIO_NET_CFG_MAX_VQ_PAIRS] = 1;
+	memcpy(vh.cfgspace + VIRTIO_NET_CFG_MTU, &cfg->mtu, 2);
+	vh.unstable_left = cfg->unstable_reads;
+	vh.vdev.config = &vh_ops;
+	vh.vdev.id = VIRTIO_ID_NET;
+	vh.vdev.modern = !cfg->legacy;
+	host_log_clear();
+	virtio_net_init(); /* register_virtio_driver(&virtio_net_driver) */
+	return register_virtio_device(&vh.vdev);
+}
+
+/* Put the stack (net/) on the driver's net_device. */
+static void vh_attach_stack(const char *ip, const char *gw)
+{
+	inet_reset();
+	inet_attach(&vh_vi()->dev, ip, gw);
+}
+
+static unsigned vh_hdr_len(void)
+{
+	return (vh.accepted & (BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_F_VERSION_1))) ? 12 : 10;
+}
+
+/* ---- the device side ------------------------------------------------------------------------- */
+
+/* Run the event loop's network part until it has nothing left (bounded). */
+static void vh_poll(void)
+{
+	for (int i = 0; i < 1000 && net_poll(); i++)
+		;
+	vh_run_work();
+}
+
+static void vh_interrupt(unsigned q)
+{
+	if (vh.vqs[q])
+		vring_interrupt(vh.vqs[q]);
+}
+
+/* Write n bytes at offset off of a device-writable buffer (its writable pieces in order). */
+static struct sim_buf vh_first_buf; /* the first buffer of the last vh_rx_raw */
+
+static u32 vh_buf_write(const struct sim_buf *b, u32 off, const u8 *src, u32 n)
+{
+	u32 pos = 0, done = 0;
+
+	for (unsigned s = 0; s < b->nsegs && done < n; s++) {
+		const struct sim_seg *sg = &b->seg[s];
+
+		if (!sg->write)
+			continue;
+		if (off < pos + sg->len) {
+			u32 at = off > pos ? off - pos : 0;
+			u32 k = MIN(sg->len - at, n - done);
+
+			memcpy(sg->addr + at, src + done, k);
+			done += k;
+			off += k;
+		}
+		pos += sg->len;
+	}
+	return done;
+}
+
+/*
+ * The device receives bytes[0..len) (virtio-net header included) into posted buffers, filling
+ * each before the next, using at most max_bufs buffers (MRG_RXBUF; 1 without it). Each used
+ * entry carries the bytes written into that buffer, plus len_lie on the first (a hostile
+ * device). Nothing is published until vh_rx_flush. Returns the buffers used; 0 when nothing
+ * was posted (the frame is lost, as on a real device).
+ */
+static unsigned vh_rx_raw(const u8 *bytes, u32 len, unsigned max_bufs, u32 len_lie)
+{
+	struct sim_device *d = &vh.sim[RX_VQ];
+	unsigned used = 0;
+	u32 off = 0;
+
+	if (!vh.vqs[RX_VQ])
+		return 0;
+	do {
+		struct sim_buf b;
+		u32 n;
+
+		if (!sim_pop(d, &b)) {
+			if (!used)
+				vh.rx_no_buffer++;
+			break;
+		}
+		if (!used)
+			vh_first_buf = b;
+		n = vh_buf_write(&b, 0, bytes + off, MIN(b.in_bytes, len - off));
+		off += n;
+		sim_push(d, b.head, n + (used == 0 ? len_lie : 0));
+		used++;
+	} while (off < len && used < max_bufs);
+	return used;
+}
+
+static void vh_rx_flush(void)
+{
+	if (vh.vqs[RX_VQ] && sim_flush(&vh.sim[RX_VQ]))
+		vh_interrupt(RX_VQ);
+}
+
+/* A well-formed received frame: a zero header whose num_buffers says how many buffers the
+ * frame really took (5.1.6.4), filled in once the count is known. Published at once.
+ * Returns the buffers used. */
+static unsigned vh_rx_frame(const void *frame, u32 len)
+{
+	static u8 tmp[16384];
+	unsigned hl = vh_hdr_len(), nbufs;
+
+	if (hl + len > sizeof(tmp))
+		abort();
+	memset(tmp, 0, hl);
+	memcpy(tmp + hl, frame, len);
+	nbufs = vh_rx_raw(tmp, hl + len, (vh.accepted & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF)) ? 64 : 1, 0);
+	if (nbufs && hl == 12) {
+		le16 nb = (le16)nbufs;
+
+		vh_buf_write(&vh_first_buf, 10, (const u8 *)&nb, 2);
+	}
+	vh_rx_flush();
+	return nbufs;
+}
+
+/* The device sends what the driver queued for transmission (at most max frames), keeps a copy
+ * of each frame without its header, completes them and interrupts as the rules say. */
+static unsigned vh_tx_complete(unsigned max)
+{
+	struct sim_device *d = &vh.sim[TX_VQ];
+	static u8 tmp[16384];
+	unsigned n = 0, hl = vh_hdr_len();
+	struct sim_buf b;
+
+	if (!vh.vqs[TX_VQ])
+		return 0;
+	while (n < max && sim_pop(d, &b)) {
+		u32 got = sim_read_out(&b, tmp, sizeof(tmp));
+		unsigned slot = vh.tx_seen % VH_MAX_TX;
+		u32 flen = got > hl ? got - hl : 0;
+
+		if (flen > sizeof(vh.tx_frame[0]))
+			flen = sizeof(vh.tx_frame[0]);
+		memcpy(vh.tx_frame[slot], tmp + (got > hl ? hl : got), flen);
+		vh.tx_len[slot] = flen;
+		vh.tx_seen++;
+		sim_push(d, b.head, 0);
+		n++;
+	}
+	if (sim_flush(d))
+		vh_interrupt(TX_VQ);
+	return n;
+}
+
+/* The i-th frame transmitted since the device started (the last VH_MAX_TX are kept). */
+static const u8 *vh_tx(unsigned i, unsigned *len)
+{
+	*len = vh.tx_len[i % VH_MAX_TX];
+	return vh.tx_frame[i % VH_MAX_TX];
+}
+
+/* A configuration change: new link status, then the interrupt and the core's work item. */
+static void vh_set_link(bool up)
+{
+	u16 st = up ? VIRTIO_NET_S_LINK_UP : 0;
+
+	memcpy(vh.cfgspace + VIRTIO_NET_CFG_STATUS, &st, 2);
+	vh.generation++;
+	virtio_config_changed(&vh.vdev);
+	vh_run_work();
+}
