@@ -372,6 +372,27 @@ def smallest_memory(bench, kind):
     return hi
 
 
+def kvm_check(args, work):
+    """Is KVM worth using here? Our guest under KVM for one short echo run, compared with the
+    TCG runs. Only a note for the report: BENCH_ACCEL=kvm runs the whole benchmark under KVM."""
+    if args.accel != "tcg" or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return None
+    kargs = argparse.Namespace(**dict(vars(args), accel="kvm"))
+    bench = Bench(kargs)
+    bench.work = work
+    try:
+        bench.open_ns()
+        con, ms = bench.boot(Ours(kargs), timeout=60, tag="-kvm")
+        if con is None:
+            return {"works": False}
+        r = bench.loadgen("echo", "--dst", GUEST_IP, "--size", 64, "--window", WINDOW, "--seconds", 1)
+        return {"works": True, "boot_ms": ms, "echo64_replies_per_s": r["replies_per_s"]}
+    except (GuestError, RuntimeError, subprocess.TimeoutExpired) as e:
+        return {"works": False, "error": str(e)[:200]}
+    finally:
+        bench.close()
+
+
 def image_size(path):
     """Bytes the ELF loads: file-backed (text, data) and in memory (with bss)."""
     data = Path(path).read_bytes()
@@ -480,7 +501,8 @@ def perf_table(res):
         cells = []
         for k in keys:
             vs = [p[k] for p in perfs if k in p]
-            cells.append(fmt_num(statistics.median(vs), 2) if vs else "-")
+            digits = 0 if k.endswith("_pkts") or "cycles" in k else 1 if k.endswith("_pct") else 3
+            cells.append(fmt_num(statistics.median(vs), digits) if vs else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) if any_row else None
 
@@ -530,10 +552,10 @@ def plots(results, work, outdir, prefix):
         off = (i - (n - 1) / 2) * width
         t = results[g]["label"]
         bars_rps.append(f"'{dat}' using ($0+{off}):{c}:({width}) with boxes fs solid 0.7 lc rgb '{colors[g]}' title '{t}', "
-                        f"'' using ($0+{off}):{c}:{c + 1}:{c + 2} with yerrorbars lc rgb 'black' pt 0 ps 0 notitle, "
+                        f"'' using ($0+{off}):{c}:{c + 1}:{c + 2} with yerrorbars lc rgb 'black' pt 7 ps 0.3 notitle, "
                         f"'' using ($0+{off}):{c + 2}:(sprintf('%.0f', ${c})) with labels offset 0,0.8 font 'sans,8' notitle")
         bars_mbit.append(f"'{dat}' using ($0+{off}):{c + 3}:({width}) with boxes fs solid 0.7 lc rgb '{colors[g]}' title '{t}', "
-                         f"'' using ($0+{off}):{c + 3}:{c + 4}:{c + 5} with yerrorbars lc rgb 'black' pt 0 ps 0 notitle, "
+                         f"'' using ($0+{off}):{c + 3}:{c + 4}:{c + 5} with yerrorbars lc rgb 'black' pt 7 ps 0.3 notitle, "
                          f"'' using ($0+{off}):{c + 5}:(sprintf('%.0f', ${c + 3})) with labels offset 0,0.8 font 'sans,8' notitle")
     accel = results.get("meta", {}).get("accel", "tcg").upper()
     script = f"""
@@ -595,20 +617,54 @@ def machine_info():
             "host_kernel": os.uname().release}
 
 
+def cpu_ticks():
+    """(all CPUs' ticks, busy ticks) from /proc/stat; busy = not idle and not iowait."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(f), sum(f) - f[3] - f[4]
+
+
 def host_busy_pct(seconds=1.0):
-    """Share of all CPUs' time not idle over a short sample (/proc/stat)."""
-    def sample():
-        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-        return sum(f), f[3] + f[4]  # total, idle + iowait
-    t0, i0 = sample()
+    """Share of all CPUs' time busy over a short sample."""
+    t0, b0 = cpu_ticks()
     time.sleep(seconds)
-    t1, i1 = sample()
-    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+    t1, b1 = cpu_ticks()
+    return 100.0 * (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_quiet(limit_s, threshold=10.0):
+    """Wait (at most limit_s) for the host to be under threshold% busy; returns the last sample."""
+    deadline = time.monotonic() + limit_s
+    busy = host_busy_pct()
+    if busy > threshold and limit_s > 0:
+        log(f"the host is {busy:.0f}% busy; waiting up to {limit_s:.0f} s for it to settle")
+        while busy > threshold and time.monotonic() < deadline:
+            busy = host_busy_pct(2.0)
+    return busy
+
+
+class CpuAudit:
+    """How much of the host's CPU time went to processes that are not this benchmark's: busy
+    time from /proc/stat minus this process's and its reaped children's (QEMU, loadgen)."""
+
+    def __init__(self):
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.t0, self.b0 = cpu_ticks()
+        self.own0 = self.own()
+
+    def own(self):
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def foreign_pct(self):
+        t1, b1 = cpu_ticks()
+        total_s = (t1 - self.t0) / self.hz
+        foreign_s = (b1 - self.b0) / self.hz - (self.own() - self.own0)
+        return max(0.0, 100.0 * foreign_s / total_s) if total_s > 0 else 0.0
 
 
 def report(results, args, plot_files, elapsed):
     meta = results["meta"]
-    rows = ROWS + flood_rows(args.flood_sizes, args.flood_rate)
+    rows = ROWS + flood_rows(args.flood_sizes, meta.get("flood_rate", args.flood_rate))
     out = []
     intro = Path(args.intro)
     if intro.exists() and not args.quick:
@@ -618,8 +674,8 @@ def report(results, args, plot_files, elapsed):
                f"in {elapsed / 60:.1f} minutes. Host: {meta['cpu']}, {meta['cores']} cores, Linux "
                f"{meta['host_kernel']}, {meta['qemu']}, accelerator **{meta['accel'].upper()}**"
                f"{' (nested KVM: label, not a TCG number)' if meta['accel'] == 'kvm' else ''}; "
-               f"host CPU {meta['host_busy_pct']:.0f}% busy in the second before the run (other work skews TCG "
-               f"numbers). Each guest: `-machine pc -m {args.memory}`, one vCPU, "
+               f"other processes used {meta.get('foreign_cpu_pct', 0):.0f}% of the host's CPU time during the run "
+               f"(other work skews TCG numbers). Each guest: `-machine pc -m {args.memory}`, one vCPU, "
                f"`-device virtio-net-pci` on `-netdev tap` (QEMU's userspace backend, no vhost). "
                f"{args.runs} run(s) of each measurement, {args.seconds} s each; cells show the median and, in "
                f"brackets, half the range of the runs as a share of the median.\n")
@@ -635,6 +691,19 @@ def report(results, args, plot_files, elapsed):
                    f"first echo reply after {fmt_cell(s, 0)} ms.\n")
     for p in plot_files:
         out.append(f"![{p.stem}]({p.name})\n")
+    kc = results.get("kvm_check")
+    if kc is not None:
+        tcg = summary(values(results.get("ours", {}), "echo64", "replies_per_s"))
+        if not kc.get("works"):
+            out.append("KVM: `/dev/kvm` is present but our guest did not answer under it; TCG only.\n")
+        else:
+            faster = tcg and kc["echo64_replies_per_s"] > tcg["median"]
+            out.append(f"KVM: `/dev/kvm` is present; under it our guest answered its first echo "
+                       f"{kc['boot_ms']:.0f} ms after QEMU start and echoed {kc['echo64_replies_per_s']:,.0f} "
+                       f"64-byte requests/s (TCG: {tcg['median'] if tcg else 0:,.0f}). "
+                       + ("KVM is faster here: `make bench BENCH_ACCEL=kvm` measures both guests under it.\n"
+                          if faster else "That is slower than TCG (a nested or emulated KVM), so the "
+                          "comparison stays on TCG.\n"))
     ours = results.get("ours")
     if ours:
         out.append("## Our guest\n")
@@ -691,9 +760,13 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="our guest only, one run, short measurements")
     ap.add_argument("--no-linux", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the -m bisection")
+    ap.add_argument("--wait-quiet", type=float, default=120,
+                    help="wait up to this many seconds for the host to be under 10%% busy before starting")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: rewrite the report and plots from the work directory's results.json")
     a = ap.parse_args()
     if a.quick:
-        a.runs, a.seconds, a.rtt_count, a.no_linux, a.no_memory = 1, 1.5, 500, True, True
+        a.runs, a.seconds, a.rtt_count, a.no_linux, a.no_memory, a.wait_quiet = 1, 1.5, 500, True, True, 0
     a.flood_sizes = (64, 1400)
     a.seconds = max(0.5, min(a.seconds, 60))
     return a
@@ -712,19 +785,14 @@ def preflight(args):
         raise SystemExit("bench: BENCH_ACCEL=kvm but /dev/kvm is not usable")
 
 
-def main():
-    args = parse_args()
-    preflight(args)
-    t0 = time.monotonic()
-    work = Path(args.workdir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+def measure(args, work):
+    """Run every measurement; returns (results, ok)."""
     results = {"meta": dict(machine_info(), accel=args.accel, runs=args.runs, seconds=args.seconds,
-                            date=time.strftime("%Y-%m-%d %H:%M %Z"),
-                            host_busy_pct=host_busy_pct(), quick=args.quick)}
+                            flood_rate=args.flood_rate, date=time.strftime("%Y-%m-%d %H:%M %Z"),
+                            host_busy_pct=wait_quiet(args.wait_quiet), quick=args.quick)}
     if results["meta"]["host_busy_pct"] > 10:
         log(f"note: the host is {results['meta']['host_busy_pct']:.0f}% busy: TCG numbers suffer from other work")
+    audit = CpuAudit()
     bench = Bench(args)
     try:
         bench.open_ns()
@@ -733,6 +801,9 @@ def main():
         results["ours"]["image"] = image_size(args.kernel)
         if not args.no_memory:
             results["ours"]["min_memory_mb"] = smallest_memory(bench, ours)
+        if not args.quick:
+            results["kvm_check"] = kvm_check(args, work)  # its own namespace
+            log(f"KVM check: {results['kvm_check']}")
         if not args.no_linux:
             ld = Path(args.linux_dir)
             if (ld / "linux.json").exists():
@@ -746,27 +817,47 @@ def main():
                 log(f"{bz.label}: first echo reply {ms:.0f} ms after QEMU start" if ms else f"{bz.label}: no reply")
     except (GuestError, RuntimeError, subprocess.TimeoutExpired) as e:
         log(f"FAILED: {e}")
-        (work / "results.json").write_text(json.dumps(results, indent=1))
-        return 1
+        return results, False
     finally:
         bench.close()
-    elapsed = time.monotonic() - t0
-    results["meta"]["elapsed_s"] = round(elapsed, 1)
-    (work / "results.json").write_text(json.dumps(results, indent=1))
+        results["meta"]["foreign_cpu_pct"] = round(audit.foreign_pct(), 1)
+    return results, True
+
+
+def main():
+    args = parse_args()
+    t0 = time.monotonic()
+    work = Path(args.workdir)
+    if args.report_only:
+        results = json.loads((work / "results.json").read_text())
+        elapsed = results["meta"].get("elapsed_s", 0)
+    else:
+        preflight(args)
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        results, ok = measure(args, work)
+        elapsed = time.monotonic() - t0
+        results["meta"]["elapsed_s"] = round(elapsed, 1)
+        (work / "results.json").write_text(json.dumps(results, indent=1))
+        if not ok:
+            return 1
     outdir = work if args.quick else Path(args.docs)
-    prefix = "bench"
-    plot_files = plots(results, work, outdir, prefix)
-    md = report(results, args, plot_files, time.monotonic() - t0)
-    md_path = outdir / ("benchmarks.md" if not args.quick else "quick.md")
+    outdir.mkdir(parents=True, exist_ok=True)
+    plot_files = plots(results, work, outdir, "bench")
+    md = report(results, args, plot_files, elapsed)
+    md_path = outdir / ("quick.md" if args.quick else "benchmarks.md")
     md_path.write_text(md)
+    rows = ROWS + flood_rows(args.flood_sizes, results["meta"].get("flood_rate", args.flood_rate))
     print()
-    print(table(results, ROWS + flood_rows(args.flood_sizes, args.flood_rate)))
+    print(table(results, rows))
     print()
     pt = perf_table(results["ours"])
     if pt:
         print("our guest's perf:\n" + pt + "\n")
     log(f"wrote {md_path}" + "".join(f", {p}" for p in plot_files) + f"; raw results {work / 'results.json'}")
-    log(f"done in {time.monotonic() - t0:.0f} s")
+    log(f"done in {time.monotonic() - t0:.0f} s; other processes used "
+        f"{results['meta'].get('foreign_cpu_pct', 0):.0f}% of the host's CPU time meanwhile")
     return 0
 
 
