@@ -175,6 +175,12 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 	return added;
 }
 
+/* LAB:SOLUTION stage4: receive_buf(vi, nb, len): check len against the header, set the
+ * buffer's data and length, merge MRG_RXBUF continuation buffers (5.1.6.4), strip the
+ * virtio_net_hdr, drop runts and oversized frames with their counters, hand the frame to
+ * netif_receive; and virtnet_receive(vi, budget): up to budget used buffers, each through
+ * receive_buf. Keep VQ_TRACE(vi->rvq, "receive_buf/len", VQ_NOID, len) for `trace`
+ */
 static void drop_rx(struct virtnet_info *vi, struct netbuf *nb, u64 *counter)
 {
 	(*counter)++;
@@ -267,12 +273,21 @@ static int virtnet_receive(struct virtnet_info *vi, int budget)
 	}
 	return received;
 }
+/* LAB:END */
 
 /* The NAPI poll: receive up to budget frames, refill, and re-enable the interrupt only when
  * the queue is drained -- checking for the race where a frame arrives just before. */
 static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
+	/* LAB:SOLUTION stage4: receive up to budget frames, refill the queue (try_fill_recv), and
+	 * when under budget complete the poll and re-enable the callback -- polling again if
+	 * virtqueue_enable_cb says buffers slipped in (Linux's virtnet_poll); add rx_cycles
+	 * LAB:STUB vi->stats.rx_polls++;
+	 * LAB:STUB VQ_TRACE(vi->rvq, "virtnet_poll/budget", VQ_NOID, (u32)budget);
+	 * LAB:STUB napi_complete(napi);
+	 * LAB:STUB return 0;
+	 */
 	u64 t0 = rdtsc();
 	int received;
 
@@ -291,6 +306,7 @@ static int virtnet_poll(struct napi_struct *napi, int budget)
 		}
 	}
 	return received;
+	/* LAB:END */
 }
 
 /* Called in interrupt context: only silence the queue and schedule the poll. */
@@ -301,8 +317,10 @@ static void skb_recv_done(struct virtqueue *rvq)
 	vi->stats.rx_interrupts++;
 	VQ_TRACE(rvq, "skb_recv_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
+	/* LAB:SOLUTION stage3: silence the queue's callback and schedule the receive poll */
 	virtqueue_disable_cb(rvq);
 	napi_schedule(&vi->napi);
+	/* LAB:END */
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -311,6 +329,9 @@ static void skb_recv_done(struct virtqueue *rvq)
 
 static void free_old_xmit(struct virtnet_info *vi)
 {
+	/* LAB:SOLUTION stage4: take back every transmitted buffer the device has used, free it
+	 * and count it (tx_inflight, tx_completed)
+	 */
 	unsigned len;
 	struct netbuf *nb;
 
@@ -319,11 +340,17 @@ static void free_old_xmit(struct virtnet_info *vi)
 		vi->stats.tx_completed++;
 		netbuf_free(nb);
 	}
+	/* LAB:END */
 }
 
 /* Put one frame on the transmit queue, header prepended in the headroom. */
 static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 {
+	/* LAB:SOLUTION stage4: push a zeroed virtio_net_hdr into the headroom and add the frame as
+	 * one device-readable buffer (two pieces, header apart, without ANY_LAYOUT; 5.1.6.2); on
+	 * failure pull the header off again and return the error
+	 * LAB:STUB return -ENOSYS;
+	 */
 	struct scatterlist sg[2];
 	u8 *hdr = netbuf_push(nb, vi->hdr_len);
 	int err;
@@ -345,6 +372,7 @@ static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 	if (err)
 		netbuf_pull(nb, vi->hdr_len); /* give the frame back as it came */
 	return err;
+	/* LAB:END */
 }
 
 /* Transmit work done outside receive processing goes to tx_cycles; inside it (replies sent
@@ -441,8 +469,10 @@ static void skb_xmit_done(struct virtqueue *svq)
 	vi->stats.tx_interrupts++;
 	VQ_TRACE(svq, "skb_xmit_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
+	/* LAB:SOLUTION stage3: silence the queue's callback and schedule the transmit poll */
 	virtqueue_disable_cb(svq);
 	napi_schedule(&vi->napi_tx);
+	/* LAB:END */
 }
 
 /*
