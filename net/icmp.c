@@ -52,6 +52,11 @@ static void icmp_drop(struct netbuf *nb, u64 *counter)
  * message, so the checksum is updated (RFC 1624) instead of recomputed over the payload. */
 static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
 {
+	/* LAB:SOLUTION stage5: answer only unicast echo requests; turn the request into the reply
+	 * in place: type ECHOREPLY, checksum updated incrementally (RFC 1624, inet_csum_update16),
+	 * back to the sender through ipv4_output (RFC 792)
+	 * LAB:STUB netbuf_free(nb);
+	 */
 	be32 peer = ip_hdr(nb)->saddr;
 	u16 old_word = (u16)(ic->type << 8 | ic->code);
 
@@ -66,6 +71,7 @@ static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
 	icmp_stats.tx_echo_replies++;
 	if (ipv4_output(nb, inet_addr(), peer, IPPROTO_ICMP) < 0)
 		icmp_stats.tx_errors++;
+	/* LAB:END */
 }
 
 static void ping_on_reply(struct netbuf *nb, const struct icmphdr *ic);
