@@ -1,27 +1,39 @@
-# tests/fuzz/fuzz.mk - the libFuzzer target for the network stack (needs clang).
+# tests/fuzz/fuzz.mk - the libFuzzer targets (need clang):
+#   fuzz_net      frames into the stack's receive path (net/), on a fake device
+#   fuzz_virtnet  a hostile virtio-net device feeding the real driver (receive_buf, merging,
+#                 num_buffers, used lengths, made-up completions) and, through it, the stack
 #
-#   make fuzz              long run (FUZZ_TIME seconds, default 600) from the seed corpus
-#   make fuzz-short        bounded run (FUZZ_SHORT_TIME, default 20 s) for make test
+#   make fuzz              long run of each target (FUZZ_TIME seconds each, default 600)
+#   make fuzz-short        bounded run (FUZZ_SHORT_TIME each, default 14 s) as in make test
 #
-# Runs work on a copy of tests/fuzz/corpus in build/fuzz/corpus, so the tree's seeds stay as
-# committed; crashes land in build/fuzz/ (tests/fuzz/README.md says how to replay one).
-# Uses NET_HOST_SRCS from tests/unit/net.mk.
+# Runs work on copies of tests/fuzz/corpus (fuzz_net) and tests/fuzz/corpus_virtnet in
+# build/fuzz/, so the tree's seeds stay as committed; crashes land in build/fuzz/artifacts
+# (tests/fuzz/README.md says how to replay one). Uses NET_HOST_SRCS from tests/unit/net.mk and
+# VIRTNET_HOST_SRCS from tests/unit/virtio_net.mk.
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 600
-FUZZ_SHORT_TIME ?= 20
+FUZZ_SHORT_TIME ?= 14
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_SRCS := tests/fuzz/fuzz_net.c $(NET_HOST_SRCS)
+FUZZ_TARGETS := fuzz_net fuzz_virtnet
+fuzz_net_FUZZ_SRCS = tests/fuzz/fuzz_net.c $(NET_HOST_SRCS)
+fuzz_net_FUZZ_DEPS = $(wildcard net/*.h tests/unit/*.h kernel/*.h)
+fuzz_virtnet_FUZZ_SRCS = tests/fuzz/fuzz_virtnet.c $(VIRTNET_HOST_SRCS)
+fuzz_virtnet_FUZZ_DEPS = $(VIRTNET_INCLUDED) $(wildcard net/*.h tests/unit/*.h kernel/*.h drivers/virtio/*.h drivers/net/*.h)
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 
-$(BUILD)/fuzz/fuzz_net: $(FUZZ_SRCS) $(wildcard net/*.h tests/unit/*.h kernel/*.h)
-	$(quiet) CLANG $@
-	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS)
+define fuzz_rule
+$(BUILD)/fuzz/$(1): $$($(1)_FUZZ_SRCS) $$($(1)_FUZZ_DEPS)
+	$$(quiet) CLANG $$@
+	@mkdir -p $$(dir $$@)
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$($(1)_FUZZ_SRCS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
 
-fuzz: $(BUILD)/fuzz/fuzz_net
-	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_net $(FUZZ_TIME)
+fuzz: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(BUILD)/fuzz/$$t $(FUZZ_TIME) || exit 1; done
 
-fuzz-short: $(BUILD)/fuzz/fuzz_net
-	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_net $(FUZZ_SHORT_TIME)
+fuzz-short: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(BUILD)/fuzz/$$t $(FUZZ_SHORT_TIME) || exit 1; done
 
 .PHONY: fuzz fuzz-short

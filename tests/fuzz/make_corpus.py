@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""tests/fuzz/make_corpus.py - write the seed corpus for fuzz_net (tests/fuzz/fuzz_net.c).
+"""tests/fuzz/make_corpus.py - write the seed corpora for fuzz_net (tests/fuzz/fuzz_net.c, into
+corpus/) and fuzz_virtnet (tests/fuzz/fuzz_virtnet.c, into corpus_virtnet/).
 
-Each seed is a script in fuzz_net's format: a mode byte, then records (2-byte length + frame,
-or 0x8000|n to advance the clock n * 10 ms). The frames are well-formed examples of what the
-stack handles, so the fuzzer starts from deep inside every parser. Run it after changing the
-format; the output is committed.
+Each fuzz_net seed is a script in fuzz_net's format: a mode byte, then records (2-byte length +
+frame, or 0x8000|n to advance the clock n * 10 ms). The frames are well-formed examples of what
+the stack handles, so the fuzzer starts from deep inside every parser. The fuzz_virtnet seeds
+carry the same frames as a device would hand them over: with a virtio-net header, over one or
+several receive buffers, plus the device's other moves (completions, made-up used entries,
+link changes). Run it after changing a format; the output is committed.
 """
 import os
 import struct
@@ -97,12 +100,74 @@ def seeds():
     yield "dhcp_timeouts", b"\x01" + wait(20000) + wait(20000) + rec(offer) + wait(30000)
 
 
-def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+# ---- fuzz_virtnet: see the comment at the top of fuzz_virtnet.c for the format ----
+
+def vhdr(num_buffers=1, legacy=False):
+    """The virtio-net header (virtio 1.x 5.1.6): no offloads; 10 bytes for a legacy device."""
+    h = bytes(10)
+    return h if legacy else h + struct.pack("<H", num_buffers)
+
+
+def vraw(data, nbufs=0, lie=None):
+    """Op 0: raw bytes (header included) over up to nbufs buffers (0: as many as needed)."""
+    if lie is None:
+        return bytes([0, nbufs]) + struct.pack("!H", len(data)) + data
+    return bytes([8, nbufs]) + struct.pack("!HH", len(data), lie) + data
+
+
+def vframe(frame):
+    """Op 3: a well-formed frame; the harness writes a correct header."""
+    return b"\x03" + struct.pack("!H", len(frame)) + frame
+
+
+def vclock(ticks):
+    return bytes([4, ticks])  # ticks * 20 ms
+
+
+def vtx(n=64):
+    return bytes([5, n])
+
+
+def vbogus(ident, length, tx=False):
+    return bytes([14 if tx else 6]) + struct.pack("!HH", ident, length)
+
+
+def vlink(up):
+    return bytes([7, 1 if up else 0])
+
+
+def virtnet_seeds():
+    arp_req = eth(BCAST, 0x0806, arp(1, PEER_MAC, PEER_IP, b"\0" * 6, OUR_IP))
+    ping = eth(OUR_MAC, 0x0800, ipv4(1, icmp_echo(0x77, 1, bytes(range(56)))))
+    big_ping = eth(OUR_MAC, 0x0800, ipv4(1, icmp_echo(0x77, 2, bytes(i & 0xFF for i in range(1472)))))
+    echo = eth(OUR_MAC, 0x0800, ipv4(17, udp(40000, 7, b"hello, echo" * 9)))
+    offer = dhcp(2, OUR_IP)
+    ack = dhcp(5, OUR_IP)
+    yield "arp_ping", b"\x00" + vframe(arp_req) + vtx() + vframe(ping) + vtx()
+    yield "raw_ping", b"\x04" + vraw(vhdr() + ping) + vtx()
+    yield "raw_legacy", b"\x06" + vraw(vhdr(legacy=True) + echo) + vtx()
+    yield "whole_frame", b"\x05" + vraw(vhdr() + big_ping) + vtx()
+    yield "merged", b"\x07" + vraw(vhdr(6) + big_ping) + vtx() + vframe(big_ping) + vtx()
+    yield "num_buffers_zero", b"\x04" + vraw(vhdr(0) + ping) + vraw(vhdr(2) + ping, nbufs=1)
+    yield "num_buffers_merge_overflow", b"\x07" + vraw(vhdr(40) + bytes(256 * 40), nbufs=40)
+    yield "used_len_lie", b"\x04" + vraw(vhdr() + ping, lie=0xFFFF) + vraw(vhdr()[:5]) + vraw(vhdr() + ping[:10])
+    yield "bogus_used", b"\x04" + vbogus(5000, 100) + vbogus(3, 60) + vbogus(7, 0, tx=True) + vtx()
+    yield "link_flap", b"\x04" + vlink(False) + vframe(echo) + vlink(True) + vtx() + vframe(echo) + vtx()
+    yield "watchdog", b"\x0c" + vframe(echo) + vclock(255) + vclock(255) + vtx() + vclock(60)
+    yield "dhcp", b"\x10" + vtx() + vframe(offer) + vtx() + vframe(ack) + vtx() + vclock(200)
+
+
+def write(dirname, items):
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), dirname)
     os.makedirs(out, exist_ok=True)
-    for name, data in seeds():
+    for name, data in items:
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
+
+
+def main():
+    write("corpus", seeds())
+    write("corpus_virtnet", virtnet_seeds())
 
 
 if __name__ == "__main__":
