@@ -3,7 +3,7 @@
 #   make            build the kernel            make run     boot it in QEMU (serial on this terminal)
 #   make iso        GRUB rescue ISO             make test    unit + QEMU tests, one summary line
 #   make gdb        QEMU halted + gdb attached  make clean   remove build/
-#   make unit       host unit tests only        make fuzz    long libFuzzer run (clang)
+#   make unit       host unit tests only        make fuzz    long libFuzzer runs (clang)
 #   make test-full  make test + the whole QEMU configuration matrix
 #
 # make test passes PYTEST_ARGS to pytest (e.g. PYTEST_ARGS="-k net -x").
@@ -103,9 +103,9 @@ test-full:
 
 # The bounded fuzz run joins the summary when clang can build the target.
 HAVE_FUZZ := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
-FUZZ_SUITE := $(if $(HAVE_FUZZ),--extra "fuzz/fuzz_net: tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_net $(FUZZ_SHORT_TIME)")
+FUZZ_SUITE := $(if $(HAVE_FUZZ),$(foreach t,$(FUZZ_TARGETS),--extra "fuzz/$(t): tests/fuzz/run.sh $(BUILD)/fuzz/$(t) $(FUZZ_SHORT_TIME)"))
 
-test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(BUILD)/fuzz/fuzz_net)
+test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(FUZZ_BINS))
 	$(Q)$(PYTHON) tools/runtests.py $(FUZZ_SUITE) $(UNIT_BINS)
 
 deps-run:
