@@ -6,7 +6,11 @@
 #   MEM=128            guest memory in MiB
 #   MACHINE=pc         pc (i440FX) or q35
 #   ACCEL=tcg          tcg, or kvm where /dev/kvm is usable
-#   NET=user           user: virtio-net-pci on QEMU's user-mode network; none: no NIC
+#   NET=tap            the default as root: virtio-net-pci on a TAP inside a network namespace
+#                      made for this run (host side 10.0.2.2/24, the guest 10.0.2.15), deleted
+#                      when QEMU ends; the script prints how to reach the guest from the host
+#   NET=user           the default otherwise: QEMU's user-mode network, the guest takes its
+#                      address by DHCP (ip=dhcp unless CMDLINE sets ip=); none: no NIC
 #   GUESTS=2           two guests joined by a link of their own (docs/backends.md): 10.0.3.1 and
 #                      10.0.3.2, MACs 52:54:00:00:03:01/02, CMDLINE added to both. Both consoles
 #                      in tmux panes when tmux is there, else guest 1 here and guest 2 in the
@@ -36,7 +40,9 @@ CMDLINE=${CMDLINE:-}
 MEM=${MEM:-128}
 MACHINE=${MACHINE:-pc}
 ACCEL=${ACCEL:-tcg}
-NET=${NET:-user}
+if [ -z "${NET:-}" ]; then # a TAP when we can make one, else user networking
+	if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v ip >/dev/null; then NET=tap; else NET=user; fi
+fi
 GDB=${GDB:-0}
 GDB_PORT=${GDB_PORT:-1234}
 GUESTS=${GUESTS:-1}
@@ -63,9 +69,9 @@ esac
 command -v "$QEMU" >/dev/null || die "$QEMU not found: run tools/deps.sh run"
 case "$GUESTS" in 1 | 2) ;; *) die "GUESTS=$GUESTS: expected 1 or 2" ;; esac
 case "$NET" in
-user | none) ;;
+user | tap | none) ;;
 pair) case "$GUEST" in 1 | 2) ;; *) die "NET=pair is one end of GUESTS=2's link: use GUESTS=2" ;; esac ;;
-*) die "NET=$NET: expected user or none" ;;
+*) die "NET=$NET: expected tap, user or none" ;;
 esac
 if [ "$GUESTS" = 2 ]; then
 	[ "$GDB" != 1 ] || die "GDB=1 takes one guest; leave out GUESTS=2"
@@ -177,8 +183,31 @@ if [ "$GUESTS" = 2 ]; then
 	start_guest2
 fi
 
+# NET=tap: a namespace of this run's own holds the TAP; QEMU runs inside it (qemu_prefix), and
+# nothing else is in it, so the guest's traffic never leaves it.
+qemu_prefix=()
+setup_tap_netns() {
+	RUN_NS=vnet-run-$$
+	ip netns add "$RUN_NS" || die "cannot create network namespace $RUN_NS (root needed; or NET=user)"
+	# shellcheck disable=SC2317 # called by the EXIT trap
+	drop_netns() { ip netns delete "$RUN_NS" 2>/dev/null || true; }
+	trap drop_netns EXIT
+	ip netns exec "$RUN_NS" ip link set lo up
+	ip netns exec "$RUN_NS" ip tuntap add dev tap0 mode tap
+	ip netns exec "$RUN_NS" ip addr add 10.0.2.2/24 dev tap0
+	ip netns exec "$RUN_NS" ip link set tap0 up
+	qemu_prefix=(ip netns exec "$RUN_NS")
+}
+
 case "$NET" in
-user) args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0) ;;
+user)
+	args+=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0)
+	[[ " $CMDLINE " == *" ip="* ]] || CMDLINE="${CMDLINE:+$CMDLINE }ip=dhcp"
+	;;
+tap)
+	setup_tap_netns
+	args+=(-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0)
+	;;
 pair)
 	pair_args "$GUEST"
 	args+=("${pair[@]}")
@@ -204,13 +233,19 @@ fi
 if [ "$GDB" != 1 ]; then
 	echo "run: booting $what in QEMU ($describe)"
 	echo "run: quit with Ctrl-A x, or 'exit' at the vnet> prompt; Ctrl-A c switches to the QEMU monitor"
+	if [ "$NET" = tap ]; then
+		echo "run: the guest is 10.0.2.15 on tap0 in network namespace $RUN_NS (host side 10.0.2.2); from another terminal:"
+		echo "run:   ip netns exec $RUN_NS ping 10.0.2.15                   (ICMP echo)"
+		echo "run:   ip netns exec $RUN_NS nc -u 10.0.2.15 7                (UDP echo: type lines)"
+		echo "run:   ip netns exec $RUN_NS nc -u 10.0.2.15 9 </dev/null     (UDP discard)"
+	fi
 	status=0
 	if [ -n "$CONSOLE_LOG" ]; then # what -serial mon:stdio is, plus a copy in a file
 		console=(-chardev "stdio,id=con0,mux=on,logfile=$CONSOLE_LOG" -serial chardev:con0 -mon chardev=con0)
 	else
 		console=(-serial mon:stdio)
 	fi
-	"$QEMU" "${args[@]}" "${console[@]}" || status=$?
+	"${qemu_prefix[@]}" "$QEMU" "${args[@]}" "${console[@]}" || status=$?
 	case "$status" in
 	0) echo "run: QEMU stopped (status 0)" ;;
 	33) echo "run: the guest stopped on a fault or panic (QEMU status 33 = guest code 16)" >&2
@@ -243,7 +278,7 @@ echo "run: QEMU halted at the first instruction, gdb stub on :$GDB_PORT ($descri
 echo "run: serial console: tail -f $log (read) or socat -,raw,echo=0 UNIX-CONNECT:$sock (type); QEMU stops when gdb exits"
 # setsid: QEMU gets its own session, so the Ctrl-C that interrupts the target in gdb does not
 # reach QEMU (which would quit on SIGINT). It execs in place, so $! is QEMU's PID.
-setsid "$QEMU" "${args[@]}" -S -gdb "tcp::$GDB_PORT" \
+setsid "${qemu_prefix[@]}" "$QEMU" "${args[@]}" -S -gdb "tcp::$GDB_PORT" \
 	-chardev "socket,id=ser0,path=$sock,server=on,wait=off,logfile=$log" -serial chardev:ser0 \
 	-monitor none </dev/null &
 qemu_pid=$!
@@ -254,6 +289,7 @@ stop_qemu() {
 		wait "$qemu_pid" 2>/dev/null || true
 	fi
 	rm -f "$sock"
+	if declare -F drop_netns >/dev/null; then drop_netns; fi
 }
 trap stop_qemu EXIT
 trap 'exit 143' TERM HUP
