@@ -246,6 +246,7 @@ if [ "$GDB" != 1 ]; then
 		console=(-serial mon:stdio)
 	fi
 	"${qemu_prefix[@]}" "$QEMU" "${args[@]}" "${console[@]}" || status=$?
+	[ -z "${PCAP:-}" ] || [ ! -f "$PCAP" ] || /usr/bin/python3 tools/lab/pcapfix.py "$PCAP" || true
 	case "$status" in
 	0) echo "run: QEMU stopped (status 0)" ;;
 	33) echo "run: the guest stopped on a fault or panic (QEMU status 33 = guest code 16)" >&2

@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""
+tools/lab/grade.py - `make grade`: run each stage's tests (LAB.md) and print a score table.
+
+    tools/lab/grade.py                  every stage
+    tools/lab/grade.py --stage 2 -v     one stage, with each check's result
+    tools/lab/grade.py --json FILE      also write the scores as JSON (used by tests)
+
+A stage's checks are host unit tests (by binary and test name, from tests/unit/) and QEMU
+tests (pytest node ids, from tests/qemu/). The stage earns its points in proportion to the
+checks that pass. The kernel and unit binaries are built first; one that does not build
+fails its checks. Exit status 0 only with full marks.
+"""
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = "/usr/bin/python3"
+BUILD = ROOT / "build" / "grade"
+UNIT_TIMEOUT = 120
+PYTEST_TIMEOUT = 1800
+
+RING = "virtio_ring"
+STAGES = [
+    {
+        "n": 1, "name": "PCI and probe", "points": 15,
+        "unit": {},
+        "pytest": ["tests/qemu/test_lab.py::test_stage1_probe[modern-pc]",
+                   "tests/qemu/test_lab.py::test_stage1_probe[modern-only-q35]",
+                   "tests/qemu/test_lab.py::test_stage1_probe[legacy-pc]"],
+    },
+    {
+        "n": 2, "name": "virtqueue add/get", "points": 20,
+        "unit": {RING: ["test_chain_out_in", "test_add_outbuf_inbuf", "test_indirect", "test_queue_full",
+                        "test_detach_after_reset", "test_vring_reset", "test_notify_failure",
+                        "test_hostile_id_out_of_range", "test_hostile_id_not_in_flight",
+                        "test_hostile_len_too_big", "test_hostile_double_completion",
+                        "test_hostile_used_idx", "test_hostile_random", "test_hostile_desc_scribble"]},
+        "pytest": ["tests/qemu/test_lab.py::test_stage2_receive_ring_filled"],
+    },
+    {
+        "n": 3, "name": "interrupts", "points": 15,
+        "unit": {RING: ["test_interrupt_no_event_idx", "test_vring_interrupt"]},
+        "pytest": ["tests/qemu/test_lab.py::test_stage3_receive_interrupt[msix]",
+                   "tests/qemu/test_lab.py::test_stage3_receive_interrupt[intx]",
+                   "tests/qemu/test_virtio.py::test_intx_interrupts_are_acknowledged_through_isr"],
+    },
+    {
+        "n": 4, "name": "receive and transmit", "points": 20,
+        "unit": {},
+        "pytest": ["tests/qemu/test_net.py::test_frames_both_ways[transitional-msix]",
+                   "tests/qemu/test_net.py::test_frames_both_ways[legacy-intx]",
+                   "tests/qemu/test_net.py::test_frames_both_ways[no-mrg-rxbuf]",
+                   "tests/qemu/test_net.py::test_frames_both_ways[merge-small-buffers]",
+                   "tests/qemu/test_net.py::test_stall_fills_the_ring_then_recovers"],
+    },
+    {
+        "n": 5, "name": "ARP, IPv4, ICMP, UDP", "points": 20,
+        "unit": {"net_arp": ["test_reply_in_place", "test_conflict_and_probe"],
+                 "net_ipv4": ["test_delivers_valid", "test_header_drops", "test_fragments_dropped",
+                              "test_source_and_destination_checks",
+                              "test_options_skipped_and_padding_trimmed",
+                              "test_unknown_protocol_gets_unreachable"],
+                 "net_udp": ["test_receive_checks", "test_unconfigured_only_dhcp_client",
+                             "test_echo_in_place_exact", "test_echo_ignores_broadcast",
+                             "test_discard_counts", "test_closed_port"]},
+        "pytest": ["tests/qemu/test_stack.py::test_host_pings_guest[56]",
+                   "tests/qemu/test_stack.py::test_arping",
+                   "tests/qemu/test_stack.py::test_udp_echo_500_random_payloads",
+                   "tests/qemu/test_stack.py::test_guest_pings_host"],
+    },
+    {
+        "n": 6, "name": "performance: fewer kicks and interrupts", "points": 10,
+        "unit": {RING: ["test_kick_no_event_idx", "test_kick_event_idx", "test_kick_saturation",
+                        "test_interrupt_event_idx"]},
+        "pytest": ["tests/qemu/test_lab.py::test_stage6_kicks_and_interrupts_per_packet"],
+    },
+]
+
+RESULT_RE = re.compile(r"^(not ok|ok) - (\S+)")
+
+
+def log(msg, verbose=True):
+    if verbose:
+        print(msg, flush=True)
+
+
+def make(targets, logname):
+    """Build targets; returns (ok, tail of the log)."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    path = BUILD / logname
+    with open(path, "w") as f:
+        rc = subprocess.call(["make", "--no-print-directory", *targets], cwd=ROOT, stdout=f,
+                             stderr=subprocess.STDOUT)
+    text = path.read_text(errors="replace")
+    return rc == 0, "\n".join(text.splitlines()[-15:])
+
+
+def run_unit(binary):
+    """{test name: passed} for one unit binary (built on demand)."""
+    ok, tail = make([f"build/unit/{binary}"], f"make-{binary}.log")
+    if not ok:
+        print(f"grade: build/unit/{binary} does not build:\n{tail}", flush=True)
+        return {}
+    try:
+        p = subprocess.run([str(ROOT / "build" / "unit" / binary)], cwd=ROOT, capture_output=True,
+                           text=True, errors="replace", timeout=UNIT_TIMEOUT)
+        out = p.stdout + p.stderr
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+    results = {}
+    for line in out.splitlines():
+        m = RESULT_RE.match(line)
+        if m:
+            results[m.group(2)] = m.group(1) == "ok"
+    return results
+
+
+def run_pytest(node_ids, verbose):
+    """{node id: passed} for the QEMU tests."""
+    if not node_ids:
+        return {}
+    xml = BUILD / "pytest.xml"
+    try:
+        xml.unlink()
+    except FileNotFoundError:
+        pass
+    argv = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+            *shlex.split(os.environ.get("GRADE_PYTEST_ARGS", "")), *node_ids]
+    log("grade: " + " ".join(shlex.quote(a) for a in argv[:8]) + f" ... ({len(node_ids)} tests)", verbose)
+    out = None if verbose else subprocess.DEVNULL
+    try:
+        subprocess.run(argv, cwd=ROOT, stdout=out, stderr=out, timeout=PYTEST_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print("grade: the QEMU tests ran out of time", flush=True)
+    results = {}
+    if xml.exists():
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            tags = {child.tag for child in case}
+            path = case.get("classname", "").replace(".", "/")
+            name = case.get("name", "")
+            for nid in node_ids:
+                file, _, test = nid.partition("::")
+                if file.endswith(path.split("/")[-1] + ".py") and test == name:
+                    results[nid] = not tags & {"failure", "error", "skipped"}
+    return results
+
+
+def grade(stages, verbose):
+    kernel_ok, tail = make(["build/kernel.elf"], "make-kernel.log")
+    if not kernel_ok:
+        print(f"grade: the kernel does not build; every QEMU check fails:\n{tail}", flush=True)
+    unit_results = {}
+    for st in stages:
+        for binary in st["unit"]:
+            if binary not in unit_results:
+                unit_results[binary] = run_unit(binary)
+    node_ids = [n for st in stages for n in st["pytest"]]
+    py_results = run_pytest(node_ids, verbose) if kernel_ok else {}
+    rows = []
+    for st in stages:
+        checks = [(f"unit/{b}: {t}", unit_results.get(b, {}).get(t, False))
+                  for b, names in st["unit"].items() for t in names]
+        checks += [(n, py_results.get(n, False)) for n in st["pytest"]]
+        passed = sum(ok for _, ok in checks)
+        score = st["points"] if passed == len(checks) else st["points"] * passed // len(checks)
+        rows.append({"stage": st["n"], "name": st["name"], "checks": len(checks), "passed": passed,
+                     "points": st["points"], "score": score,
+                     "failed": [name for name, ok in checks if not ok]})
+    return rows
+
+
+def print_table(rows, verbose):
+    print()
+    print(f"{'stage':<6}{'what':<42}{'checks':>7}{'passed':>8}{'score':>10}")
+    for r in rows:
+        print(f"{r['stage']:<6}{r['name']:<42}{r['checks']:>7}{r['passed']:>8}{r['score']:>6}/{r['points']:<3}")
+        if verbose or r["passed"] < r["checks"]:
+            for name in r["failed"]:
+                print(f"{'':6}  failed: {name}")
+    total, full = sum(r["score"] for r in rows), sum(r["points"] for r in rows)
+    print(f"{'total':<6}{'':<42}{'':>7}{'':>8}{total:>6}/{full:<3}")
+    return total, full
+
+
+def main():
+    ap = argparse.ArgumentParser(description="grade the lab (LAB.md): a score per stage")
+    ap.add_argument("--stage", type=int, action="append", help="grade only this stage (repeatable)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output and every check")
+    ap.add_argument("--json", help="write the table as JSON to this file")
+    args = ap.parse_args()
+    stages = [s for s in STAGES if not args.stage or s["n"] in args.stage]
+    if not stages:
+        sys.exit("grade: stages are 1..6")
+    start = time.monotonic()
+    rows = grade(stages, args.verbose)
+    total, full = print_table(rows, args.verbose)
+    print(f"grade: {total}/{full} points in {time.monotonic() - start:.0f} s"
+          + ("" if total == full else " (LAB.md says what each stage needs)"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "total": total, "full": full}, indent=1))
+    return 0 if total == full else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
