@@ -31,6 +31,7 @@
 #define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
 #define VIRTNET_EXTRA_BUFS 512 /* pool buffers beyond the two rings: stack queues, backlog */
 #define TX_TIMEOUT_S 5         /* no transmit completion for this long: report it */
+#define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
 
 enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
 
@@ -71,6 +72,7 @@ struct virtnet_info {
 	bool registered;
 	bool pool_ready;
 	struct timer watchdog;      /* once a second: is the device still completing frames? */
+	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
 	u64 watchdog_completed;     /* stats.tx_completed at the last look */
 	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
 	struct virtnet_stats stats;
@@ -429,8 +431,26 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 	return ret;
 }
 
-/* End of a burst: one kick for everything queued since the last one (if the device wants
- * it), then ask for a completion interrupt late, when most of the burst is done. */
+/*
+ * Transmit completions are reclaimed without interrupts while the ring has room: by the next
+ * start_xmit (free_old_xmit), or by this timer a tick after a burst. Interrupt delivery is
+ * costly (under QEMU's TCG a TX interrupt per burst cost as much as the whole receive path), so
+ * skb_xmit_done is armed only when the ring is full and a sender waits for room (xmit_one).
+ */
+static void virtnet_tx_reclaim(struct timer *t)
+{
+	struct virtnet_info *vi = container_of(t, struct virtnet_info, tx_reclaim);
+
+	if (!vi->svq)
+		return;
+	free_old_xmit(vi);
+	netif_wake_queue(&vi->dev);
+	if (vi->tx_inflight)
+		timer_arm(t, TX_RECLAIM_NS);
+}
+
+/* End of a burst: one kick for everything queued since the last one, if the device wants it
+ * (virtqueue_kick_prepare: VRING_USED_F_NO_NOTIFY or the event index decide). */
 static void virtnet_flush(struct net_device *dev)
 {
 	struct virtnet_info *vi = dev->priv;
@@ -445,10 +465,8 @@ static void virtnet_flush(struct net_device *dev)
 		vi->dev.stats.doorbells++;
 		virtqueue_notify(vi->svq);
 	}
-	if (!virtqueue_enable_cb_delayed(vi->svq)) {
-		virtqueue_disable_cb(vi->svq);
-		napi_schedule(&vi->napi_tx);
-	}
+	if (!vi->tx_reclaim.pending)
+		timer_arm(&vi->tx_reclaim, TX_RECLAIM_NS);
 	account_tx(vi, t0);
 }
 
@@ -461,8 +479,9 @@ static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 	free_old_xmit(vi);
 	netif_wake_queue(&vi->dev);
 	napi_complete(napi);
-	/* Frames still in flight: make sure their completion wakes us to free them. */
-	if (vi->tx_inflight && !virtqueue_enable_cb(vi->svq)) {
+	/* Still waiting for room (the backlog could not drain): wait for the next completion.
+	 * Otherwise the reclaim timer takes care of what is in flight. */
+	if (vi->dev.tx_backlog.len && !virtqueue_enable_cb(vi->svq)) {
 		virtqueue_disable_cb(vi->svq);
 		napi_schedule(napi);
 	}
@@ -644,6 +663,7 @@ static int virtnet_find_vqs(struct virtnet_info *vi)
 		return err;
 	vi->rvq = vqs[RX_VQ];
 	vi->svq = vqs[TX_VQ];
+	virtqueue_disable_cb(vi->svq); /* armed only when the ring fills (see virtnet_tx_reclaim) */
 	return 0;
 }
 
@@ -676,6 +696,7 @@ static void virtnet_remove(struct virtio_device *vdev)
 
 	/* Reset first: once the device has stopped, nothing it holds can change under us. */
 	vdev->config->reset(vdev);
+	timer_cancel(&vi->tx_reclaim);
 	napi_complete(&vi->napi);
 	napi_complete(&vi->napi_tx);
 	free_old_xmit(vi);
@@ -712,6 +733,8 @@ static void virtnet_stats(struct net_device *dev)
 	struct virtnet_info *vi = dev->priv;
 	struct virtnet_stats *s = &vi->stats;
 
+	if (vi->svq) /* count as in flight only what the device still holds */
+		free_old_xmit(vi);
 	printk("%s: virtio rx_frames %llu rx_buffers %llu rx_interrupts %llu rx_polls %llu rx_kicks %llu rx_posted %u/%u\n",
 	       dev->name, (unsigned long long)s->rx_frames, (unsigned long long)s->rx_buffers,
 	       (unsigned long long)s->rx_interrupts, (unsigned long long)s->rx_polls, (unsigned long long)s->rx_kicks,
@@ -811,11 +834,12 @@ static int virtnet_probe(struct virtio_device *vdev)
 	}
 	if (!vi->registered) {
 		vi->dev.carrier = false;
+		timer_setup(&vi->watchdog, virtnet_watchdog);
+		timer_setup(&vi->tx_reclaim, virtnet_tx_reclaim);
 		err = register_netdev(&vi->dev);
 		if (err)
 			goto err_reset;
 		vi->registered = true;
-		timer_setup(&vi->watchdog, virtnet_watchdog);
 		timer_arm(&vi->watchdog, NSEC_PER_SEC);
 	}
 	vi->watchdog_idle_s = 0;
