@@ -168,6 +168,12 @@ class Bench:
         if p in self.procs:
             self.procs.remove(p)
 
+    def tap_tx_dropped(self):
+        """Frames the host's TAP queue dropped on their way to QEMU (it was not reading fast
+        enough): host-side loss, as opposed to loss inside QEMU or the guest."""
+        r = self.ns.run(["cat", f"/sys/class/net/{self.ns.tap}/statistics/tx_dropped"], check=False)
+        return int(r.stdout) if r.returncode == 0 and r.stdout.strip().isdigit() else None
+
     def kill_guest(self):
         if self.guest:
             self.guest.kill()
@@ -257,19 +263,26 @@ class Measure:
         r["perf"] = self.perf_read()
         return r
 
-    def rx(self, size):
+    def rx(self, size, rate=None, seconds=None):
         before = self.kind.discard_packets(self.con)
+        tap_before = self.b.tap_tx_dropped()
         self.perf_zero()
-        r = self.b.loadgen("flood", "--dst", GUEST_IP, "--port", 9, "--size", size, "--seconds", self.a.seconds,
-                           "--rate", self.a.flood_rate)
+        r = self.b.loadgen("flood", "--dst", GUEST_IP, "--port", 9, "--size", size,
+                           "--seconds", seconds or self.a.seconds,
+                           "--rate", self.a.flood_rate if rate is None else rate)
         time.sleep(0.3)  # what QEMU still holds reaches the guest before the count
         r["perf"] = self.perf_read()
         after = self.kind.discard_packets(self.con)
+        tap_after = self.b.tap_tx_dropped()
+        if tap_before is not None and tap_after is not None:
+            r["tap_dropped"] = tap_after - tap_before
         if before is not None and after is not None:
             r["guest_received"] = after - before
             r["guest_per_s"] = (after - before) / r["seconds"]
             r["guest_mbit_payload"] = r["guest_per_s"] * size * 8 / 1e6
             r["delivered_pct"] = 100.0 * (after - before) / r["sent"] if r["sent"] else 0
+        if r.get("tap_dropped") is not None and r["sent"]:
+            r["tap_dropped_pct"] = 100.0 * r["tap_dropped"] / r["sent"]
         return r
 
     def tx(self, size):
@@ -329,6 +342,14 @@ def run_guest(bench, kind, results):
             r = measure(i)
             res[key].append(r)
             log(f"{kind.label}: {key} run {i + 1}/{a.runs}: {describe(r)}")
+    # The receive ceiling: 64-byte datagrams to the discard port (the least work a guest can do
+    # per packet) at rising offered rates, one short run each.
+    res["sweep"] = []
+    for rate in a.sweep_rates:
+        r = m.rx(64, rate=rate, seconds=min(2.0, a.seconds))
+        res["sweep"].append(r)
+        log(f"{kind.label}: sweep {rate}/s offered: host sent {r['sent_per_s']:.0f}/s, "
+            f"guest counted {r.get('guest_per_s', 0):.0f}/s")
     bench.kill_guest()
 
 
@@ -456,6 +477,7 @@ def flood_rows(sizes, rate):
     for s in sizes:
         rows.append((f"rx{s}", "guest_per_s", f"host→guest {s} B, {offered}: counted by guest (datagrams/s)", 0, "higher"))
         rows.append((f"rx{s}", "delivered_pct", f"host→guest {s} B, {offered}: share delivered (%)", 1, "higher"))
+        rows.append((f"rx{s}", "tap_dropped_pct", f"host→guest {s} B, {offered}: dropped at the host's TAP queue (%)", 1, "lower"))
     for s in sizes:
         rows.append((f"tx{s}", "packets_per_s", f"guest→host {s} B blast, counted by host (datagrams/s)", 0, "higher"))
         rows.append((f"tx{s}", "mbit_payload", f"guest→host {s} B blast (payload Mbit/s)", 1, "higher"))
@@ -480,6 +502,30 @@ def table(results, rows):
                 cells.append(f"{ratio:.2f}× ({better} is better)")
             else:
                 cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sweep_table(results):
+    guests = [g for g in ("ours", "linux") if results.get(g, {}).get("sweep")]
+    if not guests:
+        return None
+    head = ["offered (datagrams/s)"]
+    for g in guests:
+        head += [f"{results[g]['label']}: host sent", "counted by guest", "dropped at the TAP"]
+        if results[g].get("has_perf"):
+            head.append("guest idle %")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rates = sorted({r["rate"] for g in guests for r in results[g]["sweep"]})
+    for rate in rates:
+        cells = [f"{rate:,}"]
+        for g in guests:
+            r = next((x for x in results[g]["sweep"] if x["rate"] == rate), {})
+            drop = r.get("tap_dropped")
+            cells += [fmt_num(r.get("sent_per_s"), 0), fmt_num(r.get("guest_per_s"), 0),
+                      f"{100.0 * drop / r['sent']:.1f}%" if drop is not None and r.get("sent") else "-"]
+            if results[g].get("has_perf"):
+                cells.append(fmt_num((r.get("perf") or {}).get("idle_pct"), 1))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -541,6 +587,13 @@ def plots(results, work, outdir, prefix):
                 f.write(f"{v:.3f} {(i + 1) / len(samples):.5f}\n")
         if samples:
             cdfs.append((g, p))
+    sweeps = []
+    for g in guests:
+        pts = [(r["sent_per_s"], r.get("guest_per_s")) for r in results[g].get("sweep", []) if r.get("guest_per_s")]
+        if pts:
+            p = work / f"sweep-{g}.dat"
+            p.write_text("".join(f"{x / 1000:.3f} {y / 1000:.3f}\n" for x, y in pts))
+            sweeps.append((g, p))
     colors = {"ours": "#1f77b4", "linux": "#d62728"}
     tp = outdir / f"{prefix}-throughput.png"
     rp = outdir / f"{prefix}-rtt.png"
@@ -593,13 +646,30 @@ set grid
 set key bottom right
 plot {lines}
 """
+    sp = outdir / f"{prefix}-rx-sweep.png"
+    if sweeps:
+        lines = ", ".join(f"'{p}' using 1:2 with linespoints lw 2 pt 7 lc rgb '{colors[g]}' title '{results[g]['label']}'"
+                          for g, p in sweeps)
+        script += f"""
+reset
+set terminal pngcairo size 800,450 font 'sans,10'
+set output '{sp}'
+set title 'Host to guest, 64-byte datagrams to the discard port, QEMU {accel}'
+set xlabel 'offered by the host (thousand datagrams/s)'
+set ylabel 'counted by the guest (thousand/s)'
+set xrange [0:*]
+set yrange [0:*]
+set grid
+set key top left
+plot x with lines dt 2 lc rgb 'gray' title 'everything delivered', {lines}
+"""
     gp = work / "plots.gp"
     gp.write_text(script)
     r = subprocess.run(["gnuplot", str(gp)], capture_output=True, text=True)
     if r.returncode:
         log("gnuplot failed: " + r.stderr.strip())
         return []
-    return [tp] + ([rp] if cdfs else [])
+    return [tp] + ([rp] if cdfs else []) + ([sp] if sweeps else [])
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -613,8 +683,10 @@ def machine_info():
     except OSError:
         pass
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()
+    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                         text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "qemu": qemu[0] if qemu else "?",
-            "host_kernel": os.uname().release}
+            "host_kernel": os.uname().release, "revision": rev or "?"}
 
 
 def cpu_ticks():
@@ -671,6 +743,7 @@ def report(results, args, plot_files, elapsed):
         out.append(intro.read_text().rstrip() + "\n")
     out.append("## Results\n")
     out.append(f"Generated by `make bench{' BENCH_QUICK=1' if args.quick else ''}` on {meta['date']} "
+               f"from revision `{meta.get('revision', '?')}` "
                f"in {elapsed / 60:.1f} minutes. Host: {meta['cpu']}, {meta['cores']} cores, Linux "
                f"{meta['host_kernel']}, {meta['qemu']}, accelerator **{meta['accel'].upper()}**"
                f"{' (nested KVM: label, not a TCG number)' if meta['accel'] == 'kvm' else ''}; "
@@ -691,6 +764,12 @@ def report(results, args, plot_files, elapsed):
                    f"first echo reply after {fmt_cell(s, 0)} ms.\n")
     for p in plot_files:
         out.append(f"![{p.stem}]({p.name})\n")
+    sweep = sweep_table(results)
+    if sweep:
+        out.append("Receive ceiling: 64-byte datagrams to the discard port at rising offered rates (one "
+                   f"{min(2.0, args.seconds):g}-second run each). Where the counted rate stops rising while "
+                   "the guest still idles, QEMU's TAP backend (or the host) is the limit.\n")
+        out.append(sweep + "\n")
     kc = results.get("kvm_check")
     if kc is not None:
         tcg = summary(values(results.get("ours", {}), "echo64", "replies_per_s"))
@@ -760,6 +839,8 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="our guest only, one run, short measurements")
     ap.add_argument("--no-linux", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the -m bisection")
+    ap.add_argument("--sweep", default="50000,100000,150000,200000,300000,400000,600000,800000",
+                    help="offered rates (datagrams/s, comma-separated) for the 64-byte receive sweep; '' for none")
     ap.add_argument("--wait-quiet", type=float, default=120,
                     help="wait up to this many seconds for the host to be under 10%% busy before starting")
     ap.add_argument("--report-only", action="store_true",
@@ -768,6 +849,7 @@ def parse_args():
     if a.quick:
         a.runs, a.seconds, a.rtt_count, a.no_linux, a.no_memory, a.wait_quiet = 1, 1.5, 500, True, True, 0
     a.flood_sizes = (64, 1400)
+    a.sweep_rates = [] if a.quick or not a.sweep else [int(x) for x in a.sweep.split(",")]
     a.seconds = max(0.5, min(a.seconds, 60))
     return a
 
