@@ -630,39 +630,30 @@ set ylabel 'payload Mbit/s (replies)'
 plot {', '.join(bars_mbit)}
 unset multiplot
 """
+    def curves(series, style, settings, output):
+        """A gnuplot block: one curve per guest from its data file, after the given settings."""
+        plotted = ", ".join(f"'{p}' using 1:2 with {style} lc rgb '{colors[g]}' title '{results[g]['label']}'"
+                            for g, p in series)
+        return (f"\nreset\nset terminal pngcairo size 800,450 font 'sans,10'\nset output '{output}'\n"
+                f"set grid\n{settings.strip()}\nplot {plotted}\n")
+
     if cdfs:
-        lines = ", ".join(f"'{p}' using 1:2 with steps lw 2 lc rgb '{colors[g]}' title '{results[g]['label']}'"
-                          for g, p in cdfs)
-        script += f"""
-reset
-set terminal pngcairo size 800,450 font 'sans,10'
-set output '{rp}'
+        script += curves(cdfs, "steps lw 2", f"""
 set title 'Sequential UDP echo round trips, 64-byte payloads, QEMU {accel} (all runs)'
 set logscale x
 set xlabel 'round-trip time (µs, log scale)'
 set ylabel 'fraction of round trips ≤ x'
 set yrange [0:1]
-set grid
-set key bottom right
-plot {lines}
-"""
+set key bottom right""", rp)
     sp = outdir / f"{prefix}-rx-sweep.png"
     if sweeps:
-        lines = ", ".join(f"'{p}' using 1:2 with linespoints lw 2 pt 7 lc rgb '{colors[g]}' title '{results[g]['label']}'"
-                          for g, p in sweeps)
-        script += f"""
-reset
-set terminal pngcairo size 800,450 font 'sans,10'
-set output '{sp}'
+        script += curves(sweeps, "linespoints lw 2 pt 7", f"""
 set title 'Host to guest, 64-byte datagrams to the discard port, QEMU {accel}'
 set xlabel 'offered by the host (thousand datagrams/s)'
 set ylabel 'counted by the guest (thousand/s)'
 set xrange [0:*]
 set yrange [0:*]
-set grid
-set key top left
-plot x with lines dt 2 lc rgb 'gray' title 'everything delivered', {lines}
-"""
+set key top left""", sp).replace("\nplot ", "\nplot x with lines dt 2 lc rgb 'gray' title 'everything delivered', ")
     gp = work / "plots.gp"
     gp.write_text(script)
     r = subprocess.run(["gnuplot", str(gp)], capture_output=True, text=True)
