@@ -172,6 +172,15 @@ static void arp_timer_fn(struct timer *t)
 	timer_arm(&e->timer, ARP_RETRY_NS);
 }
 
+static unsigned incomplete_entries(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++)
+		n += cache[i].state == ARP_INCOMPLETE;
+	return n;
+}
+
 int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop)
 {
 	struct arp_entry *e = cache_find(next_hop);
@@ -179,6 +188,13 @@ int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop)
 	if (e && e->state == ARP_REACHABLE)
 		return eth_output(dev, nb, e->mac, ETH_P_IP);
 	if (!e) {
+		/* Answers to a flood of (spoofed) senders that never reply must not take the whole
+		 * cache: past ARP_MAX_INCOMPLETE, new resolutions fail until some finish. */
+		if (incomplete_entries() >= ARP_MAX_INCOMPLETE) {
+			arp_stats.resolve_incomplete_limit++;
+			netbuf_free(nb);
+			return -ENOBUFS;
+		}
 		e = cache_slot();
 		if (!e) {
 			arp_stats.resolve_cache_full++;
@@ -238,7 +254,7 @@ static u64 *arp_validate(const struct netbuf *nb, const struct arphdr_eth *ah)
 	/* Nobody owns a group MAC, the zero MAC, or a broadcast/multicast IPv4 address. */
 	if (eth_is_multicast(ah->ar_sha) || eth_is_zero(ah->ar_sha) ||
 	    ipv4_is_multicast(ah->ar_spa) || ipv4_is_limited_broadcast(ah->ar_spa) ||
-	    (inet_configured() && ah->ar_spa == inet_subnet_broadcast()))
+	    inet_is_subnet_broadcast(ah->ar_spa))
 		return &arp_stats.rx_bad_sender;
 	return NULL;
 }
@@ -295,9 +311,13 @@ void arp_input(struct netbuf *nb)
 	}
 	for_us = ah->ar_tpa == inet_addr();
 	e = ah->ar_spa ? cache_find(ah->ar_spa) : NULL; /* spa 0: an RFC 5227 probe */
-	if (e)
+	if (e) {
 		entry_resolved(e, ah->ar_sha);
-	else if (for_us && ah->ar_spa && (e = cache_slot())) {
+	} else if (for_us && ah->ar_spa && !inet_on_link(ah->ar_spa)) {
+		/* We only ever resolve on-link next hops, so an entry for anyone else would only
+		 * take a slot (and could push out one we need): answer, but do not remember. */
+		arp_stats.rx_sender_off_link++;
+	} else if (for_us && ah->ar_spa && (e = cache_slot())) {
 		e->ip = ah->ar_spa;
 		entry_resolved(e, ah->ar_sha);
 	}

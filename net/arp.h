@@ -18,6 +18,7 @@
 #define ARPOP_REPLY 2
 
 #define ARP_CACHE_SIZE 32
+#define ARP_MAX_INCOMPLETE (ARP_CACHE_SIZE / 2) /* resolutions in progress at once */
 #define ARP_QUEUE_LEN 8
 #define ARP_MAX_TRIES 3
 #define ARP_RETRY_NS (1000ull * 1000 * 1000)
@@ -52,9 +53,9 @@ struct arp_entry {
 #define ARP_STATS(X)                                                                          \
 	X(rx_packets) X(rx_requests) X(rx_replies) X(rx_runt) X(rx_bad_htype) X(rx_bad_ptype)   \
 	X(rx_bad_hlen) X(rx_bad_plen) X(rx_bad_op) X(rx_bad_sender) X(rx_not_for_us)            \
-	X(rx_unconfigured) X(rx_conflicts) X(tx_requests) X(tx_replies) X(tx_announces)         \
-	X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)                  \
-	X(resolve_cache_full) X(entries_expired) X(entries_evicted)        \
+	X(rx_unconfigured) X(rx_conflicts) X(rx_sender_off_link) X(tx_requests) X(tx_replies)   \
+	X(tx_announces) X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)  \
+	X(resolve_cache_full) X(resolve_incomplete_limit) X(entries_expired) X(entries_evicted) \
 	X(link_down_dropped)
 struct arp_stats { ARP_STATS(NET_STAT_FIELD) };
 extern struct arp_stats arp_stats;

@@ -31,6 +31,15 @@ be32 inet_subnet_broadcast(void)
 	return inet_if.addr | ~inet_if.mask;
 }
 
+/* With /31 and /32 there is no directed broadcast (RFC 3021): nothing matches, in particular
+ * not 0.0.0.0, which inet_subnet_broadcast() returns there. */
+bool inet_is_subnet_broadcast(be32 a)
+{
+	be32 b = inet_subnet_broadcast();
+
+	return b != 0 && a == b;
+}
+
 bool inet_on_link(be32 daddr)
 {
 	return inet_if.configured && (daddr & inet_if.mask) == (inet_if.addr & inet_if.mask);

@@ -134,7 +134,7 @@ static bool error_allowed(const struct netbuf *nb)
 
 void icmp_send_unreach(struct netbuf *nb, u8 code)
 {
-	unsigned quoted, max_quote = ICMP_ERROR_MAX_TOTAL - IPV4_HLEN - ICMP_HLEN;
+	unsigned quoted, max_quote = MIN(ICMP_ERROR_MAX_TOTAL, ipv4_max_payload() + IPV4_HLEN) - IPV4_HLEN - ICMP_HLEN;
 	struct iphdr *orig = ip_hdr(nb);
 	be32 dest = orig->saddr;
 	struct icmphdr *ic;

@@ -117,6 +117,8 @@ static inline bool inet_configured(void) { return inet_if.configured; }
 static inline be32 inet_addr(void) { return inet_if.configured ? inet_if.addr : 0; }
 /* The directed (subnet) broadcast of the configured network; 0 for /31 and /32. */
 be32 inet_subnet_broadcast(void);
+/* a is that broadcast (never true without an address, or for /31 and /32). */
+bool inet_is_subnet_broadcast(be32 a);
 bool inet_on_link(be32 daddr);
 
 /* Set the address (prints the "net: ready" marker the first time, announces the address

@@ -31,7 +31,7 @@ static enum ip_dest classify_dest(be32 daddr)
 		return IP_DEST_UNCONFIGURED;
 	if (daddr == inet_addr())
 		return IP_DEST_UNICAST;
-	if (ipv4_is_limited_broadcast(daddr) || daddr == inet_subnet_broadcast())
+	if (ipv4_is_limited_broadcast(daddr) || inet_is_subnet_broadcast(daddr))
 		return IP_DEST_BROADCAST;
 	return IP_DEST_OTHER;
 }
@@ -65,9 +65,10 @@ static u64 *ip_validate(struct netbuf *nb, const struct iphdr *ip)
 	if (ntohs(ip->frag_off) & (IP_MF | IP_OFFSET))
 		return &ipv4_stats.rx_fragments;
 	/* RFC 1122 3.2.1.3: a source must be a host address (0.0.0.0 is a host that does not
-	 * know its address yet, e.g. a DHCP client, and is allowed). */
-	if (ip->saddr != 0 && (!ipv4_is_valid_host(ip->saddr) ||
-			       (inet_configured() && ip->saddr == inet_subnet_broadcast())))
+	 * know its address yet, e.g. a DHCP client, and is allowed); our own address coming back
+	 * from the wire is spoofed or looped, and any answer would go to ourselves. */
+	if (ip->saddr != 0 && (!ipv4_is_valid_host(ip->saddr) || inet_is_subnet_broadcast(ip->saddr) ||
+			       ip->saddr == inet_addr()))
 		return &ipv4_stats.rx_bad_source;
 	return NULL;
 	/* LAB:END */
@@ -120,7 +121,7 @@ unsigned ipv4_max_payload(void)
 
 int ipv4_route(be32 daddr, be32 *next_hop)
 {
-	if (ipv4_is_limited_broadcast(daddr) || (inet_configured() && daddr == inet_subnet_broadcast())) {
+	if (ipv4_is_limited_broadcast(daddr) || inet_is_subnet_broadcast(daddr)) {
 		*next_hop = INADDR_BROADCAST_BE;
 		return 0;
 	}

@@ -240,13 +240,113 @@ static void test_cache_full_evicts_oldest(void)
 	CHECK(!arp_lookup(IPV4(10, 0, 1, 1), mac)); /* the oldest went */
 	CHECK(arp_lookup(IPV4(10, 0, 1, ARP_CACHE_SIZE + 1), mac));
 	h_clear_tx();
-	/* incomplete entries are never evicted: fill the table with them, then one more fails */
 	arp_flush();
-	for (unsigned i = 0; i < ARP_CACHE_SIZE; i++)
-		CHECK_EQ(send_udp(IPV4(10, 0, 3, i + 1), 1), 1);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Every hardware/protocol length pair and every operation: only 6/4 and request/reply are
+ * ARP for Ethernet/IPv4 (RFC 826); everything else is counted and changes nothing. */
+static void test_lengths_and_ops_every_value(void)
+{
+	struct arphdr_eth *a;
+	u64 answered = 0;
+	u8 mac[6];
+
+	h_setup(NULL, NULL);
+	for (unsigned hl = 0; hl < 256; hl++) {
+		for (unsigned pl = 0; pl < 256; pl += (pl < 16 ? 1 : 17)) {
+			struct netbuf *nb = arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, &a);
+
+			a->ar_hln = (u8)hl;
+			a->ar_pln = (u8)pl;
+			h_inject(nb);
+			answered += h_ntx;
+			h_clear_tx();
+			if (hl == 6 && pl == 4)
+				arp_flush();
+		}
+	}
+	CHECK_EQ(answered, 1);
+	CHECK_EQ(arp_stats.rx_bad_hlen, 255 * 31);
+	CHECK_EQ(arp_stats.rx_bad_plen, 30);
+	for (unsigned op = 0; op < 65536; op++) {
+		struct netbuf *nb = arp_pkt((u16)op, h_peer_mac, IPV4(10, 0, 2, 3), h_our_ip, &a);
+
+		h_inject(nb);
+		h_clear_tx();
+	}
+	CHECK_EQ(arp_stats.rx_bad_op, 65534);
+	CHECK_EQ(arp_stats.tx_replies, 2);
+	CHECK(arp_lookup(IPV4(10, 0, 2, 3), mac)); /* from the valid request and reply */
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Resolutions for senders that never answer (a spoofed flood) take at most half the cache:
+ * past ARP_MAX_INCOMPLETE new ones fail and are counted, the reachable entries stay, and a
+ * slot is always left for a peer that does answer. Incomplete entries are never evicted. */
+static void test_incomplete_entries_bounded(void)
+{
+	u8 mac[6];
+
+	h_setup("10.0.0.15/16", NULL);
+	for (unsigned i = 0; i < ARP_CACHE_SIZE / 2; i++) {
+		u8 m[6] = { 0x02, 0, 0, 0, 1, (u8)i };
+
+		h_advance_ns(1000);
+		h_inject(arp_pkt(ARPOP_REQUEST, m, IPV4(10, 0, 1, i + 1), IPV4(10, 0, 0, 15), NULL));
+	}
+	h_clear_tx();
+	for (unsigned i = 0; i < ARP_MAX_INCOMPLETE; i++)
+		CHECK_EQ(send_udp(IPV4(10, 0, 3, i + 1), 2), 2);
+	CHECK_EQ(arp_pending_total(), 2 * ARP_MAX_INCOMPLETE);
 	CHECK_EQ(send_udp(IPV4(10, 0, 4, 1), 1), 0);
-	CHECK_EQ(arp_stats.resolve_cache_full, 1);
+	CHECK_EQ(arp_stats.resolve_incomplete_limit, 1);
+	CHECK_EQ(arp_stats.entries_evicted, 0);
+	for (unsigned i = 0; i < ARP_CACHE_SIZE / 2; i++)
+		CHECK(arp_lookup(IPV4(10, 0, 1, i + 1), mac));
+	/* known peers are still sent to at once */
+	CHECK_EQ(send_udp(IPV4(10, 0, 1, 1), 1), 1);
+	/* the unanswered ones give up after their retries; then resolving works again */
+	h_advance_ns(ARP_MAX_TRIES * ARP_RETRY_NS + 1);
+	CHECK_EQ(arp_stats.resolve_failed, 2 * ARP_MAX_INCOMPLETE);
+	CHECK_EQ(arp_pending_total(), 0);
+	CHECK_EQ(send_udp(IPV4(10, 0, 4, 1), 1), 1);
 	arp_flush();
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* A request for our address from a sender outside our network is answered, but the sender
+ * is not cached: we never send to it through ARP. */
+static void test_off_link_sender_not_cached(void)
+{
+	const struct arphdr_eth *r;
+	u8 mac[6];
+
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, IPV4(192, 168, 7, 7), h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 1);
+	r = (const void *)(h_tx[0]->data + ETH_HLEN);
+	CHECK_EQ(ntohs(r->ar_op), ARPOP_REPLY);
+	CHECK_EQ(r->ar_tpa, IPV4(192, 168, 7, 7));
+	CHECK_EQ(arp_stats.rx_sender_off_link, 1);
+	CHECK(!arp_lookup(IPV4(192, 168, 7, 7), mac));
+	/* an unsolicited reply (not for an entry we have) creates nothing either */
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, IPV4(10, 0, 2, 44), IPV4(10, 0, 2, 99), NULL));
+	CHECK(!arp_lookup(IPV4(10, 0, 2, 44), mac));
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* /31 and /32 have no directed broadcast: a probe (sender 0.0.0.0) is still a probe. */
+static void test_probe_on_point_to_point(void)
+{
+	h_setup("10.0.2.15/32", NULL);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, 0, h_our_ip, NULL));
+	CHECK_EQ(arp_stats.rx_bad_sender, 0);
+	CHECK_EQ(h_ntx, 1); /* answered, as RFC 5227 2.1.1 expects of the owner */
 	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
 }
@@ -305,6 +405,10 @@ int main(void)
 	RUN(test_retries_then_counted_drop);
 	RUN(test_expiry);
 	RUN(test_cache_full_evicts_oldest);
+	RUN(test_lengths_and_ops_every_value);
+	RUN(test_incomplete_entries_bounded);
+	RUN(test_off_link_sender_not_cached);
+	RUN(test_probe_on_point_to_point);
 	RUN(test_gratuitous_on_address_and_link_up);
 	RUN(test_print_cache);
 	return unit_summary("net_arp");

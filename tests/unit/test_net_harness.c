@@ -105,6 +105,12 @@ static void timers_fire(void)
 	}
 }
 
+void h_cancel_all_timers(void)
+{
+	while (timers)
+		timer_cancel(timers);
+}
+
 void h_advance_ns(u64 ns)
 {
 	u64 end = host_now_ns + ns;
@@ -162,9 +168,7 @@ void h_setup(const char *ip, const char *gw)
 	h_dev.carrier = true;
 	h_dev.mtu = ETH_DATA_LEN;
 	inet_reset();
-	/* fire and forget any timer the last test left behind */
-	while (timers)
-		timer_cancel(timers);
+	h_cancel_all_timers(); /* forget any timer the last test left behind */
 	inet_attach(&h_dev, ip, gw);
 	h_clear_tx(); /* the gratuitous ARP of the attach */
 	inet_zero_stats();

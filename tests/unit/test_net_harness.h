@@ -33,6 +33,8 @@ void h_set_cmdline(const char *key, const char *val);
 void h_setup(const char *ip, const char *gw);
 /* Free the captured frames. */
 void h_clear_tx(void);
+/* Forget every pending timer (before the memory holding them is reused). */
+void h_cancel_all_timers(void);
 /* Move the clock forward, firing due timers in order. */
 void h_advance_ns(u64 ns);
 /* Buffers neither free nor accounted for (captured or queued in ARP): should be 0. */

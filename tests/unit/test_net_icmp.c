@@ -142,6 +142,14 @@ static void test_port_unreachable_quote(void)
 	h_inject_udp(5555, 4444, data, sizeof(data));
 	CHECK_EQ(ntohs(h_ip(0)->tot_len), ICMP_ERROR_MAX_TOTAL);
 	h_clear_tx();
+	/* below a 576-byte MTU the quote shrinks to fit: the error is still sent */
+	h_dev.mtu = 296;
+	h_inject_udp(5555, 4444, data, 400);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(h_ip(0)->tot_len), 296);
+	CHECK_EQ(icmp_stats.tx_errors, 0);
+	h_dev.mtu = ETH_DATA_LEN;
+	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
 }
 

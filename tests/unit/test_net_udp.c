@@ -165,6 +165,35 @@ static void test_receive_checks(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Every value of the length field, the IPv4 payload staying 8 + 20 bytes: below 8 or past
+ * the payload is a lie (dropped, counted); anything else is trusted and trims the datagram. */
+static void test_length_field_every_value(void)
+{
+	static u8 seg[64];
+	unsigned n, bad = 0;
+
+	h_setup(NULL, NULL);
+	udp_bind(5000, record, (void *)&got);
+	memset(&got, 0, sizeof(got));
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "twenty bytes of data", 20, false);
+	for (unsigned ulen = 0; ulen < 65536; ulen++) {
+		unsigned calls = got.calls;
+
+		put_be16(seg + 4, (u16)ulen);
+		h_inject_ip(h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+		if (ulen < UDP_HLEN || ulen > n) {
+			bad++;
+			CHECK_EQ(got.calls, calls);
+		} else {
+			CHECK_EQ(got.calls, calls + 1);
+			CHECK_EQ(got.len, ulen - UDP_HLEN);
+		}
+	}
+	CHECK_EQ(udp_stats.rx_bad_len, bad);
+	CHECK_EQ(got.calls, n - UDP_HLEN + 1);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_unconfigured_only_dhcp_client(void)
 {
 	static u8 seg[64];
@@ -257,6 +286,7 @@ int main(void)
 	RUN(test_sendto_errors_and_limits);
 	RUN(test_checksum_generated);
 	RUN(test_receive_checks);
+	RUN(test_length_field_every_value);
 	RUN(test_unconfigured_only_dhcp_client);
 	RUN(test_echo_in_place_exact);
 	RUN(test_echo_ignores_broadcast);

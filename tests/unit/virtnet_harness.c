@@ -263,9 +263,8 @@ static void vh_teardown(void)
 		vh.vdev.driver->remove(&vh.vdev);
 		vh.vdev.driver = NULL;
 	}
-	for (int i = 0; i < nvirtnet; i++)
-		timer_cancel(&virtnet_devs[i].watchdog);
 	inet_reset();
+	h_cancel_all_timers(); /* the driver's own timers live in virtnet_devs, cleared below */
 	memset(virtnet_devs, 0, sizeof(virtnet_devs));
 	nvirtnet = 0;
 	memset(devices, 0, sizeof(devices));
