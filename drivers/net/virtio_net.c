@@ -411,7 +411,7 @@ static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 	/* LAB:SOLUTION stage6: do not kick here: mark the kick pending, so virtnet_flush (ndo_flush,
 	 * at the end of the burst) notifies the device once for every frame queued since
 	 * LAB:STUB vi->tx_kick_pending = true;
- * LAB:STUB if (virtqueue_kick_prepare(vi->svq)) {
+	 * LAB:STUB if (virtqueue_kick_prepare(vi->svq)) {
 	 * LAB:STUB 	vi->stats.tx_kicks++;
 	 * LAB:STUB 	vi->dev.stats.doorbells++;
 	 * LAB:STUB 	virtqueue_notify(vi->svq);
