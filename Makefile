@@ -69,6 +69,7 @@ iso: deps-iso $(BUILD)/kernel.iso
 UNIT_TESTS :=
 include $(wildcard tests/unit/*.mk)
 include tests/fuzz/fuzz.mk
+include lab.mk
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -DHOST_TEST \
                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
