@@ -162,6 +162,15 @@ bool netbuf_enqueue(struct netbuf_queue *q, struct netbuf *nb)
 	return true;
 }
 
+void netbuf_queue_head(struct netbuf_queue *q, struct netbuf *nb)
+{
+	nb->next = q->head;
+	q->head = nb;
+	if (!q->tail)
+		q->tail = nb;
+	q->len++;
+}
+
 struct netbuf *netbuf_dequeue(struct netbuf_queue *q)
 {
 	struct netbuf *nb = q->head;

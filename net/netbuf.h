@@ -81,6 +81,8 @@ struct netbuf_queue {
 void netbuf_queue_init(struct netbuf_queue *q, unsigned limit);
 bool netbuf_enqueue(struct netbuf_queue *q, struct netbuf *nb); /* false: full, not queued */
 struct netbuf *netbuf_dequeue(struct netbuf_queue *q);
+/* Put back at the front a buffer just dequeued (no limit check: it held that place). */
+void netbuf_queue_head(struct netbuf_queue *q, struct netbuf *nb);
 void netbuf_queue_purge(struct netbuf_queue *q);                /* frees every buffer */
 
 #endif

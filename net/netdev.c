@@ -82,14 +82,18 @@ void netif_wake_queue(struct net_device *dev)
 {
 	struct netbuf *nb;
 
-	while ((nb = dev->tx_backlog.head)) {
+	while (dev->tx_backlog.head) {
 		if (!dev->carrier) {
 			netbuf_queue_purge(&dev->tx_backlog);
 			return;
 		}
-		if (try_xmit(dev, dev->tx_backlog.head) != NETDEV_TX_OK)
+		/* Off the queue before the driver sees it: NETDEV_TX_OK may mean it already freed
+		 * the frame (dropped with a counter), and then its link belongs to the free list. */
+		nb = netbuf_dequeue(&dev->tx_backlog);
+		if (try_xmit(dev, nb) != NETDEV_TX_OK) {
+			netbuf_queue_head(&dev->tx_backlog, nb); /* busy: untouched, first in line again */
 			return;
-		netbuf_dequeue(&dev->tx_backlog);
+		}
 	}
 }
 
