@@ -744,6 +744,39 @@ static void test_tx_watchdog(void)
 	finish();
 }
 
+/* The device breaks its transmit ring (used idx far ahead) while frames wait in the backlog:
+ * the driver drops each one it is handed (counted), and the backlog must not follow a dropped
+ * frame's link into the free list (a use after free fuzz_virtnet found). */
+static void test_tx_ring_broken_with_backlog(void)
+{
+	struct netbuf *all[VH_POOL_BUFS];
+	unsigned n = 0, backlog;
+	u64 completed;
+
+	start_default();
+	stack_up();
+	for (int i = 0; i < 100; i++)
+		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
+	vh_poll();
+	backlog = vh_vi()->dev.tx_backlog.len;
+	CHECK(backlog > 0);
+	completed = vh_vi()->svq->stats.completed;
+	sim_set_used_idx(&vh.sim[TX_VQ], (u16)(vh.sim[TX_VQ].used_idx + 1000));
+	h_advance_ns(NSEC_PER_SEC); /* the reclaim timer looks, finds the ring broken */
+	vh_poll();
+	CHECK(vh_vi()->svq->broken);
+	CHECK_EQ(vh_vi()->svq->stats.completed, completed);
+	CHECK_EQ(vh_vi()->dev.tx_backlog.len, 0);
+	CHECK_EQ(st()->tx_add_error, backlog);
+	CHECK_EQ(vh_leaked(), 0);
+	/* the free list is intact: every free buffer can be had, each a real one */
+	while (n < VH_POOL_BUFS && (all[n] = netbuf_alloc()))
+		CHECK(all[n++]->data != NULL);
+	while (n)
+		netbuf_free(all[--n]);
+	finish(); /* the reset takes back what the broken ring held */
+}
+
 /* `stall MS`: no polling, the device runs out of buffers and drops; then all is refilled. */
 static void test_stall_then_refill(void)
 {
@@ -823,6 +856,7 @@ int main(void)
 	RUN(test_num_buffers_merge);
 	RUN(test_isr_unknown_bits);
 	RUN(test_tx_watchdog);
+	RUN(test_tx_ring_broken_with_backlog);
 	RUN(test_stall_then_refill);
 	RUN(test_reset_and_remove_with_buffers_out);
 	vh_teardown();
