@@ -354,12 +354,14 @@ def run_guest(bench, kind, results):
 
 
 def boot_timeline(guest, con):
-    """Our boot timeline: `timeline: <ms> ms <event>` lines from the boot log, or from the
-    `timeline` command when the boot printed none."""
+    """Our boot timeline, `timeline: <ms> ms <event>` lines: from the `timeline` command when
+    the shell has it (it also knows events after the prompt, such as the first ARP reply),
+    else from what the boot printed."""
     rx = re.compile(r"^timeline: +([\d.]+) ms (.+)$", re.M)
-    found = rx.findall(guest.log)
-    if not found and re.search(r"^  timeline ", con.cmd("help"), re.M):
+    if re.search(r"^  timeline ", con.cmd("help"), re.M):
         found = rx.findall(con.cmd("timeline"))
+    else:
+        found = rx.findall(guest.log)
     seen, out = set(), []
     for ms, what in found:
         if what not in seen:
