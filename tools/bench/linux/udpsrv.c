@@ -57,7 +57,7 @@ static int udp_bound(int port)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_ANY) };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int big = 1 << 20;
+	int big = 4 << 20; /* the init script raises net.core.rmem_max to allow it */
 
 	if (fd < 0)
 		return -1;
