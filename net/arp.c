@@ -10,6 +10,7 @@
 #include "kernel/errno.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "kernel/timeline.h"
 #include "net/arp.h"
 #include "net/ethernet.h"
 
@@ -277,6 +278,7 @@ static void arp_reply_in_place(struct net_device *dev, struct netbuf *nb, struct
 	memcpy(ah->ar_sha, dev->mac, ETH_ALEN);
 	ah->ar_spa = inet_addr();
 	arp_stats.tx_replies++;
+	timeline_mark("first ARP reply");
 	eth_output(dev, nb, ah->ar_tha, ETH_P_ARP);
 	/* LAB:END */
 }

@@ -12,6 +12,7 @@
 #include "kernel/init.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "kernel/timeline.h"
 #include "net/arp.h"
 #include "net/dhcp.h"
 #include "net/ethernet.h"
@@ -53,6 +54,7 @@ static void print_ready(void)
 	if (inet_if.ready_printed)
 		return;
 	inet_if.ready_printed = true;
+	timeline_mark("net ready");
 	printk("net: ready ip=%s mac=%02x:%02x:%02x:%02x:%02x:%02x\n", inet_fmt(ip, inet_if.addr), m[0], m[1], m[2],
 	       m[3], m[4], m[5]);
 }
