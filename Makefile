@@ -70,6 +70,7 @@ UNIT_TESTS :=
 include $(wildcard tests/unit/*.mk)
 include tests/fuzz/fuzz.mk
 include lab.mk
+include tools/bench/bench.mk
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -DHOST_TEST \
                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
