@@ -288,13 +288,13 @@ class Measure:
     def tx(self, size):
         secs = max(1, round(self.a.seconds))
         sink = self.b.popen_loadgen("sink", "--port", SINK_PORT, "--seconds", secs + 20, "--idle-ms", 1000)
-        if "listening" not in sink.stderr.readline():
-            raise RuntimeError("loadgen sink did not start")
-        self.perf_zero()
-        out = self.kind.blast(self.con, size, secs)
-        r = {"guest_line": out.strip()}
-        r["perf"] = self.perf_read()
         try:
+            if "listening" not in sink.stderr.readline():
+                raise RuntimeError("loadgen sink did not start")
+            self.perf_zero()
+            out = self.kind.blast(self.con, size, secs)
+            r = {"guest_line": out.strip()}
+            r["perf"] = self.perf_read()
             so, _ = sink.communicate(timeout=secs + 30)
             r.update(json.loads(so.strip().splitlines()[-1]))
         finally:
@@ -336,17 +336,39 @@ def run_guest(bench, kind, results):
     for size in a.flood_sizes:
         plan.append((f"tx{size}", lambda i, s=size: m.tx(s),
                      lambda r: f"host received {r.get('packets_per_s', 0):.0f}/s ({r.get('guest_line', '')})"))
+    reboots = 0
+
+    def one_run(key, i, measure):
+        """A run that fails (a guest that stops answering, a timeout) is recorded as an error;
+        the guest is booted again for the next one."""
+        nonlocal m, reboots
+        try:
+            return measure(i)
+        except (GuestError, RuntimeError, subprocess.TimeoutExpired, ValueError, IndexError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log(f"{kind.label}: {key} run {i + 1} FAILED: {first}; booting the guest again")
+            res.setdefault("errors", []).append(f"{key} run {i + 1}: {first}")
+            reboots += 1
+            con2, _ = bench.boot(kind, tag=f"-reboot{reboots}")
+            if con2 is None:
+                raise RuntimeError(f"{kind.label}: no echo reply after a reboot") from e
+            m = Measure(bench, kind, con2)
+            return {"error": first}
+
     for key, measure, describe in plan:
         res[key] = []
         for i in range(a.runs):
-            r = measure(i)
+            r = one_run(key, i, measure)
             res[key].append(r)
-            log(f"{kind.label}: {key} run {i + 1}/{a.runs}: {describe(r)}")
+            if "error" not in r:
+                log(f"{kind.label}: {key} run {i + 1}/{a.runs}: {describe(r)}")
     # The receive ceiling: 64-byte datagrams to the discard port (the least work a guest can do
     # per packet) at rising offered rates, one short run each.
     res["sweep"] = []
     for rate in a.sweep_rates:
-        r = m.rx(64, rate=rate, seconds=min(2.0, a.seconds))
+        r = one_run(f"sweep{rate}", 0, lambda i, rt=rate: m.rx(64, rate=rt, seconds=min(2.0, a.seconds)))
+        if "error" in r:
+            continue
         res["sweep"].append(r)
         log(f"{kind.label}: sweep {rate}/s offered: host sent {r['sent_per_s']:.0f}/s, "
             f"guest counted {r.get('guest_per_s', 0):.0f}/s")
@@ -763,6 +785,11 @@ def report(results, args, plot_files, elapsed):
                    f"{min(2.0, args.seconds):g}-second run each). Where the counted rate stops rising while "
                    "the guest still idles, QEMU's TAP backend (or the host) is the limit.\n")
         out.append(sweep + "\n")
+    for g in ("ours", "linux"):
+        errs = results.get(g, {}).get("errors")
+        if errs:
+            out.append(f"Runs that failed for {results[g]['label']} (left out of the medians; the guest was "
+                       "booted again after each):\n\n" + "\n".join(f"- {e}" for e in errs) + "\n")
     kc = results.get("kvm_check")
     if kc is not None:
         tcg = summary(values(results.get("ours", {}), "echo64", "replies_per_s"))

@@ -226,6 +226,7 @@ static int cmd_blast(const char *ip, const char *port_s, const char *size_s, con
 	unsigned long long sent = 0, nobufs = 0, failed = 0;
 	uint64_t start, stop, elapsed;
 	uint32_t seq = 1; /* 0 is the priming datagram, as in our blast */
+	struct timeval send_timeout = { .tv_usec = 200000 };
 	int fd, last_err = 0;
 
 	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1 || port < 1 || port > 65535 || size < 0 || size > 1472 ||
@@ -237,6 +238,9 @@ static int cmd_blast(const char *ip, const char *port_s, const char *size_s, con
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return fail("socket/connect");
+	/* A send blocks while the socket's buffer is full; never past the deadline, even if the
+	 * device stops completing frames: give up after 200 ms and count a nobufs. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
 	memset(bufs, 0, sizeof(bufs));
 	send(fd, bufs[0], (size_t)size, 0); /* priming: ARP resolves before the clock starts */
 	usleep(200000);
@@ -257,7 +261,7 @@ static int cmd_blast(const char *ip, const char *port_s, const char *size_s, con
 		}
 		n = sendmmsg(fd, msgs, BATCH, 0);
 		if (n < 0) {
-			if (errno == ENOBUFS || errno == EAGAIN) {
+			if (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK) {
 				nobufs++;
 			} else {
 				failed++;
