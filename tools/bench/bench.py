@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -927,6 +928,8 @@ def measure(args, work):
 
 
 def main():
+    # SIGTERM (and Ctrl-C) unwind through the finally blocks: guests killed, namespace deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse_args()
     t0 = time.monotonic()
     work = Path(args.workdir)
