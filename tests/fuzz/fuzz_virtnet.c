@@ -17,7 +17,9 @@
  *                    num_buffers included, is the fuzzer's; op & 8: a 2-byte lie added to the
  *                    first used length
  *     op & 7 = 3     a well-formed frame: len (2 bytes) and its bytes; the header is right
- *     op & 7 = 4     advance the clock by (1 byte) * 20 ms: ARP, DHCP and watchdog timers
+ *     op & 7 = 4     advance the clock by (1 byte) * 20 ms: ARP, DHCP and watchdog timers;
+ *                    at most MAX_CLOCK_NS in all (past that the op does nothing: long runs of
+ *                    simulated time only fire the same timers again, slowly)
  *     op & 7 = 5     the device transmits up to (1 byte) queued frames and completes them
  *     op & 7 = 6     a made-up used entry: id (2 bytes), len (2 bytes), on the receive queue
  *                    (op & 8: the transmit queue)
@@ -33,6 +35,7 @@
 #include "tests/unit/virtnet_harness.c"
 
 #define MAX_BYTES 9100
+#define MAX_CLOCK_NS (130 * NSEC_PER_SEC) /* ARP expiry (60 s) and more, with room to spare */
 
 static void start(uint8_t mode)
 {
@@ -91,6 +94,7 @@ static void check_and_stop(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t i = 1;
+	u64 clock = 0;
 
 	if (size < 1)
 		return 0;
@@ -138,11 +142,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			i += len;
 			break;
 		}
-		case 4:
+		case 4: {
+			u64 ns;
+
 			if (i >= size)
 				goto out;
-			h_advance_ns((u64)data[i++] * 20 * NSEC_PER_MSEC);
+			ns = MIN((u64)data[i++] * 20 * NSEC_PER_MSEC, MAX_CLOCK_NS - clock);
+			clock += ns;
+			h_advance_ns(ns);
 			break;
+		}
 		case 5:
 			if (i >= size)
 				goto out;
