@@ -147,7 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (i >= size)
 				goto out;
-			ns = MIN((u64)data[i++] * 20 * NSEC_PER_MSEC, MAX_CLOCK_NS - clock);
+			ns = (u64)data[i++] * 20 * NSEC_PER_MSEC; /* not inside MIN: it evaluates twice */
+			ns = MIN(ns, MAX_CLOCK_NS - clock);
 			clock += ns;
 			h_advance_ns(ns);
 			break;
