@@ -32,6 +32,7 @@
 #define VIRTNET_EXTRA_BUFS 512 /* pool buffers beyond the two rings: stack queues, backlog */
 #define TX_TIMEOUT_S 5         /* no transmit completion for this long: report it */
 #define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
+#define REFILL_RETRY_NS (10 * NSEC_PER_MSEC) /* receive refill retry when the pool was empty */
 
 enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
 
@@ -73,6 +74,7 @@ struct virtnet_info {
 	bool pool_ready;
 	struct timer watchdog;      /* once a second: is the device still completing frames? */
 	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
+	struct timer refill;        /* retries filling the receive queue after the pool ran dry */
 	u64 watchdog_completed;     /* stats.tx_completed at the last look */
 	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
 	struct virtnet_stats stats;
@@ -149,7 +151,9 @@ static int add_recvbuf(struct virtnet_info *vi, struct netbuf *nb)
 	return virtqueue_add_inbuf(vi->rvq, sg, 2, nb);
 }
 
-/* Keep the receive queue full; one kick for the whole refill. Returns buffers added. */
+/* Keep the receive queue full; one kick for the whole refill. Returns buffers added. When the
+ * pool is empty, a timer retries: otherwise a queue drained to nothing would never interrupt
+ * again, and receiving would stop for good (Linux's refill work does the same). */
 static unsigned try_fill_recv(struct virtnet_info *vi)
 {
 	unsigned added = 0;
@@ -159,6 +163,8 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 
 		if (!nb) {
 			vi->stats.rx_refill_nomem++;
+			if (!vi->refill.pending)
+				timer_arm(&vi->refill, REFILL_RETRY_NS);
 			break;
 		}
 		if (add_recvbuf(vi, nb) < 0) {
@@ -309,6 +315,14 @@ static int virtnet_poll(struct napi_struct *napi, int budget)
 	}
 	return received;
 	/* LAB:END */
+}
+
+static void virtnet_refill(struct timer *t)
+{
+	struct virtnet_info *vi = container_of(t, struct virtnet_info, refill);
+
+	if (vi->rvq)
+		try_fill_recv(vi); /* re-arms itself while the pool stays empty */
 }
 
 /* Called in interrupt context: only silence the queue and schedule the poll. */
@@ -698,6 +712,7 @@ static void virtnet_remove(struct virtio_device *vdev)
 	/* Reset first: once the device has stopped, nothing it holds can change under us. */
 	vdev->config->reset(vdev);
 	timer_cancel(&vi->tx_reclaim);
+	timer_cancel(&vi->refill);
 	napi_complete(&vi->napi);
 	napi_complete(&vi->napi_tx);
 	free_old_xmit(vi);
@@ -784,6 +799,9 @@ static struct virtnet_info *virtnet_get_info(struct virtio_device *vdev)
 	vi = &virtnet_devs[nvirtnet++];
 	vi->vdev = vdev;
 	vdev->priv = vi;
+	timer_setup(&vi->watchdog, virtnet_watchdog);
+	timer_setup(&vi->tx_reclaim, virtnet_tx_reclaim);
+	timer_setup(&vi->refill, virtnet_refill);
 	return vi;
 }
 
@@ -835,8 +853,6 @@ static int virtnet_probe(struct virtio_device *vdev)
 	}
 	if (!vi->registered) {
 		vi->dev.carrier = false;
-		timer_setup(&vi->watchdog, virtnet_watchdog);
-		timer_setup(&vi->tx_reclaim, virtnet_tx_reclaim);
 		err = register_netdev(&vi->dev);
 		if (err)
 			goto err_reset;
