@@ -75,6 +75,7 @@ class GuestKind:
     name = label = prompt = None
     stats_cmd = "inetstat"  # prints the udp counters, discard_packets among them
     blast_cmd = "blast"     # blast IP PORT SIZE SECONDS
+    diag_cmd = "netstat"    # what to keep from a guest that stopped answering, if it still can
 
     def discard_packets(self, con):
         m = re.search(r"discard_packets (\d+)", con.cmd(self.stats_cmd))
@@ -112,6 +113,7 @@ class Ours(GuestKind):
 class Linux(GuestKind):
     name, label, prompt = "linux", "Linux", LINUX_PROMPT
     stats_cmd, blast_cmd = "udpsrv stats", "udpsrv blast"
+    diag_cmd = "cat /proc/net/dev; grep -H . /sys/class/net/eth0/queues/tx-0/tx_timeout 2>/dev/null; dmesg | tail -5"
 
     def __init__(self, args, compressed=False):
         super().__init__(args)
@@ -253,6 +255,8 @@ class Measure:
         self.perf_zero()
         r = self.b.loadgen("rtt", "--dst", GUEST_IP, "--size", 64, "--count", self.a.rtt_count,
                            "--warmup", 50, "--seconds", 60, "--samples", samples)
+        if r["received"] * 100 < r["sent"]:
+            raise RuntimeError(f"rtt: {r['received']} replies to {r['sent']} requests: the guest stalled")
         r["perf"] = self.perf_read()
         r["samples_file"] = str(samples)
         return r
@@ -261,6 +265,8 @@ class Measure:
         self.perf_zero()
         r = self.b.loadgen("echo", "--dst", GUEST_IP, "--size", size, "--window", WINDOW,
                            "--seconds", self.a.seconds)
+        if r["received"] * 100 < r["sent"]:
+            raise RuntimeError(f"echo {size} B: {r['received']} replies to {r['sent']} requests: the guest stalled")
         r["perf"] = self.perf_read()
         return r
 
@@ -304,6 +310,9 @@ class Measure:
         if m:
             r["guest_sent"] = int(m.group(1))
             r["guest_claimed_per_s"] = int(m.group(2))
+        if r.get("timed_packets", 0) * 100 < r.get("guest_sent", 1):
+            raise RuntimeError(f"tx {size} B: the host received {r.get('packets', 0)} datagrams, the guest "
+                               f"says it sent {r.get('guest_sent', '?')}: its transmit path stalled")
         return r
 
 
@@ -349,6 +358,12 @@ def run_guest(bench, kind, results):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             log(f"{kind.label}: {key} run {i + 1} FAILED: {first}; booting the guest again")
             res.setdefault("errors", []).append(f"{key} run {i + 1}: {first}")
+            try:  # what the guest says about itself, when its console still answers
+                diag = m.con.cmd(kind.diag_cmd, timeout=10)
+            except (GuestError, OSError):
+                diag = "(the console did not answer)"
+            with open(bench.work / f"{kind.name}-failure-{reboots + 1}.txt", "w") as f:
+                f.write(f"{key} run {i + 1}: {e}\n\n{kind.diag_cmd}:\n{diag}\n")
             reboots += 1
             con2, _ = bench.boot(kind, tag=f"-reboot{reboots}")
             if con2 is None:
@@ -477,11 +492,15 @@ def fmt_num(v, digits):
     return f"{v:.{digits}f}"
 
 
-def fmt_cell(s, digits=1):
+def fmt_cell(s, digits=1, absolute=False):
+    """Median and spread: half the range as a share of the median, or (absolute, for shares
+    that are often near zero) the range itself."""
     if not s:
         return "-"
     if s["n"] == 1 or s["min"] == s["max"]:
         return fmt_num(s["median"], digits)
+    if absolute:
+        return f"{fmt_num(s['median'], digits)} ({fmt_num(s['min'], digits)}–{fmt_num(s['max'], digits)})"
     spread = 100.0 * (s["max"] - s["min"]) / s["median"] if s["median"] else 0
     return f"{fmt_num(s['median'], digits)} (±{spread / 2:.0f}%)"
 
@@ -520,9 +539,9 @@ def table(results, rows):
         sums = [summary(values(results[g], metric, field)) for g in guests]
         if not any(sums):
             continue
-        cells += [fmt_cell(s, digits) for s in sums]
+        cells += [fmt_cell(s, digits, absolute=field.endswith("_pct")) for s in sums]
         if len(guests) == 2:
-            if sums[0] and sums[1] and sums[1]["median"]:
+            if field != "loss_pct" and sums[0] and sums[1] and sums[1]["median"]:
                 ratio = sums[0]["median"] / sums[1]["median"]
                 cells.append(f"{ratio:.2f}× ({better} is better)")
             else:
@@ -790,7 +809,8 @@ def report(results, args, plot_files, elapsed):
         errs = results.get(g, {}).get("errors")
         if errs:
             out.append(f"Runs that failed for {results[g]['label']} (left out of the medians; the guest was "
-                       "booted again after each):\n\n" + "\n".join(f"- {e}" for e in errs) + "\n")
+                       f"booted again after each; its own account is in `{g}-failure-N.txt` in the work "
+                       "directory):\n\n" + "\n".join(f"- {e}" for e in errs) + "\n")
     kc = results.get("kvm_check")
     if kc is not None:
         tcg = summary(values(results.get("ours", {}), "echo64", "replies_per_s"))
