@@ -519,8 +519,8 @@ def test_scapy_fuzz_each_layer(h):
 # ---- load and faults --------------------------------------------------------------------------------
 
 def test_ping_flood(h):
-    count = 20000 if FULL else 5000
-    r = h.ns.run(["ping", "-n", "-q", "-f", "-c", str(count), "-w", "120", GUEST_IP], check=False, timeout=150)
+    count = 20000 if not FULL else 100000
+    r = h.ns.run(["ping", "-n", "-q", "-f", "-c", str(count), "-w", "150", GUEST_IP], check=False, timeout=180)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
     assert m, r.stdout + r.stderr
     sent, got = int(m.group(1)), int(m.group(2))
