@@ -5,6 +5,7 @@
 #   make gdb        QEMU halted + gdb attached  make clean   remove build/
 #   make unit       host unit tests only        make fuzz    long libFuzzer runs (clang)
 #   make test-full  make test + the whole QEMU configuration matrix
+#   make lint       cppcheck over the kernel sources (also part of make test)
 #
 # make test passes PYTEST_ARGS to pytest (e.g. PYTEST_ARGS="-k net -x").
 # Quiet kbuild-style output; V=1 shows full commands. CROSS_COMPILE=x86_64-linux-gnu- is honoured.
@@ -108,7 +109,10 @@ HAVE_FUZZ := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
 FUZZ_SUITE := $(if $(HAVE_FUZZ),$(foreach t,$(FUZZ_TARGETS),--extra "fuzz/$(t): tests/fuzz/run.sh $(BUILD)/fuzz/$(t) $(FUZZ_SHORT_TIME)"))
 
 test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(FUZZ_BINS))
-	$(Q)$(PYTHON) tools/runtests.py $(FUZZ_SUITE) $(UNIT_BINS)
+	$(Q)$(PYTHON) tools/runtests.py --extra "lint/cppcheck: tools/lint.sh" $(FUZZ_SUITE) $(UNIT_BINS)
+
+lint:
+	$(Q)tools/lint.sh
 
 deps-run:
 	$(Q)tools/deps.sh run
@@ -132,7 +136,7 @@ clean:
 	$(quiet) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-.PHONY: all iso unit run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
+.PHONY: all iso unit lint run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d)

@@ -25,7 +25,7 @@ run_pkgs=(qemu-system-x86)
 iso_pkgs=("${run_pkgs[@]}" grub-pc-bin grub-common xorriso mtools)
 # libclang-rt-dev holds libFuzzer; clang only recommends it, and we install without recommends.
 test_pkgs=("${iso_pkgs[@]}" python3-pytest python3-scapy iproute2 tshark dnsmasq-base
-	iputils-ping iputils-arping clang libclang-rt-dev)
+	iputils-ping iputils-arping procps clang libclang-rt-dev cppcheck)
 
 case "$1" in
 run) pkgs=("${run_pkgs[@]}") ;;

@@ -242,9 +242,10 @@ static void receive_buf(struct virtnet_info *vi, struct netbuf *nb, unsigned len
 	nb->data = nb->tail = rx_buf_start(vi, nb);
 	netbuf_put(nb, len); /* len is within what we posted: the ring checked it */
 	if (vi->mergeable_rx_bufs) {
-		const struct virtio_net_hdr_mrg_rxbuf *h = (const void *)nb->data;
-
-		num_buffers = READ_ONCE(h->num_buffers);
+		/* Read once into a local: the device is done with this buffer, but the value is
+		 * untrusted and must not change between the checks below and its use. */
+		memcpy(&num_buffers, nb->data + offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers),
+		       sizeof(num_buffers));
 		if (num_buffers == 0) {
 			drop_rx(vi, nb, &vi->stats.rx_bad_num_buffers);
 			return;
