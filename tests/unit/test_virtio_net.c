@@ -805,6 +805,47 @@ static void test_stall_then_refill(void)
 	finish();
 }
 
+/* Frames kept by whoever received them (a protocol queueing them), so the pool runs dry. */
+static struct netbuf *kept[NETBUF_MAX];
+static unsigned nkept;
+static void keep_frame(struct net_device *dev, struct netbuf *nb) { kept[nkept++] = nb; }
+
+static void release_kept(void)
+{
+	while (nkept)
+		netbuf_free(kept[--nkept]);
+}
+
+/* The pool runs dry while the device completes every posted receive buffer: the queue ends up
+ * empty, so the device can never interrupt again. The refill timer must fill it once buffers
+ * come back -- without it, receiving would stop for good. */
+static void test_refill_after_pool_ran_dry(void)
+{
+	static u8 f[128];
+	unsigned posted, taken = 0;
+	struct netbuf *nb;
+
+	start_default();
+	netdev_set_rx_handler(keep_frame);
+	posted = vh_vi()->rx_posted;
+	while ((nb = netbuf_alloc())) /* hold every free buffer */
+		kept[nkept++] = nb;
+	build_eth(f, vh_vi()->dev.mac, 0x88b5, f + 64, 50);
+	for (unsigned i = 0; i < posted; i++)
+		taken += vh_rx_frame(f, 64);
+	vh_poll();
+	CHECK_EQ(taken, posted);
+	CHECK_EQ(st()->rx_frames, posted);
+	CHECK_EQ(vh_vi()->rx_posted, 0);
+	CHECK(st()->rx_refill_nomem > 0);
+	release_kept();
+	h_advance_ns(REFILL_RETRY_NS);
+	vh_poll();
+	check_rx_refilled();
+	netdev_set_rx_handler(NULL);
+	finish();
+}
+
 /* Reset with buffers on both queues and frames waiting in the backlog: all come back. */
 static void test_reset_and_remove_with_buffers_out(void)
 {
@@ -858,6 +899,7 @@ int main(void)
 	RUN(test_tx_watchdog);
 	RUN(test_tx_ring_broken_with_backlog);
 	RUN(test_stall_then_refill);
+	RUN(test_refill_after_pool_ran_dry);
 	RUN(test_reset_and_remove_with_buffers_out);
 	vh_teardown();
 	return unit_summary("virtio_net");
