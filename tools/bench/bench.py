@@ -253,7 +253,7 @@ class Measure:
         samples = self.b.work / f"rtt-{self.kind.name}-{run}.txt"
         self.perf_zero()
         r = self.b.loadgen("rtt", "--dst", GUEST_IP, "--size", 64, "--count", self.a.rtt_count,
-                           "--warmup", 50, "--seconds", 60, "--samples", samples)
+                           "--warmup", 50, "--seconds", 60, "--samples", samples, "--spin")
         if r["received"] * 100 < r["sent"]:
             raise RuntimeError(f"rtt: {r['received']} replies to {r['sent']} requests: the guest stalled")
         r["perf"] = self.perf_read()

@@ -6,8 +6,10 @@
  * bounded in time (--seconds, at most MAX_SECONDS) and, where it counts, in requests.
  * Each run prints one JSON object on one line (stdout); diagnostics go to stderr.
  *
- *   loadgen rtt   --dst IP [--port 7] [--size 64] [--count 2000] [--warmup 50] [--samples FILE]
- *        N sequential echo round trips; min/p50/p90/p99/max in microseconds.
+ *   loadgen rtt   --dst IP [--port 7] [--size 64] [--count 2000] [--warmup 50] [--samples FILE] [--spin]
+ *        N sequential echo round trips; min/p50/p90/p99/max in microseconds. --spin polls the
+ *        socket instead of sleeping in ppoll: on a host (itself a VM here) whose idle CPUs wake
+ *        slowly, a sleeping client measures mostly its own wake-up.
  *   loadgen echo  --dst IP [--port 7] [--size 64] [--window 64] [--seconds 5]
  *        W requests in flight for T seconds; replies/s, Mbit/s, loss.
  *   loadgen flood --dst IP [--port 9] [--size 64] [--seconds 5] [--rate PPS (0: as fast as possible)]
@@ -59,6 +61,7 @@ struct opts {
 	long timeout_ms;
 	long idle_ms;
 	long interval_us;
+	bool spin; /* rtt: poll the socket without sleeping */
 };
 
 static uint64_t now_ns(void)
@@ -120,6 +123,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "seconds", required_argument, NULL, 't' }, { "rate", required_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 'T' }, { "idle-ms", required_argument, NULL, 'i' },
 		{ "interval-us", required_argument, NULL, 'I' }, { "samples", required_argument, NULL, 'S' },
+		{ "spin", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -152,6 +156,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'i': o->idle_ms = parse_long(optarg, 1, 60000, "idle-ms"); break;
 		case 'I': o->interval_us = parse_long(optarg, 100, 1000000, "interval-us"); break;
 		case 'S': o->samples = optarg; break;
+		case 'P': o->spin = true; break;
 		default: usage();
 		}
 	}
@@ -306,7 +311,9 @@ static int mode_rtt(const struct opts *o)
 			uint64_t now = now_ns(), seq;
 			ssize_t len;
 
-			if (now >= wait_until || !wait_readable(fd, wait_until - now))
+			if (now >= wait_until)
+				break;
+			if (!o->spin && !wait_readable(fd, wait_until - now))
 				break;
 			len = recv(fd, rx, MAX_PAYLOAD + 1, MSG_DONTWAIT);
 			t1 = now_ns();
