@@ -478,7 +478,7 @@ static int mode_echo(const struct opts *o)
 			if (st.in_flight == before)
 				break; /* the host's queue is full: wait for replies */
 		}
-		if (wait_readable(fd, stop - now < 1000000 ? stop - now : 1000000))
+		if (wait_readable(fd, o->spin ? 0 : stop - now < 1000000 ? stop - now : 1000000))
 			echo_receive(fd, &st, o, rxbufs, true);
 		echo_expire(&st, now_ns(), timeout);
 	}
