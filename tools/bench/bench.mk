@@ -1,7 +1,7 @@
 # tools/bench/bench.mk - `make bench`: our guest against a Linux guest on the same QEMU.
 # Included by the Makefile. See docs/benchmarks.md for the method and tools/bench/bench.py.
 #
-#   make bench                  both guests, 3 runs of everything (about 6 minutes under TCG):
+#   make bench                  both guests, 3 runs of everything (about 7 minutes under TCG):
 #                               writes docs/benchmarks.md and docs/bench-*.png
 #   make bench BENCH_QUICK=1    our guest only, one short run (well under a minute):
 #                               writes build/bench/run/quick.md
