@@ -88,7 +88,7 @@ class GuestKind:
 
     def argv(self, memory):
         return qemu_argv(kernel=self.kernel(), append=self.append(), machine="pc", memory=memory,
-                         accel=self.args.accel, devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC],
+                         accel=self.args.accel, devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC + self.args.nic_props],
                          netdev=["tap,id=n0,ifname=tap0,script=no,downscript=no"], extra=self.extra())
 
     def extra(self):
@@ -901,6 +901,9 @@ def parse_args():
     ap.add_argument("--notes", default=str(ROOT / "tools" / "bench" / "notes.md"))
     ap.add_argument("--accel", default=os.environ.get("BENCH_ACCEL", "tcg"), choices=("tcg", "kvm"))
     ap.add_argument("--memory", type=int, default=128)
+    ap.add_argument("--nic-props", default="",
+                    help="extra virtio-net-pci properties for both guests, e.g. ',event_idx=off' "
+                         "(to measure what a feature buys)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rtt-count", type=int, default=2000)
