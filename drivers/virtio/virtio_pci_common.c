@@ -254,9 +254,12 @@ int vp_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs
 		return -EINVAL;
 	if (!mode || strcmp(mode, "msix") == 0)
 		err = vp_find_vqs_msix(vp, nvqs, vqs, callbacks, names, true);
-	if (err && (!mode || strcmp(mode, "msix") == 0 || strcmp(mode, "shared") == 0))
+	/* Fall back to another interrupt mode only when this one was the problem: out of memory,
+	 * queues may already be enabled on the device, which only a reset can undo, so the probe
+	 * fails (and the core marks the device FAILED) instead of retrying on half-set-up queues. */
+	if (err && err != -ENOMEM && (!mode || strcmp(mode, "msix") == 0 || strcmp(mode, "shared") == 0))
 		err = vp_find_vqs_msix(vp, nvqs, vqs, callbacks, names, false);
-	if (err)
+	if (err && err != -ENOMEM)
 		err = vp_find_vqs_intx(vp, nvqs, vqs, callbacks, names);
 	if (err)
 		return err;
