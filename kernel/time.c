@@ -2,7 +2,8 @@
  * kernel/time.c - the tick, the TSC clock, and one-shot timers.
  *
  * The 8254 PIT channel 0 ticks at TICK_HZ (it wakes the idle loop so timers get checked);
- * the TSC, calibrated once at boot against PIT channel 2, gives nanosecond time. Calibration
+ * the TSC, calibrated once at boot against PIT channel 2, gives nanosecond time. The timer
+ * list itself is kernel/timer.c. Calibration
  * follows the classic gate-and-count method: channel 2 in mode 0 counts down a known number of
  * PIT clocks while we read the TSC on both ends (8254 data sheet, mode 0 "interrupt on
  * terminal count"; the OUT2 pin is readable in port 0x61 bit 5).
@@ -24,7 +25,6 @@ static u64 tsc_base;
 static u64 tsc_freq;
 static u64 ns_mult; /* ns = (cycles * ns_mult) >> 32 */
 static volatile u64 ticks;
-static struct timer *timer_list;
 
 static void pit_tick(int irq, void *data) { ticks++; }
 
@@ -79,59 +79,6 @@ void udelay(u64 us)
 }
 
 void mdelay(u64 ms) { udelay(ms * 1000); }
-
-void timer_setup(struct timer *t, void (*fn)(struct timer *t))
-{
-	t->fn = fn;
-	t->next = NULL;
-	t->pending = false;
-	t->expires_ns = 0;
-}
-
-void timer_cancel(struct timer *t)
-{
-	struct timer **pp;
-
-	if (!t->pending)
-		return;
-	for (pp = &timer_list; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	t->pending = false;
-	t->next = NULL;
-}
-
-void timer_arm(struct timer *t, u64 delay_ns)
-{
-	struct timer **pp;
-
-	timer_cancel(t);
-	t->expires_ns = now_ns() + delay_ns;
-	for (pp = &timer_list; *pp && (*pp)->expires_ns <= t->expires_ns; pp = &(*pp)->next)
-		;
-	t->next = *pp;
-	*pp = t;
-	t->pending = true;
-}
-
-void timers_run(void)
-{
-	u64 now = now_ns();
-
-	while (timer_list && timer_list->expires_ns <= now) {
-		struct timer *t = timer_list;
-
-		timer_list = t->next;
-		t->next = NULL;
-		t->pending = false;
-		t->fn(t); /* may re-arm t or others */
-	}
-}
-
-u64 timers_next_ns(void) { return timer_list ? timer_list->expires_ns : UINT64_MAX; }
 
 static int cmd_uptime(int argc, char **argv)
 {

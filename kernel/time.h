@@ -24,8 +24,8 @@ u64 jiffies(void);          /* timer ticks since boot (TICK_HZ per second) */
 void udelay(u64 us);        /* busy wait */
 void mdelay(u64 ms);
 
-/* One-shot timer. Embed it in your own structure; callbacks run from the event loop (not in
- * interrupt context), so they may do protocol work and re-arm themselves. */
+/* One-shot timer (kernel/timer.c). Embed it in your own structure; callbacks run from the
+ * event loop (not in interrupt context), so they may do protocol work and re-arm themselves. */
 struct timer {
 	u64 expires_ns;
 	void (*fn)(struct timer *t);
@@ -37,6 +37,7 @@ void timer_arm(struct timer *t, u64 delay_ns);   /* (re)arm relative to now */
 void timer_cancel(struct timer *t);
 void timers_run(void);     /* event loop: fire every expired timer */
 u64 timers_next_ns(void);  /* earliest deadline, or UINT64_MAX */
+void timers_reset(void);   /* cancel every armed timer (host tests start each case clean) */
 
 void time_mark_boot(void); /* first thing in kmain: time zero for now_ns() */
 void time_init(void);      /* PIT tick + TSC calibration (kernel/main.c) */

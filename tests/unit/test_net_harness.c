@@ -1,6 +1,7 @@
 /*
- * tests/unit/test_net_harness.c - the fake device, clock and timers, and frame builders the
- * network stack's host tests share (see test_net_harness.h).
+ * tests/unit/test_net_harness.c - the fake device, the simulated clock (which drives the
+ * kernel's own timer list, kernel/timer.c), and the frame builders the network stack's host
+ * tests share (see test_net_harness.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,70 +57,17 @@ __attribute__((weak)) void timeline_mark_at(const char *milestone, u64 ns);
 void timeline_mark(const char *milestone) {}
 void timeline_mark_at(const char *milestone, u64 ns) {}
 
-static struct timer *timers;
-
-void timer_setup(struct timer *t, void (*fn)(struct timer *t))
-{
-	t->fn = fn;
-	t->next = NULL;
-	t->pending = false;
-	t->expires_ns = 0;
-}
-
-void timer_cancel(struct timer *t)
-{
-	if (!t->pending)
-		return;
-	for (struct timer **pp = &timers; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	t->pending = false;
-	t->next = NULL;
-}
-
-void timer_arm(struct timer *t, u64 delay_ns)
-{
-	struct timer **pp;
-
-	timer_cancel(t);
-	t->expires_ns = host_now_ns + delay_ns;
-	for (pp = &timers; *pp && (*pp)->expires_ns <= t->expires_ns; pp = &(*pp)->next)
-		;
-	t->next = *pp;
-	*pp = t;
-	t->pending = true;
-}
-
-static void timers_fire(void)
-{
-	while (timers && timers->expires_ns <= host_now_ns) {
-		struct timer *t = timers;
-
-		timers = t->next;
-		t->next = NULL;
-		t->pending = false;
-		t->fn(t);
-	}
-}
-
-void h_cancel_all_timers(void)
-{
-	while (timers)
-		timer_cancel(timers);
-}
+void h_cancel_all_timers(void) { timers_reset(); }
 
 void h_advance_ns(u64 ns)
 {
 	u64 end = host_now_ns + ns;
 
 	/* step from deadline to deadline so each timer sees its own time */
-	while (timers && timers->expires_ns <= end) {
-		if (timers->expires_ns > host_now_ns)
-			host_now_ns = timers->expires_ns;
-		timers_fire();
+	while (timers_next_ns() <= end) {
+		if (timers_next_ns() > host_now_ns)
+			host_now_ns = timers_next_ns();
+		timers_run();
 	}
 	host_now_ns = end;
 }
