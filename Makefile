@@ -17,6 +17,10 @@ OBJCOPY := $(CROSS_COMPILE)objcopy
 HOSTCC  ?= gcc
 PYTHON  ?= /usr/bin/python3
 BUILD   := build
+# What makes network namespaces and TAPs (tests, grade, bench, run NET=tap) goes through
+# tools/privnet.sh: as root it changes nothing; otherwise it enters a user namespace of its own
+# where they may be made, or, where that is impossible, says why and leaves a unix-socket wire.
+PRIVNET := tools/privnet.sh
 
 ifeq ($(V),1)
 Q :=
@@ -109,7 +113,7 @@ HAVE_FUZZ := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
 FUZZ_SUITE := $(if $(HAVE_FUZZ),$(foreach t,$(FUZZ_TARGETS),--extra "fuzz/$(t): tests/fuzz/run.sh $(BUILD)/fuzz/$(t) $(FUZZ_SHORT_TIME)"))
 
 test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(FUZZ_BINS))
-	$(Q)$(PYTHON) tools/runtests.py --extra "lint/cppcheck: tools/lint.sh" $(FUZZ_SUITE) $(UNIT_BINS)
+	$(Q)$(PRIVNET) $(PYTHON) tools/runtests.py --extra "lint/cppcheck: tools/lint.sh" $(FUZZ_SUITE) $(UNIT_BINS)
 
 lint:
 	$(Q)tools/lint.sh

@@ -10,7 +10,7 @@ GRADE_ARGS ?=
 LAB_ARGS ?=
 
 grade: deps-run
-	$(Q)$(PYTHON) tools/lab/grade.py $(GRADE_ARGS)
+	$(Q)$(PRIVNET) $(PYTHON) tools/lab/grade.py $(GRADE_ARGS)
 
 lab:
 	@test -n "$(DEST)" || { echo "usage: make lab DEST=dir [LAB_ARGS=--solved K]" >&2; exit 2; }

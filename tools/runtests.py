@@ -11,8 +11,10 @@ Each unit binary prints "ok - test" / "not ok - test" lines and a closing
 Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
 e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
 
-The last line is always "N passed, N failed" over every unit test and pytest test (skips are
-reported on the line before). Exit status: 0 only if nothing failed and something ran.
+The last line is always "N passed, N failed, N skipped" over every unit test and pytest test;
+above it, each skipped test with its reason, and the wire the network tests had (a TAP, or the
+unix-socket wire of tools/privnet.sh with the reason no TAP could be made). pytest's "no tests
+collected" (exit status 5) is a failure. Exit status: 0 only if nothing failed and something ran.
 """
 import argparse
 import os
@@ -37,6 +39,7 @@ class Tally:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
         self.failures = []  # "suite: name" of each failure, for the end
+        self.skips = []  # "suite: name: reason" of each skip
 
 
 def run_unit(path, tally, verbose, shell=False):
@@ -99,9 +102,9 @@ def run_unit(path, tally, verbose, shell=False):
 
 
 def count_junit(path):
-    """(passed, failed, skipped, failed test ids) from pytest's JUnit XML."""
-    passed = failed = skipped = 0
-    names = []
+    """(passed, failed, skipped ids with reasons, failed test ids) from pytest's JUnit XML."""
+    passed = failed = 0
+    names, skipped = [], []
     for case in ET.parse(path).getroot().iter("testcase"):
         tags = {child.tag for child in case}
         test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
@@ -109,10 +112,22 @@ def count_junit(path):
             failed += 1
             names.append(test_id)
         elif "skipped" in tags:
-            skipped += 1
+            reason = case.find("skipped").get("message", "")
+            skipped.append(f"{test_id}: {reason}")
         else:
             passed += 1
     return passed, failed, skipped, names
+
+
+def wire_line():
+    """Which wire the network tests get (tools/privnet.sh decided; tests/qemu/wire.py reads it)."""
+    net = os.environ.get("VNET_NET") or ("tap" if os.geteuid() == 0 else "socket")
+    how = os.environ.get("VNET_PRIVNET", "")
+    if net == "tap":
+        where = "in a user namespace of our own" if how == "userns" else "as root"
+        return f"network tests on TAP devices in network namespaces ({where})"
+    why = os.environ.get("VNET_NET_WHY") or "not started through tools/privnet.sh"
+    return f"network tests on a unix-socket wire, no TAP: {why}"
 
 
 def run_pytest(tally):
@@ -124,6 +139,7 @@ def run_pytest(tally):
     argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider",
             f"--junitxml={JUNIT}"] + shlex.split(os.environ.get("PYTEST_ARGS", ""))
     print("pytest: " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    print("pytest: " + wire_line(), flush=True)
     start = time.monotonic()
     status = subprocess.call(argv, cwd=ROOT)
     elapsed = time.monotonic() - start
@@ -131,17 +147,21 @@ def run_pytest(tally):
     if JUNIT.exists():
         passed, failed, skipped, names = count_junit(JUNIT)
     else:
-        passed = failed = skipped = 0
-        names = []
-    if status not in (0, 5) and failed == 0:
+        passed = failed = 0
+        names, skipped = [], []
+    if status == 5:
+        failed += 1
+        names.append("(pytest collected no tests)")
+    elif status != 0 and failed == 0:
         # interrupted, a usage or internal error, or failures the XML does not show
         failed += 1
         names.append(f"(pytest exited with status {status})")
     tally.passed += passed
     tally.failed += failed
-    tally.skipped += skipped
+    tally.skipped += len(skipped)
+    tally.skips += [f"pytest: {n}" for n in skipped]
     tally.failures += [f"pytest: {n}" for n in names]
-    print(f"pytest: {passed} passed, {failed} failed, {skipped} skipped ({elapsed:.1f} s)",
+    print(f"pytest: {passed} passed, {failed} failed, {len(skipped)} skipped ({elapsed:.1f} s)",
           flush=True)
 
 
@@ -166,11 +186,13 @@ def main():
         print("failed:")
         for f in tally.failures:
             print(f"    {f}")
-    if tally.skipped:
-        print(f"skipped: {tally.skipped} (pytest)")
+    if tally.skips:
+        print("skipped:")
+        for s in tally.skips:
+            print(f"    {s}")
     if tally.passed + tally.failed == 0:
         print("runtests: no test ran", file=sys.stderr)
-    print(f"{tally.passed} passed, {tally.failed} failed", flush=True)
+    print(f"{tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped", flush=True)
     return 1 if tally.failed or tally.passed + tally.failed == 0 else 0
 
 

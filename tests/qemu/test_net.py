@@ -1,8 +1,9 @@
 """
 tests/qemu/test_net.py - the virtio-net driver moving real frames over a TAP device.
 
-Each test creates its own network namespace with a TAP (tests/qemu/netns.py), boots the
-guest inside it, and talks to it with raw AF_PACKET sockets on the TAP:
+Each test gives the guest a wire of its own (tests/qemu/wire.py): a TAP in a network
+namespace of the test's own, read and written with a raw AF_PACKET socket, or, where no TAP
+can be made, a unix socket with the test as the other end. The frames are the same either way:
   - host -> guest: frames of 60..1514 bytes (up to the MTU); the guest's frame log
     (`framelog on`) prints each frame's length and CRC-32, which must match what was sent;
   - guest -> host: `sendraw COUNT SIZE` frames are captured and compared byte for byte with
@@ -24,10 +25,8 @@ import zlib
 
 import pytest
 
-from netns import NetNS
+from wire import open_link
 
-ETH_P_ALL = 0x0003
-SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; Python does not export it
 TEST_ETHERTYPE = 0x88B5
 GUEST_MAC = "52:54:00:12:34:56"
 HOST_MAC = bytes.fromhex("020000000001")
@@ -52,14 +51,11 @@ def sendraw_frame(seq, size):
 
 
 class Wire:
-    """A raw socket on the namespace's TAP, with a thread counting/collecting our frames."""
+    """The guest's link (tests/qemu/wire.py: a TAP or a unix socket), with a thread
+    counting and collecting the frames of our ethertype that the guest sends."""
 
-    def __init__(self, ns, keep=True):
-        with ns.entered():
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 256 << 20)
-        self.sock.bind((ns.tap, ETH_P_ALL))
-        self.sock.settimeout(0.2)
+    def __init__(self, link, keep=True):
+        self.link = link
         self.keep = keep
         self.frames = []
         self.count = 0
@@ -70,20 +66,16 @@ class Wire:
     def _rx(self):
         while not self.stop:
             try:
-                data, addr = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
+                data = self.link.recv(timeout=0.2)
+            except (OSError, ValueError):
                 return
-            if addr[2] == socket.PACKET_OUTGOING:
-                continue  # our own sends
-            if len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == TEST_ETHERTYPE:
+            if data and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == TEST_ETHERTYPE:
                 self.count += 1
                 if self.keep:
                     self.frames.append(data)
 
     def send(self, frame):
-        self.sock.send(frame)
+        self.link.send(frame)
 
     def wait_count(self, n, timeout):
         end = time.time() + timeout
@@ -94,26 +86,24 @@ class Wire:
     def close(self):
         self.stop = True
         self.thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture
 def net(boot):
-    """Factory: net(props=[...], machine=..., append=..., tap_mtu=...) -> (guest, ns, wire)."""
+    """Factory: net(props=[...], machine=..., append=..., tap_mtu=...) -> (guest, link, wire)."""
     made = []
 
     def start(props=(), machine="pc", append="", tap_mtu=None, keep=True):
-        ns = NetNS(host_addr=None, mtu=tap_mtu)
-        made.append(ns)
+        link = open_link(host_addr=None, mtu=tap_mtu)
+        made.append(link)
         dev = ",".join(["virtio-net-pci", "netdev=n0", "addr=0x4", "mac=" + GUEST_MAC, *props])
-        g = boot(machine=machine, devices=[dev],
-                 netdev=["tap,id=n0,ifname=%s,script=no,downscript=no" % ns.tap],
-                 netns=ns, append=append)
+        g = boot(machine=machine, devices=[dev], netdev=[link.netdev("n0")],
+                 netns=link.netns, append=append)
         g.wait_for(r"eth0: virtio0 ready", timeout=60)
         g.wait_for(r"vnet> ", timeout=30)
-        wire = Wire(ns, keep=keep)
+        wire = Wire(link, keep=keep)
         made.append(wire)
-        return g, ns, wire
+        return g, link, wire
 
     yield start
     for obj in reversed(made):
@@ -201,7 +191,7 @@ CASES = MATRIX + (MATRIX_FULL if FULL else [])
 @pytest.mark.parametrize("props,machine,append,tap_mtu,max_frame", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_frames_both_ways(net, props, machine, append, tap_mtu, max_frame):
-    g, ns, wire = net(props, machine, append, tap_mtu)
+    g, link, wire = net(props, machine, append, tap_mtu)
     sizes = [s for s in SIZES if s <= max_frame]
     if max_frame > 1514:
         sizes += [2000, 4096, 8000, max_frame]
@@ -234,7 +224,7 @@ def paced_send(wire, total, size, burst=32, pause=0.001, deadline=120):
 
 
 def test_100k_frames_each_way(net):
-    g, ns, wire = net(keep=False)
+    g, link, wire = net(keep=False)
     g.cmd("netstat -z")
     total = 100_000
     sent = paced_send(wire, total, 60)
@@ -286,7 +276,7 @@ class Pump:
 
 
 def test_link_down_and_up_under_traffic(net):
-    g, ns, wire = net()
+    g, link, wire = net()
     with Pump(wire, 100):
         time.sleep(0.5)
         g.monitor("set_link n0 off")
@@ -306,7 +296,7 @@ def test_link_down_and_up_under_traffic(net):
 
 
 def test_netreset_under_traffic(net):
-    g, ns, wire = net()
+    g, link, wire = net()
     baseline, _ = netstat(g)
     with Pump(wire, 300):
         time.sleep(0.3)
@@ -327,7 +317,7 @@ def test_netreset_under_traffic(net):
 def test_stall_fills_the_ring_then_recovers(net):
     """`stall MS` stops polling: the receive ring fills and the device must hold or drop
     frames; afterwards the ring is refilled and traffic flows again, nothing leaked."""
-    g, ns, wire = net()
+    g, link, wire = net()
     g.cmd("netstat -z")
     out = g.cmd("stall 800")
     assert "stall: no network polling for 800 ms" in out

@@ -8,7 +8,8 @@
 #   BENCH_ARGS="--runs 5"       more options for tools/bench/bench.py (--help lists them)
 #   BENCH_ACCEL=kvm             run under KVM (labelled as such; TCG is the reference)
 #
-# Needs root (network namespaces, TAP). The Linux guest is built from Debian's packages into
+# Needs no root: tools/privnet.sh gives it a user namespace where it may make network
+# namespaces and TAP devices (root uses the real ones). The Linux guest is built from Debian's packages into
 # build/bench/linux (downloaded once with apt-get download, then cached).
 
 BENCH_DIR   := $(BUILD)/bench
@@ -32,7 +33,7 @@ bench-deps:
 	$(Q)tools/bench/deps.sh $(BENCH_PKGS)
 
 bench: bench-deps $(BUILD)/kernel.elf $(BENCH_DIR)/loadgen $(if $(BENCH_QUICK),,$(BENCH_LINUX)/initramfs.cpio)
-	$(Q)$(PYTHON) tools/bench/bench.py --kernel $(BUILD)/kernel.elf --loadgen $(BENCH_DIR)/loadgen \
+	$(Q)$(PRIVNET) $(PYTHON) tools/bench/bench.py --kernel $(BUILD)/kernel.elf --loadgen $(BENCH_DIR)/loadgen \
 		--linux-dir $(BENCH_LINUX) --workdir $(BENCH_DIR)/run --accel $(BENCH_ACCEL) \
 		$(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
 

@@ -928,8 +928,9 @@ def parse_args():
 
 
 def preflight(args):
-    if os.geteuid() != 0:
-        raise SystemExit("bench: needs root (network namespaces, TAP devices)")
+    if os.environ.get("VNET_NET", "tap" if os.geteuid() == 0 else "socket") != "tap":
+        why = os.environ.get("VNET_NET_WHY") or "not root: run it as make bench (tools/privnet.sh)"
+        raise SystemExit(f"bench: needs TAP devices in network namespaces, and none can be made here: {why}")
     for tool in ("ip", "qemu-system-x86_64"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (tools/deps.sh test)")

@@ -1,0 +1,158 @@
+"""
+tests/qemu/wire.py - the guest's wire for a test: a TAP in a namespace, or a unix socket.
+
+    link = open_link(host_addr="10.0.2.2/24", mtu=None)   # a TapLink or a SocketLink
+    g = boot(devices=[...netdev=n0...], netdev=[link.netdev("n0")], netns=link.netns)
+    link.send(frame_bytes); frame = link.recv(timeout=1.0)
+    link.close()
+
+Which one a test gets is decided once per run by tools/privnet.sh, which `make test`,
+`make grade` and `make bench` go through (see its header):
+
+  VNET_NET=tap      a TapLink: a network namespace of the test's own (tests/qemu/netns.py)
+                    with tap0 in it; the frames go through an AF_PACKET socket on tap0, and
+                    the namespace's kernel is a real host on the wire (ping, arping, dnsmasq,
+                    tshark, UDP sockets all work: `link.ns`).
+  VNET_NET=socket   a SocketLink: QEMU's `-netdev dgram` on a pair of unix datagram sockets,
+                    one datagram per frame, with the test itself as the only other end. No
+                    privilege at all; no kernel stack on the wire, so a test that needs one
+                    (a real ping, dnsmasq) calls need_tap() and is skipped with the reason.
+
+Run outside tools/privnet.sh (plain `pytest tests/qemu`), root gets TAPs and anyone else the
+socket wire.
+"""
+import os
+import select
+import socket
+import tempfile
+import shutil
+
+import pytest
+
+from netns import NetNS
+
+ETH_P_ALL = 0x0003
+SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; Python does not export it
+RCVBUF = 64 << 20
+SEND_TIMEOUT = 10  # seconds a send to QEMU may wait for room in its socket queue
+
+
+def mode():
+    """("tap" or "socket", the reason TAPs cannot be had or "")."""
+    net = os.environ.get("VNET_NET")
+    if net in ("tap", "socket"):
+        return net, os.environ.get("VNET_NET_WHY", "") if net == "socket" else ""
+    if os.geteuid() == 0:
+        return "tap", ""
+    return "socket", ("not root, and not started through tools/privnet.sh "
+                      "(make test does that; or: tools/privnet.sh /usr/bin/python3 -m pytest ...)")
+
+
+def have_tap():
+    return mode()[0] == "tap"
+
+
+def need_tap(what="this check"):
+    """Skip the calling test unless a kernel TAP can be made, saying why it cannot."""
+    net, why = mode()
+    if net != "tap":
+        pytest.skip(f"{what} needs a kernel TAP device: {why}")
+
+
+def _set_rcvbuf(sock):
+    try:  # beyond net.core.rmem_max: allowed to root (also root of a user namespace)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+
+
+class TapLink:
+    """tap0 in a namespace of its own; host_addr on the host side (None: no address)."""
+    kind = "tap"
+
+    def __init__(self, host_addr=None, mtu=None):
+        self.ns = NetNS(host_addr=host_addr, mtu=mtu)
+        self.netns = self.ns
+        self.sock = None
+        try:
+            with self.ns.entered():
+                self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                          socket.htons(ETH_P_ALL))
+            _set_rcvbuf(self.sock)
+            self.sock.bind((self.ns.tap, ETH_P_ALL))
+            self.host_mac = self.ns.run(["cat", f"/sys/class/net/{self.ns.tap}/address"]) \
+                .stdout.strip()
+        except Exception:
+            self.close()
+            raise
+
+    def netdev(self, nid="n0"):
+        return f"tap,id={nid},ifname={self.ns.tap},script=no,downscript=no"
+
+    def send(self, frame):
+        self.sock.send(frame)
+
+    def recv(self, timeout=None):
+        """The next frame the guest sent (our own sends skipped), or None after timeout s."""
+        while True:
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return None
+            data, addr = self.sock.recvfrom(65536)
+            if addr[2] != socket.PACKET_OUTGOING:
+                return data
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        self.ns.close()
+
+
+class SocketLink:
+    """QEMU's dgram netdev on two unix sockets: QEMU binds q.sock and sends to t.sock, which
+    this object binds; every datagram is one Ethernet frame, without the FCS."""
+    kind = "socket"
+    ns = None
+    netns = None
+    host_mac = "02:00:00:00:00:02"
+
+    def __init__(self, host_addr=None, mtu=None):
+        # unix socket paths are limited to 107 bytes: a short directory under /tmp
+        self.dir = tempfile.mkdtemp(prefix="vnet-wire-")
+        self.qemu_path = os.path.join(self.dir, "q.sock")
+        self.test_path = os.path.join(self.dir, "t.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        _set_rcvbuf(self.sock)
+        self.sock.bind(self.test_path)
+        self.sock.settimeout(SEND_TIMEOUT)  # a stuck QEMU fails a send instead of hanging it
+
+    def netdev(self, nid="n0"):
+        return (f"dgram,id={nid},local.type=unix,local.path={self.qemu_path},"
+                f"remote.type=unix,remote.path={self.test_path}")
+
+    def send(self, frame):
+        """Blocks while QEMU's socket queue is full: the wire paces the sender, as a TAP's
+        queue does. Before QEMU has bound its socket the frame is lost, as on a TAP whose
+        reader has not started (OSError is raised to say so). A queue that stays full for
+        SEND_TIMEOUT seconds raises socket.timeout."""
+        self.sock.sendto(frame, self.qemu_path)
+
+    def recv(self, timeout=None):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return None
+        return self.sock.recv(65536)
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def open_link(host_addr=None, mtu=None):
+    """The wire this run has: a TapLink when TAPs can be made, else a SocketLink."""
+    if have_tap():
+        return TapLink(host_addr=host_addr, mtu=mtu)
+    return SocketLink(host_addr=host_addr, mtu=mtu)
