@@ -75,8 +75,7 @@ userns_problem() {
 run_without_tap() {
 	export VNET_NET=socket VNET_NET_WHY="$1" VNET_PRIVNET=${VNET_PRIVNET:-none}
 	shift
-	say "no TAP device can be made: $VNET_NET_WHY"
-	say "the network tests put the guest on a unix socket instead; checks that need a kernel TAP are skipped"
+	say "no TAP device can be made here: $VNET_NET_WHY"
 	exec "$@"
 }
 

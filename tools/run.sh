@@ -6,11 +6,14 @@
 #   MEM=128            guest memory in MiB
 #   MACHINE=pc         pc (i440FX) or q35
 #   ACCEL=tcg          tcg, or kvm where /dev/kvm is usable
-#   NET=tap            the default as root: virtio-net-pci on a TAP inside a network namespace
-#                      made for this run (host side 10.0.2.2/24, the guest 10.0.2.15), deleted
-#                      when QEMU ends; the script prints how to reach the guest from the host
-#   NET=user           the default otherwise: QEMU's user-mode network, the guest takes its
-#                      address by DHCP (ip=dhcp unless CMDLINE sets ip=); none: no NIC
+#   NET=tap            the default: virtio-net-pci on a TAP inside a network namespace made for
+#                      this run (host side 10.0.2.2/24, the guest 10.0.2.15), deleted when QEMU
+#                      ends; the script prints how to reach the guest from another terminal.
+#                      Without root the namespace lives inside a user namespace of the run's
+#                      own (tools/privnet.sh): no privilege needed where the system allows
+#                      unprivileged user namespaces
+#   NET=user           the default where no TAP can be made: QEMU's user-mode network, the guest
+#                      takes its address by DHCP (ip=dhcp unless CMDLINE sets ip=); none: no NIC
 #   GUESTS=2           two guests joined by a link of their own (docs/backends.md): 10.0.3.1 and
 #                      10.0.3.2, MACs 52:54:00:00:03:01/02, CMDLINE added to both. Both consoles
 #                      in tmux panes when tmux is there, else guest 1 here and guest 2 in the
@@ -40,8 +43,20 @@ CMDLINE=${CMDLINE:-}
 MEM=${MEM:-128}
 MACHINE=${MACHINE:-pc}
 ACCEL=${ACCEL:-tcg}
-if [ -z "${NET:-}" ]; then # a TAP when we can make one, else user networking
-	if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v ip >/dev/null; then NET=tap; else NET=user; fi
+# NET=tap (asked for, or the default with one guest) goes through tools/privnet.sh, which gives
+# a user namespace when not root and says in VNET_NET whether a TAP can be made at all.
+NET_ASKED=${NET_ASKED:-${NET:-}}
+if [ -z "${NET:-}" ]; then
+	NET=tap
+	[ "${GUESTS:-1}" = 1 ] || NET=pair
+fi
+if [ "$NET" = tap ] && [ "${GUESTS:-1}" = 1 ] && [ -z "${VNET_PRIVNET:-}" ]; then
+	NET_ASKED=$NET_ASKED exec tools/privnet.sh "$PWD/tools/run.sh"
+fi
+if [ "$NET" = tap ] && [ "${VNET_NET:-tap}" != tap ]; then
+	[ -z "$NET_ASKED" ] || { echo "run: NET=tap: no TAP device can be made here: ${VNET_NET_WHY:-}" >&2; exit 1; }
+	echo "run: no TAP device here, so QEMU's user-mode network instead (NET=user)" >&2
+	NET=user
 fi
 GDB=${GDB:-0}
 GDB_PORT=${GDB_PORT:-1234}
@@ -188,7 +203,7 @@ fi
 qemu_prefix=()
 setup_tap_netns() {
 	RUN_NS=vnet-run-$$
-	ip netns add "$RUN_NS" || die "cannot create network namespace $RUN_NS (root needed; or NET=user)"
+	ip netns add "$RUN_NS" || die "cannot create network namespace $RUN_NS (or use NET=user)"
 	# shellcheck disable=SC2317 # called by the EXIT trap
 	drop_netns() { ip netns delete "$RUN_NS" 2>/dev/null || true; }
 	trap drop_netns EXIT
@@ -197,6 +212,14 @@ setup_tap_netns() {
 	ip netns exec "$RUN_NS" ip addr add 10.0.2.2/24 dev tap0
 	ip netns exec "$RUN_NS" ip link set tap0 up
 	qemu_prefix=(ip netns exec "$RUN_NS")
+	# How another terminal gets in: as root directly; otherwise through the user namespace and
+	# mount namespace this script runs in (its PID names them; /run/netns is only there).
+	reach=(ip netns exec "$RUN_NS")
+	where=""
+	if [ "${VNET_PRIVNET:-}" = userns ]; then
+		reach=(nsenter --target $$ --user --mount "${reach[@]}")
+		where=", inside a user namespace of its own (no root needed)"
+	fi
 }
 
 case "$NET" in
@@ -234,10 +257,10 @@ if [ "$GDB" != 1 ]; then
 	echo "run: booting $what in QEMU ($describe)"
 	echo "run: quit with Ctrl-A x, or 'exit' at the vnet> prompt; Ctrl-A c switches to the QEMU monitor"
 	if [ "$NET" = tap ]; then
-		echo "run: the guest is 10.0.2.15 on tap0 in network namespace $RUN_NS (host side 10.0.2.2); from another terminal:"
-		echo "run:   ip netns exec $RUN_NS ping 10.0.2.15                   (ICMP echo)"
-		echo "run:   ip netns exec $RUN_NS nc -u 10.0.2.15 7                (UDP echo: type lines)"
-		echo "run:   ip netns exec $RUN_NS nc -u 10.0.2.15 9 </dev/null     (UDP discard)"
+		echo "run: the guest is 10.0.2.15 on tap0 in network namespace $RUN_NS (host side 10.0.2.2)$where; from another terminal:"
+		echo "run:   ${reach[*]} ping 10.0.2.15                   (ICMP echo)"
+		echo "run:   ${reach[*]} nc -u 10.0.2.15 7                (UDP echo: type lines)"
+		echo "run:   ${reach[*]} nc -u 10.0.2.15 9 </dev/null     (UDP discard)"
 	fi
 	status=0
 	if [ -n "$CONSOLE_LOG" ]; then # what -serial mon:stdio is, plus a copy in a file
