@@ -15,7 +15,6 @@ stage K, and a tree with 1..K solved must score its full points. Inside a studen
 import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from wire import open_link
 
 ROOT = Path(__file__).resolve().parents[2]
 MKLAB = ROOT / "tools" / "lab" / "mklab.py"
@@ -46,11 +47,6 @@ needs_markers = pytest.mark.skipif(not have_markers(), reason="no lab markers he
 
 def nic(*props):
     return ",".join(["virtio-net-pci", "netdev=n0", "addr=0x4", "mac=" + GUEST_MAC, *props])
-
-
-def need_root():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces and TAP devices")
 
 
 # ---- stage 1: PCI and probe ----------------------------------------------------------------
@@ -109,23 +105,10 @@ def test_stage2_receive_ring_filled(boot):
 
 # ---- stage 3: interrupts -------------------------------------------------------------------
 
-class Wire:
-    """A raw socket on a namespace's TAP, for frames to the guest."""
-
-    def __init__(self, ns):
-        with ns.entered():
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(TEST_ETHERTYPE))
-        self.sock.bind((ns.tap, TEST_ETHERTYPE))
-
-    def send_frames(self, n):
-        dst = bytes.fromhex(GUEST_MAC.replace(":", ""))
-        for i in range(n):
-            self.sock.send(dst + bytes.fromhex("020000000001") + struct.pack("!HI", TEST_ETHERTYPE, i)
-                           + bytes(46))
-            time.sleep(0.01)
-
-    def close(self):
-        self.sock.close()
+def numbered_frame(i):
+    """A minimum-size frame to the guest, of our test ethertype, numbered i."""
+    dst = bytes.fromhex(GUEST_MAC.replace(":", ""))
+    return dst + bytes.fromhex("020000000001") + struct.pack("!HI", TEST_ETHERTYPE, i) + bytes(46)
 
 
 def netstat(g):
@@ -137,17 +120,15 @@ def netstat(g):
 def test_stage3_receive_interrupt(boot, props):
     """Frames from the wire raise the receive queue's interrupt, which reaches skb_recv_done
     and schedules the receive poll (MSI-X: the queue's own vector; INTx: vp_interrupt)."""
-    from netns import NetNS
-    need_root()
-    ns = NetNS(host_addr=None)
-    wire = None
+    link = open_link(host_addr=None)
     try:
-        g = boot(devices=[nic(*props)], netdev=[f"tap,id=n0,ifname={ns.tap},script=no,downscript=no"],
-                 netns=ns, append="ip=10.0.9.2/24")
+        g = boot(devices=[nic(*props)], netdev=[link.netdev("n0")], netns=link.netns,
+                 append="ip=10.0.9.2/24")
         g.wait_ready(timeout=60)
         before, _ = netstat(g)
-        wire = Wire(ns)
-        wire.send_frames(5)
+        for i in range(5):
+            link.send(numbered_frame(i))
+            time.sleep(0.01)
         deadline = time.time() + 15
         while True:
             after, out = netstat(g)
@@ -157,9 +138,7 @@ def test_stage3_receive_interrupt(boot, props):
         assert after.get("rx_interrupts", 0) > before.get("rx_interrupts", 0), out
         assert after.get("napi_polls", 0) > before.get("napi_polls", 0), out
     finally:
-        if wire:
-            wire.close()
-        ns.close()
+        link.close()
 
 
 # ---- stage 6: performance ------------------------------------------------------------------
