@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/deps.sh MODE - make sure the Debian packages that MODE needs are installed.
 #
-#   run    QEMU, to boot the kernel                 (make run)
+#   run    QEMU, and ip + nc for its TAP network      (make run)
 #   gdb    run + gdb                                (make gdb)
 #   iso    run + what grub-mkrescue needs           (make iso)
 #   test   iso + pytest, scapy, the network tools   (make test)
@@ -21,7 +21,7 @@ usage() {
 
 [ $# -eq 1 ] || usage
 
-run_pkgs=(qemu-system-x86)
+run_pkgs=(qemu-system-x86 iproute2 netcat-openbsd)
 iso_pkgs=("${run_pkgs[@]}" grub-pc-bin grub-common xorriso mtools)
 # libclang-rt-dev holds libFuzzer; clang only recommends it, and we install without recommends.
 test_pkgs=("${iso_pkgs[@]}" python3-pytest python3-scapy iproute2 tshark dnsmasq-base

@@ -217,7 +217,7 @@ setup_tap_netns() {
 	reach=(ip netns exec "$RUN_NS")
 	where=""
 	if [ "${VNET_PRIVNET:-}" = userns ]; then
-		reach=(nsenter --target $$ --user --mount "${reach[@]}")
+		reach=(nsenter --target $$ --user --mount --preserve-credentials "${reach[@]}")
 		where=", inside a user namespace of its own (no root needed)"
 	fi
 }

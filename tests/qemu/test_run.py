@@ -1,14 +1,16 @@
 """
 tests/qemu/test_run.py - `make run`'s launcher (tools/run.sh) with its default network.
 
-As root, run.sh puts the guest on a TAP inside a network namespace it makes for the run, prints
-how to reach the guest, and deletes the namespace when QEMU ends. The test pings the guest and
-talks to its UDP echo service from inside that namespace (the only place the traffic can go),
-then checks the namespace is gone. Without root, run.sh falls back to user networking + DHCP.
+run.sh puts the guest on a TAP inside a network namespace it makes for the run (without root,
+inside the user namespace of tools/privnet.sh), prints how to reach the guest, and deletes the
+namespace when QEMU ends. The test runs the printed commands to ping the guest and talk to its
+UDP echo service inside that namespace (the only place the traffic can go), then checks the
+namespace is gone. Where no TAP can be made, run.sh falls back to user networking + DHCP.
 """
 import contextlib
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from guest import Guest
+from wire import need_tap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,23 +28,34 @@ def netns_exists(name):
     return name in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="NET=tap needs root")
+def printed_command(log, what):
+    """The command run.sh printed for `what` (e.g. "ping 10.0.2.15"), as an argv."""
+    m = re.search(r"^run:   (.*) %s\s" % re.escape(what), log, re.M)
+    assert m, f"run.sh printed no command for {what!r}:\n{log}"
+    return shlex.split(m.group(1)) + what.split()
+
+
 def test_run_sh_default_tap_in_a_namespace(tmp_path):
+    """make run's default: a TAP in a namespace of the run's own; the commands it prints reach
+    the guest (as root: ip netns exec; without root: nsenter into the run's user namespace)."""
+    need_tap("make run NET=tap")
     g = Guest(["env", "-u", "NET", str(ROOT / "tools" / "run.sh")], tmp_path, name="run")
     ns = None
     try:
         m = g.wait_for(r"on tap0 in network namespace (vnet-run-\d+) \(host side 10\.0\.2\.2\)", timeout=30)
         ns = m.group(1)
         g.wait_for(r"net: ready ip=10\.0\.2\.15 ", timeout=30)
-        assert f"ip netns exec {ns} ping 10.0.2.15" in g.log
-        ping = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2",
-                               "10.0.2.15"], capture_output=True, text=True, timeout=30)
-        assert ping.returncode == 0 and "3 received" in ping.stdout, ping.stdout + ping.stderr
-        echo = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
-                               "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-                               "s.settimeout(5); s.sendto(b'hello run', ('10.0.2.15', 7)); "
-                               "print(s.recv(100).decode())"],
-                              capture_output=True, text=True, timeout=30)
+        ping = printed_command(g.log, "ping 10.0.2.15")
+        assert ping[-6:-1] == ["ip", "netns", "exec", ns, "ping"], ping
+        ping = ping[:-1] + ["-c", "3", "-i", "0.2", "-W", "2", "10.0.2.15"]
+        r = subprocess.run(ping, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "3 received" in r.stdout, r.stdout + r.stderr
+        nc = printed_command(g.log, "nc -u 10.0.2.15 7")
+        nc = nc[:-4] + ["/usr/bin/python3", "-c",
+                        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                        "s.settimeout(5); s.sendto(b'hello run', ('10.0.2.15', 7)); "
+                        "print(s.recv(100).decode())"]
+        echo = subprocess.run(nc, capture_output=True, text=True, timeout=30)
         assert echo.stdout.strip() == "hello run", echo.stdout + echo.stderr
         g.cmd("uptime")
         g.send("exit 0")
@@ -54,6 +68,29 @@ def test_run_sh_default_tap_in_a_namespace(tmp_path):
         g.kill()
         if ns and netns_exists(ns):
             subprocess.run(["ip", "netns", "delete", ns])
+
+
+def test_run_sh_without_a_tap(tmp_path):
+    """Where no TAP can be made (tools/privnet.sh says VNET_NET=socket): the default falls back
+    to user networking and says so; NET=tap asked for fails with the reason."""
+    env = dict(os.environ, VNET_NET="socket", VNET_NET_WHY="no tun in this test", VNET_PRIVNET="none")
+    env.pop("NET", None)
+    r = subprocess.run([str(ROOT / "tools" / "run.sh")], env=dict(env, NET="tap"),
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "run: NET=tap: no TAP device can be made here: no tun in this test" in r.stderr
+    g = Guest(["env", "-u", "NET", *[f"{k}={env[k]}" for k in ("VNET_NET", "VNET_NET_WHY", "VNET_PRIVNET")],
+               str(ROOT / "tools" / "run.sh")], tmp_path, name="run-fallback")
+    try:
+        g.wait_for(r"no TAP device here, so QEMU's user-mode network instead \(NET=user\)", timeout=30)
+        g.wait_for(r"net user, cmdline \"ip=dhcp\"", timeout=30)
+        g.wait_for(r"vnet> ", timeout=60)
+        g.send("exit")
+        assert g.wait_exit(30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(g.pid, signal.SIGTERM)
+        g.kill()
 
 
 def test_run_sh_user_network_takes_dhcp(tmp_path):
