@@ -7,9 +7,13 @@ tools/lab/grade.py - `make grade`: run each stage's tests (LAB.md) and print a s
     tools/lab/grade.py --json FILE      also write the scores as JSON (used by tests)
 
 A stage's checks are host unit tests (by binary and test name, from tests/unit/) and QEMU
-tests (pytest node ids, from tests/qemu/). The stage earns its points in proportion to the
-checks that pass. The kernel and unit binaries are built first; one that does not build
-fails its checks. Exit status 0 only with full marks.
+tests (pytest node ids, from tests/qemu/). Each check passes, fails or is skipped: a QEMU test
+skips only when this machine cannot run it (no kernel TAP device on the socket wire of
+tools/privnet.sh, a missing tool), and says why. A stage earns its points in proportion to the
+checks that passed among those that ran; the skipped ones are listed with their reasons and
+count neither way. The kernel and unit binaries are built first; one that does not build
+fails its checks, and a check pytest reports nothing for fails. Exit status 0 only with full
+marks.
 """
 import argparse
 import json
@@ -124,8 +128,22 @@ def run_unit(binary):
     return results
 
 
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+def outcome(case):
+    """(PASS|FAIL|SKIP, reason) of one JUnit <testcase>: the reason is a skip's message."""
+    for child in case:
+        if child.tag in ("failure", "error"):
+            return FAIL, ""
+    for child in case:
+        if child.tag == "skipped":
+            return SKIP, (child.get("message") or child.text or "no reason given").strip()
+    return PASS, ""
+
+
 def run_pytest(node_ids, verbose):
-    """{node id: passed} for the QEMU tests."""
+    """{node id: (PASS|FAIL|SKIP, skip reason)} for the QEMU tests."""
     if not node_ids:
         return {}
     xml = BUILD / "pytest.xml"
@@ -144,13 +162,12 @@ def run_pytest(node_ids, verbose):
     results = {}
     if xml.exists():
         for case in ET.parse(xml).getroot().iter("testcase"):
-            tags = {child.tag for child in case}
             path = case.get("classname", "").replace(".", "/")
             name = case.get("name", "")
             for nid in node_ids:
                 file, _, test = nid.partition("::")
                 if file.endswith(path.split("/")[-1] + ".py") and test == name:
-                    results[nid] = not tags & {"failure", "error", "skipped"}
+                    results[nid] = outcome(case)
     return results
 
 
@@ -165,30 +182,74 @@ def grade(stages, verbose):
                 unit_results[binary] = run_unit(binary)
     node_ids = [n for st in stages for n in st["pytest"]]
     py_results = run_pytest(node_ids, verbose) if kernel_ok else {}
+    no_result = (FAIL, "")
     rows = []
     for st in stages:
-        checks = [(f"unit/{b}: {t}", unit_results.get(b, {}).get(t, False))
+        checks = [(f"unit/{b}: {t}", (PASS, "") if unit_results.get(b, {}).get(t) else no_result)
                   for b, names in st["unit"].items() for t in names]
-        checks += [(n, py_results.get(n, False)) for n in st["pytest"]]
-        passed = sum(ok for _, ok in checks)
-        score = st["points"] if passed == len(checks) else st["points"] * passed // len(checks)
+        checks += [(n, py_results.get(n, no_result)) for n in st["pytest"]]
+        passed = sum(res == PASS for _, (res, _) in checks)
+        skipped = [{"name": name, "reason": why} for name, (res, why) in checks if res == SKIP]
+        ran = len(checks) - len(skipped)
+        score = st["points"] * passed // ran if ran else 0  # over the checks that ran
         rows.append({"stage": st["n"], "name": st["name"], "checks": len(checks), "passed": passed,
-                     "points": st["points"], "score": score,
-                     "failed": [name for name, ok in checks if not ok]})
+                     "ran": ran, "points": st["points"], "score": score,
+                     "failed": [name for name, (res, _) in checks if res == FAIL],
+                     "skipped": skipped})
     return rows
+
+
+def n_checks(n):
+    return f"{n} check" if n == 1 else f"{n} checks"
+
+
+def by_reason(skipped):
+    """[(reason, [check names])] in the order the reasons first appear."""
+    groups = {}
+    for s in skipped:
+        groups.setdefault(s["reason"], []).append(s["name"])
+    return list(groups.items())
 
 
 def print_table(rows, verbose):
     print()
-    print(f"{'stage':<6}{'what':<42}{'checks':>7}{'passed':>8}{'score':>10}")
+    print(f"{'stage':<6}{'what':<42}{'checks':>7}{'passed':>8}{'skipped':>9}{'score':>10}")
     for r in rows:
-        print(f"{r['stage']:<6}{r['name']:<42}{r['checks']:>7}{r['passed']:>8}{r['score']:>6}/{r['points']:<3}")
-        if verbose or r["passed"] < r["checks"]:
-            for name in r["failed"]:
-                print(f"{'':6}  failed: {name}")
+        print(f"{r['stage']:<6}{r['name']:<42}{r['checks']:>7}{r['passed']:>8}{len(r['skipped']):>9}"
+              f"{r['score']:>6}/{r['points']:<3}")
+        for name in r["failed"]:
+            print(f"{'':6}  failed: {name}")
+        for s in r["skipped"]:
+            print(f"{'':6}  skipped: {s['name']}")
     total, full = sum(r["score"] for r in rows), sum(r["points"] for r in rows)
-    print(f"{'total':<6}{'':<42}{'':>7}{'':>8}{total:>6}/{full:<3}")
+    print(f"{'total':<6}{'':<42}{'':>7}{'':>8}{'':>9}{total:>6}/{full:<3}")
+    skips = [r for r in rows if r["skipped"]]
+    for r in skips:
+        groups = by_reason(r["skipped"])
+        tail = f"score over the {r['ran']} that ran" if r["ran"] else "no check ran, so it scores 0"
+        if len(groups) == 1:
+            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped ({groups[0][0]}), {tail}")
+        else:
+            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped, {tail}:")
+            for reason, names in groups:
+                print(f"{'':9}{n_checks(len(names))} ({reason})")
+    if skips:
+        print("grade: a skipped check could not run on this machine; it counts neither as passed "
+              "nor as failed")
     return total, full
+
+
+def describe_network():
+    """One line on the wire the QEMU checks have (tools/privnet.sh sets VNET_NET)."""
+    net, why = os.environ.get("VNET_NET"), os.environ.get("VNET_NET_WHY", "")
+    if net == "tap":
+        how = {"root": "as root", "userns": "in a user namespace of its own"}
+        return "grade: network: TAP devices in private network namespaces " \
+            + how.get(os.environ.get("VNET_PRIVNET", ""), "")
+    if net == "socket":
+        return f"grade: network: the unix-socket wire, no TAP device ({why}); " \
+            "the checks that need a kernel TAP are skipped"
+    return None
 
 
 def main():
@@ -201,12 +262,18 @@ def main():
     if not stages:
         sys.exit("grade: stages are 1..6")
     start = time.monotonic()
+    net = describe_network()
+    if net:
+        print(net, flush=True)
     rows = grade(stages, args.verbose)
     total, full = print_table(rows, args.verbose)
     print(f"grade: {total}/{full} points in {time.monotonic() - start:.0f} s"
           + ("" if total == full else " (LAB.md says what each stage needs)"))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "total": total, "full": full}, indent=1))
+        Path(args.json).write_text(json.dumps({"rows": rows, "total": total, "full": full,
+                                               "net": os.environ.get("VNET_NET", ""),
+                                               "net_why": os.environ.get("VNET_NET_WHY", "")},
+                                              indent=1))
     return 0 if total == full else 1
 
 
