@@ -20,7 +20,10 @@
 #   VNET_NET=tap       TAP devices can be made here (root, or inside the user namespace)
 #   VNET_NET=socket    they cannot; VNET_NET_WHY says why in one line
 #   VNET_PRIVNET=root|userns|none   how we got here (userns: inside our own namespaces)
-# Set VNET_NET=socket before calling to force the socket wire (to test that path as root).
+#   VNET_USERNS_PID=N  (userns only) the PID of COMMAND, which holds the namespaces: another
+#                      terminal enters them with nsenter --target N --user --mount ...
+# Set VNET_NET=socket before calling to force the socket wire (to test that path as root), or
+# VNET_USERNS=1 to get a user namespace of its own even as root (or from inside another one).
 # Called again from inside (VNET_PRIVNET already set), it just runs COMMAND.
 set -euo pipefail
 
@@ -84,7 +87,8 @@ if [ "${1:-}" = --inside ]; then
 	shift
 	mount -t tmpfs -o mode=0755 vnet-run /run
 	ip link set lo up
-	export VNET_PRIVNET=userns
+	export VNET_PRIVNET=userns VNET_USERNS_PID=$$
+	unset VNET_USERNS # done: a nested call runs its command here
 	if [ "${VNET_NET:-}" = socket ]; then
 		export VNET_NET_WHY=${VNET_NET_WHY:-"VNET_NET=socket was asked for"}
 		exec "$@"
@@ -95,7 +99,7 @@ if [ "${1:-}" = --inside ]; then
 	exec "$@"
 fi
 
-if [ -n "${VNET_PRIVNET:-}" ]; then # already set up by an outer call
+if [ -n "${VNET_PRIVNET:-}" ] && [ "${VNET_USERNS:-0}" != 1 ]; then # set up by an outer call
 	exec "$@"
 fi
 
@@ -104,7 +108,7 @@ if [ "${VNET_NET:-}" = socket ]; then
 	exec "$@"
 fi
 
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && [ "${VNET_USERNS:-0}" != 1 ]; then
 	export VNET_PRIVNET=root
 	why=$(tap_problem)
 	if [ -n "$why" ]; then run_without_tap "$why" "$@"; fi

@@ -50,7 +50,7 @@ if [ -z "${NET:-}" ]; then
 	NET=tap
 	[ "${GUESTS:-1}" = 1 ] || NET=pair
 fi
-if [ "$NET" = tap ] && [ "${GUESTS:-1}" = 1 ] && [ -z "${VNET_PRIVNET:-}" ]; then
+if [ "$NET" = tap ] && [ "${GUESTS:-1}" = 1 ] && { [ -z "${VNET_PRIVNET:-}" ] || [ "${VNET_USERNS:-0}" = 1 ]; }; then
 	NET_ASKED=$NET_ASKED exec tools/privnet.sh "$PWD/tools/run.sh"
 fi
 if [ "$NET" = tap ] && [ "${VNET_NET:-tap}" != tap ]; then
@@ -212,11 +212,12 @@ setup_tap_netns() {
 	ip netns exec "$RUN_NS" ip addr add 10.0.2.2/24 dev tap0
 	ip netns exec "$RUN_NS" ip link set tap0 up
 	qemu_prefix=(ip netns exec "$RUN_NS")
-	# How another terminal gets in: as root directly; otherwise through the user namespace and
-	# mount namespace this script runs in (its PID names them; /run/netns is only there).
+	# How another terminal gets in: as root directly; when tools/privnet.sh made a user
+	# namespace for this run, through it and the mount namespace beside it (this script's PID
+	# names them; /run/netns/$RUN_NS exists only there).
 	reach=(ip netns exec "$RUN_NS")
 	where=""
-	if [ "${VNET_PRIVNET:-}" = userns ]; then
+	if [ "${VNET_PRIVNET:-}" = userns ] && [ "${VNET_USERNS_PID:-}" = $$ ]; then
 		reach=(nsenter --target $$ --user --mount --preserve-credentials "${reach[@]}")
 		where=", inside a user namespace of its own (no root needed)"
 	fi
