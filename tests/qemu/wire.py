@@ -92,6 +92,18 @@ class TapLink:
     def send(self, frame):
         self.sock.send(frame)
 
+    def taken(self, qemu_pid):
+        """How many frames QEMU (process qemu_pid, inside the namespace) has read from the TAP
+        so far: the TAP's transmit count in that process's /proc/PID/net/dev. A sender that
+        keeps sent - taken() well under the TAP's queue (1000 frames) never has one dropped,
+        however slowly QEMU runs."""
+        with open(f"/proc/{qemu_pid}/net/dev") as f:
+            for line in f:
+                name, _, fields = line.partition(":")
+                if name.strip() == self.ns.tap:
+                    return int(fields.split()[9])  # transmit packets
+        raise OSError(f"{self.ns.tap} not in /proc/{qemu_pid}/net/dev")
+
     def recv(self, timeout=None):
         """The next frame the guest sent (our own sends skipped), or None after timeout s."""
         while True:
@@ -137,6 +149,10 @@ class SocketLink:
         reader has not started (OSError is raised to say so). A queue that stays full for
         SEND_TIMEOUT seconds raises socket.timeout."""
         self.sock.sendto(frame, self.qemu_path)
+
+    def taken(self, qemu_pid):
+        """None: a unix socket paces the sender itself (send blocks while QEMU's queue is full)."""
+        return None
 
     def recv(self, timeout=None):
         r, _, _ = select.select([self.sock], [], [], timeout)
