@@ -1,11 +1,13 @@
 """
-tests/qemu/test_stack.py - the IPv4 stack (net/) against real host tools over a TAP.
+tests/qemu/test_stack.py - the IPv4 stack (net/) against a host on the guest's wire.
 
-One guest (ip=10.0.2.15/24 gw=10.0.2.2) runs for the whole module inside a network namespace
-this module creates (tests/qemu/netns.py); the host side of the TAP is 10.0.2.2/24 and every
-host tool (ping, arping, UDP sockets) runs in that namespace, so no packet can leave it.
-QEMU's filter-dump records every frame on the guest's NIC; the last test stops the guest and
-has tshark check the whole capture: no malformed packet, no bad IPv4/UDP/ICMP checksum.
+One guest (ip=10.0.2.15/24 gw=10.0.2.2) runs for the whole module. The host 10.0.2.2 at the
+other end of its wire is, where TAPs can be made, the Linux kernel of a network namespace this
+module creates (tests/qemu/netns.py), with ping, arping and UDP sockets run in it; elsewhere
+it is the test itself on a unix-socket wire, answering and sending with scapy
+(tests/qemu/fakehost.py). Either way no packet can leave. QEMU's filter-dump records every
+frame on the guest's NIC; the last test stops the guest and has tshark check the whole
+capture: no malformed packet, no bad IPv4/UDP/ICMP checksum.
 
 Covered: the ready marker; ping from the host (-s 0, default, -s 1472, 200 at -i 0.01);
 arping; 500 random UDP payloads of 0..1472 bytes echoed exactly (port 7); the guest's ping to
@@ -15,6 +17,7 @@ for a closed port; the discard service; counters. Every loop is bounded in count
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -23,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from fakehost import FakeHost, open_host
 from guest import Guest, qemu_argv
-from netns import NetNS
+from wire import have_tap, need_tap
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
@@ -40,24 +44,41 @@ def accel():
     return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
 
 
-def need_tools():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces and TAP devices")
-    missing = [t for t in TOOLS if subprocess.run(["which", t], capture_output=True).returncode]
+def need_programs(*names):
+    missing = [n for n in names if not shutil.which(n)]
     if missing:
         pytest.skip("missing host tools: %s (tools/deps.sh test)" % " ".join(missing))
+
+
+def need_host_programs(*also):
+    """What a host on the wire needs: the namespace's tools on a TAP, nothing on a socket."""
+    need_programs(*(TOOLS if have_tap() else ()), *also)
+
+
+def need_tools():
+    """A TAP in a namespace with ping, arping, tshark and ip there (the kernel as the host)."""
+    need_tap("the host's ping, arping and tshark in a network namespace")
+    need_programs(*TOOLS)
+
+
+def start_guest(workdir, netns, append, netdev, extra=(), name="stack"):
+    """QEMU (inside netns when it is not None); returns a tests/qemu/guest.py Guest (killed by
+    the caller)."""
     if not KERNEL.is_file():
         pytest.fail(f"{KERNEL} is not built: run 'make' first", pytrace=False)
-
-
-def start_guest(workdir, ns, append, netdev, extra=(), name="stack"):
-    """QEMU inside the namespace; returns a tests/qemu/guest.py Guest (killed by the caller)."""
     sockdir = tempfile.mkdtemp(prefix="vnet-mon-")
     mon = os.path.join(sockdir, "mon.sock")
     argv = qemu_argv(kernel=KERNEL, append=append, machine="pc", memory=128, accel=accel(),
                      devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC], netdev=[netdev],
                      extra=list(extra), monitor_path=mon)
-    return Guest(ns.cmd_prefix() + argv, workdir, name=name, sockdir=sockdir, monitor_path=mon)
+    prefix = list(netns.cmd_prefix()) if netns is not None else []
+    return Guest(prefix + argv, workdir, name=name, sockdir=sockdir, monitor_path=mon)
+
+
+def capture_netdev(link, nid="n0"):
+    """The link's netdev; a TAP without the virtio-net header, so that the frames of a QEMU
+    filter-dump capture start at the Ethernet header."""
+    return link.netdev(nid) + (",vnet_hdr=off" if link.kind == "tap" else "")
 
 
 def counters(g):
@@ -94,12 +115,11 @@ class Stack:
     def __init__(self, workdir):
         self.workdir = Path(workdir)
         self.pcap = self.workdir / "stack.pcap"
-        self.ns = NetNS(host_addr=HOST_IP + "/24")
+        self.host = open_host()
         self.g = None
         try:
-            self.g = start_guest(workdir, self.ns, f"ip={GUEST_IP}/24 gw={HOST_IP}",
-                                 # vnet_hdr=off: frames in the capture start at the Ethernet header
-                                 "tap,id=n0,ifname=%s,script=no,downscript=no,vnet_hdr=off" % self.ns.tap,
+            self.g = start_guest(workdir, self.host.link.netns, f"ip={GUEST_IP}/24 gw={HOST_IP}",
+                                 capture_netdev(self.host.link),
                                  extra=["-object", f"filter-dump,id=cap0,netdev=n0,file={self.pcap}"])
             self.g.wait_for(r"(?:^|vnet> )net: ready ip=10\.0\.2\.15 mac=52:54:00:12:34:56$", timeout=60)
             self.g.wait_for(r"vnet> ", timeout=30)
@@ -107,34 +127,18 @@ class Stack:
             self.close()
             raise
 
-    def run(self, cmd, timeout=60):
-        return self.ns.run(cmd, check=False, timeout=timeout)
-
-    def udp_socket(self, bind_port=0):
-        with self.ns.entered():
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((HOST_IP, bind_port))
-        return s
-
     def close(self):
         if self.g:
             self.g.kill()
-        self.ns.close()
+        self.host.close()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    need_tools()
+    need_host_programs("tshark")
     st = Stack(tmp_path_factory.mktemp("stack"))
     yield st
     st.close()
-
-
-def ping_host_to_guest(st, *args, timeout=60):
-    r = st.run(["ping", "-n", *args, GUEST_IP], timeout=timeout)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "wrong data" not in r.stdout and "DUP!" not in r.stdout, r.stdout
-    return r.stdout
 
 
 def test_ready_marker_and_address(stack):
@@ -146,33 +150,27 @@ def test_ready_marker_and_address(stack):
 
 @pytest.mark.parametrize("size", [0, 56, 1472])
 def test_host_pings_guest(stack, size):
-    out = ping_host_to_guest(stack, "-c", "5", "-i", "0.2", "-W", "2", "-M", "do", "-s", str(size))
-    assert re.search(r"5 packets transmitted, 5 received, 0% packet loss", out), out
-    if size >= 16:  # with room for a timestamp, ping prints each round trip
-        assert len(re.findall(r"^%d bytes from 10\.0\.2\.15: icmp_seq=\d+ ttl=64 time=" % (size + 8),
-                              out, re.M)) == 5, out
+    r = stack.host.ping(GUEST_IP, 5, size=size, interval=0.2, wait=2)
+    assert (r.sent, r.received, r.errors) == (5, 5, []), r.text
+    assert r.replies == [(size + 8, 64)] * 5, r.text
 
 
 def test_host_ping_flood_200(stack):
     # a neighbour entry that cannot expire mid-run: the test measures the guest, not ARP timing
-    stack.ns.neigh_permanent(GUEST_IP, GUEST_MAC)
-    out = ping_host_to_guest(stack, "-c", "200", "-i", "0.01", "-W", "2", "-q", timeout=60)
-    assert re.search(r"200 packets transmitted, 200 received, 0% packet loss", out), out
+    stack.host.neigh_permanent(GUEST_IP, GUEST_MAC)
+    r = stack.host.ping(GUEST_IP, 200, interval=0.01, wait=2)
+    assert (r.sent, r.received, r.errors) == (200, 200, []), r.text
 
 
 def test_arping(stack):
-    r = stack.run(["arping", "-c", "3", "-w", "10", "-I", stack.ns.tap, GUEST_IP], timeout=30)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert len(re.findall(r"reply from 10\.0\.2\.15 \[%s\]" % GUEST_MAC.upper(), r.stdout, re.I)) == 3, r.stdout
-    assert re.search(r"Received 3 response", r.stdout), r.stdout
+    assert stack.host.arping(GUEST_IP, 3, wait=10) == [GUEST_MAC] * 3
     # an ARP request for another address is not answered
-    r = stack.run(["arping", "-c", "2", "-w", "3", "-I", stack.ns.tap, "10.0.2.77"], timeout=30)
-    assert "reply from" not in r.stdout.lower(), r.stdout
+    assert stack.host.arping("10.0.2.77", 2, wait=3) == []
 
 
 def test_udp_echo_500_random_payloads(stack):
     rnd = random.Random(5)
-    s = stack.udp_socket()
+    s = stack.host.udp_socket()
     s.settimeout(2.0)
     retries = 0
     before = counters(stack.g)
@@ -201,7 +199,7 @@ def test_udp_echo_500_random_payloads(stack):
 
 def test_discard(stack):
     before = counters(stack.g)
-    s = stack.udp_socket()
+    s = stack.host.udp_socket()
     try:
         for n in (1, 100, 1000):
             s.sendto(b"d" * n, (GUEST_IP, 9))
@@ -259,7 +257,7 @@ def test_guest_ping_limits_and_errors(stack):
 
 
 def test_udpsend_reaches_host_socket(stack):
-    s = stack.udp_socket(5555)
+    s = stack.host.udp_socket(5555)
     s.settimeout(10)
     try:
         out = stack.g.cmd("udpsend 10.0.2.2 5555 hello from the guest", timeout=10)
@@ -274,13 +272,12 @@ def test_udpsend_reaches_host_socket(stack):
 
 def test_port_unreachable_for_closed_port(stack):
     before = counters(stack.g)
-    with stack.ns.entered():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = stack.host.udp_socket()
     s.settimeout(5)
     try:
         s.connect((GUEST_IP, 4444))
         s.send(b"anyone there?")
-        # Linux turns the ICMP port unreachable into ECONNREFUSED on a connected socket
+        # the ICMP port unreachable becomes ECONNREFUSED on a connected socket (Linux, FakeHost)
         with pytest.raises(ConnectionRefusedError):
             s.recv(100)
     finally:
@@ -320,17 +317,23 @@ def test_link_flap_announces_again(stack):
 
 
 def test_whole_capture_is_clean(stack):
-    """Last: stop the guest so the capture is complete, then let tshark judge it."""
+    """Last: stop the guest so the capture is complete, then let tshark judge it. A fake host
+    judges its own record of the wire too: the same frames must have crossed the socket."""
     g = stack.g
     g.send("exit 0")
     assert g.wait_exit(20) == 1
     assert not re.search(r"EXCEPTION|panic", g.log)
-    pcap = stack.pcap
-    assert pcap.is_file() and pcap.stat().st_size > 100000
-    problems = tshark_problems(pcap)
-    assert problems == "", problems
-    assert tshark_count(pcap, "icmp.type == 0 and ip.src == 10.0.2.15") >= 215
-    assert tshark_count(pcap, "udp.srcport == 7 and ip.src == 10.0.2.15") >= 500
-    assert tshark_count(pcap, "icmp.type == 3 and icmp.code == 3") >= 1
-    # gratuitous ARP at boot and after the link flap: sender and target both our address
-    assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") >= 2
+    pcaps = [stack.pcap]
+    if isinstance(stack.host, FakeHost):
+        assert not stack.host.dropped, stack.host.dropped  # no bad checksum reached the host
+        pcaps.append(stack.workdir / "host.pcap")
+        stack.host.write_pcap(pcaps[-1])
+    for pcap in pcaps:
+        assert pcap.is_file() and pcap.stat().st_size > 100000
+        problems = tshark_problems(pcap)
+        assert problems == "", problems
+        assert tshark_count(pcap, "icmp.type == 0 and ip.src == 10.0.2.15") >= 215
+        assert tshark_count(pcap, "udp.srcport == 7 and ip.src == 10.0.2.15") >= 500
+        assert tshark_count(pcap, "icmp.type == 3 and icmp.code == 3") >= 1
+        # gratuitous ARP at boot and after the link flap: sender and target both our address
+        assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") >= 2
