@@ -3,18 +3,27 @@ tests/qemu/test_backends.py - the guest on each of QEMU's network backends, and 
 to each other through them. docs/backends.md draws every topology and maps it to QEMU's
 NetClientState, peer, NetHub/NetHubPort and TAPState.
 
-Each test builds its topology in a network namespace of its own (tests/qemu/topology.py):
-guest n is 10.0.3.n/24 with MAC 52:54:00:00:03:0n, the namespace's TAP side is 10.0.3.100,
-socket backends bind 127.0.0.1 inside the namespace. Nothing is sent to any other address.
+Each test builds its topology through tests/qemu/topology.py: guest n is 10.0.3.n/24 with MAC
+52:54:00:00:03:0n, the host side of the wire is 10.0.3.100. On the TAP wire (VNET_NET=tap)
+everything lives in a network namespace of the test's own: socket backends bind 127.0.0.1
+there, the host side is tap0 and the namespace's kernel. On the socket wire (VNET_NET=socket,
+no namespace can be made) no IP socket is opened: the links are unix sockets and socketpairs,
+and the host side is the test itself (topology.WireHost). Nothing is sent to any other address.
+Every test runs on both wires; what differs is said where it does.
 
-- One guest, the three ways to give it a TAP: `-netdev tap` + `-device` (the NIC's peer is
-  the TAP), `-nic tap` (the same in one option), `-net nic -net tap` (both on hub 0). The host
-  pings the guest, the guest pings the host, `info network` shows the shape.
+- One guest, the three ways to join it to the host's wire: `-netdev X` + `-device` (the NIC's
+  peer is the backend), `-nic X` (the same in one option), `-net nic -net X` (both on hub 0).
+  X is `tap` on the TAP wire, `socket,fd=3` (a socketpair with the test) on the socket wire,
+  because -nic and -net cannot spell a dgram backend in QEMU 7.2. The host pings the guest,
+  the guest pings the host, `info network` shows the shape.
 - `-netdev user` with DHCP (restrict=on: nothing can leave QEMU).
 - Two guests point to point over each socket backend QEMU 7.2 has: stream, dgram, socket
-  listen/connect and socket udp. A pings B, B pings A, B's echo service answers A's udpsend.
-- A hub in guest A's QEMU joining A's NIC, the TAP and a stream socket to guest B: A and B
-  talk, the host reaches B through A's hub, and a capture on the TAP sees A<->B frames.
+  listen/connect and socket udp (on the socket wire: stream and dgram on unix paths, socket on
+  a stream socketpair and socket-udp on a datagram one, passed as fd=3). A pings B, B pings A,
+  B's echo service answers A's udpsend.
+- A hub in guest A's QEMU joining A's NIC, the host side, and a stream socket to guest B: A
+  and B talk, the host reaches B through A's hub, and a capture of the host side (dumpcap on
+  the TAP, or QEMU's filter-dump) sees A<->B frames.
 - Three guests: A's hub also has a dgram port to guest C; B<->C traffic crosses A's QEMU, and
   A's NIC, a hub port like any other, receives those frames too.
 """
@@ -30,12 +39,21 @@ from pathlib import Path
 import pytest
 
 from guest import Guest
-from test_stack import need_tools
-from topology import (HOST_IP, LINK_KINDS, READY_RE, Net, Node, counters, dgram, guest_ip,
-                      guest_mac, hubport, link, netdevs_up, nic, ping, ping_answered, stream,
-                      tap, udp_echo, wait_counters, wait_up)
+from topology import (HOST_IP, LINK_KINDS, PASSED_FD, READY_RE, Net, Node, counters, guest_ip,
+                      guest_mac, hubport, netdevs_up, nic, ping, ping_answered, udp_echo,
+                      wait_counters, wait_up)
+from wire import have_tap
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def need_tools():
+    """The TAP wire's host side uses the namespace's ping and dumpcap; both wires count
+    captured frames with tshark."""
+    tools = ("ip", "ping", "dumpcap", "tshark") if have_tap() else ("tshark",)
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip("missing host tools: %s (tools/deps.sh test)" % " ".join(missing))
 
 
 @pytest.fixture
@@ -60,26 +78,37 @@ def info_nic_peer(info, mac, peer_re):
 
 
 def hub_ports(info, hubid=0):
-    """`info network` -> {port name: description} for one hub (a NetHub and its NetHubPorts)."""
-    m = re.search(r"^hub %d\n((?: \\ .*\n?)+)" % hubid, info, re.M)
+    """`info network` -> {port name: description} for one hub (a NetHub and its NetHubPorts).
+    A port's backend may have filters, listed after it ("filters:", "  - cap0: ...")."""
+    m = re.search(r"^hub %d\n((?:(?: |filters:).*\n?)+)" % hubid, info, re.M)
     assert m, f"no hub {hubid} in\n{info}"
     return dict(re.findall(r"^ \\ (\S+): (.*)$", m.group(1), re.M))
 
 
-# ---- one guest on a TAP, three spellings -----------------------------------------------------
+# ---- one guest on the host's wire, three spellings ------------------------------------------
 TAP_OPTS = "ifname=tap0,script=no,downscript=no,vnet_hdr=off"
-TAP_FORMS = {
-    "netdev-tap": dict(netdev=["tap,id=n0," + TAP_OPTS]),
-    "nic-tap": dict(devices=[], extra=["-nic", f"tap,{TAP_OPTS},model=virtio-net-pci,mac={guest_mac(1)}"]),
-    "net-hub": dict(devices=[], extra=["-net", f"nic,model=virtio-net-pci,macaddr={guest_mac(1)}",
-                                       "-net", "tap," + TAP_OPTS]),
-}
+FORMS = ("netdev-tap", "nic-tap", "net-hub")
 
 
-@pytest.mark.parametrize("form", TAP_FORMS)
+def host_form(w, form):
+    """Net.start arguments for one spelling, and the `info network` text of its backend."""
+    if w.tap:
+        backend, value, shows = "tap," + TAP_OPTS, str, r"type=tap,ifname=tap0,"
+    else:
+        backend, value, shows = f"socket,fd={PASSED_FD}", w.host_fd().netdev_value, r"type=socket,"
+    if form == "netdev-tap":
+        return dict(netdev=[value(backend.replace(",", ",id=n0,", 1))]), shows
+    if form == "nic-tap":
+        return dict(devices=[], extra=["-nic", value(f"{backend},model=virtio-net-pci,mac={guest_mac(1)}")]), shows
+    return dict(devices=[], extra=["-net", f"nic,model=virtio-net-pci,macaddr={guest_mac(1)}",
+                                   "-net", value(backend)]), shows
+
+
+@pytest.mark.parametrize("form", FORMS)
 def test_one_guest_on_a_tap(net, form):
     w = net(HOST_IP + "/24")
-    a = w.start(1, **TAP_FORMS[form])
+    args, shows = host_form(w, form)
+    a = w.start(1, **args)
     wait_up(a)
     w.host_ping(a.ip)
     ping(a, HOST_IP)
@@ -88,18 +117,18 @@ def test_one_guest_on_a_tap(net, form):
         ports = hub_ports(info)
         assert sorted(ports) == ["hub0port0", "hub0port1"], ports
         descs = sorted(ports.values())
-        assert re.match(r"#net\d+: index=0,type=tap,ifname=tap0,", descs[0]), descs
+        assert re.match(r"#net\d+: index=0,%s" % shows, descs[0]), descs
         assert descs[1].startswith(f"virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,macaddr={a.mac}"), descs
-    else:  # the NIC and the TAP are each other's peer; no hub
+    else:  # the NIC and the backend are each other's peer; no hub
         assert "hub" not in info, info
-        info_nic_peer(info, a.mac, r"(?:n0|#net\d+): index=0,type=tap,ifname=tap0,")
+        info_nic_peer(info, a.mac, r"(?:n0|#net\d+): index=0,%s" % shows)
 
 
 # ---- user networking -----------------------------------------------------------------------
 def test_user_networking_dhcp(net):
     w = net()  # no address in the namespace: QEMU's slirp is all the guest can reach
     g = w.boot(append="ip=dhcp", devices=[nic("n0", 1)], netdev=["user,id=n0,restrict=on"],
-               netns=w.ns)
+               netns=w.ns)  # on the socket wire there is no namespace: w.ns is None
     g.wait_for(r"dhcp: bound to 10\.0\.2\.15/24 gw \S+, lease \d+ s", timeout=60)
     g.wait_for(r"net: ready ip=10\.0\.2\.15 mac=%s\n" % guest_mac(1), timeout=10)
     info = g.monitor("info network")
@@ -113,7 +142,7 @@ def test_user_networking_dhcp(net):
 @pytest.mark.parametrize("kind", LINK_KINDS)
 def test_two_guests_point_to_point(net, kind):
     w = net()
-    end_a, end_b, b_needs_a = link(kind, "n0", 7001, 7002)
+    end_a, end_b, b_needs_a = w.link(kind, "n0", 7001, 7002)
     a = w.start(1, [end_a])
     if b_needs_a:
         netdevs_up(a)  # A listens before B connects
@@ -129,10 +158,11 @@ def test_two_guests_point_to_point(net, kind):
 
 # ---- a hub in one QEMU ---------------------------------------------------------------------
 def hub_guest_a(w, *more_ports):
-    """Guest 1 with hub 0 joining its NIC, the namespace's TAP, a stream listener on 7001
-    (to guest 2) and more_ports: (netdev id, -netdev value) pairs."""
-    netdev = [hubport("h0", 0), tap("t0", w.ns.tap), hubport("h1", 0, "t0"),
-              stream("s2", 7001, server=True), hubport("h2", 0, "s2")]
+    """Guest 1 with hub 0 joining its NIC, the host side of the wire (the namespace's TAP, or
+    the test on a unix socket), a stream listener on 7001 (to guest 2) and more_ports:
+    (netdev id, -netdev value) pairs."""
+    netdev = [hubport("h0", 0), w.host_port("t0"), hubport("h1", 0, "t0"),
+              w.stream("s2", 7001, server=True), hubport("h2", 0, "s2")]
     for i, (nid, value) in enumerate(more_ports, start=3):
         netdev += [value, hubport(f"h{i}", 0, nid)]
     a = w.start(1, netdev, devices=[nic("h0", 1)])
@@ -141,19 +171,20 @@ def hub_guest_a(w, *more_ports):
 
 def test_hub_joins_nic_tap_and_socket(net, tmp_path):
     w = net(HOST_IP + "/24")
-    cap = w.capture(tmp_path / "tap0.pcap")
+    cap = w.capture(tmp_path / "host.pcap")
     a, ports = hub_guest_a(w)
     assert sorted(ports) == ["h0", "h1", "h2"], ports
     assert ports["h0"].startswith(f"virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,macaddr={a.mac}")
-    assert ports["h1"].startswith("t0: index=0,type=tap,ifname=tap0,"), ports
+    host_type = "type=tap,ifname=tap0," if w.tap else "type=dgram,"
+    assert ports["h1"].startswith("t0: index=0," + host_type), ports
     assert ports["h2"].startswith("s2: index=0,type=stream,"), ports
-    b = w.start(2, [stream("n0", 7001, server=False)])
+    b = w.start(2, [w.stream("n0", 7001, server=False)])
     wait_up(a, b)
     ping_answered(a, b)
     udp_echo(a, b, "hello B, this is A through its hub")
-    w.host_ping(b.ip)  # TAP -> hub -> stream -> B and back
+    w.host_ping(b.ip)  # host side -> hub -> stream -> B and back
     cap.stop()
-    # Frames between A and B, addressed to neither the host nor from it, reached the TAP:
+    # Frames between A and B, addressed to neither the host nor from it, reached the host side:
     # the hub sends what one port receives out of every other port.
     between = f"eth.src == {a.mac} and eth.dst == {b.mac} and ip.src == {a.ip} and ip.dst == {b.ip}"
     back = f"eth.src == {b.mac} and eth.dst == {a.mac} and ip.src == {b.ip} and ip.dst == {a.ip}"
@@ -166,12 +197,12 @@ def test_hub_joins_nic_tap_and_socket(net, tmp_path):
 
 def test_three_guests_on_one_hub(net, tmp_path):
     w = net(HOST_IP + "/24")
-    cap = w.capture(tmp_path / "tap0.pcap")
-    a, ports = hub_guest_a(w, ("d3", dgram("d3", 7002, 7003)))
+    cap = w.capture(tmp_path / "host.pcap")
+    a, ports = hub_guest_a(w, ("d3", w.dgram("d3", 7002, 7003)))
     assert sorted(ports) == ["h0", "h1", "h2", "h3"], ports
     assert ports["h3"].startswith("d3: index=0,type=dgram,"), ports
-    b = w.start(2, [stream("n0", 7001, server=False)])
-    c = w.start(3, [dgram("n0", 7003, 7002)])
+    b = w.start(2, [w.stream("n0", 7001, server=False)])
+    c = w.start(3, [w.dgram("n0", 7003, 7002)])
     wait_up(a, b, c)
     before = counters(a)["eth.rx_not_for_us"]
     ping_answered(b, c)  # stream -> A's hub -> dgram, and back
@@ -183,9 +214,9 @@ def test_three_guests_on_one_hub(net, tmp_path):
     assert after["eth.rx_not_for_us"] - before >= 10, after
     time.sleep(0.3)  # let the last frames reach dumpcap before it is stopped
     cap.stop()
-    # The hub floods B<->C frames to the TAP port too. Under heavy host load dumpcap has been
-    # seen to miss one of the three (ping_answered already proved all three crossed the hub),
-    # so two or more on the TAP is the proof asked for here.
+    # The hub floods B<->C frames to the host side's port too. Under heavy host load dumpcap
+    # has been seen to miss one of the three (ping_answered already proved all three crossed
+    # the hub), so two or more in the capture is the proof asked for here.
     assert cap.count(f"icmp.type == 8 and ip.src == {b.ip} and ip.dst == {c.ip}") in (2, 3)
     assert cap.count(f"icmp.type == 0 and ip.src == {c.ip} and ip.dst == {b.ip}") in (2, 3)
 

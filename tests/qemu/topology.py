@@ -1,25 +1,47 @@
 """
 tests/qemu/topology.py - guests wired together by QEMU's network backends (test_backends.py).
 
-Every topology lives in a network namespace of its own (tests/qemu/netns.py NetNS): QEMU runs
-inside it, socket backends bind 127.0.0.1 there (ports belong to the namespace, so fixed
-numbers cannot clash with anything), the TAP device and its capture are there, and deleting
-the namespace ends every link. Guests are numbered: guest n has the address 10.0.3.n/24 (no
-gateway) and the MAC 52:54:00:00:03:<n>, both from its command line, so every guest on a
-wire is distinct. The host side of a TAP, when a test wants one, is 10.0.3.100.
+A topology is a Net. Guests are numbered: guest n has the address 10.0.3.n/24 (no gateway)
+and the MAC 52:54:00:00:03:<n>, both from its command line, so every guest on a wire is
+distinct. The host side of the wire, when a test wants one, is 10.0.3.100. Where it lives
+depends on the wire this run has (tests/qemu/wire.py, decided by tools/privnet.sh):
+
+  VNET_NET=tap     every topology lives in a network namespace of its own (tests/qemu/netns.py
+                   NetNS): QEMU runs inside it, socket backends bind 127.0.0.1 there (ports
+                   belong to the namespace, so fixed numbers cannot clash with anything), the
+                   host side is the TAP device tap0 with the namespace's kernel behind it
+                   (ping), a capture is dumpcap on tap0, and deleting the namespace ends every
+                   link.
+  VNET_NET=socket  no namespace can be made, so no IP socket is opened at all: `stream` and
+                   `dgram` use unix socket paths in a directory of the Net's own (a "port" is
+                   a file name there), the old `socket` backend gets one end of a socketpair as
+                   fd 3 (FdHandoff), and the host side is the test itself (WireHost: answers
+                   ARP and ping for 10.0.3.100, pings the guests) on a unix-socket wire
+                   (wire.SocketLink) or on a socketpair (FdLink) where the option cannot spell
+                   a dgram backend (-nic, -net). A capture is QEMU's filter-dump object on the
+                   host side's netdev. Deleting the directory ends every link.
 
 The -netdev strings below are QEMU 7.2's spellings. 7.2 has both the new `stream`/`dgram`
 backends (QAPI socket addresses) and the older `socket` one; a `stream` client that finds no
 listener gives up for good ("connection error" in `info network`; reconnect= came in 8.0), so
 a listener is started, and seen to be up, before its client.
 """
+import ipaddress
+import os
 import re
+import shutil
 import signal
+import socket
+import struct
 import subprocess
+import sys
+import tempfile
+import threading
 import time
 
 from netns import NetNS
 from test_stack import counters as guest_counters
+from wire import SocketLink, have_tap
 
 LOOPBACK = "127.0.0.1"
 HOST_IP = "10.0.3.100"
@@ -98,35 +120,190 @@ class Node:
         return f"guest {self.n} ({self.ip})"
 
 
+class Passed(str):
+    """A QEMU option value that names fd=PASSED_FD: the socket that must be that descriptor
+    in the QEMU process travels with it (Net.start hands it over through an FdHandoff)."""
+
+    def __new__(cls, text, sock):
+        obj = super().__new__(cls, text)
+        obj.sock = sock
+        return obj
+
+
+PASSED_FD = 3
+# The command QEMU is started through when it gets a socket (FdHandoff): receive one
+# descriptor over a unix socket, make it fd N, exec the rest (same PID, so the guest is still
+# killed by PID). Bounded: it gives up after 60 s without a descriptor.
+FD_WRAPPER = """
+import os, socket, sys
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.settimeout(60)
+c.connect(sys.argv[1])
+_, fds, _, _ = socket.recv_fds(c, 16, 1)
+fd = int(sys.argv[2])
+if fds[0] != fd:
+    os.dup2(fds[0], fd)
+os.set_inheritable(fd, True)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+class FdHandoff:
+    """Gives one QEMU a socket as fd PASSED_FD: boot(netns=handoff) starts QEMU through
+    FD_WRAPPER (cmd_prefix), then hand(sock) sends the descriptor over a unix socket."""
+
+    def __init__(self, path):
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+
+    def cmd_prefix(self):
+        return [sys.executable, "-c", FD_WRAPPER, self.path, str(PASSED_FD)]
+
+    def hand(self, sock):
+        conn, _ = self.listener.accept()
+        with conn:
+            socket.send_fds(conn, [b"fd"], [sock.fileno()])
+
+    def close(self):
+        self.listener.close()
+
+
+class FdLink(SocketLink):
+    """The test's end of a datagram socketpair whose other end QEMU has as fd 3
+    (`socket,fd=3`): one datagram per frame, as on wire.SocketLink."""
+
+    def __init__(self):  # none of SocketLink's paths: QEMU has the other end already
+        self.dir = None
+        self.sock, self.qemu_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.settimeout(10)
+
+    def netdev_value(self, text):
+        return Passed(text, self.qemu_end)
+
+    def send(self, frame):
+        self.sock.send(frame)
+
+    def close(self):
+        self.qemu_end.close()
+        self.sock.close()
+
+
 class Net:
-    """A namespace (with tap0 in it, the host side at host_addr or without an address), the
-    guests booted in it through the conftest `boot` fixture, and captures on its TAP.
-    close() stops the captures, kills the guests by PID and deletes the namespace."""
+    """A topology: the guests booted through the conftest `boot` fixture, the links between
+    them, the host side of the wire and captures on it. On the TAP wire it is a namespace with
+    tap0 in it (the host side at host_addr, or without an address); on the socket wire a
+    directory of unix sockets and, once a test asks for the host side, a WireHost (answering
+    at host_addr's address, or silent without one). close() stops the captures, kills the
+    guests by PID and deletes the namespace or the directory."""
 
     def __init__(self, boot, host_addr=None):
         self.boot = boot
-        self.ns = NetNS(host_addr=host_addr)
+        self.tap = have_tap()
+        self.host_addr = host_addr
+        self.ns = NetNS(host_addr=host_addr) if self.tap else None
+        self.dir = None if self.tap else tempfile.mkdtemp(prefix="vnet-topo-")
         self.nodes = []
         self.captures = []
+        self.hosts = []  # WireHosts of the socket wire
+        self.passed = []  # sockets handed to QEMUs, closed here at the end
+        self.host_nid = None
+
+    # -- -netdev values for links between guests: inet in the namespace, or unix paths
+    def _path(self, port, kind):
+        return os.path.join(self.dir, f"{port}.{kind}")
+
+    def stream(self, nid, port, server):
+        if self.tap:
+            return stream(nid, port, server)
+        return (f"stream,id={nid},server={'on' if server else 'off'},"
+                f"addr.type=unix,addr.path={self._path(port, 'stream')}")
+
+    def dgram(self, nid, port, peer_port):
+        if self.tap:
+            return dgram(nid, port, peer_port)
+        return (f"dgram,id={nid},local.type=unix,local.path={self._path(port, 'dgram')},"
+                f"remote.type=unix,remote.path={self._path(peer_port, 'dgram')}")
+
+    def link(self, kind, nid, port_a, port_b):
+        """(A's end, B's end, B needs A up) for a point-to-point link of this kind."""
+        if kind == "stream":
+            return self.stream(nid, port_a, True), self.stream(nid, port_a, False), True
+        if kind == "dgram":
+            return self.dgram(nid, port_a, port_b), self.dgram(nid, port_b, port_a), False
+        if self.tap:
+            return link(kind, nid, port_a, port_b)
+        # The old socket backend only speaks IPv4 (listen=, connect=, udp=) or takes a
+        # connected socket as fd=: each QEMU gets one end of a socketpair, a stream one for
+        # `socket` (QEMU frames it with a length word) and a datagram one for `socket-udp`.
+        kinds = {"socket": socket.SOCK_STREAM, "socket-udp": socket.SOCK_DGRAM}
+        a, b = socket.socketpair(socket.AF_UNIX, kinds[kind])
+        self.passed += [a, b]
+        value = f"socket,id={nid},fd={PASSED_FD}"
+        return Passed(value, a), Passed(value, b), False
+
+    # -- the host side of the wire
+    def host_port(self, nid):
+        """The -netdev value that puts the host side of the wire on netdev nid: the TAP, or
+        a unix-socket wire with a WireHost at its other end."""
+        self.host_nid = nid
+        if self.tap:
+            return tap(nid, self.ns.tap)
+        sl = SocketLink()
+        self.hosts.append(WireHost(sl, self._host_ip()))
+        return sl.netdev(nid)
+
+    def host_fd(self):
+        """The socket wire's host side as one end of a socketpair, for the -nic and -net
+        spellings (which take no dgram backend in QEMU 7.2): returns the FdLink, whose
+        netdev_value(text) marks an option that names fd=3."""
+        fl = FdLink()
+        self.hosts.append(WireHost(fl, self._host_ip()))
+        return fl
+
+    def _host_ip(self):
+        return str(ipaddress.ip_interface(self.host_addr).ip) if self.host_addr else None
 
     def start(self, n, netdev=(), devices=None, extra=(), append=""):
         """Boot guest n. devices defaults to one virtio-net-pci on the netdev "n0" with the
-        guest's MAC; give [] for the -net/-nic forms, which bring their own NIC."""
+        guest's MAC; give [] for the -net/-nic forms, which bring their own NIC. A Passed
+        value in netdev or extra makes QEMU start with its socket as fd 3."""
         if devices is None:
             devices = [nic("n0", n)]
-        g = self.boot(append=f"ip={guest_ip(n)}/24 gw=none {append}".strip(), devices=devices,
-                      netdev=list(netdev), extra=list(extra), netns=self.ns)
+        extra = list(extra)
+        ids = [re.search(r"(?:^|,)id=([^,]+)", v).group(1) for v in netdev if "id=" in v]
+        if not self.tap and self.host_nid in ids:
+            for i, cap in enumerate(c for c in self.captures if isinstance(c, DumpCapture)):
+                extra += ["-object", f"filter-dump,id=cap{i},netdev={self.host_nid},file={cap.path}"]
+        passed = [v.sock for v in [*netdev, *extra] if isinstance(v, Passed)]
+        assert len(passed) <= 1, "one passed socket per QEMU"
+        handoff = FdHandoff(self._path(f"fd-{n}-{len(self.nodes)}", "sock")) if passed else None
+        try:
+            g = self.boot(append=f"ip={guest_ip(n)}/24 gw=none {append}".strip(), devices=devices,
+                          netdev=list(netdev), extra=extra, netns=handoff or self.ns)
+            if handoff:
+                handoff.hand(passed[0])
+        finally:
+            if handoff:
+                handoff.close()
         node = Node(g, n)
         self.nodes.append(node)
         return node
 
     def capture(self, path):
-        cap = Capture(self.ns, self.ns.tap, path)
+        """Record the host side of the wire into a pcap: dumpcap on the TAP, or QEMU's
+        filter-dump on the host side's netdev (ask before booting the guest that has it)."""
+        cap = Capture(self.ns, self.ns.tap, path) if self.tap else DumpCapture(path)
         self.captures.append(cap)
         return cap
 
     def host_ping(self, ip, count=3):
-        """The namespace's host side pings ip; assert every echo came back."""
+        """The host side pings ip; assert every echo came back."""
+        if not self.tap:
+            assert self.hosts, "no host side on this topology"
+            return self.hosts[0].ping(ip, count)
         r = self.ns.run(["ping", "-n", "-c", str(count), "-i", "0.2", "-W", "2", ip],
                         check=False, timeout=30)
         assert r.returncode == 0 and f"{count} received, 0% packet loss" in r.stdout, \
@@ -138,7 +315,14 @@ class Net:
             cap.stop()
         for node in self.nodes:
             node.g.kill()
-        self.ns.close()
+        for host in self.hosts:
+            host.close()
+        for sock in self.passed:
+            sock.close()
+        if self.ns:
+            self.ns.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def netdevs_up(node):
@@ -206,8 +390,32 @@ def udp_echo(src, dst, text):
     assert s["udp.rx_no_port"] - before_src["udp.rx_no_port"] == 1, s
 
 
+# ---- captures of the host side ------------------------------------------------------------
+class PcapCount:
+    """What the two captures share: counting the frames of the pcap at self.path."""
+    path = None
+
+    def count(self, display_filter):
+        """Frames of the stopped capture that match a tshark display filter."""
+        r = subprocess.run(["tshark", "-n", "-r", str(self.path), "-Y", display_filter],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return len(r.stdout.splitlines())
+
+
+class DumpCapture(PcapCount):
+    """QEMU's filter-dump on the host side's netdev (Net.start adds the -object): QEMU writes
+    every frame that netdev sends or receives as it passes, so there is nothing to stop."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def stop(self):
+        return self.path
+
+
 # ---- a capture on the namespace's TAP ------------------------------------------------------
-class Capture:
+class Capture(PcapCount):
     """dumpcap on an interface inside ns, into a pcap file; bounded by duration, killed by PID."""
 
     def __init__(self, ns, iface, path, max_seconds=120):
@@ -238,9 +446,121 @@ class Capture:
         self.err.close()
         return self.path
 
-    def count(self, display_filter):
-        """Frames of the stopped capture that match a tshark display filter."""
-        r = subprocess.run(["tshark", "-n", "-r", str(self.path), "-Y", display_filter],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return len(r.stdout.splitlines())
+
+# ---- the test as the host side of the socket wire ----------------------------------------
+def mac_bytes(text):
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def inet_csum(data):
+    """RFC 1071 Internet checksum."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ipv4_frame(dst_mac, src_mac, src_ip, dst_ip, proto, payload):
+    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
+                       src_ip, dst_ip)
+    head = head[:10] + struct.pack("!H", inet_csum(head)) + head[12:]
+    return dst_mac + src_mac + b"\x08\x00" + head + payload
+
+
+def icmp_echo(kind, ident, seq, data):
+    """An ICMP echo request (kind 8) or reply (kind 0) with its checksum."""
+    msg = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + data
+    return msg[:2] + struct.pack("!H", inet_csum(msg)) + msg[4:]
+
+
+def arp_frame(op, src_mac, src_ip, dst_mac, dst_ip):
+    eth_dst = b"\xff" * 6 if op == 1 else dst_mac
+    return (eth_dst + src_mac + b"\x08\x06"
+            + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, src_mac, src_ip,
+                          dst_mac if op == 2 else bytes(6), dst_ip))
+
+
+class WireHost:
+    """The host on the socket wire, played by the test: a thread reads every frame of the link
+    (wire.SocketLink or FdLink, so QEMU never finds the socket full), answers ARP requests and
+    ICMP echo requests for ip (None: answers nothing), learns neighbours and collects echo
+    replies; ping() sends echo requests the way `ping -c N` does. Every wait is bounded."""
+
+    IDENT = 0x7E57
+
+    def __init__(self, link, ip):
+        self.link = link
+        self.ip = socket.inet_aton(ip) if ip else None
+        self.mac = mac_bytes(link.host_mac)
+        self.neigh = {}  # IPv4 address (4 bytes) -> MAC
+        self.replies = set()  # (source address, ident, seq)
+        self.cond = threading.Condition()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._rx, daemon=True)
+        self.thread.start()
+
+    def _rx(self):
+        while not self.stopped.is_set():
+            try:
+                frame = self.link.recv(timeout=0.2)
+            except (OSError, ValueError):
+                return
+            if frame:
+                self._handle(frame)
+
+    def _handle(self, f):
+        if f[12:14] == b"\x08\x06" and len(f) >= 42:
+            op, sha, spa, tpa = struct.unpack("!H", f[20:22])[0], f[22:28], f[28:32], f[38:42]
+            with self.cond:
+                self.neigh[spa] = sha
+                self.cond.notify_all()
+            if op == 1 and self.ip and tpa == self.ip:
+                self.link.send(arp_frame(2, self.mac, self.ip, sha, spa))
+        elif f[12:14] == b"\x08\x00" and len(f) >= 34 and f[23] == 1 and f[30:34] == self.ip:
+            ihl = (f[14] & 15) * 4
+            icmp = f[14 + ihl:14 + struct.unpack("!H", f[16:18])[0]]
+            if len(icmp) < 8 or inet_csum(icmp) != 0:
+                return
+            kind, _, _, ident, seq = struct.unpack("!BBHHH", icmp[:8])
+            if kind == 8:
+                self.link.send(ipv4_frame(f[6:12], self.mac, self.ip, f[26:30], 1,
+                                          icmp_echo(0, ident, seq, icmp[8:])))
+            elif kind == 0:
+                with self.cond:
+                    self.replies.add((f[26:30], ident, seq))
+                    self.cond.notify_all()
+
+    def _wait(self, done, timeout):
+        with self.cond:
+            return self.cond.wait_for(done, timeout)
+
+    def resolve(self, ip, tries=3):
+        """ARP for ip (bytes): its MAC, or an assertion after tries seconds."""
+        for _ in range(tries):
+            self.link.send(arp_frame(1, self.mac, self.ip, None, ip))
+            if self._wait(lambda: ip in self.neigh, 1.0):
+                return self.neigh[ip]
+        raise AssertionError(f"no ARP reply from {socket.inet_ntoa(ip)}")
+
+    def ping(self, ip, count=3):
+        """count echo requests of 56 bytes to ip, 0.2 s apart; assert every reply came."""
+        dst = socket.inet_aton(ip)
+        mac = self.resolve(dst)
+        got = 0
+        for seq in range(1, count + 1):
+            data = bytes(range(56))
+            self.link.send(ipv4_frame(mac, self.mac, self.ip, dst, 1,
+                                      icmp_echo(8, self.IDENT, seq, data)))
+            if self._wait(lambda: (dst, self.IDENT, seq) in self.replies, 2.0):
+                got += 1
+            time.sleep(0.2)
+        out = f"{count} packets transmitted, {got} received"
+        assert got == count, f"the test pinging {ip} on the socket wire: {out}"
+        return out
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(2)
+        self.link.close()
