@@ -289,9 +289,11 @@ fi
 
 # ---- GDB=1: QEMU halted in the background, gdb in the foreground ----------------------------
 command -v gdb >/dev/null || die "gdb not found: run tools/deps.sh gdb"
-# Is something listening on GDB_PORT? (/proc/net/tcp: local address, state 0A = LISTEN)
+# Is something listening on GDB_PORT in QEMU's network namespace? (/proc/net/tcp: local
+# address, state 0A = LISTEN). gdb runs in that namespace too, so the stub is on its loopback.
 port_listening() {
-	grep -qi ":$(printf '%04X' "$GDB_PORT") [0-9A-F:]* 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+	"${qemu_prefix[@]}" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		grep -qi ":$(printf '%04X' "$GDB_PORT") [0-9A-F:]* 0A "
 }
 port_listening && die "port $GDB_PORT is already in use: pick another with GDB_PORT=..."
 mkdir -p build
@@ -329,6 +331,6 @@ done
 
 gdb_status=0
 # shellcheck disable=SC2086 # GDB_ARGS is evaluated so that quoted -ex arguments survive
-eval gdb -q "$KERNEL" -ex "'set architecture i386:x86-64'" -ex "'target remote :$GDB_PORT'" \
+eval "${qemu_prefix[*]}" gdb -q "$KERNEL" -ex "'set architecture i386:x86-64'" -ex "'target remote :$GDB_PORT'" \
 	"${GDB_ARGS:-}" || gdb_status=$?
 exit "$gdb_status"
