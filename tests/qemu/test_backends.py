@@ -8,7 +8,7 @@ Each test builds its topology through tests/qemu/topology.py: guest n is 10.0.3.
 everything lives in a network namespace of the test's own: socket backends bind 127.0.0.1
 there, the host side is tap0 and the namespace's kernel. On the socket wire (VNET_NET=socket,
 no namespace can be made) no IP socket is opened: the links are unix sockets and socketpairs,
-and the host side is the test itself (topology.WireHost). Nothing is sent to any other address.
+and the host side is the test itself (fakehost.FakeHost). Nothing is sent to any other address.
 Every test runs on both wires; what differs is said where it does.
 
 - One guest, the three ways to join it to the host's wire: `-netdev X` + `-device` (the NIC's

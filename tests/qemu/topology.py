@@ -15,10 +15,10 @@ depends on the wire this run has (tests/qemu/wire.py, decided by tools/privnet.s
   VNET_NET=socket  no namespace can be made, so no IP socket is opened at all: `stream` and
                    `dgram` use unix socket paths in a directory of the Net's own (a "port" is
                    a file name there), the old `socket` backend gets one end of a socketpair as
-                   fd 3 (FdHandoff), and the host side is the test itself (WireHost: answers
-                   ARP and ping for 10.0.3.100, pings the guests) on a unix-socket wire
-                   (wire.SocketLink) or on a socketpair (FdLink) where the option cannot spell
-                   a dgram backend (-nic, -net). A capture is QEMU's filter-dump object on the
+                   fd 3 (FdHandoff), and the host side is the test itself (fakehost.FakeHost:
+                   answers ARP and ping for 10.0.3.100, pings the guests) on a unix-socket
+                   wire (wire.SocketLink) or on a socketpair (FdLink) where the option cannot
+                   spell a dgram backend (-nic, -net). A capture is QEMU's filter-dump object on the
                    host side's netdev. Deleting the directory ends every link.
 
 The -netdev strings below are QEMU 7.2's spellings. 7.2 has both the new `stream`/`dgram`
@@ -32,11 +32,9 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from netns import NetNS
@@ -195,8 +193,8 @@ class Net:
     """A topology: the guests booted through the conftest `boot` fixture, the links between
     them, the host side of the wire and captures on it. On the TAP wire it is a namespace with
     tap0 in it (the host side at host_addr, or without an address); on the socket wire a
-    directory of unix sockets and, once a test asks for the host side, a WireHost (answering
-    at host_addr's address, or silent without one). close() stops the captures, kills the
+    directory of unix sockets and, once a test asks for the host side, a fakehost.FakeHost
+    (answering at host_addr's address, or silent without one). close() stops the captures, kills the
     guests by PID and deletes the namespace or the directory."""
 
     def __init__(self, boot, host_addr=None):
@@ -207,7 +205,7 @@ class Net:
         self.dir = None if self.tap else tempfile.mkdtemp(prefix="vnet-topo-")
         self.nodes = []
         self.captures = []
-        self.hosts = []  # WireHosts of the socket wire
+        self.hosts = []  # fakehost.FakeHosts on the socket wire
         self.passed = []  # sockets handed to QEMUs, closed here at the end
         self.host_nid = None
 
@@ -247,12 +245,12 @@ class Net:
     # -- the host side of the wire
     def host_port(self, nid):
         """The -netdev value that puts the host side of the wire on netdev nid: the TAP, or
-        a unix-socket wire with a WireHost at its other end."""
+        a unix-socket wire with a FakeHost at its other end."""
         self.host_nid = nid
         if self.tap:
             return tap(nid, self.ns.tap)
         sl = SocketLink()
-        self.hosts.append(WireHost(sl, self._host_ip()))
+        self._fake_host(sl)
         return sl.netdev(nid)
 
     def host_fd(self):
@@ -260,11 +258,13 @@ class Net:
         spellings (which take no dgram backend in QEMU 7.2): returns the FdLink, whose
         netdev_value(text) marks an option that names fd=3."""
         fl = FdLink()
-        self.hosts.append(WireHost(fl, self._host_ip()))
+        self._fake_host(fl)
         return fl
 
-    def _host_ip(self):
-        return str(ipaddress.ip_interface(self.host_addr).ip) if self.host_addr else None
+    def _fake_host(self, link):
+        from fakehost import FakeHost  # scapy: only the socket wire needs it
+        ip = str(ipaddress.ip_interface(self.host_addr).ip) if self.host_addr else None
+        self.hosts.append(FakeHost(link, ip))
 
     def start(self, n, netdev=(), devices=None, extra=(), append=""):
         """Boot guest n. devices defaults to one virtio-net-pci on the netdev "n0" with the
@@ -303,7 +303,9 @@ class Net:
         """The host side pings ip; assert every echo came back."""
         if not self.tap:
             assert self.hosts, "no host side on this topology"
-            return self.hosts[0].ping(ip, count)
+            r = self.hosts[0].ping(ip, count)
+            assert r.received == count and not r.errors, r.text
+            return r.text
         r = self.ns.run(["ping", "-n", "-c", str(count), "-i", "0.2", "-W", "2", ip],
                         check=False, timeout=30)
         assert r.returncode == 0 and f"{count} received, 0% packet loss" in r.stdout, \
@@ -446,121 +448,3 @@ class Capture(PcapCount):
         self.err.close()
         return self.path
 
-
-# ---- the test as the host side of the socket wire ----------------------------------------
-def mac_bytes(text):
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def inet_csum(data):
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def ipv4_frame(dst_mac, src_mac, src_ip, dst_ip, proto, payload):
-    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
-                       src_ip, dst_ip)
-    head = head[:10] + struct.pack("!H", inet_csum(head)) + head[12:]
-    return dst_mac + src_mac + b"\x08\x00" + head + payload
-
-
-def icmp_echo(kind, ident, seq, data):
-    """An ICMP echo request (kind 8) or reply (kind 0) with its checksum."""
-    msg = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + data
-    return msg[:2] + struct.pack("!H", inet_csum(msg)) + msg[4:]
-
-
-def arp_frame(op, src_mac, src_ip, dst_mac, dst_ip):
-    eth_dst = b"\xff" * 6 if op == 1 else dst_mac
-    return (eth_dst + src_mac + b"\x08\x06"
-            + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, src_mac, src_ip,
-                          dst_mac if op == 2 else bytes(6), dst_ip))
-
-
-class WireHost:
-    """The host on the socket wire, played by the test: a thread reads every frame of the link
-    (wire.SocketLink or FdLink, so QEMU never finds the socket full), answers ARP requests and
-    ICMP echo requests for ip (None: answers nothing), learns neighbours and collects echo
-    replies; ping() sends echo requests the way `ping -c N` does. Every wait is bounded."""
-
-    IDENT = 0x7E57
-
-    def __init__(self, link, ip):
-        self.link = link
-        self.ip = socket.inet_aton(ip) if ip else None
-        self.mac = mac_bytes(link.host_mac)
-        self.neigh = {}  # IPv4 address (4 bytes) -> MAC
-        self.replies = set()  # (source address, ident, seq)
-        self.cond = threading.Condition()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._rx, daemon=True)
-        self.thread.start()
-
-    def _rx(self):
-        while not self.stopped.is_set():
-            try:
-                frame = self.link.recv(timeout=0.2)
-            except (OSError, ValueError):
-                return
-            if frame:
-                self._handle(frame)
-
-    def _handle(self, f):
-        if f[12:14] == b"\x08\x06" and len(f) >= 42:
-            op, sha, spa, tpa = struct.unpack("!H", f[20:22])[0], f[22:28], f[28:32], f[38:42]
-            with self.cond:
-                self.neigh[spa] = sha
-                self.cond.notify_all()
-            if op == 1 and self.ip and tpa == self.ip:
-                self.link.send(arp_frame(2, self.mac, self.ip, sha, spa))
-        elif f[12:14] == b"\x08\x00" and len(f) >= 34 and f[23] == 1 and f[30:34] == self.ip:
-            ihl = (f[14] & 15) * 4
-            icmp = f[14 + ihl:14 + struct.unpack("!H", f[16:18])[0]]
-            if len(icmp) < 8 or inet_csum(icmp) != 0:
-                return
-            kind, _, _, ident, seq = struct.unpack("!BBHHH", icmp[:8])
-            if kind == 8:
-                self.link.send(ipv4_frame(f[6:12], self.mac, self.ip, f[26:30], 1,
-                                          icmp_echo(0, ident, seq, icmp[8:])))
-            elif kind == 0:
-                with self.cond:
-                    self.replies.add((f[26:30], ident, seq))
-                    self.cond.notify_all()
-
-    def _wait(self, done, timeout):
-        with self.cond:
-            return self.cond.wait_for(done, timeout)
-
-    def resolve(self, ip, tries=3):
-        """ARP for ip (bytes): its MAC, or an assertion after tries seconds."""
-        for _ in range(tries):
-            self.link.send(arp_frame(1, self.mac, self.ip, None, ip))
-            if self._wait(lambda: ip in self.neigh, 1.0):
-                return self.neigh[ip]
-        raise AssertionError(f"no ARP reply from {socket.inet_ntoa(ip)}")
-
-    def ping(self, ip, count=3):
-        """count echo requests of 56 bytes to ip, 0.2 s apart; assert every reply came."""
-        dst = socket.inet_aton(ip)
-        mac = self.resolve(dst)
-        got = 0
-        for seq in range(1, count + 1):
-            data = bytes(range(56))
-            self.link.send(ipv4_frame(mac, self.mac, self.ip, dst, 1,
-                                      icmp_echo(8, self.IDENT, seq, data)))
-            if self._wait(lambda: (dst, self.IDENT, seq) in self.replies, 2.0):
-                got += 1
-            time.sleep(0.2)
-        out = f"{count} packets transmitted, {got} received"
-        assert got == count, f"the test pinging {ip} on the socket wire: {out}"
-        return out
-
-    def close(self):
-        self.stopped.set()
-        self.thread.join(2)
-        self.link.close()
