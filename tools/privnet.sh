@@ -51,21 +51,22 @@ tap_problem() {
 }
 
 # Why an unprivileged user namespace cannot be had, and the setting that allows it.
+# (VNET_SYSCTL_DIR stands in for /proc/sys in tests/qemu/test_privnet.py.)
 userns_problem() {
-	local err=$1 f
-	f=/proc/sys/kernel/apparmor_restrict_unprivileged_userns
+	local err=$1 f sys=${VNET_SYSCTL_DIR:-/proc/sys}
+	f=$sys/kernel/apparmor_restrict_unprivileged_userns
 	if [ -r $f ] && [ "$(cat $f)" = 1 ]; then
 		echo "AppArmor restricts unprivileged user namespaces ($f = 1, as on Ubuntu 24.04);" \
 			"allow them with: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
 		return
 	fi
-	f=/proc/sys/kernel/unprivileged_userns_clone
+	f=$sys/kernel/unprivileged_userns_clone
 	if [ -r $f ] && [ "$(cat $f)" = 0 ]; then
 		echo "unprivileged user namespaces are disabled ($f = 0);" \
 			"allow them with: sudo sysctl -w kernel.unprivileged_userns_clone=1"
 		return
 	fi
-	f=/proc/sys/user/max_user_namespaces
+	f=$sys/user/max_user_namespaces
 	if [ -r $f ] && [ "$(cat $f)" = 0 ]; then
 		echo "user namespaces are disabled ($f = 0);" \
 			"allow them with: sudo sysctl -w user.max_user_namespaces=16384"
