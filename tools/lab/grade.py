@@ -159,15 +159,19 @@ def run_pytest(node_ids, verbose):
         subprocess.run(argv, cwd=ROOT, stdout=out, stderr=out, timeout=PYTEST_TIMEOUT)
     except subprocess.TimeoutExpired:
         print("grade: the QEMU tests ran out of time", flush=True)
+    return read_junit(xml, node_ids) if xml.exists() else {}
+
+
+def read_junit(xml, node_ids):
+    """{node id: (PASS|FAIL|SKIP, skip reason)} from pytest's JUnit XML, for node_ids."""
     results = {}
-    if xml.exists():
-        for case in ET.parse(xml).getroot().iter("testcase"):
-            path = case.get("classname", "").replace(".", "/")
-            name = case.get("name", "")
-            for nid in node_ids:
-                file, _, test = nid.partition("::")
-                if file.endswith(path.split("/")[-1] + ".py") and test == name:
-                    results[nid] = outcome(case)
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        path = case.get("classname", "").replace(".", "/")
+        name = case.get("name", "")
+        for nid in node_ids:
+            file, _, test = nid.partition("::")
+            if file.endswith(path.split("/")[-1] + ".py") and test == name:
+                results[nid] = outcome(case)
     return results
 
 
@@ -182,6 +186,12 @@ def grade(stages, verbose):
                 unit_results[binary] = run_unit(binary)
     node_ids = [n for st in stages for n in st["pytest"]]
     py_results = run_pytest(node_ids, verbose) if kernel_ok else {}
+    return score_rows(stages, unit_results, py_results)
+
+
+def score_rows(stages, unit_results, py_results):
+    """The table's rows from {binary: {test: passed}} and {node id: (result, skip reason)}:
+    a stage scores in proportion to the checks passed among those that ran."""
     no_result = (FAIL, "")
     rows = []
     for st in stages:
@@ -243,8 +253,8 @@ def describe_network():
     """One line on the wire the QEMU checks have (tools/privnet.sh sets VNET_NET)."""
     net, why = os.environ.get("VNET_NET"), os.environ.get("VNET_NET_WHY", "")
     if net == "tap":
-        how = {"root": "as root", "userns": "in a user namespace of its own"}
-        return "grade: network: TAP devices in private network namespaces " \
+        how = {"root": " (as root)", "userns": " (inside a user namespace: no root needed)"}
+        return "grade: network: TAP devices in the tests' own network namespaces" \
             + how.get(os.environ.get("VNET_PRIVNET", ""), "")
     if net == "socket":
         return f"grade: network: the unix-socket wire, no TAP device ({why}); " \
