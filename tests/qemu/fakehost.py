@@ -30,6 +30,7 @@ import itertools
 import queue
 import re
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,6 +115,12 @@ def checksum_problem(frame, ip):
     if ip.proto == 1 and checksum(seg):
         return "icmp checksum"
     return None
+
+
+def echo_request(ident, seq, data):
+    """ICMP echo request bytes (RFC 792), built by hand: a flood sends thousands."""
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + data
+    return icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
 
 
 def payload(layer):
@@ -245,13 +252,13 @@ class FakeHost:
                 r.received += 1
                 r.replies.append((8 + len(data), p[IP].ttl))
         try:
-            head = self.ip_to(ip, flags="DF")
+            head = bytes(self.ip_to(ip, flags="DF", proto=1, len=20 + 8 + size))  # the same for all
             for n in range(1, count + 1):
                 if time.monotonic() > end:
                     break
                 seq = n & 0xFFFF
                 pending[seq] = bytes((n + i) & 0xFF for i in range(size))
-                self.send(head / ICMP(type=8, id=ident, seq=seq) / Raw(pending[seq]))
+                self.send(head + echo_request(ident, seq, pending[seq]))
                 r.sent += 1
                 for p in take(q, time.monotonic() + (FLOOD_WAIT if flood else interval)):
                     check(p)

@@ -35,7 +35,7 @@ KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
 GUEST_IP = "10.0.2.15"
 HOST_IP = "10.0.2.2"
 GUEST_MAC = "52:54:00:12:34:56"
-TOOLS = ("ping", "arping", "tshark", "ip")
+HOST_TOOLS = ("ping", "arping", "ip")  # what a kernel host on a TAP runs
 
 
 def accel():
@@ -52,13 +52,13 @@ def need_programs(*names):
 
 def need_host_programs(*also):
     """What a host on the wire needs: the namespace's tools on a TAP, nothing on a socket."""
-    need_programs(*(TOOLS if have_tap() else ()), *also)
+    need_programs(*(HOST_TOOLS if have_tap() else ()), *also)
 
 
 def need_tools():
     """A TAP in a namespace with ping, arping, tshark and ip there (the kernel as the host)."""
     need_tap("the host's ping, arping and tshark in a network namespace")
-    need_programs(*TOOLS)
+    need_programs(*HOST_TOOLS, "tshark")
 
 
 def start_guest(workdir, netns, append, netdev, extra=(), name="stack"):
