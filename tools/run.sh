@@ -46,10 +46,7 @@ ACCEL=${ACCEL:-tcg}
 # NET=tap (asked for, or the default with one guest) goes through tools/privnet.sh, which gives
 # a user namespace when not root and says in VNET_NET whether a TAP can be made at all.
 NET_ASKED=${NET_ASKED:-${NET:-}}
-if [ -z "${NET:-}" ]; then
-	NET=tap
-	[ "${GUESTS:-1}" = 1 ] || NET=pair
-fi
+NET=${NET:-tap} # GUESTS=2 makes it NET=pair below
 if [ "$NET" = tap ] && [ "${GUESTS:-1}" = 1 ] && { [ -z "${VNET_PRIVNET:-}" ] || [ "${VNET_USERNS:-0}" = 1 ]; }; then
 	NET_ASKED=$NET_ASKED exec tools/privnet.sh "$PWD/tools/run.sh"
 fi
