@@ -146,9 +146,8 @@ class FakeHost:
 
     def __init__(self, link, ip=HOST_IP):
         self.link, self.ip, self.mac = link, ip, link.host_mac
-        self.ns = None
         self.record = collections.deque(maxlen=RECORD_MAX)  # (time, frame), both directions
-        self.dropped = collections.Counter()  # checksum problem -> packets dropped for it
+        self.dropped = collections.Counter()  # why -> packets dropped or answers not sent
         self.neigh = {"255.255.255.255": BROADCAST_MAC}  # learned from the guest's ARP
         self.neigh_changed = threading.Condition()
         self.listeners = []  # (match, queue): packets for the host that match go to the queue
@@ -172,7 +171,10 @@ class FakeHost:
                 return
             if frame:
                 self.record.append((time.time(), frame))
-                self._input(frame)
+                try:
+                    self._input(frame)
+                except OSError:  # QEMU took no frame for 10 s: the answer is lost, as on a full TAP
+                    self.dropped["answer not sent"] += 1
 
     def _input(self, frame):
         p = Ether(frame)
