@@ -56,6 +56,7 @@ class Wire:
 
     def __init__(self, link, keep=True):
         self.link = link
+        link.listen()  # before anything is sent: no frame of the guest's may be missed
         self.keep = keep
         self.frames = []
         self.count = 0

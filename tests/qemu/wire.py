@@ -74,12 +74,14 @@ class TapLink:
         self.ns = NetNS(host_addr=host_addr, mtu=mtu)
         self.netns = self.ns
         self.sock = None
+        self.receiving = False
         try:
             with self.ns.entered():
-                self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                                          socket.htons(ETH_P_ALL))
+                self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             _set_rcvbuf(self.sock)
-            self.sock.bind((self.ns.tap, ETH_P_ALL))
+            # Protocol 0: send-only until the first recv(), so a link whose frames nobody
+            # reads (the tests that talk through the namespace's kernel) queues nothing.
+            self.sock.bind((self.ns.tap, 0))
             self.host_mac = self.ns.run(["cat", f"/sys/class/net/{self.ns.tap}/address"]) \
                 .stdout.strip()
         except Exception:
@@ -91,6 +93,13 @@ class TapLink:
 
     def send(self, frame):
         self.sock.send(frame)
+
+    def listen(self):
+        """Start keeping the frames the guest sends (recv() does it on its first call);
+        frames from before are not seen."""
+        if not self.receiving:
+            self.sock.bind((self.ns.tap, ETH_P_ALL))
+            self.receiving = True
 
     def taken(self, qemu_pid):
         """How many frames QEMU (process qemu_pid, inside the namespace) has read from the TAP
@@ -106,6 +115,7 @@ class TapLink:
 
     def recv(self, timeout=None):
         """The next frame the guest sent (our own sends skipped), or None after timeout s."""
+        self.listen()
         while True:
             r, _, _ = select.select([self.sock], [], [], timeout)
             if not r:
@@ -149,6 +159,9 @@ class SocketLink:
         reader has not started (OSError is raised to say so). A queue that stays full for
         SEND_TIMEOUT seconds raises socket.timeout."""
         self.sock.sendto(frame, self.qemu_path)
+
+    def listen(self):
+        """Frames are kept from the start: the socket is bound before QEMU starts."""
 
     def taken(self, qemu_pid):
         """None: a unix socket paces the sender itself (send blocks while QEMU's queue is full)."""
