@@ -19,6 +19,10 @@ boot(...) arguments (all optional):
               object whose cmd_prefix() gives the command that enters it), for TAP netdevs
 The Guest API is in tests/qemu/guest.py.
 
+Tests marked @pytest.mark.full belong to `make test-full` (FULL=1): without it they are not
+collected at all (deselected, not skipped: a skip in `make test` means the machine lacks
+something, and says what).
+
 Each guest gets a serial log and a QEMU stderr file in the test's tmp_path. When a test fails,
 its guests' command lines, serial logs and stderr are added to the report. Teardown kills
 every guest the test started, by PID, whatever happened.
@@ -35,6 +39,19 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
 ISO = Path(os.environ.get("VNET_ISO", ROOT / "build" / "kernel.iso"))
 REPORT_LOG_CHARS = 16384  # per guest, in a failure report; the whole log stays in the file
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full: part of make test-full (FULL=1) only")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("FULL") == "1":
+        return
+    full = [item for item in items if item.get_closest_marker("full")]
+    if full:
+        config.hook.pytest_deselected(items=full)
+        items[:] = [item for item in items if not item.get_closest_marker("full")]
 
 
 @pytest.fixture
