@@ -7,10 +7,11 @@
 
 #define MULTIBOOT_HEADER_MAGIC 0x1badb002
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002
-/* header flags (section 3.1.2) */
-#define MULTIBOOT_PAGE_ALIGN (1u << 0)
-#define MULTIBOOT_MEMORY_INFO (1u << 1)
-#define MULTIBOOT_AOUT_KLUDGE (1u << 16) /* load addresses come from the header: lets QEMU load an ELF64 */
+/* header flags (section 3.1.2), without C's 'u' suffix: boot/boot.S uses them, and clang's
+ * integrated assembler (make CC=clang) rejects the suffix where GNU as tolerates it */
+#define MULTIBOOT_PAGE_ALIGN (1 << 0)
+#define MULTIBOOT_MEMORY_INFO (1 << 1)
+#define MULTIBOOT_AOUT_KLUDGE (1 << 16) /* load addresses come from the header: lets QEMU load an ELF64 */
 
 #ifndef __ASSEMBLER__
 #include "kernel/types.h"
