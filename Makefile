@@ -126,9 +126,9 @@ deps-iso:
 	$(Q)tools/deps.sh iso
 
 # ---- pictures in docs/ (Graphviz sources; the rendered PNGs are committed) ----------------
-DOC_PICS := $(patsubst %.dot,%.png,$(wildcard docs/backends/*.dot))
+DOC_PICS := $(patsubst %.dot,%.png,$(wildcard docs/backends/*.dot docs/design/*.dot))
 docs: $(DOC_PICS)
-docs/backends/%.png: docs/backends/%.dot
+docs/%.png: docs/%.dot
 	$(quiet) DOT $@
 	$(Q)command -v dot >/dev/null || { echo "make docs: needs Graphviz's dot (apt-get install graphviz)" >&2; exit 1; }
 	$(Q)dot -Tpng -Gdpi=96 -o $@ $<

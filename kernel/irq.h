@@ -4,7 +4,7 @@
  * IRQ numbers: 0-15 are ISA lines through the 8259 PIC (vector 32 + irq); 16 and above are
  * message-signalled vectors (MSI-X) allocated with irq_alloc_msi() and acknowledged at the
  * LAPIC. Handlers run in interrupt context with interrupts off: they must only reclaim,
- * refill or schedule work (DESIGN.md), never allocate or do protocol work.
+ * refill or schedule work (docs/design.md, "Interrupts and the loop"), never allocate or do protocol work.
  */
 #ifndef KERNEL_IRQ_H
 #define KERNEL_IRQ_H

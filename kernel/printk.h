@@ -19,7 +19,7 @@ int snprintk(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 int printk(const char *fmt, ...) __printf(1, 2);
 int vprintk(const char *fmt, va_list ap);
 
-/* Stop the machine with a message: for boot-time impossibilities only (see DESIGN.md). */
+/* Stop the machine with a message: for boot-time impossibilities only (docs/design.md, "Conventions"). */
 __noreturn void panic(const char *fmt, ...) __printf(1, 2);
 
 #define BUG_ON(cond)                                                                  \

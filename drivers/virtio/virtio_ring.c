@@ -9,8 +9,9 @@
  *
  * The driver writes descriptors and the available ring; the device writes the used ring. We
  * never follow a value read from the used ring without checking it first: ids, lengths and the
- * used index are untrusted (DESIGN.md), and a bad entry is counted and skipped. Freeing a chain
- * uses only driver-side state (desc_state[head].last/ndescs), never a walk over device memory.
+ * used index are untrusted (docs/design.md, "Untrusted device values"), and a bad entry is
+ * counted and skipped. Freeing a chain uses only driver-side state (desc_state[head].last/ndescs),
+ * never a walk over device memory.
  *
  * Left out compared with Linux: packed rings, DMA mapping/IOMMU (identity map, see mem.h),
  * per-buffer contexts, and IN_ORDER; none is needed by virtio-net on QEMU.
