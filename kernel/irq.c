@@ -194,10 +194,10 @@ static int cmd_irqs(int argc, char **argv)
 		if (!irqs[irq].handler && !irqs[irq].count)
 			continue;
 		printk("%3d  %6d  %-20llu  %s%s\n", irq, IRQ_VECTOR_BASE + irq,
-		       (unsigned long long)irqs[irq].count,
+		       irqs[irq].count,
 		       irqs[irq].handler ? irqs[irq].name : "(none)", irq < NR_ISA_IRQS ? "" : " [msi]");
 	}
-	printk("spurious: %llu\n", (unsigned long long)spurious_count);
+	printk("spurious: %llu\n", spurious_count);
 	return 0;
 }
 SHELL_COMMAND(irqs, cmd_irqs, "irqs", "interrupt counts per IRQ");

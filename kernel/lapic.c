@@ -44,7 +44,7 @@ void lapic_init(void)
 	lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
 	lapic_write(LAPIC_SVR, SVR_ENABLE | SPURIOUS_VECTOR);
 	printk("lapic: id %u version 0x%x at 0x%llx\n", lapic_id(), lapic_read(LAPIC_VERSION) & 0xff,
-	       (unsigned long long)(base & ~0xfffull));
+	       (base & ~0xfffull));
 }
 
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }

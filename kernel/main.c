@@ -82,7 +82,7 @@ void kmain(u32 magic, u32 info_addr)
 
 	run_initcalls();
 
-	printk("ready: boot complete in %llu ms\n", (unsigned long long)(now_ns() / NSEC_PER_MSEC));
+	printk("ready: boot complete in %llu ms\n", (now_ns() / NSEC_PER_MSEC));
 	run_boot_hooks();
 	shell_init();
 	loop_run();

@@ -102,9 +102,9 @@ void mem_init(const struct multiboot_info *mbi)
 
 	mem_get_stats(&st);
 	printk("mem: %llu MiB usable, %llu KiB reserved (low memory, kernel image %llu KiB, boot data)\n",
-	       (unsigned long long)(st.total_pages * PAGE_SIZE >> 20),
-	       (unsigned long long)(st.reserved_pages * PAGE_SIZE >> 10),
-	       (unsigned long long)((u64)(__kernel_end - __kernel_start) >> 10));
+	       (st.total_pages * PAGE_SIZE >> 20),
+	       (st.reserved_pages * PAGE_SIZE >> 10),
+	       ((u64)(__kernel_end - __kernel_start) >> 10));
 }
 
 phys_addr_t frame_alloc(size_t npages, size_t align)
@@ -181,14 +181,14 @@ static int cmd_mem(int argc, char **argv)
 
 	mem_get_stats(&st);
 	printk("memory: total %llu KiB, free %llu KiB, used %llu KiB, reserved %llu KiB\n",
-	       (unsigned long long)(st.total_pages * 4), (unsigned long long)(st.free_pages * 4),
-	       (unsigned long long)((st.total_pages - st.reserved_pages - st.free_pages) * 4),
-	       (unsigned long long)(st.reserved_pages * 4));
+	       (st.total_pages * 4), (st.free_pages * 4),
+	       ((st.total_pages - st.reserved_pages - st.free_pages) * 4),
+	       (st.reserved_pages * 4));
 	printk("dma in use: %llu KiB, allocation failures: %llu, bad frees: %llu\n",
-	       (unsigned long long)(dma_bytes_in_use >> 10), (unsigned long long)st.alloc_failures,
-	       (unsigned long long)frames.bad_frees);
+	       (dma_bytes_in_use >> 10), st.alloc_failures,
+	       frames.bad_frees);
 	printk("kernel image: %p-%p (%llu KiB)\n", (void *)__kernel_start, (void *)__kernel_end,
-	       (unsigned long long)((u64)(__kernel_end - __kernel_start) >> 10));
+	       ((u64)(__kernel_end - __kernel_start) >> 10));
 	return 0;
 }
 SHELL_COMMAND(mem, cmd_mem, "mem", "physical memory and DMA usage");

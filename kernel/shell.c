@@ -170,8 +170,8 @@ static int cmd_exit(int argc, char **argv)
 
 	if (argc > 2 || (argc == 2 && (parse_u64(argv[1], &code) < 0 || code > 127)))
 		return -EINVAL;
-	printk("exit: leaving QEMU with code %llu (QEMU status %llu)\n", (unsigned long long)code,
-	       (unsigned long long)(code << 1 | 1));
+	printk("exit: leaving QEMU with code %llu (QEMU status %llu)\n", code,
+	       (code << 1 | 1));
 	machine_exit((int)code);
 }
 SHELL_COMMAND(exit, cmd_exit, "exit [code]", "stop QEMU; status is code*2+1 (isa-debug-exit), code 0..127");

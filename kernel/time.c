@@ -54,15 +54,15 @@ void time_init(void)
 
 	tsc_freq = calibrate_tsc();
 	if (tsc_freq < 1000000)
-		panic("time: TSC calibration gave %llu Hz; is the PIT missing?", (unsigned long long)tsc_freq);
+		panic("time: TSC calibration gave %llu Hz; is the PIT missing?", tsc_freq);
 	ns_mult = (NSEC_PER_SEC << 32) / tsc_freq;
 
 	outb(PIT_CMD, 0x34); /* channel 0, lo/hi byte, mode 2 (rate generator) */
 	outb(PIT_CH0, divisor & 0xff);
 	outb(PIT_CH0, divisor >> 8);
 	request_irq(PIT_IRQ, pit_tick, NULL, "timer");
-	printk("time: TSC %llu.%03llu MHz, tick %d Hz\n", (unsigned long long)(tsc_freq / 1000000),
-	       (unsigned long long)(tsc_freq / 1000 % 1000), TICK_HZ);
+	printk("time: TSC %llu.%03llu MHz, tick %d Hz\n", (tsc_freq / 1000000),
+	       (tsc_freq / 1000 % 1000), TICK_HZ);
 }
 
 u64 tsc_to_ns(u64 cycles) { return (u64)(((unsigned __int128)cycles * ns_mult) >> 32); }
@@ -84,9 +84,9 @@ static int cmd_uptime(int argc, char **argv)
 {
 	u64 ns = now_ns();
 
-	printk("uptime: %llu.%03llu s (%llu ticks, TSC %llu Hz)\n", (unsigned long long)(ns / NSEC_PER_SEC),
-	       (unsigned long long)(ns / NSEC_PER_MSEC % 1000), (unsigned long long)ticks,
-	       (unsigned long long)tsc_freq);
+	printk("uptime: %llu.%03llu s (%llu ticks, TSC %llu Hz)\n", (ns / NSEC_PER_SEC),
+	       (ns / NSEC_PER_MSEC % 1000), ticks,
+	       tsc_freq);
 	return 0;
 }
 SHELL_COMMAND(uptime, cmd_uptime, "uptime", "time since boot, from the calibrated TSC");

@@ -17,8 +17,8 @@ static int nmarks;
 
 static void print_mark(int i)
 {
-	printk("timeline: %llu.%03llu ms %s\n", (unsigned long long)(marks[i].ns / NSEC_PER_MSEC),
-	       (unsigned long long)(marks[i].ns / NSEC_PER_USEC % 1000), marks[i].what);
+	printk("timeline: %llu.%03llu ms %s\n", (marks[i].ns / NSEC_PER_MSEC),
+	       (marks[i].ns / NSEC_PER_USEC % 1000), marks[i].what);
 }
 
 void timeline_mark(const char *milestone) { timeline_mark_at(milestone, now_ns()); }

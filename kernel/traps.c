@@ -132,7 +132,7 @@ void dump_backtrace(void *frame_pointer)
 
 	printk("backtrace:");
 	for (int depth = 0; depth < 16 && on_kernel_stack((u64)(uintptr_t)fp); depth++) {
-		printk(" %llx", (unsigned long long)fp[1]);
+		printk(" %llx", fp[1]);
 		if (fp[0] <= (u64)(uintptr_t)fp)
 			break; /* frames must move up the stack */
 		fp = (u64 *)(uintptr_t)fp[0];
@@ -142,7 +142,7 @@ void dump_backtrace(void *frame_pointer)
 
 static void describe_page_fault(u64 err, u64 cr2)
 {
-	printk("page fault at address CR2=0x%016llx: %s, %s access%s\n", (unsigned long long)cr2,
+	printk("page fault at address CR2=0x%016llx: %s, %s access%s\n", cr2,
 	       (err & 1) ? "protection violation" : "page not present",
 	       (err & 2) ? "write" : ((err & 16) ? "instruction fetch" : "read"),
 	       (err & 8) ? ", reserved bit set" : "");
@@ -157,22 +157,22 @@ static __noreturn void report_exception(struct trap_frame *tf)
 	u64 cr2 = read_cr2();
 
 	printk("\nEXCEPTION: %s (vector %llu) error code 0x%llx\n", exception_names[tf->vector],
-	       (unsigned long long)tf->vector, (unsigned long long)tf->error_code);
+	       tf->vector, tf->error_code);
 	if (tf->vector == 14)
 		describe_page_fault(tf->error_code, cr2);
 	if (tf->vector == 8)
 		describe_page_fault(2, cr2); /* most likely a fault while pushing onto a full stack */
-	printk("RIP=%016llx RSP=%016llx RFLAGS=%016llx CR2=%016llx\n", (unsigned long long)tf->rip,
-	       (unsigned long long)tf->rsp, (unsigned long long)tf->rflags, (unsigned long long)cr2);
-	printk("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", (unsigned long long)tf->rax,
-	       (unsigned long long)tf->rbx, (unsigned long long)tf->rcx, (unsigned long long)tf->rdx);
-	printk("RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx\n", (unsigned long long)tf->rsi,
-	       (unsigned long long)tf->rdi, (unsigned long long)tf->rbp, (unsigned long long)tf->r8);
-	printk("R9 =%016llx R10=%016llx R11=%016llx R12=%016llx\n", (unsigned long long)tf->r9,
-	       (unsigned long long)tf->r10, (unsigned long long)tf->r11, (unsigned long long)tf->r12);
-	printk("R13=%016llx R14=%016llx R15=%016llx CS=%llx SS=%llx\n", (unsigned long long)tf->r13,
-	       (unsigned long long)tf->r14, (unsigned long long)tf->r15, (unsigned long long)tf->cs,
-	       (unsigned long long)tf->ss);
+	printk("RIP=%016llx RSP=%016llx RFLAGS=%016llx CR2=%016llx\n", tf->rip,
+	       tf->rsp, tf->rflags, cr2);
+	printk("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", tf->rax,
+	       tf->rbx, tf->rcx, tf->rdx);
+	printk("RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx\n", tf->rsi,
+	       tf->rdi, tf->rbp, tf->r8);
+	printk("R9 =%016llx R10=%016llx R11=%016llx R12=%016llx\n", tf->r9,
+	       tf->r10, tf->r11, tf->r12);
+	printk("R13=%016llx R14=%016llx R15=%016llx CS=%llx SS=%llx\n", tf->r13,
+	       tf->r14, tf->r15, tf->cs,
+	       tf->ss);
 	if (on_kernel_stack(tf->rbp))
 		dump_backtrace((void *)(uintptr_t)tf->rbp);
 	printk("fatal exception: stopping (exit code %d)\n", EXIT_CODE_PANIC);

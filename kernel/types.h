@@ -15,16 +15,16 @@
 typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;
-typedef uint64_t u64;
+typedef unsigned long long u64; /* not uint64_t (unsigned long): printk's %llu takes it as is */
 typedef int8_t s8;
 typedef int16_t s16;
 typedef int32_t s32;
-typedef int64_t s64;
+typedef long long s64;
 
 /* Little-endian wire/device types (virtio 1.x is little-endian; so is x86). */
 typedef uint16_t le16;
 typedef uint32_t le32;
-typedef uint64_t le64;
+typedef unsigned long long le64;
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))

@@ -372,7 +372,7 @@ void arp_print_cache(void)
 
 			printk("%-15s %02x:%02x:%02x:%02x:%02x:%02x reachable expires %llus\n", inet_fmt(ip, e->ip),
 			       e->mac[0], e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5],
-			       (unsigned long long)left);
+			       left);
 		}
 		shown++;
 	}

@@ -129,10 +129,10 @@ static int cmd_blast(int argc, char **argv)
 	elapsed = now_ns() - start;
 	blast_running = false;
 	printk("blast: %llu datagrams of %llu bytes to %s:%llu in %llu ms, %llu per s, nobufs %llu failed %llu\n",
-	       (unsigned long long)r.sent, (unsigned long long)size, argv[1], (unsigned long long)port,
-	       (unsigned long long)(elapsed / NSEC_PER_MSEC),
-	       (unsigned long long)(elapsed ? r.sent * NSEC_PER_SEC / elapsed : 0), (unsigned long long)r.nobufs,
-	       (unsigned long long)r.failed);
+	       r.sent, size, argv[1], port,
+	       (elapsed / NSEC_PER_MSEC),
+	       (elapsed ? r.sent * NSEC_PER_SEC / elapsed : 0), r.nobufs,
+	       r.failed);
 	if (r.failed)
 		printk("blast: last error: %s\n", strerror(r.last_err));
 	return 0;

@@ -519,7 +519,7 @@ static void print_secs_until(const char *what, u64 at)
 	if (at == UINT64_MAX)
 		printk(" %s never", what);
 	else
-		printk(" %s in %llu s", what, (unsigned long long)(at > now ? (at - now) / NSEC_PER_SEC : 0));
+		printk(" %s in %llu s", what, (at > now ? (at - now) / NSEC_PER_SEC : 0));
 }
 
 void dhcp_describe(void)

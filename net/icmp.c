@@ -291,7 +291,7 @@ static void ping_on_reply(struct netbuf *nb, const struct icmphdr *ic)
 	}
 	if (!ps->quiet)
 		printk("%u bytes from %s: icmp_seq=%u ttl=%u time=%llu.%03llu ms%s\n", len, inet_fmt(ip, ps->dst), seq,
-		       ip_hdr(nb)->ttl, (unsigned long long)(rtt / 1000000), (unsigned long long)(rtt / 1000 % 1000),
+		       ip_hdr(nb)->ttl, (rtt / 1000000), (rtt / 1000 % 1000),
 		       dup ? " (DUP!)" : "");
 }
 
@@ -340,7 +340,7 @@ static u64 isqrt(u64 x)
 
 static void print_ms(u64 ns, const char *sep)
 {
-	printk("%llu.%03llu%s", (unsigned long long)(ns / 1000000), (unsigned long long)(ns / 1000 % 1000), sep);
+	printk("%llu.%03llu%s", (ns / 1000000), (ns / 1000 % 1000), sep);
 }
 
 void ping_summary(const struct ping_session *ps, u64 elapsed_ns)
@@ -357,7 +357,7 @@ void ping_summary(const struct ping_session *ps, u64 elapsed_ns)
 		printk("+%u corrupted, ", ps->corrupted);
 	if (ps->errors)
 		printk("+%u errors, ", ps->errors);
-	printk("%u%% packet loss, time %llums\n", loss, (unsigned long long)(elapsed_ns / 1000000));
+	printk("%u%% packet loss, time %llums\n", loss, (elapsed_ns / 1000000));
 	if (ps->received) {
 		u64 avg = ps->rtt_sum / ps->received;
 		u64 avg_us = avg / 1000, mean_sq = ps->rtt_sq_sum / ps->received;

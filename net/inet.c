@@ -181,6 +181,6 @@ void net_print_counters(const char *layer, const char *const *names, const u64 *
 {
 	printk("%s:", layer);
 	for (unsigned i = 0; i < n; i++)
-		printk(" %s %llu", names[i], (unsigned long long)vals[i]);
+		printk(" %s %llu", names[i], vals[i]);
 	printk("\n");
 }

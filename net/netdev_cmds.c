@@ -51,9 +51,9 @@ static void print_pool(void)
 
 	netbuf_get_stats(&st);
 	printk("netbuf: total %llu free %llu in_use %llu peak %llu allocs %llu frees %llu alloc_failures %llu bad_frees %llu\n",
-	       (unsigned long long)st.total, (unsigned long long)st.free, (unsigned long long)st.in_use,
-	       (unsigned long long)st.peak_in_use, (unsigned long long)st.allocs, (unsigned long long)st.frees,
-	       (unsigned long long)st.alloc_failures, (unsigned long long)st.bad_frees);
+	       st.total, st.free, st.in_use,
+	       st.peak_in_use, st.allocs, st.frees,
+	       st.alloc_failures, st.bad_frees);
 }
 
 static int cmd_netstat(int argc, char **argv)
@@ -73,13 +73,13 @@ static int cmd_netstat(int argc, char **argv)
 			continue;
 		}
 		printk("%s: rx_packets %llu rx_bytes %llu tx_packets %llu tx_bytes %llu\n", dev->name,
-		       (unsigned long long)s->rx_packets, (unsigned long long)s->rx_bytes,
-		       (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes);
+		       s->rx_packets, s->rx_bytes,
+		       s->tx_packets, s->tx_bytes);
 		printk("%s: rx_no_handler %llu tx_busy %llu tx_backlog %u tx_backlog_drop %llu tx_carrier_drop %llu tx_too_long %llu napi_polls %llu napi_budget_exhausted %llu\n",
-		       dev->name, (unsigned long long)s->rx_no_handler, (unsigned long long)s->tx_busy,
-		       dev->tx_backlog.len, (unsigned long long)s->tx_backlog_drop,
-		       (unsigned long long)s->tx_carrier_drop, (unsigned long long)s->tx_too_long,
-		       (unsigned long long)s->napi_polls, (unsigned long long)s->napi_budget_exhausted);
+		       dev->name, s->rx_no_handler, s->tx_busy,
+		       dev->tx_backlog.len, s->tx_backlog_drop,
+		       s->tx_carrier_drop, s->tx_too_long,
+		       s->napi_polls, s->napi_budget_exhausted);
 		if (dev->ops->ndo_stats)
 			dev->ops->ndo_stats(dev);
 	}
@@ -159,8 +159,8 @@ static int cmd_sendraw(int argc, char **argv)
 		if (i % SENDRAW_BURST == SENDRAW_BURST - 1)
 			loop_once(); /* end of a burst: kick the device, reclaim what it finished */
 	}
-	printk("sendraw: %llu frames of %llu bytes queued, %llu failed\n", (unsigned long long)sent,
-	       (unsigned long long)size, (unsigned long long)failed);
+	printk("sendraw: %llu frames of %llu bytes queued, %llu failed\n", sent,
+	       size, failed);
 	return 0;
 }
 SHELL_COMMAND(sendraw, cmd_sendraw, "sendraw COUNT SIZE", "send COUNT broadcast test frames of SIZE bytes (pattern: docs/serial.md)");
@@ -201,15 +201,15 @@ static int cmd_perf(int argc, char **argv)
 
 		printk("perf: rx_pkts %llu rx_cycles_per_pkt %llu tx_pkts %llu tx_cycles_per_pkt %llu "
 		       "kicks_per_pkt %llu.%02llu interrupts_per_pkt %llu.%02llu idle_pct %llu.%02llu\n",
-		       (unsigned long long)rx, (unsigned long long)(rx ? rx_cyc / rx : 0), (unsigned long long)tx,
-		       (unsigned long long)(tx ? tx_cyc / tx : 0), (unsigned long long)(kicks100 / 100),
-		       (unsigned long long)(kicks100 % 100), (unsigned long long)(irqs100 / 100),
-		       (unsigned long long)(irqs100 % 100), (unsigned long long)(idle100 / 100),
-		       (unsigned long long)(idle100 % 100));
+		       rx, (rx ? rx_cyc / rx : 0), tx,
+		       (tx ? tx_cyc / tx : 0), (kicks100 / 100),
+		       (kicks100 % 100), (irqs100 / 100),
+		       (irqs100 % 100), (idle100 / 100),
+		       (idle100 % 100));
 		printk("perf: %s over %llu ms: rx %llu ns/pkt (driver + stack + replies), tx %llu ns/pkt (send, kick, reclaim), TSC %llu MHz\n",
-		       netdev_get(i)->name, (unsigned long long)(tsc_to_ns(elapsed) / NSEC_PER_MSEC),
-		       (unsigned long long)(rx ? tsc_to_ns(rx_cyc / rx) : 0),
-		       (unsigned long long)(tx ? tsc_to_ns(tx_cyc / tx) : 0), (unsigned long long)(tsc_hz() / 1000000));
+		       netdev_get(i)->name, (tsc_to_ns(elapsed) / NSEC_PER_MSEC),
+		       (rx ? tsc_to_ns(rx_cyc / rx) : 0),
+		       (tx ? tsc_to_ns(tx_cyc / tx) : 0), (tsc_hz() / 1000000));
 	}
 	return 0;
 }
@@ -222,7 +222,7 @@ static int cmd_stall(int argc, char **argv)
 	if (argc != 2 || parse_u64(argv[1], &ms) < 0 || ms == 0 || ms > 60000)
 		return -EINVAL;
 	net_stall(ms);
-	printk("stall: no network polling for %llu ms\n", (unsigned long long)ms);
+	printk("stall: no network polling for %llu ms\n", ms);
 	return 0;
 }
 SHELL_COMMAND(stall, cmd_stall, "stall MS", "stop network polling for MS ms (1..60000): rings fill, the device drops");

@@ -95,12 +95,12 @@ static int cmd_ping(int argc, char **argv)
 	if (err == -EBUSY)
 		printk("ping: another ping is running\n");
 	if (err == -EMSGSIZE)
-		printk("ping: -s %llu is more than the MTU allows (%u)\n", (unsigned long long)a.size,
+		printk("ping: -s %llu is more than the MTU allows (%u)\n", a.size,
 		       ipv4_max_payload() - ICMP_HLEN);
 	if (err)
 		return err;
-	printk("PING %s %llu(%llu) bytes of data.\n", inet_fmt(ip, a.dst), (unsigned long long)a.size,
-	       (unsigned long long)a.size + IPV4_HLEN + ICMP_HLEN);
+	printk("PING %s %llu(%llu) bytes of data.\n", inet_fmt(ip, a.dst), a.size,
+	       a.size + IPV4_HLEN + ICMP_HLEN);
 	start = next = now_ns();
 	for (u64 i = 0; i < a.count; i++) {
 		err = ping_send_next(&ps);
@@ -158,7 +158,7 @@ static int cmd_udpsend(int argc, char **argv)
 	sport = udp_ephemeral_port();
 	err = udp_sendto(dst, sport, (u16)port, text, len);
 	if (!err)
-		printk("udpsend: %zu bytes to %s:%llu from port %u\n", len, argv[1], (unsigned long long)port, sport);
+		printk("udpsend: %zu bytes to %s:%llu from port %u\n", len, argv[1], port, sport);
 	return err;
 }
 SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT", "send TEXT in one UDP datagram to IP:PORT");

@@ -753,24 +753,24 @@ static void virtnet_stats(struct net_device *dev)
 	if (vi->svq) /* count as in flight only what the device still holds */
 		free_old_xmit(vi);
 	printk("%s: virtio rx_frames %llu rx_buffers %llu rx_interrupts %llu rx_polls %llu rx_kicks %llu rx_posted %u/%u\n",
-	       dev->name, (unsigned long long)s->rx_frames, (unsigned long long)s->rx_buffers,
-	       (unsigned long long)s->rx_interrupts, (unsigned long long)s->rx_polls, (unsigned long long)s->rx_kicks,
+	       dev->name, s->rx_frames, s->rx_buffers,
+	       s->rx_interrupts, s->rx_polls, s->rx_kicks,
 	       vi->rx_posted, vi->rvq ? vi->rvq->num : 0);
 	printk("%s: virtio tx_frames %llu tx_completed %llu tx_interrupts %llu tx_polls %llu tx_kicks %llu tx_inflight %u/%u\n",
-	       dev->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_completed,
-	       (unsigned long long)s->tx_interrupts, (unsigned long long)s->tx_polls, (unsigned long long)s->tx_kicks,
+	       dev->name, s->tx_frames, s->tx_completed,
+	       s->tx_interrupts, s->tx_polls, s->tx_kicks,
 	       vi->tx_inflight, vi->svq ? vi->svq->num : 0);
 	printk("%s: drops rx_too_short %llu rx_runt %llu rx_too_long %llu rx_bad_num_buffers %llu rx_merge_overflow %llu rx_refill_nomem %llu tx_ring_full %llu tx_no_headroom %llu tx_add_error %llu tx_timeouts %llu\n",
-	       dev->name, (unsigned long long)s->rx_too_short, (unsigned long long)s->rx_runt,
-	       (unsigned long long)s->rx_too_long, (unsigned long long)s->rx_bad_num_buffers,
-	       (unsigned long long)s->rx_merge_overflow, (unsigned long long)s->rx_refill_nomem,
-	       (unsigned long long)s->tx_ring_full, (unsigned long long)s->tx_no_headroom,
-	       (unsigned long long)s->tx_add_error, (unsigned long long)s->tx_timeouts);
+	       dev->name, s->rx_too_short, s->rx_runt,
+	       s->rx_too_long, s->rx_bad_num_buffers,
+	       s->rx_merge_overflow, s->rx_refill_nomem,
+	       s->tx_ring_full, s->tx_no_headroom,
+	       s->tx_add_error, s->tx_timeouts);
 	if (vi->rvq && vi->svq)
 		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
-		       (unsigned long long)vi->rvq->stats.bad_used_id, (unsigned long long)vi->rvq->stats.bad_used_len,
-		       (unsigned long long)vi->rvq->stats.bad_used_idx, (unsigned long long)vi->svq->stats.bad_used_id,
-		       (unsigned long long)vi->svq->stats.bad_used_len, (unsigned long long)vi->svq->stats.bad_used_idx);
+		       vi->rvq->stats.bad_used_id, vi->rvq->stats.bad_used_len,
+		       vi->rvq->stats.bad_used_idx, vi->svq->stats.bad_used_id,
+		       vi->svq->stats.bad_used_len, vi->svq->stats.bad_used_idx);
 }
 
 static void virtnet_zero_stats(struct net_device *dev)

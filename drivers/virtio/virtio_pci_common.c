@@ -277,17 +277,17 @@ void vp_describe(struct virtio_device *vdev)
 	switch (vp->irq_mode) {
 	case VP_IRQ_INTX:
 		printk("  interrupts: INTx irq %d; ISR reads %llu, spurious %llu, unknown bits %llu\n",
-		       vp->intx_irq, (unsigned long long)vp->isr_reads, (unsigned long long)vp->isr_spurious,
-		       (unsigned long long)vp->isr_unknown_bits);
+		       vp->intx_irq, vp->isr_reads, vp->isr_spurious,
+		       vp->isr_unknown_bits);
 		break;
 	case VP_IRQ_MSIX_PER_VQ:
 	case VP_IRQ_MSIX_SHARED:
 		printk("  interrupts: MSI-X %s, config vector 0 -> irq %d (%llu)", 
 		       vp->irq_mode == VP_IRQ_MSIX_PER_VQ ? "per-queue" : "shared", vp->config_irq,
-		       (unsigned long long)irq_count(vp->config_irq));
+		       irq_count(vp->config_irq));
 		if (vp->shared_irq >= 0)
 			printk(", queues vector 1 -> irq %d (%llu)", vp->shared_irq,
-			       (unsigned long long)irq_count(vp->shared_irq));
+			       irq_count(vp->shared_irq));
 		printk("\n");
 		break;
 	default:
@@ -304,13 +304,13 @@ void vp_describe(struct virtio_device *vdev)
 		       vq->last_used_idx, vq->broken ? " BROKEN" : "");
 		printk("         vector %u%s irq %d: added %llu completed %llu kicks %llu (suppressed %llu) interrupts %llu (spurious %llu)\n",
 		       info->msix_vector, info->msix_vector == VIRTIO_MSI_NO_VECTOR ? "(none)" : "", info->irq,
-		       (unsigned long long)vq->stats.added, (unsigned long long)vq->stats.completed,
-		       (unsigned long long)vq->stats.kicks, (unsigned long long)vq->stats.kicks_suppressed,
-		       (unsigned long long)vq->stats.interrupts, (unsigned long long)vq->stats.spurious);
+		       vq->stats.added, vq->stats.completed,
+		       vq->stats.kicks, vq->stats.kicks_suppressed,
+		       vq->stats.interrupts, vq->stats.spurious);
 		printk("         full %llu indirect %llu bad entries: id %llu len %llu idx %llu\n",
-		       (unsigned long long)vq->stats.full, (unsigned long long)vq->stats.indirect,
-		       (unsigned long long)vq->stats.bad_used_id, (unsigned long long)vq->stats.bad_used_len,
-		       (unsigned long long)vq->stats.bad_used_idx);
+		       vq->stats.full, vq->stats.indirect,
+		       vq->stats.bad_used_id, vq->stats.bad_used_len,
+		       vq->stats.bad_used_idx);
 	}
 }
 

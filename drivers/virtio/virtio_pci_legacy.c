@@ -132,7 +132,7 @@ static int vp_legacy_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 		return -ENOMEM;
 	if ((vq->desc_phys >> VIRTIO_PCI_QUEUE_ADDR_SHIFT) > 0xffffffffull) {
 		printk("%s: ring at 0x%llx is beyond what the legacy PFN register can hold\n", vdev->name,
-		       (unsigned long long)vq->desc_phys);
+		       vq->desc_phys);
 		vring_del_virtqueue(vq);
 		return -ENOMEM;
 	}

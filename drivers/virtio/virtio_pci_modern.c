@@ -197,7 +197,7 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 	notify_at = (u64)noff * vp->notify_off_multiplier;
 	if (notify_at + 2 > vp->notify_len) {
 		printk("%s: queue %u notify offset %llu lies outside the notify region (%u bytes)\n", vdev->name,
-		       index, (unsigned long long)notify_at, vp->notify_len);
+		       index, notify_at, vp->notify_len);
 		return -EIO;
 	}
 

@@ -119,7 +119,7 @@ static void trace_print(const struct trace_rec *r)
 	else
 		val[0] = '\0';
 	printk("trace: tsc %llu +%6llu ns %-4s %-27s id %-4s %-12s avail.idx %5u used.idx %5u last_used %5u free %4u\n",
-	       (unsigned long long)r->tsc, (unsigned long long)delta, r->vq, name, id, val, r->avail_idx,
+	       r->tsc, delta, r->vq, name, id, val, r->avail_idx,
 	       r->used_idx, r->last_used, r->num_free);
 	trace_last_tsc = r->tsc;
 }
@@ -142,7 +142,7 @@ static void trace_print_work(struct work *w)
 		if (!have) {
 			if (lost)
 				printk("trace: %llu records lost (the console is slower than the traffic)\n",
-				       (unsigned long long)lost);
+				       lost);
 			return;
 		}
 		trace_print(&r);
@@ -164,7 +164,7 @@ static int cmd_trace(int argc, char **argv)
 	trace_set(strcmp(argv[1], "on") == 0, max);
 	trace_last_tsc = 0;
 	if (max)
-		printk("trace: on for %llu records\n", (unsigned long long)max);
+		printk("trace: on for %llu records\n", max);
 	else
 		printk("trace: %s\n", argv[1]);
 	return 0;
