@@ -15,7 +15,8 @@
 #include "net/ethernet.h"
 
 struct arp_stats arp_stats;
-static const char *const arp_stat_names[] = { ARP_STATS(NET_STAT_NAME) };
+#define ARP_STAT(f) NET_STAT(struct arp_stats, f)
+static const struct net_stat_desc arp_stat_desc[] = { ARP_STATS(ARP_STAT) };
 static struct arp_entry cache[ARP_CACHE_SIZE];
 static bool cache_ready;
 
@@ -381,7 +382,7 @@ void arp_print_cache(void)
 
 void arp_print_stats(void)
 {
-	net_print_counters("arp", arp_stat_names, (const u64 *)&arp_stats, ARRAY_SIZE(arp_stat_names));
+	net_stats_print_line("arp", arp_stat_desc, ARRAY_SIZE(arp_stat_desc), &arp_stats);
 }
 
 void arp_zero_stats(void) { memset(&arp_stats, 0, sizeof(arp_stats)); }

@@ -18,7 +18,8 @@
 
 struct dhcp_client dhcp;
 struct dhcp_stats dhcp_stats;
-static const char *const dhcp_stat_names[] = { DHCP_STATS(NET_STAT_NAME) };
+#define DHCP_STAT(f) NET_STAT(struct dhcp_stats, f)
+static const struct net_stat_desc dhcp_stat_desc[] = { DHCP_STATS(DHCP_STAT) };
 
 /* ---- option parsing ------------------------------------------------------------------------ */
 
@@ -540,7 +541,7 @@ void dhcp_describe(void)
 
 void dhcp_print_stats(void)
 {
-	net_print_counters("dhcp", dhcp_stat_names, (const u64 *)&dhcp_stats, ARRAY_SIZE(dhcp_stat_names));
+	net_stats_print_line("dhcp", dhcp_stat_desc, ARRAY_SIZE(dhcp_stat_desc), &dhcp_stats);
 }
 
 void dhcp_zero_stats(void) { memset(&dhcp_stats, 0, sizeof(dhcp_stats)); }

@@ -15,7 +15,8 @@
 
 const u8 eth_broadcast_addr[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 struct eth_stats eth_stats;
-static const char *const eth_stat_names[] = { ETH_STATS(NET_STAT_NAME) };
+#define ETH_STAT(f) NET_STAT(struct eth_stats, f)
+static const struct net_stat_desc eth_stat_desc[] = { ETH_STATS(ETH_STAT) };
 
 static u8 mcast_list[ETH_MCAST_MAX][ETH_ALEN];
 static unsigned mcast_count;
@@ -136,7 +137,7 @@ int eth_output(struct net_device *dev, struct netbuf *nb, const u8 *dest, u16 et
 
 void eth_print_stats(void)
 {
-	net_print_counters("eth", eth_stat_names, (const u64 *)&eth_stats, ARRAY_SIZE(eth_stat_names));
+	net_stats_print_line("eth", eth_stat_desc, ARRAY_SIZE(eth_stat_desc), &eth_stats);
 }
 
 void eth_zero_stats(void) { memset(&eth_stats, 0, sizeof(eth_stats)); }

@@ -11,7 +11,8 @@
 #include "net/ipv4.h"
 
 struct icmp_stats icmp_stats;
-static const char *const icmp_stat_names[] = { ICMP_STATS(NET_STAT_NAME) };
+#define ICMP_STAT(f) NET_STAT(struct icmp_stats, f)
+static const struct net_stat_desc icmp_stat_desc[] = { ICMP_STATS(ICMP_STAT) };
 static struct ping_session *ping_active;
 
 /* The error token bucket: tokens accrue one per interval up to the burst. */
@@ -373,7 +374,7 @@ void ping_summary(const struct ping_session *ps, u64 elapsed_ns)
 
 void icmp_print_stats(void)
 {
-	net_print_counters("icmp", icmp_stat_names, (const u64 *)&icmp_stats, ARRAY_SIZE(icmp_stat_names));
+	net_stats_print_line("icmp", icmp_stat_desc, ARRAY_SIZE(icmp_stat_desc), &icmp_stats);
 }
 
 void icmp_zero_stats(void) { memset(&icmp_stats, 0, sizeof(icmp_stats)); }

@@ -176,11 +176,3 @@ bool ipv4_is_valid_host(be32 a)
 {
 	return !ipv4_is_zeronet(a) && !ipv4_is_loopback(a) && !ipv4_is_multicast(a) && (ntohl(a) >> 28) != 0xf;
 }
-
-void net_print_counters(const char *layer, const char *const *names, const u64 *vals, unsigned n)
-{
-	printk("%s:", layer);
-	for (unsigned i = 0; i < n; i++)
-		printk(" %s %llu", names[i], vals[i]);
-	printk("\n");
-}

@@ -14,6 +14,7 @@
 #define NET_INET_H
 
 #include "kernel/types.h"
+#include "net/net_stats.h"
 #include "net/netdev.h"
 
 typedef u16 be16; /* big-endian (network order) 16-bit value */
@@ -142,12 +143,5 @@ void inet_reset(void);
 void inet_describe(struct net_device *dev);
 void inet_print_stats(void);
 void inet_zero_stats(void);
-
-/* One counter line: "<layer>: name value name value ...", names from a table. */
-void net_print_counters(const char *layer, const char *const *names, const u64 *vals, unsigned n);
-
-/* The X-macro helpers each layer uses to declare its counters once. */
-#define NET_STAT_FIELD(name) u64 name;
-#define NET_STAT_NAME(name) #name,
 
 #endif

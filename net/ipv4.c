@@ -16,7 +16,8 @@
 #include "net/udp.h"
 
 struct ipv4_stats ipv4_stats;
-static const char *const ipv4_stat_names[] = { IPV4_STATS(NET_STAT_NAME) };
+#define IPV4_STAT(f) NET_STAT(struct ipv4_stats, f)
+static const struct net_stat_desc ipv4_stat_desc[] = { IPV4_STATS(IPV4_STAT) };
 static u16 next_id;
 
 static void ip_drop(struct netbuf *nb, u64 *counter)
@@ -205,7 +206,7 @@ int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
 
 void ipv4_print_stats(void)
 {
-	net_print_counters("ip", ipv4_stat_names, (const u64 *)&ipv4_stats, ARRAY_SIZE(ipv4_stat_names));
+	net_stats_print_line("ip", ipv4_stat_desc, ARRAY_SIZE(ipv4_stat_desc), &ipv4_stats);
 }
 
 void ipv4_zero_stats(void) { memset(&ipv4_stats, 0, sizeof(ipv4_stats)); }

@@ -5,6 +5,7 @@
 #include "kernel/mem.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "net/net_stats.h"
 #include "net/netbuf.h"
 
 #define CHUNK_BYTES (256 * 1024) /* data areas are carved from DMA chunks of this size */
@@ -140,6 +141,15 @@ void netbuf_free(struct netbuf *nb)
 }
 
 void netbuf_get_stats(struct netbuf_stats *st) { *st = stats; }
+
+#define NETBUF_STAT(f) NET_STAT(struct netbuf_stats, f)
+static const struct net_stat_desc netbuf_stat_desc[] = {
+	NETBUF_STAT(total) NETBUF_STAT(free) NETBUF_STAT(in_use)
+	NET_STAT_NAMED("peak", struct netbuf_stats, peak_in_use)
+	NETBUF_STAT(allocs) NETBUF_STAT(frees) NETBUF_STAT(alloc_failures) NETBUF_STAT(bad_frees)
+};
+
+void netbuf_print_stats(void) { net_stats_print_line("netbuf", netbuf_stat_desc, ARRAY_SIZE(netbuf_stat_desc), &stats); }
 
 void netbuf_queue_init(struct netbuf_queue *q, unsigned limit)
 {

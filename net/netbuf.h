@@ -72,6 +72,7 @@ struct netbuf_stats {
 	u64 bad_frees;      /* double free or foreign pointer: counted, ignored */
 };
 void netbuf_get_stats(struct netbuf_stats *st);
+void netbuf_print_stats(void); /* netstat's line "netbuf: total N free N ..." */
 
 /* A FIFO of buffers with a bound. */
 struct netbuf_queue {

@@ -11,6 +11,7 @@
 #include "kernel/string.h"
 #include "kernel/time.h"
 #include "net/inet.h"
+#include "net/net_stats.h"
 #include "net/netdev.h"
 
 #define SENDRAW_ETHERTYPE 0x88b5 /* IEEE 802 "local experimental" ethertype */
@@ -45,16 +46,18 @@ static int cmd_ifconfig(int argc, char **argv)
 }
 SHELL_COMMAND(ifconfig, cmd_ifconfig, "ifconfig", "network interfaces: MAC, MTU, link, features");
 
-static void print_pool(void)
-{
-	struct netbuf_stats st;
-
-	netbuf_get_stats(&st);
-	printk("netbuf: total %llu free %llu in_use %llu peak %llu allocs %llu frees %llu alloc_failures %llu bad_frees %llu\n",
-	       st.total, st.free, st.in_use,
-	       st.peak_in_use, st.allocs, st.frees,
-	       st.alloc_failures, st.bad_frees);
-}
+/* netstat's two lines per device: traffic, then queueing and drops. The tables describe the
+ * whole struct net_device, so a gauge (the backlog's length now) can sit among the counters. */
+#define NETDEV_STAT(f) NET_STAT_NAMED(#f, struct net_device, stats.f)
+static const struct net_stat_desc netdev_traffic_desc[] = {
+	NETDEV_STAT(rx_packets) NETDEV_STAT(rx_bytes) NETDEV_STAT(tx_packets) NETDEV_STAT(tx_bytes)
+};
+static const struct net_stat_desc netdev_queue_desc[] = {
+	NETDEV_STAT(rx_no_handler) NETDEV_STAT(tx_busy)
+	NET_STAT_NAMED("tx_backlog", struct net_device, tx_backlog.len)
+	NETDEV_STAT(tx_backlog_drop) NETDEV_STAT(tx_carrier_drop) NETDEV_STAT(tx_too_long)
+	NETDEV_STAT(napi_polls) NETDEV_STAT(napi_budget_exhausted)
+};
 
 static int cmd_netstat(int argc, char **argv)
 {
@@ -72,14 +75,8 @@ static int cmd_netstat(int argc, char **argv)
 				dev->ops->ndo_zero_stats(dev);
 			continue;
 		}
-		printk("%s: rx_packets %llu rx_bytes %llu tx_packets %llu tx_bytes %llu\n", dev->name,
-		       s->rx_packets, s->rx_bytes,
-		       s->tx_packets, s->tx_bytes);
-		printk("%s: rx_no_handler %llu tx_busy %llu tx_backlog %u tx_backlog_drop %llu tx_carrier_drop %llu tx_too_long %llu napi_polls %llu napi_budget_exhausted %llu\n",
-		       dev->name, s->rx_no_handler, s->tx_busy,
-		       dev->tx_backlog.len, s->tx_backlog_drop,
-		       s->tx_carrier_drop, s->tx_too_long,
-		       s->napi_polls, s->napi_budget_exhausted);
+		net_stats_print_line(dev->name, netdev_traffic_desc, ARRAY_SIZE(netdev_traffic_desc), dev);
+		net_stats_print_line(dev->name, netdev_queue_desc, ARRAY_SIZE(netdev_queue_desc), dev);
 		if (dev->ops->ndo_stats)
 			dev->ops->ndo_stats(dev);
 	}
@@ -88,7 +85,7 @@ static int cmd_netstat(int argc, char **argv)
 		printk("netstat: counters zeroed\n");
 	} else {
 		inet_print_stats();
-		print_pool();
+		netbuf_print_stats();
 	}
 	return 0;
 }

@@ -12,7 +12,8 @@
 #include "net/udp.h"
 
 struct udp_stats udp_stats;
-static const char *const udp_stat_names[] = { UDP_STATS(NET_STAT_NAME) };
+#define UDP_STAT(f) NET_STAT(struct udp_stats, f)
+static const struct net_stat_desc udp_stat_desc[] = { UDP_STATS(UDP_STAT) };
 
 struct udp_binding {
 	u16 port; /* 0: free */
@@ -266,7 +267,7 @@ void udp_reset(void)
 
 void udp_print_stats(void)
 {
-	net_print_counters("udp", udp_stat_names, (const u64 *)&udp_stats, ARRAY_SIZE(udp_stat_names));
+	net_stats_print_line("udp", udp_stat_desc, ARRAY_SIZE(udp_stat_desc), &udp_stats);
 }
 
 void udp_zero_stats(void) { memset(&udp_stats, 0, sizeof(udp_stats)); }

@@ -25,6 +25,7 @@
 #include "kernel/shell.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "net/net_stats.h"
 #include "net/netdev.h"
 
 #define VIRTNET_MAX_DEVICES 4
@@ -745,27 +746,37 @@ static void virtnet_describe(struct net_device *dev)
 		       vi->svq->num, vi->tx_inflight);
 }
 
+/* netstat's three driver lines: receive, transmit, drops (each followed by what it holds). */
+#define VIRTNET_STAT(f) NET_STAT(struct virtnet_stats, f)
+static const struct net_stat_desc virtnet_rx_desc[] = {
+	VIRTNET_STAT(rx_frames) VIRTNET_STAT(rx_buffers) VIRTNET_STAT(rx_interrupts) VIRTNET_STAT(rx_polls)
+	VIRTNET_STAT(rx_kicks)
+};
+static const struct net_stat_desc virtnet_tx_desc[] = {
+	VIRTNET_STAT(tx_frames) VIRTNET_STAT(tx_completed) VIRTNET_STAT(tx_interrupts) VIRTNET_STAT(tx_polls)
+	VIRTNET_STAT(tx_kicks)
+};
+static const struct net_stat_desc virtnet_drop_desc[] = {
+	VIRTNET_STAT(rx_too_short) VIRTNET_STAT(rx_runt) VIRTNET_STAT(rx_too_long) VIRTNET_STAT(rx_bad_num_buffers)
+	VIRTNET_STAT(rx_merge_overflow) VIRTNET_STAT(rx_refill_nomem) VIRTNET_STAT(tx_ring_full)
+	VIRTNET_STAT(tx_no_headroom) VIRTNET_STAT(tx_add_error) VIRTNET_STAT(tx_timeouts)
+};
+
 static void virtnet_stats(struct net_device *dev)
 {
 	struct virtnet_info *vi = dev->priv;
-	struct virtnet_stats *s = &vi->stats;
 
 	if (vi->svq) /* count as in flight only what the device still holds */
 		free_old_xmit(vi);
-	printk("%s: virtio rx_frames %llu rx_buffers %llu rx_interrupts %llu rx_polls %llu rx_kicks %llu rx_posted %u/%u\n",
-	       dev->name, s->rx_frames, s->rx_buffers,
-	       s->rx_interrupts, s->rx_polls, s->rx_kicks,
-	       vi->rx_posted, vi->rvq ? vi->rvq->num : 0);
-	printk("%s: virtio tx_frames %llu tx_completed %llu tx_interrupts %llu tx_polls %llu tx_kicks %llu tx_inflight %u/%u\n",
-	       dev->name, s->tx_frames, s->tx_completed,
-	       s->tx_interrupts, s->tx_polls, s->tx_kicks,
-	       vi->tx_inflight, vi->svq ? vi->svq->num : 0);
-	printk("%s: drops rx_too_short %llu rx_runt %llu rx_too_long %llu rx_bad_num_buffers %llu rx_merge_overflow %llu rx_refill_nomem %llu tx_ring_full %llu tx_no_headroom %llu tx_add_error %llu tx_timeouts %llu\n",
-	       dev->name, s->rx_too_short, s->rx_runt,
-	       s->rx_too_long, s->rx_bad_num_buffers,
-	       s->rx_merge_overflow, s->rx_refill_nomem,
-	       s->tx_ring_full, s->tx_no_headroom,
-	       s->tx_add_error, s->tx_timeouts);
+	printk("%s: virtio", dev->name);
+	net_stats_print(virtnet_rx_desc, ARRAY_SIZE(virtnet_rx_desc), &vi->stats);
+	printk(" rx_posted %u/%u\n", vi->rx_posted, vi->rvq ? vi->rvq->num : 0);
+	printk("%s: virtio", dev->name);
+	net_stats_print(virtnet_tx_desc, ARRAY_SIZE(virtnet_tx_desc), &vi->stats);
+	printk(" tx_inflight %u/%u\n", vi->tx_inflight, vi->svq ? vi->svq->num : 0);
+	printk("%s: drops", dev->name);
+	net_stats_print(virtnet_drop_desc, ARRAY_SIZE(virtnet_drop_desc), &vi->stats);
+	printk("\n");
 	if (vi->rvq && vi->svq)
 		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
 		       vi->rvq->stats.bad_used_id, vi->rvq->stats.bad_used_len,
