@@ -81,6 +81,8 @@
 
 #define PCI_NUM_BARS 6
 #define PCI_MAX_DEVICES 64
+#define PCI_MAX_SLOTS 32 /* device numbers on one bus */
+#define PCI_MAX_FUNCS 8  /* functions of one device */
 
 struct pci_bar {
 	u64 addr;   /* bus address (memory) or port number (I/O); 0 when unimplemented */
@@ -130,6 +132,10 @@ void pci_write32(const struct pci_dev *d, u16 off, u32 v);
 /* Capability list walk (PCI 3.0, 6.7): config offset of the first capability with this id
  * after 'from' (0 = from the start), or 0. Loops and out-of-range pointers end the walk. */
 u8 pci_find_capability(const struct pci_dev *d, u8 cap_id, u8 from);
+/* The whole list, whatever the ids (lspci): pci_cap_first, then pci_cap_next until 0. A
+ * broken list ends early; a looping one does not, so stop after PCI_CAP_MAX_HOPS. */
+u8 pci_cap_first(const struct pci_dev *d);
+u8 pci_cap_next(const struct pci_dev *d, u8 ptr);
 
 void pci_enable_device(struct pci_dev *d); /* decode I/O and memory BARs */
 void pci_set_master(struct pci_dev *d);    /* allow the device to DMA (and send MSI-X) */
@@ -146,6 +152,8 @@ int pci_msix_set_entry(struct pci_dev *d, u16 entry, u32 addr, u32 data); /* -EI
 void pci_msix_mask_entry(struct pci_dev *d, u16 entry, bool masked);
 void pci_msix_enable(struct pci_dev *d, bool enable); /* also sets INTx disable accordingly */
 bool pci_msix_pending(struct pci_dev *d, u16 entry);
+/* Entry's 16 bytes in the mapped table, or NULL (not mapped, or past the table). */
+volatile u8 *pci_msix_entry(struct pci_dev *d, u16 entry);
 
 /* Drivers: probe is called for each device whose vendor and device ids match an entry of
  * ids (terminated by vendor 0); device 0xffff matches any device of that vendor. */
@@ -165,6 +173,8 @@ int pci_register_driver(const struct pci_driver *drv);
 /* Iterate the devices found at boot: pci_device(i) for i < pci_device_count(). */
 int pci_device_count(void);
 struct pci_dev *pci_device(int i);
+int pci_bus_count(void);       /* buses the scan walked */
+int pci_devices_dropped(void); /* functions found after the table was full */
 /* The device at bus:slot.func found by the scan, or NULL. */
 struct pci_dev *pci_get_device(u8 bus, u8 slot, u8 func);
 
