@@ -8,6 +8,8 @@
  * break are checked as they happen (status bits are only ever added, negotiated features are
  * a subset of the offered ones, FEATURES_OK must stick, a modern device must get VERSION_1),
  * because QEMU tolerates many of those mistakes silently.
+ *
+ * The `virtio` shell command, which shows all of it, is in drivers/virtio/virtio_cmds.c.
  */
 #include "drivers/virtio/virtio.h"
 #include "kernel/cmdline.h"
@@ -15,7 +17,6 @@
 #include "kernel/irq.h"
 #include "kernel/loop.h"
 #include "kernel/printk.h"
-#include "kernel/shell.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
 #include "kernel/timeline.h"
@@ -34,7 +35,7 @@ static const char *const status_names[8] = {
 	"ACKNOWLEDGE", "DRIVER", "DRIVER_OK", "FEATURES_OK", "bit4", "bit5", "DEVICE_NEEDS_RESET", "FAILED",
 };
 
-static const char *status_name(u8 bit)
+const char *virtio_status_name(u8 bit)
 {
 	for (int i = 0; i < 8; i++)
 		if (bit == (1u << i))
@@ -86,7 +87,7 @@ void virtio_add_status(struct virtio_device *vdev, u8 bit)
 	vdev->status = cur | bit;
 	printk("%s: [%4llu.%03llu ms] status += %-11s -> 0x%02x\n", vdev->name,
 	       (unsigned long long)(t / NSEC_PER_MSEC), (unsigned long long)(t / NSEC_PER_USEC % 1000),
-	       status_name(bit), vdev->status);
+	       virtio_status_name(bit), vdev->status);
 }
 
 static const char *const transport_feature_names[64] = {
@@ -406,37 +407,3 @@ u32 virtio_cread32(struct virtio_device *vdev, unsigned off)
 
 int virtio_device_count(void) { return ndevices; }
 struct virtio_device *virtio_device_get(int i) { return i >= 0 && i < ndevices ? devices[i] : NULL; }
-
-static void describe_status(u8 st)
-{
-	printk("0x%02x", st);
-	for (int i = 0; i < 8; i++)
-		if (st & (1u << i))
-			printk(" %s", status_names[i]);
-	printk("\n");
-}
-
-static int cmd_virtio(int argc, char **argv)
-{
-	if (ndevices == 0)
-		printk("no virtio devices\n");
-	for (int i = 0; i < ndevices; i++) {
-		struct virtio_device *vdev = devices[i];
-
-		printk("%s: type %u, %s, %s transport, driver %s\n", vdev->name, vdev->id,
-		       vdev->config->bus_name(vdev), vdev->modern ? "modern" : "legacy",
-		       vdev->driver ? vdev->driver->name : "(none)");
-		printk("  status: ");
-		describe_status(vdev->config->get_status(vdev));
-		printk("  features:");
-		virtio_print_features(vdev, vdev->features);
-		printk("  config changes %llu, needs-reset %llu, generation retries %llu, config read failures %llu, rule violations %llu\n",
-		       (unsigned long long)vdev->stats.config_changes, (unsigned long long)vdev->stats.needs_reset,
-		       (unsigned long long)vdev->stats.config_generation_retries,
-		       (unsigned long long)vdev->stats.config_read_failures,
-		       (unsigned long long)vdev->stats.rule_violations);
-		vdev->config->describe(vdev);
-	}
-	return 0;
-}
-SHELL_COMMAND(virtio, cmd_virtio, "virtio", "virtio devices: transport, features, interrupts, queues");

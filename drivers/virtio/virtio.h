@@ -138,6 +138,7 @@ int virtio_config_read_stable(struct virtio_device *vdev, u32 (*generation)(stru
 
 /* Status self-check: log each step with a timestamp and check the 3.1.1 rules. */
 void virtio_add_status(struct virtio_device *vdev, u8 bit);
+const char *virtio_status_name(u8 bit); /* one VIRTIO_CONFIG_S_* bit: "DRIVER_OK", ... */
 const char *virtio_feature_name(const struct virtio_device *vdev, unsigned bit);
 void virtio_print_features(const struct virtio_device *vdev, u64 features);
 
