@@ -35,6 +35,7 @@ import time
 
 import pytest
 
+from counters import read_counters
 from fakehost import open_host
 from test_stack import GUEST_IP, GUEST_MAC, HOST_IP, need_host_programs, start_guest
 from wire import need_tap
@@ -50,18 +51,6 @@ OTHER_MAC = "02:11:22:33:44:55"
 DRIVER_RX_DROPS = ("rx_too_short", "rx_runt", "rx_too_long", "rx_bad_num_buffers", "rx_merge_overflow")
 PACE_BURST = 32  # frames per burst, then PACE_PAUSE: slow enough that the TAP queue never drops
 PACE_PAUSE = 0.002
-
-
-def parse_counters(out):
-    """'<layer>: name N name N ...' lines -> {"layer.name": N} (the first of a repeated name wins;
-    "rx_posted 256/256" counts as 256)."""
-    vals = {}
-    for line in out.splitlines():
-        m = re.match(r"^(\w+): (.*)$", line)
-        if m:
-            for k, v in re.findall(r"(\w+) (\d+)", m.group(2)):
-                vals.setdefault(m.group(1) + "." + k, int(v))
-    return vals
 
 
 class Hostile:
@@ -108,8 +97,7 @@ class Hostile:
 
     # ---- the guest's view ----
     def counters(self):
-        out = self.g.cmd("netstat", timeout=20)
-        return parse_counters(out), out
+        return read_counters(self.g, "netstat", timeout=20)
 
     def queues(self):
         out = self.g.cmd("virtio", timeout=20)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from counters import read_counters
 from wire import open_link
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,8 +112,7 @@ def numbered_frame(i):
 
 
 def netstat(g):
-    out = g.cmd("netstat", timeout=15)
-    return {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", out)}, out
+    return read_counters(g, "netstat")
 
 
 @pytest.mark.parametrize("props", [[], ["vectors=0"]], ids=["msix", "intx"])

@@ -25,6 +25,7 @@ import zlib
 
 import pytest
 
+from counters import read_counters
 from wire import open_link
 
 TEST_ETHERTYPE = 0x88B5
@@ -112,18 +113,13 @@ def net(boot):
 
 
 def netstat(g):
-    out = g.cmd("netstat", timeout=15).replace("\r", "")
-    vals = {}
-    for key, val in re.findall(r"(\w+) (\d+)(?:/\d+)?", out):
-        vals.setdefault(key, int(val))
-    return vals, out
+    return read_counters(g, "netstat")
 
 
 def pool_at_baseline(g):
     """Every buffer is either free or posted on the receive queue: nothing leaked."""
     vals, out = netstat(g)
-    posted = int(re.search(r"rx_posted (\d+)/", out).group(1))
-    inflight = int(re.search(r"tx_inflight (\d+)/", out).group(1))
+    posted, inflight = vals["rx_posted"], vals["tx_inflight"]
     return vals["in_use"] == posted + inflight and inflight == 0 and vals["bad_frees"] == 0, out
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from counters import read_counters
 from fakehost import FakeHost, open_host
 from guest import Guest, qemu_argv
 from wire import have_tap, need_tap
@@ -82,15 +83,8 @@ def capture_netdev(link, nid="n0"):
 
 
 def counters(g):
-    """inetstat -> {"layer.name": value}."""
-    out = g.cmd("inetstat", timeout=15)
-    vals = {}
-    for line in out.splitlines():
-        m = re.match(r"^(\w+): (.*)$", line)
-        if m:
-            for k, v in re.findall(r"(\w+) (\d+)", m.group(2)):
-                vals[m.group(1) + "." + k] = int(v)
-    return vals
+    """inetstat -> {"layer.name": value} (counters.parse_counters)."""
+    return read_counters(g, "inetstat")[0]
 
 
 def tshark_problems(pcap):

@@ -37,8 +37,8 @@ import sys
 import tempfile
 import time
 
+from counters import read_counters
 from netns import NetNS
-from test_stack import counters as guest_counters
 from wire import SocketLink, have_tap
 
 LOOPBACK = "127.0.0.1"
@@ -342,7 +342,7 @@ def wait_up(*nodes, timeout=60):
 # ---- checks on the serial consoles ---------------------------------------------------------
 def counters(node):
     """inetstat -> {"layer.name": value}, from guest node's console."""
-    return guest_counters(node.g)
+    return read_counters(node.g, "inetstat")[0]
 
 
 def wait_counters(node, done, timeout=10):

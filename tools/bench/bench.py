@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "qemu"))
+from counters import parse_counters  # noqa: E402  (the QEMU tests' counter parser)
 from guest import Guest, GuestError, qemu_argv  # noqa: E402  (the QEMU tests' serial driver)
 from netns import NetNS  # noqa: E402
 
@@ -77,8 +78,7 @@ class GuestKind:
     diag_cmd = "netstat"    # what to keep from a guest that stopped answering, if it still can
 
     def discard_packets(self, con):
-        m = re.search(r"discard_packets (\d+)", con.cmd(self.stats_cmd))
-        return int(m.group(1)) if m else None
+        return parse_counters(con.cmd(self.stats_cmd)).get("udp.discard_packets")
 
     def blast(self, con, size, seconds):
         return con.cmd(f"{self.blast_cmd} {HOST_IP} {SINK_PORT} {size} {seconds}", timeout=seconds + 30)

@@ -1,0 +1,31 @@
+"""tests/qemu/counters.py - the one parser of the guest's counter lines.
+
+netstat, inetstat and the driver print their counters as lines "<prefix>: name N name N ..."
+(docs/serial.md), the prefix a layer ("udp", "netbuf") or a device ("eth0"); a few words
+between the prefix and the first counter ("eth0: virtio ...") are skipped, and a gauge printed
+"name N/M" (rx_posted 256/256: N of M) counts as N. Every QEMU test and tools/bench/bench.py
+reads counters through parse_counters; the Linux guest's udpsrv prints the same format.
+"""
+import re
+
+_LINE = re.compile(r"^(\w+): (.*)$", re.M)
+_PAIR = re.compile(r"(\w+) (\d+)(?:/\d+)?")
+
+
+def parse_counters(out):
+    """Counter lines -> {"prefix.name": N, "name": N}. Every counter is there under its line's
+    prefix ("eth0.rx_frames", "udp.rx_no_port", "netbuf.in_use") and also under its bare name
+    ("rx_frames"); where a name repeats, the first line (first pair) that has it wins: netstat
+    prints the device first, so "rx_packets" is eth0's."""
+    vals = {}
+    for m in _LINE.finditer(out.replace("\r", "")):
+        for name, val in _PAIR.findall(m.group(2)):
+            vals.setdefault(m.group(1) + "." + name, int(val))
+            vals.setdefault(name, int(val))
+    return vals
+
+
+def read_counters(g, cmd="netstat", timeout=15):
+    """Run cmd (netstat, inetstat) on guest g's console -> (parse_counters of it, its output)."""
+    out = g.cmd(cmd, timeout=timeout)
+    return parse_counters(out), out
