@@ -632,3 +632,39 @@ bool vring_interrupt(struct virtqueue *vq)
 	return true;
 	/* LAB:END */
 }
+
+/* ---- read-only views for diagnostics ---- */
+
+void virtqueue_snapshot(const struct virtqueue *vq, struct vring_snapshot *s)
+{
+	s->avail_idx = vq->avail_idx_shadow;
+	s->used_idx = READ_ONCE(vq->used->idx);
+	s->last_used = vq->last_used_idx;
+	s->num_free = vq->num_free;
+	s->callbacks = !(vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+/* Follows the chain through our private links (desc_state[].next), never the device's table. */
+static void mark_chain(const struct virtqueue *vq, unsigned head, u8 *owner, u8 who)
+{
+	unsigned i = head;
+
+	for (unsigned n = 0; n < vq->desc_state[head].ndescs && i < vq->num; n++) {
+		owner[i] = who;
+		i = vq->desc_state[i].next;
+	}
+}
+
+void virtqueue_desc_owners(const struct virtqueue *vq, unsigned n_used, u8 *owner)
+{
+	memset(owner, VRING_DESC_FREE, vq->num);
+	for (unsigned i = 0; i < vq->num; i++)
+		if (vq->desc_state[i].data)
+			mark_chain(vq, i, owner, VRING_DESC_POSTED);
+	for (unsigned k = 0; k < n_used; k++) {
+		u32 id = READ_ONCE(vq->used->ring[(u16)(vq->last_used_idx + k) & (vq->num - 1)].id);
+
+		if (id < vq->num && vq->desc_state[id].data)
+			mark_chain(vq, id, owner, VRING_DESC_USED);
+	}
+}

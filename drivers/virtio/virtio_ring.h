@@ -177,6 +177,27 @@ void *virtqueue_detach_unused_buf(struct virtqueue *vq);
  * had new used entries (then vq->callback ran). */
 bool vring_interrupt(struct virtqueue *vq);
 
+/* ---- read-only views for diagnostics (`vq`, `trace`, the transports' describe) ----
+ * Only this ring code touches descriptors and rings; whatever shows them reads through these. */
+struct vring_snapshot {
+	u16 avail_idx;     /* what we have published in avail->idx */
+	u16 used_idx;      /* used->idx as read now: device-written, not checked */
+	u16 last_used;     /* the next used entry we will take */
+	unsigned num_free; /* free descriptors */
+	bool callbacks;    /* used-buffer interrupts wanted (VRING_AVAIL_F_NO_INTERRUPT clear) */
+};
+void virtqueue_snapshot(const struct virtqueue *vq, struct vring_snapshot *s);
+
+/* Who holds each descriptor, for the `vq` picture. */
+enum vring_desc_owner {
+	VRING_DESC_FREE,   /* on the free list */
+	VRING_DESC_POSTED, /* in a chain made available: the device owns it */
+	VRING_DESC_USED,   /* in a chain the device has returned that we have not taken back */
+};
+/* Fill owner[0..num): chains in flight are POSTED, and those named by the n_used used entries
+ * from last_used on are USED (ids out of range or not in flight are passed over). */
+void virtqueue_desc_owners(const struct virtqueue *vq, unsigned n_used, u8 *owner);
+
 static inline unsigned virtqueue_get_vring_size(const struct virtqueue *vq) { return vq->num; }
 static inline unsigned virtqueue_num_free(const struct virtqueue *vq) { return vq->num_free; }
 

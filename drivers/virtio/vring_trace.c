@@ -8,8 +8,9 @@
  * loop. When the console cannot keep up the oldest unprinted records are kept and newer ones
  * counted as lost, so a burst of traffic shows its beginning rather than a random middle.
  *
- * The ring picture reads the queue's driver-side state and the two indices; used-ring ids are
- * device-written, so each is range-checked before it marks anything.
+ * The ring picture reads the queue through the ring's read-only views (virtqueue_snapshot,
+ * virtqueue_desc_owners in virtio_ring.h), never the rings themselves; used-ring ids are
+ * device-written, so the ring range-checks each before it marks anything.
  */
 #include "drivers/virtio/virtio.h"
 #include "drivers/virtio/vring_trace.h"
@@ -61,6 +62,7 @@ void trace_set(bool on, u64 max_events)
 void vring_trace_event(const struct virtqueue *vq, const char *step, u32 id, u32 val)
 {
 	unsigned long flags = local_irq_save();
+	struct vring_snapshot snap;
 	struct trace_rec *r;
 
 	if (!vring_trace_on)
@@ -75,10 +77,11 @@ void vring_trace_event(const struct virtqueue *vq, const char *step, u32 id, u32
 	r->vq = vq->name;
 	r->id = id;
 	r->val = val;
-	r->avail_idx = vq->avail_idx_shadow;
-	r->used_idx = READ_ONCE(vq->used->idx);
-	r->last_used = vq->last_used_idx;
-	r->num_free = (u16)vq->num_free;
+	virtqueue_snapshot(vq, &snap);
+	r->avail_idx = snap.avail_idx;
+	r->used_idx = snap.used_idx;
+	r->last_used = snap.last_used;
+	r->num_free = (u16)snap.num_free;
 	trace_head++;
 	if (trace_limited && --trace_left == 0)
 		WRITE_ONCE(vring_trace_on, false);
@@ -179,30 +182,17 @@ SHELL_COMMAND(trace, cmd_trace, "trace [on [N]|off]",
 
 static char desc_map[VIRTQUEUE_MAX_SIZE];
 
-static void mark_chain(const struct virtqueue *vq, unsigned head, char c)
-{
-	const struct vring_desc_state *st = &vq->desc_state[head];
-	unsigned i = head;
-
-	for (unsigned n = 0; n < st->ndescs && i < vq->num; n++) {
-		desc_map[i] = c;
-		i = vq->desc_state[i].next;
-	}
-}
-
 /* '.' free, 'A' posted (the device owns it), 'U' used by the device, not yet taken back. */
-static void build_desc_map(const struct virtqueue *vq, u16 used_idx, unsigned n_used)
+static void build_desc_map(const struct virtqueue *vq, unsigned n_used)
 {
-	memset(desc_map, '.', vq->num);
-	for (unsigned i = 0; i < vq->num; i++)
-		if (vq->desc_state[i].data)
-			mark_chain(vq, i, 'A');
-	for (unsigned k = 0; k < n_used; k++) {
-		u32 id = READ_ONCE(vq->used->ring[(u16)(vq->last_used_idx + k) & (vq->num - 1)].id);
+	static const char owner_char[] = {
+		[VRING_DESC_FREE] = '.', [VRING_DESC_POSTED] = 'A', [VRING_DESC_USED] = 'U',
+	};
+	static u8 owner[VIRTQUEUE_MAX_SIZE];
 
-		if (id < vq->num && vq->desc_state[id].data)
-			mark_chain(vq, id, 'U');
-	}
+	virtqueue_desc_owners(vq, n_used, owner);
+	for (unsigned i = 0; i < vq->num; i++)
+		desc_map[i] = owner_char[owner[i]];
 }
 
 /* One character per `per` entries; the strongest state in a group wins (U over A over .). */
@@ -253,12 +243,20 @@ static void draw_desc_table(const struct virtqueue *vq)
 
 static void draw_vq(const struct virtio_device *vdev, const struct virtqueue *vq)
 {
-	u16 avail = vq->avail_idx_shadow, used = READ_ONCE(vq->used->idx), last = vq->last_used_idx;
-	unsigned n_used = (u16)(used - last), n_posted = (u16)(avail - used), mask = vq->num - 1;
+	struct vring_snapshot snap;
+	u16 avail, used, last;
+	unsigned n_used, n_posted, mask = vq->num - 1;
+
+	virtqueue_snapshot(vq, &snap);
+	avail = snap.avail_idx;
+	used = snap.used_idx;
+	last = snap.last_used;
+	n_used = (u16)(used - last);
+	n_posted = (u16)(avail - used);
 
 	printk("vq %s: %s queue %u, %u entries, %u descriptors free, event_idx %s, indirect %s, callbacks %s%s\n",
-	       vq->name, vdev->name, vq->index, vq->num, vq->num_free, vq->event_idx ? "on" : "off",
-	       vq->indirect ? "on" : "off", (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT) ? "off" : "on",
+	       vq->name, vdev->name, vq->index, vq->num, snap.num_free, vq->event_idx ? "on" : "off",
+	       vq->indirect ? "on" : "off", snap.callbacks ? "on" : "off",
 	       vq->broken ? ", BROKEN" : "");
 	printk("  avail.idx %u (slot %u, ours)   used.idx %u (slot %u, the device's)   last_used %u (slot %u, ours)\n",
 	       avail, avail & mask, used, used & mask, last, last & mask);
@@ -271,7 +269,7 @@ static void draw_vq(const struct virtio_device *vdev, const struct virtqueue *vq
 	printk("  U used by the device, not yet taken back: %u   A posted, the device owns it: %u   . free: %u\n",
 	       n_used, n_posted, vq->num - n_used - n_posted);
 	draw_ring_bar(vq, n_used, n_posted);
-	build_desc_map(vq, used, n_used);
+	build_desc_map(vq, n_used);
 	draw_desc_table(vq);
 }
 
@@ -291,7 +289,7 @@ static int cmd_vq(int argc, char **argv)
 				continue;
 			if (argc == 1) {
 				printk("%s queue %u: %s, %u entries, %u free\n", vdev->name, q, vq->name, vq->num,
-				       vq->num_free);
+				       virtqueue_num_free(vq));
 				shown++;
 			} else if (strcmp(argv[1], vq->name) == 0) {
 				draw_vq(vdev, vq);
