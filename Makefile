@@ -42,7 +42,7 @@ ASFLAGS := -I. -D__ASSEMBLER__ -MMD -MP -g
 LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -T linker.ld --no-warn-rwx-segments
 LIBGCC  := $(shell $(CC) -print-libgcc-file-name)
 
-all: $(BUILD)/kernel.elf
+all: $(BUILD)/kernel.elf $(BUILD)/compile_commands.json
 
 $(BUILD)/kernel.elf: $(KOBJ) linker.ld
 	$(quiet) LD $@
@@ -57,6 +57,27 @@ $(BUILD)/%.o: %.S
 	$(quiet) AS $<
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ASFLAGS) -c $< -o $@
+
+# ---- compile_commands.json for clangd and other editors -------------------------------------
+# The compile commands of the rules above, one entry per kernel source, and the host-test
+# flags for tests/unit/*.c. Rewritten only when a command changes (sources, flags, CC=clang).
+# clangd finds it in build/ by itself.
+comma := ,
+define newline
+
+
+endef
+ccj_entry = {"directory": "$(CURDIR)", "file": "$(1)", "command": "$(2)"}
+ccj_kernel = $(call ccj_entry,$(1),$(CC) $(if $(filter %.S,$(1)),$(ASFLAGS),$(CFLAGS)) -c $(1) -o $(BUILD)/$(basename $(1)).o)
+ccj_unit = $(call ccj_entry,$(1),$(HOSTCC) $(UNIT_CFLAGS) -c $(1))
+CCJ = [$(newline)$(subst } {,}$(comma)$(newline){,$(foreach f,$(KSRC),$(call ccj_kernel,$(f))) \
+      $(foreach f,$(wildcard tests/unit/*.c),$(call ccj_unit,$(f))))$(newline)]
+
+$(BUILD)/compile_commands.json: FORCE
+	@mkdir -p $(dir $@)
+	$(file >$@.new,$(CCJ))
+	$(Q)if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; $(if $(Q),printf '  %-7s %s\n' GEN $@,true); fi
+FORCE:
 
 # ---- GRUB ISO -------------------------------------------------------------------------------
 $(BUILD)/kernel.iso: $(BUILD)/kernel.elf boot/grub.cfg
@@ -140,7 +161,7 @@ clean:
 	$(quiet) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-.PHONY: all iso unit lint run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
+.PHONY: all FORCE iso unit lint run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d)
