@@ -55,7 +55,6 @@ void pic_unmask(int irq)
 	}
 }
 
-void pic_init(void);
 void pic_init(void)
 {
 	outb(PIC1_CMD, ICW1_INIT_ICW4);

@@ -26,6 +26,8 @@ void irq_msi_message(int irq, u32 *addr, u32 *data);
 
 u64 irq_count(int irq);
 
+/* The 8259 pair: pic_init remaps it to IRQ_VECTOR_BASE with every line masked (kmain, once). */
+void pic_init(void);
 /* 8259 mask API */
 void pic_mask(int irq);
 void pic_unmask(int irq);

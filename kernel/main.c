@@ -22,7 +22,6 @@
 #include "kernel/traps.h"
 #include "kernel/version.h"
 
-void pic_init(void);
 void kmain(u32 magic, u32 info_addr);
 
 static struct timer exit_timer;
