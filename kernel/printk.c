@@ -1,5 +1,6 @@
 /*
- * kernel/console.c - printk and panic on top of the serial port.
+ * kernel/printk.c - printk, vprintk and panic (kernel/printk.h) on top of the serial port;
+ * the formatter under them, vsnprintk, is kernel/format.c (pure, so host tests build it).
  */
 #include "drivers/uart.h"
 #include "kernel/irq.h"
