@@ -13,6 +13,7 @@
 static struct netbuf pool[NETBUF_MAX];
 static struct netbuf *free_list;
 static unsigned buf_size;
+static unsigned pool_max = NETBUF_MAX;
 static struct netbuf_stats stats;
 
 void *netbuf_put(struct netbuf *nb, unsigned len)
@@ -69,6 +70,8 @@ int netbuf_pool_init(unsigned size)
 }
 
 unsigned netbuf_buf_size(void) { return buf_size; }
+unsigned netbuf_pool_max(void) { return pool_max; }
+void netbuf_pool_set_max(unsigned max) { pool_max = MIN(max, (unsigned)NETBUF_MAX); }
 
 int netbuf_pool_grow(unsigned count)
 {
@@ -82,7 +85,7 @@ int netbuf_pool_grow(unsigned count)
 		phys_addr_t pa;
 		u8 *mem;
 
-		if (stats.total + n > NETBUF_MAX)
+		if (stats.total + n > pool_max)
 			return -ENOSPC;
 		mem = dma_alloc((size_t)n * buf_size, 64, &pa);
 		if (!mem)

@@ -52,10 +52,15 @@ void netbuf_reset(struct netbuf *nb, unsigned headroom);
 
 /* The pool. netbuf_pool_init creates it with buffers of buf_size bytes (the first caller
  * decides; later callers get -EEXIST if they want larger buffers); netbuf_pool_grow adds
- * count buffers. Returns 0 or a negative errno. */
+ * count buffers. Returns 0 or a negative errno. How large and how many is the netdev
+ * layer's policy, applied when devices register (net/netdev.h): drivers do not call these. */
 int netbuf_pool_init(unsigned buf_size);
 int netbuf_pool_grow(unsigned count);
 unsigned netbuf_buf_size(void);
+/* The most buffers the pool may hold: NETBUF_MAX, unless lowered (host tests lower it so that
+ * large rings run the pool dry). */
+unsigned netbuf_pool_max(void);
+void netbuf_pool_set_max(unsigned max);
 
 /* A buffer with NETBUF_HEADROOM reserved and no data; NULL when the pool is empty (counted). */
 struct netbuf *netbuf_alloc(void);

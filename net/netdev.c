@@ -17,14 +17,55 @@ static void (*rx_handler)(struct net_device *dev, struct netbuf *nb);
 static void (*link_handler)(struct net_device *dev, bool up);
 bool netdev_framelog; /* print a CRC of every received frame (net/netdev_cmds.c) */
 
+/* Pool buffers the registered devices and the stack need, by the policy in netdev.h. */
+static unsigned pool_buffers_wanted(void)
+{
+	unsigned want = NET_STACK_BUFS;
+
+	for (int i = 0; i < ndevices; i++)
+		want += devices[i]->rx_ring_size + devices[i]->tx_ring_size + TX_BACKLOG_LIMIT;
+	if (want > netbuf_pool_max()) {
+		printk("netbuf: the rings want %u buffers, the pool holds at most %u; not every ring will fill\n",
+		       want, netbuf_pool_max());
+		want = netbuf_pool_max();
+	}
+	return want;
+}
+
+int netdev_reserve_buffers(struct net_device *dev)
+{
+	int err = netbuf_pool_init(MAX(NETBUF_HEADROOM + dev->rx_buf_len, (unsigned)NETBUF_DEFAULT_SIZE));
+	unsigned room, want;
+	struct netbuf_stats st;
+
+	if (err == -EEXIST) { /* made earlier with smaller buffers, now posted: they stay */
+		room = netbuf_buf_size() - NETBUF_HEADROOM;
+		dev->mtu -= dev->rx_buf_len - room;
+		dev->rx_buf_len = room;
+		printk("%s: packet buffers hold at most a %u-byte MTU; using that\n", dev->name, dev->mtu);
+	} else if (err) {
+		return err;
+	}
+	want = pool_buffers_wanted();
+	netbuf_get_stats(&st);
+	return st.total < want ? netbuf_pool_grow(want - (unsigned)st.total) : 0;
+}
+
 int register_netdev(struct net_device *dev)
 {
+	int err;
+
 	if (ndevices == NET_MAX_DEVICES)
 		return -ENOSPC;
 	dev->ifindex = ndevices;
 	snprintk(dev->name, sizeof(dev->name), "eth%d", ndevices);
+	devices[ndevices++] = dev; /* its rings count from here on */
+	err = netdev_reserve_buffers(dev);
+	if (err) {
+		devices[--ndevices] = NULL;
+		return err;
+	}
 	netbuf_queue_init(&dev->tx_backlog, TX_BACKLOG_LIMIT);
-	devices[ndevices++] = dev;
 	if (dev->ops->ndo_open)
 		dev->ops->ndo_open(dev);
 	dev->up = true;

@@ -7,6 +7,21 @@
  * loop then calls their poll function with a budget (net_poll(), installed as the loop's poll
  * hook), and calls ndo_flush at the end of each burst so a driver can notify its device once
  * per burst instead of once per frame.
+ *
+ * The packet-buffer pool (net/netbuf.h) is sized here, not by drivers. A driver states what
+ * its device needs in its net_device (rx_ring_size, tx_ring_size, rx_buf_len) and
+ * register_netdev makes the pool cover it:
+ *   - buffer size: NETBUF_HEADROOM + the largest rx_buf_len of the devices registered, at
+ *     least NETBUF_DEFAULT_SIZE. The first registration creates the pool and fixes the size;
+ *     a device registered later that needs larger buffers gets its MTU lowered to what they
+ *     hold (said on the console), since buffers already posted to a ring cannot be resized.
+ *   - buffer count: for every registered device, its two rings and its transmit backlog
+ *     (TX_BACKLOG_LIMIT), plus NET_STACK_BUFS for the stack's own queues; at most
+ *     netbuf_pool_max() (NETBUF_MAX).
+ * The count is worked out afresh from what every device states each time (register_netdev,
+ * netdev_reserve_buffers after a re-probe), and the pool grows by what is missing: a device
+ * probed again after a reset is not counted twice, and its buffers, all freed by the reset,
+ * are there for it again. The pool never shrinks.
  */
 #ifndef NET_NETDEV_H
 #define NET_NETDEV_H
@@ -21,6 +36,7 @@
 #define NET_MAX_DEVICES 4
 #define NAPI_BUDGET 64
 #define TX_BACKLOG_LIMIT 256 /* frames queued while a device's ring is full */
+#define NET_STACK_BUFS 256   /* pool buffers for the stack itself: ARP's queues (32 entries x 8) */
 
 enum netdev_tx { NETDEV_TX_OK = 0, NETDEV_TX_BUSY = 1 };
 
@@ -74,12 +90,23 @@ struct net_device {
 	const struct net_device_ops *ops;
 	void *priv;
 	const char *driver_name;
+	/* What the device needs from the packet-buffer pool, stated by the driver before
+	 * register_netdev (the sizing policy is at the top of this file). */
+	unsigned rx_ring_size; /* receive buffers the device holds posted */
+	unsigned tx_ring_size; /* frames the device holds in flight */
+	unsigned rx_buf_len;   /* bytes of frame one receive buffer must hold past NETBUF_HEADROOM */
 	bool flush_pending;
 	struct netbuf_queue tx_backlog;
 	struct netdev_stats stats;
 };
 
+/* Names the device ethN, sizes the buffer pool for it (may lower dev->mtu and rx_buf_len, see
+ * above), opens it. Returns 0 or a negative errno (-ENOSPC: NET_MAX_DEVICES are registered;
+ * otherwise the pool's: no memory for more buffers). */
 int register_netdev(struct net_device *dev);
+/* The pool again, for a registered device whose driver restated its needs (probed again after
+ * a reset). Same policy and result as in register_netdev; nothing is counted twice. */
+int netdev_reserve_buffers(struct net_device *dev);
 struct net_device *netdev_get(int ifindex); /* 0-based; NULL past the last */
 int netdev_count(void);
 

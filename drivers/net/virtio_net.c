@@ -30,7 +30,6 @@
 
 #define VIRTNET_MAX_DEVICES 4
 #define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
-#define VIRTNET_EXTRA_BUFS 512 /* pool buffers beyond the two rings: stack queues, backlog */
 #define TX_TIMEOUT_S 5         /* no transmit completion for this long: report it */
 #define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
 #define REFILL_RETRY_NS (10 * NSEC_PER_MSEC) /* receive refill retry when the pool was empty */
@@ -72,7 +71,6 @@ struct virtnet_info {
 	bool tx_kick_pending;
 	bool in_rx_poll;            /* transmit costs are then part of the receive cost */
 	bool registered;
-	bool pool_ready;
 	struct timer watchdog;      /* once a second: is the device still completing frames? */
 	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
 	struct timer refill;        /* retries filling the receive queue after the pool ran dry */
@@ -631,24 +629,15 @@ static int virtnet_read_mtu(struct virtnet_info *vi)
 }
 
 /* Buffer sizing: every receive buffer holds a whole frame (5.1.6.3.1 asks for at least
- * MTU + header without MRG_RXBUF). With MRG_RXBUF, vnet_rxbuf=N on the command line posts
- * smaller buffers, so frames span several and the merge path runs (for tests and labs). */
-static int virtnet_size_buffers(struct virtnet_info *vi, unsigned mtu)
+ * MTU + header without MRG_RXBUF); register_netdev sized the pool for dev.rx_buf_len (and may
+ * have lowered the MTU), and each buffer is posted whole. With MRG_RXBUF, vnet_rxbuf=N on the
+ * command line posts less of each, so frames span several buffers and the merge path runs
+ * (for tests and labs). */
+static void virtnet_size_rx_bufs(struct virtnet_info *vi)
 {
-	unsigned want = NETBUF_HEADROOM + mtu + ETH_HLEN;
 	const char *knob = cmdline_get("vnet_rxbuf");
-	int err = netbuf_pool_init(MAX(want, (unsigned)NETBUF_DEFAULT_SIZE));
 
-	if (err == -EEXIST) {
-		unsigned fit = netbuf_buf_size() - NETBUF_HEADROOM - ETH_HLEN;
-
-		printk("%s: packet buffers hold at most a %u-byte MTU; using that\n", vi->vdev->name, fit);
-		mtu = fit;
-	} else if (err) {
-		return err;
-	}
-	vi->dev.mtu = mtu;
-	vi->max_frame = mtu + ETH_HLEN;
+	vi->max_frame = vi->dev.mtu + ETH_HLEN;
 	vi->rx_buf_len = netbuf_buf_size() - NETBUF_HEADROOM;
 	if (knob && vi->mergeable_rx_bufs) {
 		u64 n;
@@ -658,7 +647,6 @@ static int virtnet_size_buffers(struct virtnet_info *vi, unsigned mtu)
 		else
 			printk("%s: vnet_rxbuf=%s ignored (64..%u)\n", vi->vdev->name, knob, vi->rx_buf_len - 1);
 	}
-	return 0;
 }
 
 /* Linux splits this in two because it has many queue pairs; we keep the names. */
@@ -835,9 +823,7 @@ static int virtnet_probe(struct virtio_device *vdev)
 	err = virtnet_read_mtu(vi);
 	if (err < 0)
 		goto err_out;
-	err = virtnet_size_buffers(vi, (unsigned)err);
-	if (err)
-		goto err_out;
+	vi->dev.mtu = (unsigned)err;
 	vi->dev.priv = vi;
 	vi->dev.ops = &virtnet_netdev_ops;
 	vi->dev.driver_name = "virtio_net";
@@ -845,14 +831,29 @@ static int virtnet_probe(struct virtio_device *vdev)
 	err = init_vqs(vi);
 	if (err)
 		goto err_out;
-	if (!vi->pool_ready) {
-		err = netbuf_pool_grow(vi->rvq->num + vi->svq->num + VIRTNET_EXTRA_BUFS);
+	/* What we need from the packet-buffer pool; the netdev layer sizes it (net/netdev.h). On a
+	 * re-probe the device is registered already: the pool is checked again, and the buffers
+	 * virtnet_remove freed are there for us. */
+	vi->dev.rx_ring_size = vi->rvq->num;
+	vi->dev.tx_ring_size = vi->svq->num;
+	vi->dev.rx_buf_len = vi->dev.mtu + ETH_HLEN;
+	if (!vi->registered) {
+		vi->dev.carrier = false;
+		err = register_netdev(&vi->dev);
+		if (err) {
+			printk("%s: cannot register the network device: %s\n", vdev->name, strerror(err));
+			goto err_del_vqs;
+		}
+		vi->registered = true;
+		timer_arm(&vi->watchdog, NSEC_PER_SEC);
+	} else {
+		err = netdev_reserve_buffers(&vi->dev);
 		if (err) {
 			printk("%s: cannot allocate packet buffers: %s\n", vdev->name, strerror(err));
 			goto err_del_vqs;
 		}
-		vi->pool_ready = true;
 	}
+	virtnet_size_rx_bufs(vi);
 	vi->rx_posted = vi->tx_inflight = 0;
 
 	/* 3.1.1: no notifications before DRIVER_OK, so the device is made ready before the
@@ -862,14 +863,6 @@ static int virtnet_probe(struct virtio_device *vdev)
 		printk("%s: could not post a single receive buffer\n", vdev->name);
 		err = -ENOMEM;
 		goto err_reset;
-	}
-	if (!vi->registered) {
-		vi->dev.carrier = false;
-		err = register_netdev(&vi->dev);
-		if (err)
-			goto err_reset;
-		vi->registered = true;
-		timer_arm(&vi->watchdog, NSEC_PER_SEC);
 	}
 	vi->watchdog_idle_s = 0;
 	virtnet_update_link(vi);
