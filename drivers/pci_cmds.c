@@ -26,9 +26,9 @@ static void format_size(char *buf, size_t len, u64 size)
 		u++;
 	}
 	if (u < 0)
-		snprintk(buf, len, "%llu", (unsigned long long)size);
+		snprintk(buf, len, "%llu", size);
 	else
-		snprintk(buf, len, "%llu%c", (unsigned long long)size, units[u]);
+		snprintk(buf, len, "%llu%c", size, units[u]);
 }
 
 static void print_bars(const struct pci_dev *d)
@@ -41,11 +41,10 @@ static void print_bars(const struct pci_dev *d)
 			continue;
 		format_size(size, sizeof(size), b->size);
 		if (b->is_io)
-			printk("\tBAR%d: I/O ports at 0x%llx, size %s\n", i, (unsigned long long)b->addr,
-			       size);
+			printk("\tBAR%d: I/O ports at 0x%llx, size %s\n", i, b->addr, size);
 		else
-			printk("\tBAR%d: memory at 0x%llx, size %s, %s, %s\n", i,
-			       (unsigned long long)b->addr, size, b->is_64 ? "64-bit" : "32-bit",
+			printk("\tBAR%d: memory at 0x%llx, size %s, %s, %s\n", i, b->addr, size,
+			       b->is_64 ? "64-bit" : "32-bit",
 			       b->prefetchable ? "prefetchable" : "non-prefetchable");
 	}
 }
@@ -337,13 +336,12 @@ static int cmd_pcimem(int argc, char **argv)
 	p = pci_iomap(d, (int)bar, off, count * 4);
 	if (!p) {
 		printk("pcimem: BAR%llu+0x%llx (%llu bytes) is not inside a mapped memory BAR\n",
-		       (unsigned long long)bar, (unsigned long long)off, (unsigned long long)(count * 4));
+		       bar, off, count * 4);
 		return -EFAULT;
 	}
 	for (u64 i = 0; i < count; i++)
-		printk("BAR%llu+0x%llx (phys 0x%llx): 0x%08x\n", (unsigned long long)bar,
-		       (unsigned long long)(off + i * 4),
-		       (unsigned long long)(d->bar[bar].addr + off + i * 4), mmio_read32(p + i * 4));
+		printk("BAR%llu+0x%llx (phys 0x%llx): 0x%08x\n", bar, off + i * 4,
+		       d->bar[bar].addr + off + i * 4, mmio_read32(p + i * 4));
 	return 0;
 }
 SHELL_COMMAND(pcimem, cmd_pcimem, "pcimem bb:ss.f bar off [dwords]", "read dwords of a memory BAR via pci_iomap");

@@ -85,9 +85,8 @@ void virtio_add_status(struct virtio_device *vdev, u8 bit)
 	vdev->config->set_status(vdev, cur | bit);
 	/* LAB:END */
 	vdev->status = cur | bit;
-	printk("%s: [%4llu.%03llu ms] status += %-11s -> 0x%02x\n", vdev->name,
-	       (unsigned long long)(t / NSEC_PER_MSEC), (unsigned long long)(t / NSEC_PER_USEC % 1000),
-	       virtio_status_name(bit), vdev->status);
+	printk("%s: [%4llu.%03llu ms] status += %-11s -> 0x%02x\n", vdev->name, t / NSEC_PER_MSEC,
+	       t / NSEC_PER_USEC % 1000, virtio_status_name(bit), vdev->status);
 }
 
 static const char *const transport_feature_names[64] = {
@@ -158,9 +157,9 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 	if (!vdev->modern)
 		vdev->features &= 0xffffffffull; /* the legacy register holds 32 bits */
 	/* LAB:END */
-	printk("%s: offered   0x%016llx:", vdev->name, (unsigned long long)vdev->offered);
+	printk("%s: offered   0x%016llx:", vdev->name, vdev->offered);
 	virtio_print_features(vdev, vdev->offered);
-	printk("%s: accepting 0x%016llx:", vdev->name, (unsigned long long)vdev->features);
+	printk("%s: accepting 0x%016llx:", vdev->name, vdev->features);
 	virtio_print_features(vdev, vdev->features);
 
 	if (vdev->features & ~vdev->offered)

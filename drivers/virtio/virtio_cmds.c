@@ -31,10 +31,9 @@ static int cmd_virtio(int argc, char **argv)
 		printk("  features:");
 		virtio_print_features(vdev, vdev->features);
 		printk("  config changes %llu, needs-reset %llu, generation retries %llu, config read failures %llu, rule violations %llu\n",
-		       (unsigned long long)vdev->stats.config_changes, (unsigned long long)vdev->stats.needs_reset,
-		       (unsigned long long)vdev->stats.config_generation_retries,
-		       (unsigned long long)vdev->stats.config_read_failures,
-		       (unsigned long long)vdev->stats.rule_violations);
+		       vdev->stats.config_changes, vdev->stats.needs_reset,
+		       vdev->stats.config_generation_retries, vdev->stats.config_read_failures,
+		       vdev->stats.rule_violations);
 		vdev->config->describe(vdev);
 	}
 	return 0;
