@@ -2,6 +2,7 @@
  * net/netdev.c - device registry, transmit with a bounded backlog, receive hand-off, and the
  * NAPI-like poll list that the event loop runs.
  */
+#include "kernel/crc32.h"
 #include "kernel/errno.h"
 #include "kernel/irq.h"
 #include "kernel/printk.h"

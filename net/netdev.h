@@ -139,6 +139,4 @@ bool net_poll(void);
  * (the `stall` command); polling resumes by itself. */
 void net_stall(u64 ms);
 
-u32 crc32_ieee(const void *buf, size_t len); /* the frame log's checksum (zlib's crc32) */
-
 #endif

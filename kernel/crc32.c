@@ -1,8 +1,8 @@
 /*
- * net/crc32.c - CRC-32 (IEEE 802.3 polynomial, reflected, as zlib's crc32()), used by the
- * frame log so a test on the host can compare a received frame with what it sent.
+ * kernel/crc32.c - crc32_ieee (kernel/crc32.h), one table lookup per byte; the table is made
+ * at the first call.
  */
-#include "net/netdev.h"
+#include "kernel/crc32.h"
 
 static u32 table[256];
 
