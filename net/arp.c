@@ -13,6 +13,8 @@
 #include "kernel/timeline.h"
 #include "net/arp.h"
 #include "net/ethernet.h"
+#include "net/inet.h"
+#include "net/inet_addr.h"
 
 struct arp_stats arp_stats;
 #define ARP_STAT(f) NET_STAT(struct arp_stats, f)

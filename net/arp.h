@@ -11,7 +11,9 @@
 #define NET_ARP_H
 
 #include "kernel/time.h"
-#include "net/inet.h"
+#include "net/byteorder.h"
+#include "net/net_stats.h"
+#include "net/netdev.h"
 
 #define ARPHRD_ETHER 1
 #define ARPOP_REQUEST 1

@@ -18,6 +18,7 @@
 #include "kernel/time.h"
 #include "net/arp.h"
 #include "net/inet.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 #include "net/netdev.h"
 #include "net/udp.h"

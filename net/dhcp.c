@@ -14,6 +14,9 @@
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "net/dhcp.h"
+#include "net/inet.h"
+#include "net/inet_addr.h"
+#include "net/netdev.h"
 #include "net/udp.h"
 
 struct dhcp_client dhcp;

@@ -7,7 +7,8 @@
 #define NET_DHCP_H
 
 #include "kernel/time.h"
-#include "net/inet.h"
+#include "net/byteorder.h"
+#include "net/net_stats.h"
 
 #define BOOTREQUEST 1
 #define BOOTREPLY 2

@@ -11,6 +11,7 @@
 #include "kernel/string.h"
 #include "net/arp.h"
 #include "net/ethernet.h"
+#include "net/inet.h"
 #include "net/ipv4.h"
 
 const u8 eth_broadcast_addr[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };

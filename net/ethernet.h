@@ -6,7 +6,9 @@
 #ifndef NET_ETHERNET_H
 #define NET_ETHERNET_H
 
-#include "net/inet.h"
+#include "net/byteorder.h"
+#include "net/net_stats.h"
+#include "net/netdev.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806

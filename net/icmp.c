@@ -7,7 +7,10 @@
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "net/checksum.h"
 #include "net/icmp.h"
+#include "net/inet.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 
 struct icmp_stats icmp_stats;

@@ -6,7 +6,9 @@
 #ifndef NET_ICMP_H
 #define NET_ICMP_H
 
-#include "net/inet.h"
+#include "net/byteorder.h"
+#include "net/net_stats.h"
+#include "net/netbuf.h"
 
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3

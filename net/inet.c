@@ -5,7 +5,8 @@
 #include "kernel/errno.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
-#include "net/inet.h"
+#include "net/checksum.h"
+#include "net/inet_addr.h"
 
 /*
  * RFC 1071: the one's-complement sum is independent of byte order (section 2(B)), so the data

@@ -10,8 +10,11 @@
 #include "kernel/errno.h"
 #include "kernel/string.h"
 #include "net/arp.h"
+#include "net/checksum.h"
 #include "net/ethernet.h"
 #include "net/icmp.h"
+#include "net/inet.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 #include "net/udp.h"
 

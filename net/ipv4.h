@@ -8,7 +8,9 @@
 #ifndef NET_IPV4_H
 #define NET_IPV4_H
 
-#include "net/inet.h"
+#include "net/byteorder.h"
+#include "net/net_stats.h"
+#include "net/netbuf.h"
 
 #define IPPROTO_ICMP 1
 #define IPPROTO_UDP 17

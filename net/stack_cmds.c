@@ -18,6 +18,8 @@
 #include "net/arp.h"
 #include "net/dhcp.h"
 #include "net/icmp.h"
+#include "net/inet.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 #include "net/udp.h"
 

@@ -8,7 +8,9 @@
  */
 #include "kernel/errno.h"
 #include "kernel/string.h"
+#include "net/checksum.h"
 #include "net/icmp.h"
+#include "net/inet.h"
 #include "net/udp.h"
 
 struct udp_stats udp_stats;

@@ -6,8 +6,10 @@
 #ifndef NET_UDP_H
 #define NET_UDP_H
 
-#include "net/inet.h"
+#include "net/byteorder.h"
 #include "net/ipv4.h"
+#include "net/net_stats.h"
+#include "net/netbuf.h"
 
 #define UDP_HLEN 8
 #define UDP_MAX_BINDINGS 16

@@ -14,7 +14,9 @@
 #include "net/dhcp.h"
 #include "net/ethernet.h"
 #include "net/icmp.h"
+#include "net/checksum.h"
 #include "net/inet.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 #include "net/udp.h"
 
