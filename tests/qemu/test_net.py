@@ -17,7 +17,6 @@ No frame leaves the namespace: the TAP is its only link and nothing routes.
 import os
 import random
 import re
-import socket
 import struct
 import threading
 import time
