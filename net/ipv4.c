@@ -45,11 +45,7 @@ enum ip_dest ipv4_rx_dest(const struct netbuf *nb) { return classify_dest(ip_hdr
 /* Header checks; returns the counter to bump, or NULL when the header is sound. */
 static u64 *ip_validate(struct netbuf *nb, const struct iphdr *ip)
 {
-	/* LAB:SOLUTION stage5: the receive checks of RFC 791 / RFC 1122 3.2.1: length, version 4,
-	 * IHL, total length, header checksum, no fragments, a host source address; return the
-	 * counter of the first check that fails, NULL when the header is sound
-	 * LAB:STUB return &ipv4_stats.rx_runt;
-	 */
+	/* LAB:SOLUTION stage5 ip_validate */
 	unsigned len = netbuf_len(nb), hlen, tot;
 
 	if (len < IPV4_HLEN)

@@ -135,11 +135,7 @@ int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
 
 int udp_reply(struct netbuf *nb, const struct udp_meta *m)
 {
-	/* LAB:SOLUTION stage5: send the payload back in the same buffer: ports swapped, the received
-	 * checksum reused when it is still right (a swap leaves the sum unchanged), else udp_output
-	 * LAB:STUB netbuf_free(nb);
-	 * LAB:STUB return -ENOSYS;
-	 */
+	/* LAB:SOLUTION stage5 udp_reply */
 	struct udphdr *uh;
 	unsigned len;
 	int err;
@@ -175,11 +171,7 @@ static void udp_drop(struct netbuf *nb, u64 *counter)
 /* Length and checksum; returns the counter to bump or NULL. */
 static u64 *udp_validate(struct netbuf *nb, const struct udphdr *uh)
 {
-	/* LAB:SOLUTION stage5: RFC 768 checks: the length field (>= 8, within the datagram; trim to
-	 * it), the checksum over the pseudo-header unless it is zero, a non-zero destination port;
-	 * return the counter of the first failure, NULL when sound
-	 * LAB:STUB return &udp_stats.rx_runt;
-	 */
+	/* LAB:SOLUTION stage5 udp_validate */
 	const struct iphdr *ip = ip_hdr(nb);
 	unsigned ulen;
 

@@ -182,12 +182,7 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 	return added;
 }
 
-/* LAB:SOLUTION stage4: receive_buf(vi, nb, len): check len against the header, set the
- * buffer's data and length, merge MRG_RXBUF continuation buffers (5.1.6.4), strip the
- * virtio_net_hdr, drop runts and oversized frames with their counters, hand the frame to
- * netif_receive; and virtnet_receive(vi, budget): up to budget used buffers, each through
- * receive_buf. Keep VQ_TRACE(vi->rvq, "receive_buf/len", VQ_NOID, len) for `trace`
- */
+/* LAB:SOLUTION stage4 receive_buf */
 static void drop_rx(struct virtnet_info *vi, struct netbuf *nb, u64 *counter)
 {
 	(*counter)++;
@@ -288,14 +283,7 @@ static int virtnet_receive(struct virtnet_info *vi, int budget)
 static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
-	/* LAB:SOLUTION stage4: receive up to budget frames, refill the queue (try_fill_recv), and
-	 * when under budget complete the poll and re-enable the callback -- polling again if
-	 * virtqueue_enable_cb says buffers slipped in (Linux's virtnet_poll); add rx_cycles
-	 * LAB:STUB vi->stats.rx_polls++;
-	 * LAB:STUB VQ_TRACE(vi->rvq, "virtnet_poll/budget", VQ_NOID, (u32)budget);
-	 * LAB:STUB napi_complete(napi);
-	 * LAB:STUB return 0;
-	 */
+	/* LAB:SOLUTION stage4 virtnet_poll */
 	u64 t0 = rdtsc();
 	int received;
 
@@ -333,7 +321,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 	vi->stats.rx_interrupts++;
 	VQ_TRACE(rvq, "skb_recv_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
-	/* LAB:SOLUTION stage3: silence the queue's callback and schedule the receive poll */
+	/* LAB:SOLUTION stage3 skb_recv_done */
 	virtqueue_disable_cb(rvq);
 	napi_schedule(&vi->napi);
 	/* LAB:END */
@@ -345,9 +333,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 
 static void free_old_xmit(struct virtnet_info *vi)
 {
-	/* LAB:SOLUTION stage4: take back every transmitted buffer the device has used, free it
-	 * and count it (tx_inflight, tx_completed)
-	 */
+	/* LAB:SOLUTION stage4 free_old_xmit */
 	unsigned len;
 	struct netbuf *nb;
 
@@ -362,11 +348,7 @@ static void free_old_xmit(struct virtnet_info *vi)
 /* Put one frame on the transmit queue, header prepended in the headroom. */
 static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 {
-	/* LAB:SOLUTION stage4: push a zeroed virtio_net_hdr into the headroom and add the frame as
-	 * one device-readable buffer (two pieces, header apart, without ANY_LAYOUT; 5.1.6.2); on
-	 * failure pull the header off again and return the error
-	 * LAB:STUB return -ENOSYS;
-	 */
+	/* LAB:SOLUTION stage4 xmit_skb */
 	struct scatterlist sg[2];
 	u8 *hdr = netbuf_push(nb, vi->hdr_len);
 	int err;
@@ -422,15 +404,7 @@ static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 	}
 	vi->tx_inflight++;
 	vi->stats.tx_frames++;
-	/* LAB:SOLUTION stage6: do not kick here: mark the kick pending, so virtnet_flush (ndo_flush,
-	 * at the end of the burst) notifies the device once for every frame queued since
-	 * LAB:STUB vi->tx_kick_pending = true;
-	 * LAB:STUB if (virtqueue_kick_prepare(vi->svq)) {
-	 * LAB:STUB 	vi->stats.tx_kicks++;
-	 * LAB:STUB 	vi->dev.stats.doorbells++;
-	 * LAB:STUB 	virtqueue_notify(vi->svq);
-	 * LAB:STUB }
-	 */
+	/* LAB:SOLUTION stage6 xmit_one */
 	vi->tx_kick_pending = true;
 	/* LAB:END */
 	return NETDEV_TX_OK;
@@ -512,7 +486,7 @@ static void skb_xmit_done(struct virtqueue *svq)
 	vi->stats.tx_interrupts++;
 	VQ_TRACE(svq, "skb_xmit_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
-	/* LAB:SOLUTION stage3: silence the queue's callback and schedule the transmit poll */
+	/* LAB:SOLUTION stage3 skb_xmit_done */
 	virtqueue_disable_cb(svq);
 	napi_schedule(&vi->napi_tx);
 	/* LAB:END */

@@ -67,10 +67,7 @@ static u8 status_prerequisites(const struct virtio_device *vdev, u8 bit)
 
 void virtio_add_status(struct virtio_device *vdev, u8 bit)
 {
-	/* LAB:SOLUTION stage1: read the device status register: status bits are only ever added
-	 * (read, OR, write; virtio 1.x 2.1.2 and 3.1.1)
-	 * LAB:STUB u8 cur = 0;
-	 */
+	/* LAB:SOLUTION stage1 virtio_add_status_read */
 	u8 cur = vdev->config->get_status(vdev);
 	/* LAB:END */
 	u8 need = status_prerequisites(vdev, bit);
@@ -81,7 +78,7 @@ void virtio_add_status(struct virtio_device *vdev, u8 bit)
 			    "a status bit we set has vanished: status may only be added to (read, OR, write), or the device reset itself");
 	if ((cur & need) != need && bit != VIRTIO_CONFIG_S_FAILED)
 		rule_broken(vdev, "3.1.1", "status bit set out of order (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK)");
-	/* LAB:SOLUTION stage1: write the status back with the new bit added to what was there */
+	/* LAB:SOLUTION stage1 virtio_add_status_write */
 	vdev->config->set_status(vdev, cur | bit);
 	/* LAB:END */
 	vdev->status = cur | bit;
@@ -146,12 +143,7 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 		if (drv->feature_table[i] < 64)
 			wanted |= BIT_ULL(drv->feature_table[i]);
 
-	/* LAB:SOLUTION stage1: read the device's features and keep the subset we can use (wanted);
-	 * the legacy register holds only bits 0-31 (virtio 1.x 3.1.1 step 4, 2.2)
-	 * LAB:STUB vdev->offered = vdev->config->get_features(vdev);
-	 * LAB:STUB vdev->features = 0;
-	 * LAB:STUB (void)wanted;
-	 */
+	/* LAB:SOLUTION stage1 negotiate_features_read */
 	vdev->offered = vdev->config->get_features(vdev);
 	vdev->features = vdev->offered & wanted;
 	if (!vdev->modern)
@@ -169,11 +161,7 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 		       vdev->name);
 		return -EIO;
 	}
-	/* LAB:SOLUTION stage1: write the accepted features; on a modern device set FEATURES_OK and
-	 * read it back: a device that refuses the subset clears it (3.1.1 steps 5 and 6)
-	 * LAB:STUB (void)st;
-	 * LAB:STUB return 0;
-	 */
+	/* LAB:SOLUTION stage1 negotiate_features_write */
 	vdev->config->set_features(vdev, vdev->features);
 	if (!vdev->modern)
 		return 0; /* legacy devices have no FEATURES_OK step */

@@ -41,11 +41,7 @@ static void vp_vring_interrupt(struct virtio_pci_device *vp)
 static void vp_interrupt(int irq, void *data)
 {
 	struct virtio_pci_device *vp = data;
-	/* LAB:SOLUTION stage3: read the ISR once (the read also lowers the INTx line, 4.1.4.5),
-	 * count it, ignore a zero ISR (another device's interrupt), and dispatch: the configuration
-	 * bit to virtio_config_changed, the queue bit to vp_vring_interrupt
-	 * LAB:STUB vp->read_isr(vp);
-	 */
+	/* LAB:SOLUTION stage3 vp_interrupt */
 	u8 isr = vp->read_isr(vp);
 
 	vp->isr_reads++;

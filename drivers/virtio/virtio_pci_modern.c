@@ -259,10 +259,7 @@ static const struct virtio_config_ops vp_modern_config_ops = {
 /* The first capability of each type wins (4.1.4.1: the driver may use the first it can). */
 static void find_caps(struct pci_dev *pci, struct vp_cap caps[6], u32 *notify_mult)
 {
-	/* LAB:SOLUTION stage1: walk the vendor-specific capabilities (pci_find_capability) and record
-	 * the first of each virtio cfg_type: BAR, offset, length, and the notify multiplier
-	 * (virtio 1.x 4.1.4, 4.1.4.4)
-	 */
+	/* LAB:SOLUTION stage1 find_caps */
 	for (u8 pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, 0); pos;
 	     pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, pos)) {
 		u8 type = pci_read8(pci, pos + CAP_CFG_TYPE);

@@ -72,18 +72,14 @@ static struct vq_meta_layout vq_meta_layout(unsigned num, bool indirect)
 }
 
 /* 2.7.6: used_event trails the avail ring; 2.7.8: avail_event trails the used ring. */
-/* LAB:SOLUTION stage2: vring_used_event(vq): where our used_event lives, right after the
- * num entries of the avail ring (2.7.6)
- */
+/* LAB:SOLUTION stage2 vring_used_event */
 static le16 *vring_used_event(const struct virtqueue *vq)
 {
 	return &vq->avail->ring[vq->num];
 }
 /* LAB:END */
 
-/* LAB:SOLUTION stage6: vring_avail_event(vq): where the device's avail_event lives, right
- * after the num entries of the used ring (2.7.8)
- */
+/* LAB:SOLUTION stage6 vring_avail_event */
 static le16 *vring_avail_event(const struct virtqueue *vq)
 {
 	return (le16 *)(void *)&vq->used->ring[vq->num];
@@ -192,9 +188,7 @@ void vring_reset(struct virtqueue *vq)
 
 /* ---- adding buffers (2.7.13) ---- */
 
-/* LAB:SOLUTION stage2: helpers for virtqueue_add_sgs: check the pieces, fill descriptors,
- * write a chain or an indirect table, publish a head (2.7.5, 2.7.13)
- */
+/* LAB:SOLUTION stage2 add_sgs_helpers */
 /* Check the pieces and sum the device-writable bytes. Zero-length or NULL pieces are refused:
  * QEMU treats a zero-sized descriptor as a fatal driver error. */
 static int vq_check_sgs(const struct scatterlist *sgs, unsigned out_sgs, unsigned total,
@@ -292,12 +286,7 @@ static void vq_publish(struct virtqueue *vq, u16 head)
 int virtqueue_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned out_sgs,
 		      unsigned in_sgs, void *data)
 {
-	/* LAB:SOLUTION stage2: check the arguments and pieces, choose an indirect table or a plain
-	 * chain, write the descriptors over the free list, record the head's state (token, length,
-	 * descriptor count), publish the head in the avail ring (2.7.13) and keep the
-	 * VQ_TRACE(vq, "virtqueue_add_sgs/descs", head, needed) line so `trace` shows it
-	 * LAB:STUB return -ENOSYS;
-	 */
+	/* LAB:SOLUTION stage2 virtqueue_add_sgs */
 	struct vring_desc_state *st;
 	unsigned total, needed;
 	bool use_indirect;
@@ -373,12 +362,7 @@ bool virtqueue_kick_prepare(struct virtqueue *vq)
 	vq->added_since_kick = 0;
 	if (vq->broken || added == 0)
 		return false;
-	/* LAB:SOLUTION stage6: notify only when the device asked for it: VRING_USED_F_NO_NOTIFY
-	 * without EVENT_IDX, vring_need_event() on avail_event with it (virtio 1.x 2.7.10,
-	 * 2.7.13.4); more than 2^16 - 1 unkicked buffers always kick
-	 * LAB:STUB needed = true;
-	 * LAB:STUB (void)old_idx;
-	 */
+	/* LAB:SOLUTION stage6 virtqueue_kick_prepare */
 	if (added == ADDED_SATURATED)
 		needed = true; /* too many steps for the event arithmetic: just kick */
 	else if (vq->event_idx)
@@ -431,10 +415,7 @@ static void *vq_detach(struct virtqueue *vq, u16 head)
 	return data;
 }
 
-/* LAB:SOLUTION stage2: helpers for virtqueue_get_buf: consume the used entry at last_used_idx
- * (check its id and len: the device is not trusted) and, with EVENT_IDX and callbacks on,
- * move used_event to last_used_idx (2.7.8, 2.7.7.1)
- */
+/* LAB:SOLUTION stage2 get_buf_helpers */
 /* Consume the used entry at last_used_idx. NULL when the entry was bad (counted). */
 static void *vq_take_used(struct virtqueue *vq, unsigned *len)
 {
@@ -474,13 +455,7 @@ static void vq_update_used_event(struct virtqueue *vq)
 
 void *virtqueue_get_buf(struct virtqueue *vq, unsigned *len)
 {
-	/* LAB:SOLUTION stage2: take the next used entry: nothing when used->idx has not moved,
-	 * the queue marked broken when it moved more than num ahead, a read barrier between the
-	 * index and the entries (2.7.8.2), bad entries skipped, used_event updated; count it
-	 * LAB:STUB if (len)
-	 * LAB:STUB 	*len = 0;
-	 * LAB:STUB return NULL;
-	 */
+	/* LAB:SOLUTION stage2 virtqueue_get_buf */
 	void *data = NULL;
 	u16 used_idx;
 
@@ -522,9 +497,7 @@ bool virtqueue_more_used(const struct virtqueue *vq)
 void virtqueue_disable_cb(struct virtqueue *vq)
 {
 	VQ_TRACE(vq, "virtqueue_disable_cb", VQ_NOID, 0);
-	/* LAB:SOLUTION stage3: suppress used-buffer interrupts: VRING_AVAIL_F_NO_INTERRUPT in
-	 * avail->flags, or with EVENT_IDX a used_event the device will not reach soon (2.7.7.1)
-	 */
+	/* LAB:SOLUTION stage3 virtqueue_disable_cb */
 	if (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT)
 		return;
 	vq->avail_flags_shadow |= VRING_AVAIL_F_NO_INTERRUPT;
@@ -539,9 +512,7 @@ void virtqueue_disable_cb(struct virtqueue *vq)
 	/* LAB:END */
 }
 
-/* LAB:SOLUTION stage3: vq_arm_cb(vq, event): clear VRING_AVAIL_F_NO_INTERRUPT (written to
- * avail->flags without EVENT_IDX) and, with EVENT_IDX, set used_event to event (2.7.7)
- */
+/* LAB:SOLUTION stage3 vq_arm_cb */
 /* Turn interrupts back on, due when the entry at index event is written. */
 static void vq_arm_cb(struct virtqueue *vq, u16 event)
 {
@@ -558,10 +529,7 @@ static void vq_arm_cb(struct virtqueue *vq, u16 event)
 bool virtqueue_enable_cb(struct virtqueue *vq)
 {
 	VQ_TRACE(vq, "virtqueue_enable_cb", VQ_NOID, 0);
-	/* LAB:SOLUTION stage3: re-enable the callback (flag or used_event), then look at used->idx
-	 * again after a full barrier: false when buffers slipped in meanwhile (2.7.14 note)
-	 * LAB:STUB return !virtqueue_more_used(vq);
-	 */
+	/* LAB:SOLUTION stage3 virtqueue_enable_cb */
 	vq_arm_cb(vq, vq->last_used_idx);
 	/* 2.7.14 note: publish the re-enabled flag/event before re-reading used->idx. An entry
 	 * the device added in between is either seen below or raises an interrupt. */
@@ -575,13 +543,7 @@ bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 	u16 outstanding, delay;
 
 	VQ_TRACE(vq, "virtqueue_enable_cb_delayed", VQ_NOID, 0);
-	/* LAB:SOLUTION stage6: with EVENT_IDX, ask for the completion interrupt only once about 3/4
-	 * of the outstanding buffers are used (virtio 1.x 2.7.10), and say whether the caller must
-	 * poll because that point has already passed
-	 * LAB:STUB (void)outstanding;
-	 * LAB:STUB (void)delay;
-	 * LAB:STUB return virtqueue_enable_cb(vq);
-	 */
+	/* LAB:SOLUTION stage6 virtqueue_enable_cb_delayed */
 	if (!vq->event_idx)
 		return virtqueue_enable_cb(vq);
 	if (vq->broken)
@@ -617,10 +579,7 @@ bool vring_interrupt(struct virtqueue *vq)
 {
 	vq->stats.interrupts++;
 	VQ_TRACE(vq, "vring_interrupt", VQ_NOID, 0);
-	/* LAB:SOLUTION stage3: a broken queue or no new used entry (a spurious interrupt, counted)
-	 * returns false; otherwise run the queue's callback and return true
-	 * LAB:STUB return false;
-	 */
+	/* LAB:SOLUTION stage3 vring_interrupt */
 	if (vq->broken)
 		return false;
 	if (!virtqueue_more_used(vq)) {

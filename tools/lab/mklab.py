@@ -10,19 +10,19 @@ explains the markers).
 
 DEST must not exist or be empty (or be a tree this script made, with --force). Only files
 git tracks are copied, as they are in the working tree; teacher-only files stay behind.
-A region in a C source looks like this (the marker words are spelled out in
-docs/lab-teachers.md; they never reach the student tree, which is checked at the end):
+A region in a C source is two one-line markers around the solution (the marker words are
+spelled out in docs/lab-teachers.md; they never reach the student tree, which is checked at
+the end):
 
-    /* <SOLUTION-marker> stage2: what the student writes here, in a sentence
-     * <STUB-marker> return -ENOSYS;
-     */
+    /* <SOLUTION-marker> stage2 vring_used_event */
     ... the solution ...
     /* <END-marker> */
 
-and becomes
+The task and the stub live apart from the code, in tools/lab/stubs/stage2.md under the
+region's name (so the function bodies read clean), and the region becomes
 
     /* TODO(lab stage 2): what the student writes here, in a sentence (LAB.md, stage 2) */
-    return -ENOSYS;
+    return NULL;
 """
 import argparse
 import os
@@ -38,23 +38,93 @@ TAG = "LAB" + ":"  # spelled in two parts so this file can be scanned like any o
 SOLUTION, STUB, END = TAG + "SOLUTION", TAG + "STUB", TAG + "END"
 STAGES = range(1, 7)
 SOURCE_SUFFIXES = (".c", ".h", ".S")
-TEACHER_ONLY = ["tools/lab/mklab.py", "docs/lab-teachers.md"]
+STUBS = Path("tools/lab/stubs")  # stageN.md: each region's task and stub, by name
+TEACHER_ONLY = ["tools/lab/mklab.py", "docs/lab-teachers.md"] + \
+    [str(STUBS / f"stage{n}.md") for n in STAGES]
 STAMP = ".lab-tree"  # written into DEST: says which stages are stubbed
 
 OPEN_RE = re.compile(r"^(?P<indent>[ \t]*)/\*\s*" + re.escape(SOLUTION) +
-                     r"\s+stage(?P<stage>\d+):\s*(?P<text>.*?)\s*(?P<close>\*/)?\s*$")
-CONT_RE = re.compile(r"^[ \t]*\*(?!/)\s?(?P<text>.*?)\s*(?P<close>\*/)?\s*$")
+                     r"\s+stage(?P<stage>\d+)\s+(?P<name>[a-z][a-z0-9_]*)\s*\*/\s*$")
 END_RE = re.compile(r"^[ \t]*/\*\s*" + re.escape(END) + r"\s*\*/\s*$")
+SECTION_RE = re.compile(r"^## (?P<name>[a-z][a-z0-9_]*)\s*$")
+FILE_RE = re.compile(r"^`(?P<path>[^`]+)`$")
 
 
 class MarkerError(Exception):
     pass
 
 
+class Stub:
+    """A region's task (one sentence or a few) and the code that stands in for it."""
+
+    def __init__(self, name, stage, where, line):
+        self.name, self.stage, self.where, self.line = name, stage, where, line
+        self.path, self.desc, self.code = None, [], []
+
+
+def parse_stubs(rel, stage, text):
+    """tools/lab/stubs/stageN.md -> {name: Stub}. After the page's own heading and words, each
+    region is a section: `## name`, a line with the source path in backquotes, the task as a
+    paragraph, then the stub as an indented (4 spaces) code block, which may be empty."""
+    stubs, cur = {}, None
+    for n, line in enumerate(text.split("\n"), 1):
+        m = SECTION_RE.match(line)
+        if m:
+            if m.group("name") in stubs:
+                raise MarkerError(f"{rel}:{n}: a second section named {m.group('name')}")
+            cur = stubs[m.group("name")] = Stub(m.group("name"), stage, rel, n)
+        elif cur is None or (not line.strip() and not cur.code):
+            continue
+        elif cur.path is None:
+            f = FILE_RE.match(line.strip())
+            if not f:
+                raise MarkerError(f"{rel}:{n}: expected the source path in backquotes after ## {cur.name}")
+            cur.path = f.group("path")
+        elif line.startswith("    ") or not line.strip():
+            cur.code.append(line[4:])
+        elif cur.code:
+            raise MarkerError(f"{rel}:{n}: words after the stub code of {cur.name}")
+        else:
+            cur.desc.append(line.strip())
+    for st in stubs.values():
+        while st.code and not st.code[-1].strip():
+            st.code.pop()
+        if not st.desc:
+            raise MarkerError(f"{rel}:{st.line}: {st.name} says nothing about the task")
+    return stubs
+
+
+def load_stubs(root=ROOT):
+    """Every stage's stubs, {name: Stub}; a name may be used once in the whole lab."""
+    found = {}
+    for stage in STAGES:
+        rel = str(STUBS / f"stage{stage}.md")
+        path = root / rel
+        if not path.exists():
+            continue
+        for name, st in parse_stubs(rel, stage, path.read_text()).items():
+            if name in found:
+                raise MarkerError(f"{rel}:{st.line}: {name} is also in {found[name].where}")
+            found[name] = st
+    return found
+
+
 class Region:
-    def __init__(self, path, line, stage, indent, text, stub, solution):
+    def __init__(self, path, line, stage, indent, name, solution):
         self.path, self.line, self.stage = path, line, stage
-        self.indent, self.text, self.stub, self.solution = indent, text, stub, solution
+        self.indent, self.name, self.solution = indent, name, solution
+        self.text, self.stub = "", []
+
+    def attach(self, stubs):
+        """Take this region's task and stub from its stage's page; they must agree on both."""
+        st = stubs.get(self.name)
+        where = f"tools/lab/stubs/stage{self.stage}.md"
+        if st is None:
+            raise MarkerError(f"{self.path}:{self.line}: no section ## {self.name} in {where}")
+        if st.stage != self.stage or st.path != self.path:
+            raise MarkerError(f"{self.path}:{self.line}: {self.name} is stage {self.stage} here, "
+                              f"but {st.where}:{st.line} files it under `{st.path}`")
+        self.text, self.stub = " ".join(st.desc), st.code
 
     def replacement(self):
         """The TODO comment and the stub, indented like the marker."""
@@ -68,7 +138,7 @@ class Region:
         return out + [self.indent + s if s else "" for s in self.stub]
 
 
-def parse(path, text):
+def parse(path, text, stubs):
     """Split a source into (kept lines, Region) items; raise MarkerError on a bad marker."""
     lines = text.split("\n")
     items, i = [], 0
@@ -85,27 +155,7 @@ def parse(path, text):
         stage = int(m.group("stage"))
         if stage not in STAGES:
             raise MarkerError(f"{path}:{start}: stage {stage} is not 1..6")
-        desc, stub = [m.group("text")] if m.group("text") else [], []
-        closed = bool(m.group("close"))
         i += 1
-        while not closed:
-            if i >= len(lines):
-                raise MarkerError(f"{path}:{start}: the marker comment never closes")
-            if lines[i].strip() == "*/":
-                closed = True
-                i += 1
-                continue
-            c = CONT_RE.match(lines[i])
-            if not c:
-                raise MarkerError(f"{path}:{i + 1}: expected a ' * ...' comment line in the marker")
-            body, closed = c.group("text"), bool(c.group("close"))
-            if body.startswith(STUB):
-                stub.append(body[len(STUB):].removeprefix(" ").rstrip())
-            elif body:
-                if stub:
-                    raise MarkerError(f"{path}:{i + 1}: description after the stub lines")
-                desc.append(body)
-            i += 1
         solution = []
         while i < len(lines) and not END_RE.match(lines[i]):
             if OPEN_RE.match(lines[i]):
@@ -114,10 +164,10 @@ def parse(path, text):
             i += 1
         if i >= len(lines):
             raise MarkerError(f"{path}:{start}: region without its end marker")
-        if not desc:
-            raise MarkerError(f"{path}:{start}: the marker says nothing about the task")
         i += 1  # the end marker
-        items.append(Region(path, start, stage, m.group("indent"), " ".join(desc), stub, solution))
+        region = Region(path, start, stage, m.group("indent"), m.group("name"), solution)
+        region.attach(stubs)
+        items.append(region)
     return items
 
 
@@ -141,13 +191,19 @@ def tracked_files(root):
 
 
 def regions(root=ROOT):
-    """Every region in the tree: [(path, Region)], for the grader's tests and the docs."""
+    """Every region in the tree, [Region], each with its stub; every stub is used once."""
+    stubs = load_stubs(root)
     found = []
     for rel in tracked_files(root):
         if rel.endswith(SOURCE_SUFFIXES) and (root / rel).is_file():
             text = (root / rel).read_text(errors="replace")
             if SOLUTION in text:
-                found += [it for it in parse(rel, text) if isinstance(it, Region)]
+                found += [it for it in parse(rel, text, stubs) if isinstance(it, Region)]
+    unused = sorted(set(stubs) - {r.name for r in found})
+    if unused:
+        st = stubs[unused[0]]
+        raise MarkerError(f"{st.where}:{st.line}: no region is named {st.name} "
+                          f"({len(unused)} unused: {', '.join(unused)})")
     return found
 
 
@@ -178,6 +234,8 @@ def make_tree(dest, stages, force=False, quiet=False):
     dest = Path(dest).resolve()
     if dest == ROOT or ROOT in dest.parents and not str(dest).startswith(str(ROOT / "build")):
         sys.exit("mklab: DEST must be outside this tree (or under build/)")
+    regions()  # every marker and stub well formed, before anything is written
+    stubs = load_stubs()
     prepare_dest(dest, force)
     counts = {s: 0 for s in STAGES}
     for rel in tracked_files(ROOT):
@@ -189,7 +247,7 @@ def make_tree(dest, stages, force=False, quiet=False):
         if rel.endswith(SOURCE_SUFFIXES):
             text = src.read_text(errors="surrogateescape")
             if SOLUTION in text:
-                items = parse(rel, text)
+                items = parse(rel, text, stubs)
                 for it in items:
                     if isinstance(it, Region) and it.stage in stages:
                         counts[it.stage] += 1
