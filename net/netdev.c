@@ -82,11 +82,25 @@ int netdev_count(void) { return ndevices; }
 void netdev_set_rx_handler(void (*handler)(struct net_device *dev, struct netbuf *nb)) { rx_handler = handler; }
 void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up)) { link_handler = handler; }
 
+/* Cost accounting: the time of each outermost call into a driver goes to rx_cycles for a
+ * receive poll (with the stack and the replies sent while handling its frames) and to
+ * tx_cycles for the rest (ndo_start_xmit and ndo_flush outside polls, transmit polls). A
+ * transmit inside a poll is part of that poll's time. */
+static bool in_poll;
+
+static void account_cycles(struct net_device *dev, bool rx, u64 t0)
+{
+	*(rx ? &dev->stats.rx_cycles : &dev->stats.tx_cycles) += rdtsc() - t0;
+}
+
 static enum netdev_tx try_xmit(struct net_device *dev, struct netbuf *nb)
 {
 	unsigned len = netbuf_len(nb);
+	u64 t0 = rdtsc();
 	enum netdev_tx ret = dev->ops->ndo_start_xmit(nb, dev);
 
+	if (!in_poll)
+		account_cycles(dev, false, t0);
 	if (ret == NETDEV_TX_OK) {
 		dev->stats.tx_packets++;
 		dev->stats.tx_bytes += len;
@@ -183,6 +197,14 @@ void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 	napi->poll = poll;
 	napi->next = NULL;
 	napi->scheduled = false;
+	napi->tx = false;
+}
+
+void netif_napi_add_tx(struct net_device *dev, struct napi_struct *napi,
+		       int (*poll)(struct napi_struct *napi, int budget))
+{
+	netif_napi_add(dev, napi, poll);
+	napi->tx = true;
 }
 
 void napi_schedule(struct napi_struct *napi)
@@ -261,10 +283,14 @@ bool net_poll(void)
 	/* A bounded number of polls per loop iteration so timers and the shell still run. */
 	while (READ_ONCE(poll_head) && rounds++ < 8) {
 		struct napi_struct *napi = poll_head;
+		u64 t0 = rdtsc();
 		int done;
 
 		napi->dev->stats.napi_polls++;
+		in_poll = true;
 		done = napi->poll(napi, NAPI_BUDGET);
+		in_poll = false;
+		account_cycles(napi->dev, !napi->tx, t0);
 		if (done >= NAPI_BUDGET) {
 			napi->dev->stats.napi_budget_exhausted++;
 			napi_requeue(napi);
@@ -274,9 +300,12 @@ bool net_poll(void)
 		struct net_device *dev = devices[i];
 
 		if (dev->flush_pending) {
+			u64 t0 = rdtsc();
+
 			dev->flush_pending = false;
 			if (dev->ops->ndo_flush)
 				dev->ops->ndo_flush(dev);
+			account_cycles(dev, false, t0);
 		}
 	}
 	return READ_ONCE(poll_head) != NULL;

@@ -65,10 +65,11 @@ struct netdev_stats {
 	u64 tx_too_long;     /* longer than MTU + Ethernet header: dropped */
 	u64 napi_polls;
 	u64 napi_budget_exhausted;
-	/* cost accounting, filled in by the driver (the `perf` command divides them) */
-	u64 rx_cycles;     /* TSC cycles receiving, including the stack and replies sent from it */
-	u64 tx_cycles;     /* TSC cycles of transmit work outside receive processing (sending,
-			    * kicking, reclaiming) */
+	/* cost accounting, measured here around the driver's entry points (the driver does no
+	 * timing of its own; the `perf` command divides them) */
+	u64 rx_cycles;     /* TSC cycles in receive polls, the stack and replies sent from it */
+	u64 tx_cycles;     /* TSC cycles of transmit work outside receive polls (ndo_start_xmit,
+			    * ndo_flush, transmit polls) */
 	u64 doorbells;     /* notifications to the device (kicks) */
 	u64 irqs;          /* interrupts taken for this device */
 };
@@ -78,6 +79,7 @@ struct napi_struct {
 	struct net_device *dev;
 	struct napi_struct *next;
 	bool scheduled;
+	bool tx; /* a transmit-completion poll (netif_napi_add_tx): its time is tx_cycles */
 };
 
 struct net_device {
@@ -128,6 +130,9 @@ void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up));
 
 void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 		    int (*poll)(struct napi_struct *napi, int budget));
+/* The same for a poll that reclaims transmitted buffers (Linux: netif_napi_add_tx). */
+void netif_napi_add_tx(struct net_device *dev, struct napi_struct *napi,
+		       int (*poll)(struct napi_struct *napi, int budget));
 void napi_schedule(struct napi_struct *napi); /* safe in interrupt context */
 /* The poll function calls this when it did less than its budget; afterwards it re-enables
  * its interrupt and, if work slipped in, calls napi_schedule again. */

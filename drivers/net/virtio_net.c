@@ -69,7 +69,6 @@ struct virtnet_info {
 	unsigned rx_posted;         /* buffers the device holds on the receive queue */
 	unsigned tx_inflight;       /* frames the device holds on the transmit queue */
 	bool tx_kick_pending;
-	bool in_rx_poll;            /* transmit costs are then part of the receive cost */
 	bool registered;
 	struct timer watchdog;      /* once a second: is the device still completing frames? */
 	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
@@ -284,16 +283,12 @@ static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
 	/* LAB:SOLUTION stage4 virtnet_poll */
-	u64 t0 = rdtsc();
 	int received;
 
 	vi->stats.rx_polls++;
 	VQ_TRACE(vi->rvq, "virtnet_poll/budget", VQ_NOID, (u32)budget);
-	vi->in_rx_poll = true;
 	received = virtnet_receive(vi, budget);
 	try_fill_recv(vi);
-	vi->in_rx_poll = false;
-	vi->dev.stats.rx_cycles += rdtsc() - t0;
 	if (received < budget) {
 		napi_complete(napi);
 		if (!virtqueue_enable_cb(vi->rvq)) {
@@ -373,14 +368,6 @@ static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 	/* LAB:END */
 }
 
-/* Transmit work done outside receive processing goes to tx_cycles; inside it (replies sent
- * while handling a received frame), rx_cycles already has it. */
-static void account_tx(struct virtnet_info *vi, u64 t0)
-{
-	if (!vi->in_rx_poll)
-		vi->dev.stats.tx_cycles += rdtsc() - t0;
-}
-
 static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 {
 	int err;
@@ -412,12 +399,7 @@ static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 
 static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 {
-	struct virtnet_info *vi = dev->priv;
-	u64 t0 = rdtsc();
-	enum netdev_tx ret = xmit_one(vi, nb);
-
-	account_tx(vi, t0);
-	return ret;
+	return xmit_one(dev->priv, nb);
 }
 
 /*
@@ -443,7 +425,6 @@ static void virtnet_tx_reclaim(struct timer *t)
 static void virtnet_flush(struct net_device *dev)
 {
 	struct virtnet_info *vi = dev->priv;
-	u64 t0 = rdtsc();
 
 	if (!vi->tx_kick_pending)
 		return;
@@ -456,13 +437,11 @@ static void virtnet_flush(struct net_device *dev)
 	}
 	if (!vi->tx_reclaim.pending)
 		timer_arm(&vi->tx_reclaim, TX_RECLAIM_NS);
-	account_tx(vi, t0);
 }
 
 static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi_tx);
-	u64 t0 = rdtsc();
 
 	vi->stats.tx_polls++;
 	free_old_xmit(vi);
@@ -474,7 +453,6 @@ static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 		virtqueue_disable_cb(vi->svq);
 		napi_schedule(napi);
 	}
-	account_tx(vi, t0);
 	return 0;
 }
 
@@ -627,7 +605,7 @@ static void virtnet_size_rx_bufs(struct virtnet_info *vi)
 static int virtnet_alloc_queues(struct virtnet_info *vi)
 {
 	netif_napi_add(&vi->dev, &vi->napi, virtnet_poll);
-	netif_napi_add(&vi->dev, &vi->napi_tx, virtnet_poll_tx);
+	netif_napi_add_tx(&vi->dev, &vi->napi_tx, virtnet_poll_tx);
 	return 0;
 }
 
