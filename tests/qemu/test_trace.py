@@ -70,6 +70,7 @@ def test_trace_shows_one_ping_through_the_rings(boot):
 
 def test_trace_limit_and_usage(boot):
     g = boot_user(boot)
+    time.sleep(0.5)  # the boot-time gratuitous ARP is done: no record lands in a typed command
     assert "trace: on for 5 records" in g.cmd("trace on 5")
     g.cmd("ping -c 2 10.0.2.2", timeout=30)
     time.sleep(0.5)
