@@ -20,6 +20,7 @@
 #include "drivers/virtio/virtio_barrier.h"
 #include "drivers/virtio/vring_trace.h"
 #include "kernel/errno.h"
+#include "kernel/irq.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
 
@@ -513,9 +514,15 @@ void virtqueue_disable_cb(struct virtqueue *vq)
 }
 
 /* LAB:SOLUTION stage3 vq_arm_cb */
-/* Turn interrupts back on, due when the entry at index event is written. */
+/* Turn interrupts back on, due when the entry at index event is written. Called from the
+ * loop, while the queue's interrupt handler may run virtqueue_disable_cb at any instruction:
+ * with interrupts off here, the shadow and what the device reads change together (otherwise
+ * the handler's NO_INTERRUPT could land between our read and write of the shadow, leaving the
+ * shadow "on" and avail->flags "off": no interrupt ever again without EVENT_IDX). */
 static void vq_arm_cb(struct virtqueue *vq, u16 event)
 {
+	unsigned long flags = local_irq_save();
+
 	if (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT) {
 		vq->avail_flags_shadow &= (u16)~VRING_AVAIL_F_NO_INTERRUPT;
 		if (!vq->event_idx)
@@ -523,6 +530,7 @@ static void vq_arm_cb(struct virtqueue *vq, u16 event)
 	}
 	if (vq->event_idx)
 		WRITE_ONCE(*vring_used_event(vq), event);
+	local_irq_restore(flags);
 }
 /* LAB:END */
 
