@@ -91,9 +91,10 @@ $(BUILD)/kernel.iso: $(BUILD)/kernel.elf boot/grub.cfg
 iso: deps-iso $(BUILD)/kernel.iso
 
 # ---- host unit tests ------------------------------------------------------------------------
-# Each tests/unit/*.mk adds a test:   UNIT_TESTS += name   name_SRCS := tests/unit/test_x.c kernel/x.c
+# tests/unit/unit.mk finds the tests (tests/unit/test_<name>.c -> build/unit/<name>) and says what
+# each links (name_SRCS) from source groups defined once there; tests/fuzz/fuzz.mk uses the same.
 UNIT_TESTS :=
-include $(wildcard tests/unit/*.mk)
+include tests/unit/unit.mk
 include tests/fuzz/fuzz.mk
 include lab.mk
 include tools/bench/bench.mk
@@ -102,7 +103,7 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I.
 UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 
 define unit_rule
-$(BUILD)/unit/$(1): $$($(1)_SRCS) $$(wildcard tests/unit/*.h) $$(wildcard kernel/*.h net/*.h drivers/*.h drivers/virtio/*.h drivers/net/*.h)
+$(BUILD)/unit/$(1): $$($(1)_SRCS) $$(UNIT_DEPS)
 	$$(quiet) HOSTCC $$@
 	@mkdir -p $$(dir $$@)
 	$$(Q)$$(HOSTCC) $$(UNIT_CFLAGS) $$($(1)_CFLAGS) -o $$@ $$($(1)_SRCS)

@@ -8,22 +8,20 @@
 #
 # Runs work on copies of tests/fuzz/corpus (fuzz_net) and tests/fuzz/corpus_virtnet in
 # build/fuzz/, so the tree's seeds stay as committed; crashes land in build/fuzz/artifacts
-# (tests/fuzz/README.md says how to replay one). Uses NET_HOST_SRCS from tests/unit/net.mk and
-# VIRTNET_HOST_SRCS from tests/unit/virtio_net.mk.
+# (tests/fuzz/README.md says how to replay one). Each target links the same sources as a unit
+# test of its family, from tests/unit/unit.mk: NET_HARNESS_SRCS and VIRTNET_HARNESS_SRCS.
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 600
 FUZZ_SHORT_TIME ?= 14
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TARGETS := fuzz_net fuzz_virtnet
-fuzz_net_FUZZ_SRCS = tests/fuzz/fuzz_net.c $(NET_HOST_SRCS)
-fuzz_net_FUZZ_DEPS = $(wildcard net/*.h tests/unit/*.h kernel/*.h)
-fuzz_virtnet_FUZZ_SRCS = tests/fuzz/fuzz_virtnet.c $(VIRTNET_HOST_SRCS)
-fuzz_virtnet_FUZZ_DEPS = $(VIRTNET_INCLUDED) $(wildcard net/*.h tests/unit/*.h kernel/*.h drivers/virtio/*.h drivers/net/*.h)
+fuzz_net_FUZZ_SRCS = tests/fuzz/fuzz_net.c $(NET_HARNESS_SRCS)
+fuzz_virtnet_FUZZ_SRCS = tests/fuzz/fuzz_virtnet.c $(VIRTNET_HARNESS_SRCS)
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 
 define fuzz_rule
-$(BUILD)/fuzz/$(1): $$($(1)_FUZZ_SRCS) $$($(1)_FUZZ_DEPS)
+$(BUILD)/fuzz/$(1): $$($(1)_FUZZ_SRCS) $$(UNIT_DEPS)
 	$$(quiet) CLANG $$@
 	@mkdir -p $$(dir $$@)
 	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$($(1)_FUZZ_SRCS)

@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_net.c - libFuzzer target: arbitrary frames into the real receive path.
  *
- * The stack runs on the fake eth0 of tests/unit/test_net_harness.c, whose transmit captures
+ * The stack runs on the fake eth0 of tests/unit/net_harness.c, whose transmit captures
  * frames, with a fake clock. One input is a small script:
  *
  *   byte 0        mode: bit 0 -> ip=dhcp (the client is mid-DISCOVER, xid 0x12345678),
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 
 #define FUZZ_XID 0x12345678u
 #define MAX_FRAME (ETH_HLEN + ETH_DATA_LEN)

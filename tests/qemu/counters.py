@@ -4,7 +4,8 @@ netstat, inetstat and the driver print their counters as lines "<prefix>: name N
 (docs/serial.md), the prefix a layer ("udp", "netbuf") or a device ("eth0"); a few words
 between the prefix and the first counter ("eth0: virtio ...") are skipped, and a gauge printed
 "name N/M" (rx_posted 256/256: N of M) counts as N. Every QEMU test and tools/bench/bench.py
-reads counters through parse_counters; the Linux guest's udpsrv prints the same format.
+reads counters through parse_counters; the Linux guest's udpsrv prints the same format. A test
+asks a guest with netstat(g) or inetstat(g).
 """
 import re
 
@@ -29,3 +30,13 @@ def read_counters(g, cmd="netstat", timeout=15):
     """Run cmd (netstat, inetstat) on guest g's console -> (parse_counters of it, its output)."""
     out = g.cmd(cmd, timeout=timeout)
     return parse_counters(out), out
+
+
+def netstat(g, timeout=15):
+    """`netstat` on guest g -> (counters, output): the device, its queues and the buffer pool."""
+    return read_counters(g, "netstat", timeout=timeout)
+
+
+def inetstat(g, timeout=15):
+    """`inetstat` on guest g -> {"layer.name": N, "name": N}: the protocol layers' counters."""
+    return read_counters(g, "inetstat", timeout=timeout)[0]

@@ -11,8 +11,9 @@ past its end, so successive waits walk forward through the console and an old li
 satisfies a new wait (pass since=0 to search the whole log). Patterns are compiled with
 re.MULTILINE, so ^ and $ anchor at line boundaries.
 
-Nothing here knows pytest; tests/qemu/conftest.py builds Guests through the `boot` fixture
-and kills them (by PID) in teardown.
+nic() gives the -device value of the tests' NIC. Nothing here knows pytest;
+tests/qemu/conftest.py builds Guests through the `boot` fixture and kills them (by PID) in
+teardown.
 """
 import codecs
 import os
@@ -28,6 +29,15 @@ PROMPT = "vnet> "
 BANNER_RE = r"^vnet-kernel \S+ booting$"
 READY_RE = r"^ready: boot complete in (\d+) ms$"
 EXIT_STATUS_FAULT = 33  # guest code 0x10 through isa-debug-exit: (0x10 << 1) | 1
+GUEST_MAC = "52:54:00:12:34:56"  # the tests' NIC (also QEMU's default for a first NIC)
+NIC_ADDR = "0x4"                 # its PCI slot: 00:04.0
+
+
+def nic(*props, netdev="n0", addr=NIC_ADDR, mac=GUEST_MAC):
+    """The -device value of a virtio-net NIC on netdev: at addr (PCI slot; None: QEMU picks),
+    with MAC mac (None: QEMU's default), then any more properties ("vectors=0", ...)."""
+    return ",".join(["virtio-net-pci", f"netdev={netdev}", *([f"addr={addr}"] if addr else []),
+                     *([f"mac={mac}"] if mac else []), *props])
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -38,9 +38,10 @@ from pathlib import Path
 
 import pytest
 
-from guest import Guest
-from topology import (HOST_IP, LINK_KINDS, PASSED_FD, READY_RE, Net, Node, counters, guest_ip,
-                      guest_mac, hubport, netdevs_up, nic, ping, ping_answered, udp_echo,
+from counters import inetstat
+from guest import Guest, nic
+from topology import (HOST_IP, LINK_KINDS, PASSED_FD, READY_RE, Net, Node, guest_ip,
+                      guest_mac, hubport, netdevs_up, ping, ping_answered, udp_echo,
                       wait_counters, wait_up)
 from wire import have_tap
 
@@ -127,7 +128,7 @@ def test_one_guest_on_a_tap(net, form):
 # ---- user networking -----------------------------------------------------------------------
 def test_user_networking_dhcp(net):
     w = net()  # no address in the namespace: QEMU's slirp is all the guest can reach
-    g = w.boot(append="ip=dhcp", devices=[nic("n0", 1)], netdev=["user,id=n0,restrict=on"],
+    g = w.boot(append="ip=dhcp", devices=[nic(addr=None, mac=guest_mac(1))], netdev=["user,id=n0,restrict=on"],
                netns=w.ns)  # on the socket wire there is no namespace: w.ns is None
     g.wait_for(r"dhcp: bound to 10\.0\.2\.15/24 gw \S+, lease \d+ s", timeout=60)
     g.wait_for(r"net: ready ip=10\.0\.2\.15 mac=%s\n" % guest_mac(1), timeout=10)
@@ -165,7 +166,7 @@ def hub_guest_a(w, *more_ports):
               w.stream("s2", 7001, server=True), hubport("h2", 0, "s2")]
     for i, (nid, value) in enumerate(more_ports, start=3):
         netdev += [value, hubport(f"h{i}", 0, nid)]
-    a = w.start(1, netdev, devices=[nic("h0", 1)])
+    a = w.start(1, netdev, devices=[nic(netdev="h0", addr=None, mac=guest_mac(1))])
     return a, hub_ports(netdevs_up(a))
 
 
@@ -204,7 +205,7 @@ def test_three_guests_on_one_hub(net, tmp_path):
     b = w.start(2, [w.stream("n0", 7001, server=False)])
     c = w.start(3, [w.dgram("n0", 7003, 7002)])
     wait_up(a, b, c)
-    before = counters(a)["eth.rx_not_for_us"]
+    before = inetstat(a.g)["eth.rx_not_for_us"]
     ping_answered(b, c)  # stream -> A's hub -> dgram, and back
     udp_echo(c, b, "hello B, this is C through A's hub")
     ping_answered(a, c)

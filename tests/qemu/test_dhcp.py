@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from counters import inetstat
 from fakehost import BROADCAST_MAC, FakeHost, open_host, take
+from guest import GUEST_MAC
 from netns import NetNS
-from test_stack import (GUEST_MAC, capture_netdev, counters, need_programs, need_tools, start_guest,
+from test_stack import (capture_netdev, need_programs, need_tools, start_guest,
                         tshark_count, tshark_problems)
 from wire import have_tap, need_tap, open_link
 
@@ -73,7 +75,7 @@ def check_renewals(g, addr):
     """The renewal at T1 (8 s after the REQUEST) and one on demand, each answered by an ACK."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        c = counters(g)
+        c = inetstat(g)
         if c["dhcp.renewals"] >= 1 and c["dhcp.acks"] >= 2:
             break
         time.sleep(1)
@@ -82,9 +84,9 @@ def check_renewals(g, addr):
     acks = c["dhcp.acks"]
     assert "dhcp: renewing" in g.cmd("dhcp renew")
     deadline = time.monotonic() + 10
-    while counters(g)["dhcp.acks"] <= acks and time.monotonic() < deadline:
+    while inetstat(g)["dhcp.acks"] <= acks and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert counters(g)["dhcp.acks"] > acks
+    assert inetstat(g)["dhcp.acks"] > acks
     assert len(re.findall(r"(?:^|vnet> )net: ready ", g.log, re.M)) == 1, "the marker must print once"
     assert g.cmd("inet").count(addr) == 1
 
@@ -184,7 +186,7 @@ def test_dhcp_against_fake_server(tmp_path):
         assert "dhcp: renewing" in g.cmd("dhcp renew")
         g.wait_for(r"dhcp: server said NAK; starting over\n", timeout=10)
         assert check_lease(g, lease_line(g, timeout=20), first=False) == LEASE_IP
-        c = counters(g)
+        c = inetstat(g)
         assert (c["dhcp.naks"], c["dhcp.offers"]) == (1, 2) and c["dhcp.restarts"] >= 1, c
         assert len(re.findall(r"(?:^|vnet> )net: ready ", g.log, re.M)) == 1, "the marker must print once"
         check_host_reaches(host, addr)
@@ -281,9 +283,9 @@ def test_dhcp_against_qemu_user_networking(tmp_path):
         fresh_prompt(g)
         assert "dhcp: renewing" in g.cmd("dhcp renew")
         deadline = time.monotonic() + 10
-        while counters(g)["dhcp.acks"] < 2 and time.monotonic() < deadline:
+        while inetstat(g)["dhcp.acks"] < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
-        c = counters(g)
+        c = inetstat(g)
         assert c["dhcp.acks"] >= 2 and c["dhcp.offers"] == 1, c
         g.send("exit 0")
         assert g.wait_exit(20) == 1
@@ -303,7 +305,7 @@ def test_dhcp_without_server_backs_off(tmp_path):
         g.wait_for(r"dhcp: starting on eth0\n", timeout=60)
         g.wait_for(r"vnet> ", timeout=30)
         time.sleep(7.5)  # DISCOVERs at about 0, 2 and 6 s
-        c = counters(g)
+        c = inetstat(g)
         assert 2 <= c["dhcp.discovers"] <= 4, c
         assert c["dhcp.retransmits"] == c["dhcp.discovers"] - 1, c
         assert "no address (dhcp in progress)" in g.cmd("inet")

@@ -25,6 +25,7 @@ Load and faults: a ping flood (as `ping -f`), a UDP flood beyond what the guest 
 netreset and `stall 2000` under traffic. FULL=1 (make test-full) makes the floods and fuzz runs
 longer.
 """
+import contextlib
 import os
 import random
 import re
@@ -35,10 +36,11 @@ import time
 
 import pytest
 
-from counters import read_counters
+from counters import netstat
 from fakehost import open_host
-from test_stack import GUEST_IP, GUEST_MAC, HOST_IP, need_host_programs, start_guest
-from wire import need_tap
+from guest import GUEST_MAC
+from test_stack import GUEST_IP, HOST_IP, need_host_programs, start_guest
+from wire import Pump, need_tap
 
 scapy = pytest.importorskip("scapy.all", reason="python3-scapy is not installed (tools/deps.sh test)")
 from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, fragment, fuzz  # noqa: E402
@@ -97,7 +99,7 @@ class Hostile:
 
     # ---- the guest's view ----
     def counters(self):
-        return read_counters(self.g, "netstat", timeout=20)
+        return netstat(self.g, timeout=20)
 
     def queues(self):
         out = self.g.cmd("virtio", timeout=20)
@@ -575,47 +577,35 @@ def test_udp_flood_beyond_capacity(h):
     h.alive()  # right after: exact echoes, nothing leaked
 
 
-class Pump:
-    """UDP echo requests at a steady rate (bounded) while the test does something else."""
+@contextlib.contextmanager
+def echo_load(h, rate=2000, limit=60000):
+    """UDP echo requests at a steady rate (bounded: at most limit) while the test does
+    something else: bursts of 20 through wire.Pump, the echoes drained after each burst."""
+    s = h.udp_socket()
+    s.setblocking(False)
 
-    def __init__(self, h, rate=2000, limit=60000):
-        self.h, self.rate, self.limit = h, rate, limit
-        self.stop = threading.Event()
-        self.sent = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
+    def burst(n):
+        for _ in range(20):
+            try:
+                s.sendto(b"P" * 256, (GUEST_IP, 7))
+            except OSError:
+                pass
+        while True:  # drain the echoes
+            try:
+                s.recvfrom(65536)
+            except OSError:
+                break
 
-    def _run(self):
-        s = self.h.udp_socket()
-        s.setblocking(False)
-        try:
-            while not self.stop.is_set() and self.sent < self.limit:
-                for _ in range(20):
-                    try:
-                        s.sendto(b"P" * 256, (GUEST_IP, 7))
-                    except OSError:
-                        pass
-                    self.sent += 1
-                while True:  # drain the echoes
-                    try:
-                        s.recvfrom(65536)
-                    except OSError:
-                        break
-                time.sleep(20 / self.rate)
-        finally:
-            s.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
+    try:
+        with Pump(burst, every=20 / rate, limit=limit // 20, join=10):
+            yield
+    finally:
+        s.close()
 
 
 def test_link_flaps_under_flood(h):
     g = h.g
-    with Pump(h):
+    with echo_load(h):
         for _ in range(3 if not FULL else 10):
             time.sleep(0.3)
             g.monitor("set_link n0 off")
@@ -627,7 +617,7 @@ def test_link_flaps_under_flood(h):
 
 
 def test_netreset_under_flood(h):
-    with Pump(h):
+    with echo_load(h):
         for _ in range(2 if not FULL else 6):
             time.sleep(0.3)
             out = h.g.cmd("netreset", timeout=30)
@@ -640,7 +630,7 @@ def test_netreset_under_flood(h):
 def test_stall_under_flood(h):
     g = h.g
     h.zero()
-    with Pump(h, rate=4000):
+    with echo_load(h, rate=4000):
         time.sleep(0.3)
         out = g.cmd("stall 2000")
         assert "stall: no network polling for 2000 ms" in out, out

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from counters import read_counters
-from wire import open_link
+from counters import netstat
+from guest import GUEST_MAC, nic
+from wire import HOST_MAC, TEST_ETHERTYPE, mac_bytes, open_link
 
 ROOT = Path(__file__).resolve().parents[2]
 MKLAB = ROOT / "tools" / "lab" / "mklab.py"
 GRADE = ROOT / "tools" / "lab" / "grade.py"
 PYTHON = "/usr/bin/python3"
-GUEST_MAC = "52:54:00:12:34:56"
-TEST_ETHERTYPE = 0x88B5
 
 
 def have_markers():
@@ -43,10 +42,6 @@ def have_markers():
 
 
 needs_markers = pytest.mark.skipif(not have_markers(), reason="no lab markers here (a student tree)")
-
-
-def nic(*props):
-    return ",".join(["virtio-net-pci", "netdev=n0", "addr=0x4", "mac=" + GUEST_MAC, *props])
 
 
 # ---- stage 1: PCI and probe ----------------------------------------------------------------
@@ -107,12 +102,7 @@ def test_stage2_receive_ring_filled(boot):
 
 def numbered_frame(i):
     """A minimum-size frame to the guest, of our test ethertype, numbered i."""
-    dst = bytes.fromhex(GUEST_MAC.replace(":", ""))
-    return dst + bytes.fromhex("020000000001") + struct.pack("!HI", TEST_ETHERTYPE, i) + bytes(46)
-
-
-def netstat(g):
-    return read_counters(g, "netstat")
+    return mac_bytes(GUEST_MAC) + HOST_MAC + struct.pack("!HI", TEST_ETHERTYPE, i) + bytes(46)
 
 
 @pytest.mark.parametrize("props", [[], ["vectors=0"]], ids=["msix", "intx"])

@@ -15,78 +15,24 @@ can be made, a unix socket with the test as the other end. The frames are the sa
 No frame leaves the namespace: the TAP is its only link and nothing routes.
 """
 import os
-import random
 import re
 import struct
-import threading
 import time
 import zlib
 
 import pytest
 
-from counters import read_counters
-from wire import open_link
+from counters import netstat
+from guest import GUEST_MAC, nic
+from wire import TEST_ETHERTYPE, Pump, Wire, mac_bytes, make_frame, open_link
 
-TEST_ETHERTYPE = 0x88B5
-GUEST_MAC = "52:54:00:12:34:56"
-HOST_MAC = bytes.fromhex("020000000001")
 FULL = os.environ.get("FULL") == "1"
-
-
-def mac_bytes(text):
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def make_frame(size, seed):
-    """A frame to the guest: its MAC, a local source, our ethertype, seeded payload."""
-    rnd = random.Random(seed)
-    body = bytes(rnd.getrandbits(8) for _ in range(size - 14))
-    return mac_bytes(GUEST_MAC) + HOST_MAC + struct.pack("!H", TEST_ETHERTYPE) + body
 
 
 def sendraw_frame(seq, size):
     """What `sendraw` sends as frame number seq (net/netdev_cmds.c, docs/serial.md)."""
     head = b"\xff" * 6 + mac_bytes(GUEST_MAC) + struct.pack("!HI", TEST_ETHERTYPE, seq)
     return head + bytes((seq + i) & 0xFF for i in range(18, size))
-
-
-class Wire:
-    """The guest's link (tests/qemu/wire.py: a TAP or a unix socket), with a thread
-    counting and collecting the frames of our ethertype that the guest sends."""
-
-    def __init__(self, link, keep=True):
-        self.link = link
-        link.listen()  # before anything is sent: no frame of the guest's may be missed
-        self.keep = keep
-        self.frames = []
-        self.count = 0
-        self.stop = False
-        self.thread = threading.Thread(target=self._rx, daemon=True)
-        self.thread.start()
-
-    def _rx(self):
-        while not self.stop:
-            try:
-                data = self.link.recv(timeout=0.2)
-            except (OSError, ValueError):
-                return
-            if data and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == TEST_ETHERTYPE:
-                self.count += 1
-                if self.keep:
-                    self.frames.append(data)
-
-    def send(self, frame):
-        self.link.send(frame)
-
-    def wait_count(self, n, timeout):
-        end = time.time() + timeout
-        while self.count < n and time.time() < end:
-            time.sleep(0.05)
-        return self.count
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
 
 
 @pytest.fixture
@@ -97,8 +43,7 @@ def net(boot):
     def start(props=(), machine="pc", append="", tap_mtu=None, keep=True):
         link = open_link(host_addr=None, mtu=tap_mtu)
         made.append(link)
-        dev = ",".join(["virtio-net-pci", "netdev=n0", "addr=0x4", "mac=" + GUEST_MAC, *props])
-        g = boot(machine=machine, devices=[dev], netdev=[link.netdev("n0")],
+        g = boot(machine=machine, devices=[nic(*props)], netdev=[link.netdev("n0")],
                  netns=link.netns, append=append)
         g.wait_for(r"eth0: virtio0 ready", timeout=60)
         g.wait_for(r"vnet> ", timeout=30)
@@ -109,10 +54,6 @@ def net(boot):
     yield start
     for obj in reversed(made):
         obj.close()
-
-
-def netstat(g):
-    return read_counters(g, "netstat")
 
 
 def pool_at_baseline(g):
@@ -248,37 +189,14 @@ def test_100k_frames_each_way(net):
     assert ok, out
 
 
-class Pump:
-    """Background traffic to the guest: a frame every half millisecond, at most 50,000 of
-    them, until stopped. Send errors (the TAP going away during a link flap) are ignored."""
-
-    def __init__(self, wire, size):
-        self.wire, self.size = wire, size
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        for n in range(50_000):
-            if self.stop.is_set():
-                return
-            try:
-                self.wire.send(make_frame(self.size, n))
-            except OSError:
-                pass
-            time.sleep(0.0005)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(5)
+def pump(wire, size):
+    """A frame of size to the guest every half millisecond, at most 50,000 of them."""
+    return Pump(lambda n: wire.send(make_frame(size, n)), every=0.0005, limit=50_000)
 
 
 def test_link_down_and_up_under_traffic(net):
     g, link, wire = net()
-    with Pump(wire, 100):
+    with pump(wire, 100):
         time.sleep(0.5)
         g.monitor("set_link n0 off")
         g.wait_for(r"eth0: link down", timeout=20)
@@ -299,7 +217,7 @@ def test_link_down_and_up_under_traffic(net):
 def test_netreset_under_traffic(net):
     g, link, wire = net()
     baseline, _ = netstat(g)
-    with Pump(wire, 300):
+    with pump(wire, 300):
         time.sleep(0.3)
         for _ in range(3):
             out = g.cmd("netreset", timeout=30)

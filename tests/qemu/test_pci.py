@@ -24,13 +24,11 @@ Facts about QEMU's devices that the expectations rely on (QEMU 7.2, SeaBIOS):
 """
 import re
 
+from guest import nic
+
 BDF = r"[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]"
 # The serial console ends lines with \r\n: patterns matched against g.log allow the \r.
 SUMMARY = r"pci: (\d+) devices on (\d+) buses"
-
-
-def nic(*props, netdev="n0"):
-    return ",".join(["virtio-net-pci", f"netdev={netdev}", *props])
 
 
 def booted(g):
@@ -108,7 +106,7 @@ def check_modern_nic(blk):
 
 
 def test_pc_transitional(boot):
-    g = boot(machine="pc", devices=[nic("addr=3"), "pci-testdev,addr=6"], netdev=["user,id=n0"])
+    g = boot(machine="pc", devices=[nic(addr="3", mac=None), "pci-testdev,addr=6"], netdev=["user,id=n0"])
     g.wait_for(r"^pci: 00:03\.0 1af4:1000 class 02/00 network controller\r?$")
     ndev, nbus = booted(g)
     assert nbus == 1
@@ -127,7 +125,7 @@ def test_pc_transitional(boot):
 
 
 def test_q35_transitional(boot):
-    g = boot(machine="q35", devices=[nic("addr=2")], netdev=["user,id=n0"])
+    g = boot(machine="q35", devices=[nic(addr="2", mac=None)], netdev=["user,id=n0"])
     g.wait_for(r"^pci: 00:02\.0 1af4:1000 class 02/00 network controller\r?$")
     _, nbus = booted(g)
     assert nbus == 1
@@ -139,14 +137,14 @@ def test_q35_transitional(boot):
 
 
 def test_modern_only_pc(boot):
-    g = boot(machine="pc", devices=[nic("disable-legacy=on", "addr=5")], netdev=["user,id=n0"])
+    g = boot(machine="pc", devices=[nic("disable-legacy=on", addr="5", mac=None)], netdev=["user,id=n0"])
     g.wait_for(r"^pci: 00:05\.0 1af4:1041 class 02/00 network controller\r?$")
     booted(g)
     check_modern_nic(block(lspci(g, "00:05.0"), "00:05.0"))
 
 
 def test_modern_only_q35(boot):
-    g = boot(machine="q35", devices=[nic("disable-legacy=on", "addr=4")], netdev=["user,id=n0"])
+    g = boot(machine="q35", devices=[nic("disable-legacy=on", addr="4", mac=None)], netdev=["user,id=n0"])
     g.wait_for(r"^pci: 00:04\.0 1af4:1041 class 02/00 network controller\r?$")
     booted(g)
     check_modern_nic(block(lspci(g, "00:04.0"), "00:04.0"))
@@ -155,7 +153,7 @@ def test_modern_only_q35(boot):
 def test_q35_behind_root_port(boot):
     g = boot(machine="q35",
              devices=["pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=3",
-                      nic("bus=rp1")],
+                      nic("bus=rp1", addr=None, mac=None)],
              netdev=["user,id=n0"])
     g.wait_for(r"^pci: 00:03\.0 1b36:000c class 06/04 PCI bridge \[bus 01-01\]\r?$")
     g.wait_for(r"^pci: 01:00\.0 1af4:1041 class 02/00 network controller\r?$")
@@ -175,7 +173,7 @@ def test_q35_behind_root_port(boot):
 
 def test_msix_table_size_follows_vectors(boot):
     g = boot(machine="pc",
-             devices=[nic("addr=4", "vectors=3"), nic("addr=5", "vectors=9", netdev="n1")],
+             devices=[nic("vectors=3", addr="4", mac=None), nic("vectors=9", addr="5", mac=None, netdev="n1")],
              netdev=["user,id=n0", "user,id=n1"])
     booted(g)
     out = lspci(g)
@@ -216,7 +214,7 @@ def test_64bit_bar_above_4g(boot):
     mac = "52:54:00:12:34:56"
     g = boot(machine="pc",
              devices=["pci-testdev,membar=8G,addr=6",
-                      nic("disable-legacy=on", "addr=4", f"mac={mac}")],
+                      nic("disable-legacy=on", addr="4", mac=mac)],
              netdev=["user,id=n0"])
     booted(g)
     out = lspci(g)
@@ -238,7 +236,7 @@ def test_64bit_bar_above_4g(boot):
 
 
 def test_pcimem_bounds(boot):
-    g = boot(machine="pc", devices=[nic("addr=4")], netdev=["user,id=n0"])
+    g = boot(machine="pc", devices=[nic(addr="4", mac=None)], netdev=["user,id=n0"])
     booted(g)
     for args in ("4 0x4000", "4 0x3ffc 2", "0 0", "5 0", "2 0"):
         out = g.cmd(f"pcimem 00:04.0 {args}", timeout=10)
@@ -263,7 +261,7 @@ def test_msix_selftest_on_root_port(boot):
 
 
 def test_shell_errors_and_clean_exit(boot):
-    g = boot(machine="q35", devices=[nic("addr=2")], netdev=["user,id=n0"])
+    g = boot(machine="q35", devices=[nic(addr="2", mac=None)], netdev=["user,id=n0"])
     booted(g)
     assert "lspci: no device at 09:00.0" in g.cmd("lspci 09:00.0", timeout=10)
     assert "usage: lspci" in g.cmd("lspci 0:3.0", timeout=10)

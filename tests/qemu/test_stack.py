@@ -26,16 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from counters import read_counters
+from counters import inetstat
 from fakehost import FakeHost, open_host
-from guest import Guest, qemu_argv
+from guest import GUEST_MAC, Guest, nic, qemu_argv
 from wire import have_tap, need_tap
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
 GUEST_IP = "10.0.2.15"
 HOST_IP = "10.0.2.2"
-GUEST_MAC = "52:54:00:12:34:56"
 HOST_TOOLS = ("ping", "arping", "ip")  # what a kernel host on a TAP runs
 
 
@@ -70,7 +69,7 @@ def start_guest(workdir, netns, append, netdev, extra=(), name="stack"):
     sockdir = tempfile.mkdtemp(prefix="vnet-mon-")
     mon = os.path.join(sockdir, "mon.sock")
     argv = qemu_argv(kernel=KERNEL, append=append, machine="pc", memory=128, accel=accel(),
-                     devices=["virtio-net-pci,netdev=n0,mac=" + GUEST_MAC], netdev=[netdev],
+                     devices=[nic(addr=None)], netdev=[netdev],
                      extra=list(extra), monitor_path=mon)
     prefix = list(netns.cmd_prefix()) if netns is not None else []
     return Guest(prefix + argv, workdir, name=name, sockdir=sockdir, monitor_path=mon)
@@ -80,11 +79,6 @@ def capture_netdev(link, nid="n0"):
     """The link's netdev; a TAP without the virtio-net header, so that the frames of a QEMU
     filter-dump capture start at the Ethernet header."""
     return link.netdev(nid) + (",vnet_hdr=off" if link.kind == "tap" else "")
-
-
-def counters(g):
-    """inetstat -> {"layer.name": value} (counters.parse_counters)."""
-    return read_counters(g, "inetstat")[0]
 
 
 def tshark_problems(pcap):
@@ -167,7 +161,7 @@ def test_udp_echo_500_random_payloads(stack):
     s = stack.host.udp_socket()
     s.settimeout(2.0)
     retries = 0
-    before = counters(stack.g)
+    before = inetstat(stack.g)
     try:
         for i in range(500):
             size = 1472 if i == 0 else 0 if i == 1 else rnd.randint(0, 1472)
@@ -186,13 +180,13 @@ def test_udp_echo_500_random_payloads(stack):
     finally:
         s.close()
     assert retries <= 2, f"{retries} echoes had to be resent"
-    after = counters(stack.g)
+    after = inetstat(stack.g)
     assert after["udp.echo_packets"] - before["udp.echo_packets"] >= 500
     assert after["udp.rx_bad_csum"] == 0
 
 
 def test_discard(stack):
-    before = counters(stack.g)
+    before = inetstat(stack.g)
     s = stack.host.udp_socket()
     try:
         for n in (1, 100, 1000):
@@ -201,7 +195,7 @@ def test_discard(stack):
         s.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        after = counters(stack.g)
+        after = inetstat(stack.g)
         if after["udp.discard_packets"] - before["udp.discard_packets"] == 3:
             break
         time.sleep(0.2)
@@ -242,11 +236,11 @@ def test_guest_ping_limits_and_errors(stack):
     assert "usage: ping" in g.cmd("ping 10.0.2.2 -c 0", timeout=10)
     assert "more than the MTU allows (1472)" in g.cmd("ping 10.0.2.2 -s 1473", timeout=10)
     # nobody at 10.0.2.99: ARP gives up, the requests are counted as lost; bounded by -W
-    before = counters(g)
+    before = inetstat(g)
     out = g.cmd("ping 10.0.2.99 -c 2 -i 100 -W 1", timeout=30)
     assert re.search(r"^2 packets transmitted, 0 received, 100% packet loss", out, re.M), out
     time.sleep(3.5)  # ARP retries end (3 tries, 1 s apart)
-    after = counters(g)
+    after = inetstat(g)
     assert after["arp.resolve_failed"] - before["arp.resolve_failed"] == 2, after
 
 
@@ -265,7 +259,7 @@ def test_udpsend_reaches_host_socket(stack):
 
 
 def test_port_unreachable_for_closed_port(stack):
-    before = counters(stack.g)
+    before = inetstat(stack.g)
     s = stack.host.udp_socket()
     s.settimeout(5)
     try:
@@ -276,7 +270,7 @@ def test_port_unreachable_for_closed_port(stack):
             s.recv(100)
     finally:
         s.close()
-    after = counters(stack.g)
+    after = inetstat(stack.g)
     assert after["icmp.tx_dest_unreach"] - before["icmp.tx_dest_unreach"] == 1
     assert after["udp.rx_no_port"] - before["udp.rx_no_port"] == 1
 
@@ -285,7 +279,7 @@ def test_arp_cache_and_counters(stack):
     g = stack.g
     out = g.cmd("arp")
     assert re.search(r"^10\.0\.2\.2 +[0-9a-f:]{17} reachable expires \d+s$", out, re.M), out
-    c = counters(g)
+    c = inetstat(g)
     for key in ("ip.rx_bad_csum", "udp.rx_bad_csum", "icmp.rx_bad_csum", "ip.rx_truncated",
                 "eth.tx_dropped", "ip.tx_no_headroom"):
         assert c[key] == 0, (key, c)
@@ -295,15 +289,15 @@ def test_arp_cache_and_counters(stack):
 
 def test_link_flap_announces_again(stack):
     g = stack.g
-    before = counters(g)["arp.tx_announces"]
+    before = inetstat(g)["arp.tx_announces"]
     g.monitor("set_link n0 off")
     g.wait_for(r"eth0: link down\n", timeout=20)  # may follow a prompt
     g.monitor("set_link n0 on")
     g.wait_for(r"eth0: link up\n", timeout=20)
     deadline = time.monotonic() + 10
-    while counters(g)["arp.tx_announces"] == before and time.monotonic() < deadline:
+    while inetstat(g)["arp.tx_announces"] == before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert counters(g)["arp.tx_announces"] == before + 1
+    assert inetstat(g)["arp.tx_announces"] == before + 1
     # and the stack still works
     out = g.cmd(f"ping {HOST_IP} -c 2 -i 100", timeout=30)
     assert re.search(r"^2 packets transmitted, 2 received", out, re.M), out

@@ -13,15 +13,11 @@ import re
 
 import pytest
 
-NIC_ADDR = "addr=0x4"
-
-
-def nic(*props):
-    return ",".join(["virtio-net-pci", "netdev=n0", NIC_ADDR, *props])
+from guest import nic
 
 
 def boot_nic(boot, *props, machine="pc", append=""):
-    g = boot(machine=machine, devices=[nic(*props)], netdev=["user,id=n0"], append=append)
+    g = boot(machine=machine, devices=[nic(*props, mac=None)], netdev=["user,id=n0"], append=append)
     g.wait_for(r"ready: boot complete", timeout=60)
     g.wait_for(r"vnet> ", timeout=30)
     return g

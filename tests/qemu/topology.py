@@ -37,7 +37,8 @@ import sys
 import tempfile
 import time
 
-from counters import read_counters
+from counters import inetstat
+from guest import nic
 from netns import NetNS
 from wire import SocketLink, have_tap
 
@@ -85,10 +86,6 @@ def tap(nid, ifname):
 def hubport(nid, hubid, netdev=None):
     """A port of hub <hubid> in this QEMU; netdev= plugs another backend into it."""
     return f"hubport,id={nid},hubid={hubid}" + (f",netdev={netdev}" if netdev else "")
-
-
-def nic(netdev, n):
-    return f"virtio-net-pci,netdev={netdev},mac={guest_mac(n)}"
 
 
 # Point-to-point links between two QEMU processes: kind -> (A's end, B's end, B needs A up).
@@ -271,7 +268,7 @@ class Net:
         guest's MAC; give [] for the -net/-nic forms, which bring their own NIC. A Passed
         value in netdev or extra makes QEMU start with its socket as fd 3."""
         if devices is None:
-            devices = [nic("n0", n)]
+            devices = [nic(addr=None, mac=guest_mac(n))]
         extra = list(extra)
         ids = [re.search(r"(?:^|,)id=([^,]+)", v).group(1) for v in netdev if "id=" in v]
         if not self.tap and self.host_nid in ids:
@@ -340,16 +337,11 @@ def wait_up(*nodes, timeout=60):
 
 
 # ---- checks on the serial consoles ---------------------------------------------------------
-def counters(node):
-    """inetstat -> {"layer.name": value}, from guest node's console."""
-    return read_counters(node.g, "inetstat")[0]
-
-
 def wait_counters(node, done, timeout=10):
     """Poll inetstat until done(counters) holds (bounded); return the last counters."""
     deadline = time.monotonic() + timeout
     while True:
-        c = counters(node)
+        c = inetstat(node.g)
         if done(c) or time.monotonic() > deadline:
             return c
         time.sleep(0.2)
@@ -368,9 +360,9 @@ def ping(src, dst_ip, count=3, size=56):
 
 def ping_answered(src, dst, count=3, size=56):
     """src pings guest dst: src prints each reply, dst's counters show it answered each."""
-    before = counters(dst)["icmp.tx_echo_replies"]
+    before = inetstat(dst.g)["icmp.tx_echo_replies"]
     ping(src, dst.ip, count, size)
-    after = counters(dst)["icmp.tx_echo_replies"]
+    after = inetstat(dst.g)["icmp.tx_echo_replies"]
     assert after - before == count, f"{dst} answered {after - before} of {count} echo requests"
 
 
@@ -378,7 +370,7 @@ def udp_echo(src, dst, text):
     """udpsend from src to dst's echo service (port 7): dst counts the echo it sent back, and
     src's console shows the echoed frame arriving (framelog) at a port nobody listens on."""
     frame_len = max(60, 14 + 20 + 8 + len(text))  # Ethernet pads to 60 bytes
-    before_src, before_dst = counters(src), counters(dst)
+    before_src, before_dst = inetstat(src.g), inetstat(dst.g)
     src.g.cmd("framelog on")
     out = src.g.cmd(f"udpsend {dst.ip} 7 {text}")
     assert re.search(r"udpsend: %d bytes to %s:7 from port \d+" % (len(text), re.escape(dst.ip)),

@@ -20,15 +20,25 @@ Which one a test gets is decided once per run by tools/privnet.sh, which `make t
 
 Run outside tools/privnet.sh (plain `pytest tests/qemu`), root gets TAPs and anyone else the
 socket wire.
+
+On a link, the frame helpers every test shares:
+    make_frame(size, seed)      a frame to the guest of our test ethertype, seeded payload
+    wire = Wire(link)           a thread collecting the guest's frames of that ethertype
+    with Pump(send, every, limit): ...   bounded background traffic while a test works
 """
 import os
+import random
 import select
 import socket
+import struct
 import tempfile
+import threading
+import time
 import shutil
 
 import pytest
 
+from guest import GUEST_MAC
 from netns import NetNS
 
 ETH_P_ALL = 0x0003
@@ -185,3 +195,91 @@ def open_link(host_addr=None, mtu=None):
     if have_tap():
         return TapLink(host_addr=host_addr, mtu=mtu)
     return SocketLink(host_addr=host_addr, mtu=mtu)
+
+
+# ---- frames and traffic on a link ----------------------------------------------------------
+TEST_ETHERTYPE = 0x88B5  # IEEE local experimental: what the tests send and `sendraw` sends
+HOST_MAC = bytes.fromhex("020000000001")  # a locally administered source for test frames
+
+
+def mac_bytes(text):
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def make_frame(size, seed):
+    """A frame to the guest: its MAC, a local source, our ethertype, seeded payload."""
+    rnd = random.Random(seed)
+    body = bytes(rnd.getrandbits(8) for _ in range(size - 14))
+    return mac_bytes(GUEST_MAC) + HOST_MAC + struct.pack("!H", TEST_ETHERTYPE) + body
+
+
+class Wire:
+    """A link (a TapLink or a SocketLink), with a thread counting and collecting the frames of
+    our ethertype that the guest sends (keep=False: counting only)."""
+
+    def __init__(self, link, keep=True):
+        self.link = link
+        link.listen()  # before anything is sent: no frame of the guest's may be missed
+        self.keep = keep
+        self.frames = []
+        self.count = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._rx, daemon=True)
+        self.thread.start()
+
+    def _rx(self):
+        while not self.stop:
+            try:
+                data = self.link.recv(timeout=0.2)
+            except (OSError, ValueError):
+                return
+            if data and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == TEST_ETHERTYPE:
+                self.count += 1
+                if self.keep:
+                    self.frames.append(data)
+
+    def send(self, frame):
+        self.link.send(frame)
+
+    def wait_count(self, n, timeout):
+        end = time.time() + timeout
+        while self.count < n and time.time() < end:
+            time.sleep(0.05)
+        return self.count
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+
+
+class Pump:
+    """Background traffic while a test does something else, bounded: a thread calls send(n)
+    for n = 0, 1, ... with `every` seconds between calls, at most `limit` times, until the
+    with-block ends (then it waits up to `join` seconds for the thread). An OSError from send
+    (a TAP going away during a link flap) is ignored.
+
+        with Pump(lambda n: wire.send(make_frame(100, n)), every=0.0005, limit=50_000): ...
+    """
+
+    def __init__(self, send, every, limit, join=5):
+        self.send, self.every, self.limit, self.join = send, every, limit, join
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        for n in range(self.limit):
+            if self.stop.is_set():
+                return
+            try:
+                self.send(n)
+            except OSError:
+                pass
+            time.sleep(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(self.join)

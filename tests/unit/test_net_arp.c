@@ -3,8 +3,8 @@
  * received buffer), the cache and its expiry, resolution with a bounded queue and timed
  * retries, gratuitous announcements, and every validation branch.
  */
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static const u8 zero_mac[6];

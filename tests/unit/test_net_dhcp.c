@@ -3,8 +3,8 @@
  * DISCOVER/OFFER/REQUEST/ACK exchange, renewal at T1 and rebinding at T2, expiry, NAK,
  * retransmission backoff, and option parsing against malformed and hostile input.
  */
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 #define SEC 1000000000ull

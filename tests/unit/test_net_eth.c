@@ -2,8 +2,8 @@
  * tests/unit/test_net_eth.c - Ethernet receive filtering and demultiplexing (one test per
  * drop reason) and output (header, padding, headroom).
  */
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static const u8 other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };

@@ -3,8 +3,8 @@
  * payload exact), input checks, destination unreachable (quote, suppression rules, token
  * bucket), and the ping session: matching, RTTs, duplicates, corruption, the summary.
  */
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static u8 msg[2048], payload[2048];

@@ -4,8 +4,8 @@
  */
 #include <stdlib.h>
 
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static void test_rfc1071_example(void)

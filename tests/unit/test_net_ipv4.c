@@ -3,8 +3,8 @@
  * link padding, destinations we accept, and output: header fields, routing on-link vs the
  * gateway, MTU and address checks.
  */
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static u8 pkt[2048];

@@ -5,8 +5,8 @@
  */
 #include <stdlib.h>
 
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
 
 static void learn_peer(void)

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "tests/unit/host_stubs.h"
+#include "tests/unit/kernel_harness.h"
 #include "tests/unit/unit.h"
 #include "net/netdev.h"
 

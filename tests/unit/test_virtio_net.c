@@ -11,9 +11,9 @@
  * tests/unit/virtnet_harness.c (included here so the tests can read the driver's counters).
  * Every test ends with no packet buffer and no DMA allocation unaccounted for.
  */
-#include "tests/unit/virtnet_harness.c"
+#include "tests/unit/virtnet_harness.c" /* #included, not linked: the driver's statics */
 #include "tests/unit/unit.h"
-#include "tests/unit/vp_common_host.h"
+#include "tests/unit/vp_common_harness.h"
 
 #define OUR_IP "10.0.2.15/24"
 #define PEER_IP "10.0.2.2"
@@ -674,19 +674,19 @@ static void test_isr_unknown_bits(void)
 	isr_callbacks = 0;
 
 	isr_value = 0; /* someone else's interrupt on a shared line */
-	vp_host_intx(&vp);
+	vp_harness_intx(&vp);
 	CHECK_EQ(vp.isr_spurious, 1);
 	isr_value = 0x80; /* only bits the spec does not define: counted, nothing else */
-	vp_host_intx(&vp);
+	vp_harness_intx(&vp);
 	CHECK_EQ(vp.isr_unknown_bits, 1);
 	CHECK_EQ(vp.vdev.stats.config_changes, 0);
 	CHECK_EQ(vq->stats.interrupts, 0);
 	isr_value = 0xfc;
-	vp_host_intx(&vp);
+	vp_harness_intx(&vp);
 	CHECK_EQ(vp.isr_unknown_bits, 2);
 	CHECK_EQ(vq->stats.interrupts, 0);
 	isr_value = VIRTIO_PCI_ISR_QUEUE | 0x40; /* a queue interrupt with noise */
-	vp_host_intx(&vp);
+	vp_harness_intx(&vp);
 	CHECK_EQ(vp.isr_unknown_bits, 3);
 	CHECK_EQ(vq->stats.interrupts, 1);
 	CHECK_EQ(vq->stats.spurious, 1); /* nothing was used */
@@ -695,7 +695,7 @@ static void test_isr_unknown_bits(void)
 	sim_attach(&d, vq);
 	sim_complete(&d, 1, 0, NULL);
 	isr_value = 0xff; /* every bit: config change and queue, the rest ignored */
-	vp_host_intx(&vp);
+	vp_harness_intx(&vp);
 	CHECK_EQ(vp.isr_unknown_bits, 4);
 	CHECK_EQ(vp.vdev.stats.config_changes, 1);
 	CHECK_EQ(isr_callbacks, 1);

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_virtio_ring.c - host tests for drivers/virtio/virtio_ring.c, the split
- * virtqueue (virtio 1.x section 2.7), run against the simulated device in sim_device.c.
+ * virtqueue (virtio 1.x section 2.7), run against the simulated device in sim_device_harness.c.
  *
  * Covers the layout, chains and indirect tables, a full ring, kick and interrupt suppression
  * with and without EVENT_IDX, free-running indices past 65535, detach/reset, and a hostile
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "drivers/virtio/virtio_ring.h"
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/sim_device.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/sim_device_harness.h"
 #include "tests/unit/unit.h"
 
 /* ---- harness ---- */

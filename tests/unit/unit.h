@@ -5,6 +5,10 @@
  * Output is TAP-like, one line per test ("ok - name" / "not ok - name"), each failed check
  * printed with file:line, and a last line "<binary>: N passed, N failed" that
  * tools/runtests.py adds up. A test passes only if it ran at least one check.
+ *
+ * Names: tests/unit/test_<name>.c is a test binary (build/unit/<name>); every other .c here is
+ * a harness, tests/unit/<what>_harness.c. What each test links follows from its name
+ * (tests/unit/unit.mk); tests/unit/README says more.
  */
 #ifndef TESTS_UNIT_UNIT_H
 #define TESTS_UNIT_UNIT_H

@@ -12,7 +12,7 @@
  * through the core's generation retry loop with a generation the test can make unstable, and
  * creates real split virtqueues with vring_create_virtqueue after checking the queue size the
  * device "reports" with the core's check -- every value a test can make hostile. The device
- * side of each queue is tests/unit/sim_device.c: it takes posted buffers, writes received
+ * side of each queue is tests/unit/sim_device_harness.c: it takes posted buffers, writes received
  * frames into them (header included, num_buffers as the test or fuzzer says), completes
  * transmitted frames and raises interrupts through vring_interrupt, like a transport's
  * handler would. The stack (net/) runs on the driver's net_device.
@@ -20,12 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* #included, not linked: struct virtnet_info, receive_buf and the core's state are static */
 #include "drivers/virtio/virtio.c"
 #include "drivers/net/virtio_net.c"
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/netdev_host.h"
-#include "tests/unit/sim_device.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/netdev_harness.h"
+#include "tests/unit/sim_device_harness.h"
+#include "tests/unit/net_harness.h"
 
 #define VH_POOL_BUFS 1800 /* the harness makes the packet-buffer pool (see vh_start) */
 #define VH_MAX_TX 64      /* transmitted frames kept for inspection */
@@ -271,7 +272,7 @@ static void vh_teardown(void)
 	ndevices = ndrivers = 0;
 	memset(config_pending, 0, sizeof(config_pending));
 	vh_work = NULL;
-	netdev_host_reset();
+	netdev_harness_reset();
 }
 
 /* Buffers neither free nor with someone entitled to hold them (the device's queues, the ARP

@@ -36,14 +36,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The QEMU tests' helpers are plain modules in tests/qemu, imported the way pytest imports them
+# (that directory on sys.path; tests/qemu/conftest.py says so): the counter parser, the serial
+# driver and the tests' NIC, the network namespaces.
 sys.path.insert(0, str(ROOT / "tests" / "qemu"))
-from counters import parse_counters  # noqa: E402  (the QEMU tests' counter parser)
-from guest import Guest, GuestError, qemu_argv  # noqa: E402  (the QEMU tests' serial driver)
+from counters import parse_counters  # noqa: E402
+from guest import GUEST_MAC, Guest, GuestError, qemu_argv  # noqa: E402
 from netns import NetNS  # noqa: E402
 
 GUEST_IP = "10.0.2.15"
 HOST_IP = "10.0.2.2"
-GUEST_MAC = "52:54:00:12:34:56"
 SINK_PORT = 5001
 SIZES = (64, 512, 1400)
 WINDOW = 64

@@ -1,16 +1,19 @@
 /*
- * tests/unit/host_stubs.c - what kernel code expects from the kernel, for host builds:
+ * tests/unit/kernel_harness.c - what kernel code expects from the kernel, for host builds:
  * printk to stdout (optionally captured), panic as abort, DMA memory from aligned_alloc with
- * identity "physical" addresses (matching kernel/mem.h's virt_to_phys), and a fake clock.
+ * identity "physical" addresses (matching kernel/mem.h's virt_to_phys), a fake clock, a boot
+ * command line the test sets, and boot milestones that go nowhere. Every host stand-in for a
+ * kernel/ service is here; tests/unit/unit.mk says which kernel/ files run on the host as they are.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/cmdline.h"
 #include "kernel/mem.h"
 #include "kernel/printk.h"
-#include "tests/unit/host_stubs.h"
+#include "tests/unit/kernel_harness.h"
 
 char host_log[65536];
 size_t host_log_len;
@@ -92,3 +95,40 @@ void dma_free(void *p, size_t size)
 }
 
 u64 now_ns(void) { return host_now_ns; }
+
+/* The boot command line, as a test sets it (h_set_cmdline); empty by default. */
+#define H_CMDLINE_MAX 8
+static const char *h_cmd_key[H_CMDLINE_MAX], *h_cmd_val[H_CMDLINE_MAX];
+
+void h_set_cmdline(const char *key, const char *val)
+{
+	unsigned i, free_slot = H_CMDLINE_MAX;
+
+	for (i = 0; i < H_CMDLINE_MAX; i++) {
+		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
+			break;
+		if (!h_cmd_key[i] && free_slot == H_CMDLINE_MAX)
+			free_slot = i;
+	}
+	if (i == H_CMDLINE_MAX)
+		i = free_slot;
+	if (i == H_CMDLINE_MAX)
+		abort();
+	h_cmd_key[i] = val ? key : NULL;
+	h_cmd_val[i] = val;
+}
+
+const char *cmdline_get(const char *key)
+{
+	for (unsigned i = 0; i < H_CMDLINE_MAX; i++)
+		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
+			return h_cmd_val[i];
+	return NULL;
+}
+
+/* Boot milestones (kernel/timeline.c) mean nothing here; weak, so a build that links the
+ * real file gets the real one. */
+__attribute__((weak)) void timeline_mark(const char *milestone);
+__attribute__((weak)) void timeline_mark_at(const char *milestone, u64 ns);
+void timeline_mark(const char *milestone) {}
+void timeline_mark_at(const char *milestone, u64 ns) {}

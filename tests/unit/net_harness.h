@@ -1,13 +1,13 @@
 /*
- * tests/unit/test_net_harness.h - a host-side world for the network stack's unit tests and
+ * tests/unit/net_harness.h - a host-side world for the network stack's unit tests and
  * fuzzer: a fake eth0 whose transmit captures frames, a fake clock with one-shot timers,
  * and builders for the frames a peer would send (RFC 826/791/792/768/2131 layouts).
  *
  * Addresses: we are 10.0.2.15/24 with MAC 52:54:00:12:34:56; the peer is 10.0.2.2 with
  * MAC 02:00:00:00:00:02 (also the gateway).
  */
-#ifndef TESTS_UNIT_TEST_NET_HARNESS_H
-#define TESTS_UNIT_TEST_NET_HARNESS_H
+#ifndef TESTS_UNIT_NET_HARNESS_H
+#define TESTS_UNIT_NET_HARNESS_H
 
 #include "kernel/errno.h"
 #include "net/arp.h"
@@ -29,8 +29,6 @@ extern struct netbuf *h_tx[H_MAX_TX]; /* captured frames, data at the Ethernet h
 extern unsigned h_ntx;
 extern unsigned h_tx_dropped;          /* captures beyond H_MAX_TX (freed) */
 
-/* Set (val non-NULL) or clear a key of the fake boot command line cmdline_get() reads. */
-void h_set_cmdline(const char *key, const char *val);
 /* Fresh stack on the fake device: ip/gw as on the kernel command line (NULL: default). */
 void h_setup(const char *ip, const char *gw);
 /* Free the captured frames. */

@@ -1,5 +1,5 @@
 /*
- * tests/unit/sim_device.h - the device side of one split virtqueue, for host tests of
+ * tests/unit/sim_device_harness.h - the device side of one split virtqueue, for host tests of
  * drivers/virtio/virtio_ring.c (virtio 1.x section 2.7, device requirements).
  *
  * The simulated device knows only what a transport would tell it (queue size, EVENT_IDX,
@@ -8,8 +8,8 @@
  * writes bytes into device-writable buffers, fills the used ring, and decides interrupts the
  * way 2.7.7.2 says, recording what it did. Hostile tests write arbitrary used entries.
  */
-#ifndef TESTS_UNIT_SIM_DEVICE_H
-#define TESTS_UNIT_SIM_DEVICE_H
+#ifndef TESTS_UNIT_SIM_DEVICE_HARNESS_H
+#define TESTS_UNIT_SIM_DEVICE_HARNESS_H
 
 #include "drivers/virtio/virtio_ring.h"
 #include "kernel/types.h"
@@ -26,7 +26,7 @@ struct sim_seg {
 struct sim_buf {
 	u16 head;
 	bool indirect;   /* reached through an indirect table */
-	bool malformed;  /* broke a driver rule (also counted in sim_device.chain_errors) */
+	bool malformed;  /* broke a driver rule (also counted in sim_device_harness.chain_errors) */
 	unsigned nsegs, nout, nin;
 	u32 out_bytes, in_bytes;
 	struct sim_seg seg[SIM_MAX_SEGS];

@@ -1,5 +1,5 @@
 /*
- * tests/unit/sim_device.c - a simulated virtio device consuming one split virtqueue, for the
+ * tests/unit/sim_device_harness.c - a simulated virtio device consuming one split virtqueue, for the
  * ring's host tests (virtio 1.x 2.7: the device-side rules of 2.7.5 - 2.7.10).
  *
  * Single-threaded: the test decides when the "device" runs. Ring fields are read and written
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "drivers/virtio/virtio_barrier.h"
-#include "tests/unit/sim_device.h"
+#include "tests/unit/sim_device_harness.h"
 
 /* Where the EVENT_IDX words sit, computed from the spec layout (not the driver's helpers). */
 static le16 *sim_used_event_ptr(const struct sim_device *d)

@@ -1,11 +1,11 @@
 /*
- * tests/unit/vp_common_host.c - drivers/virtio/virtio_pci_common.c on the host, for the INTx
+ * tests/unit/vp_common_harness.c - drivers/virtio/virtio_pci_common.c on the host, for the INTx
  * interrupt handler's ISR checks (virtio 1.x 4.1.4.5). Included, not linked, so the test can
  * call the static vp_interrupt; PCI and IRQ services are stubs that refuse everything (no
  * MSI-X, no interrupt lines), which is all the ISR path needs.
  */
-#include "drivers/virtio/virtio_pci_common.c"
-#include "tests/unit/vp_common_host.h"
+#include "drivers/virtio/virtio_pci_common.c" /* #included, not linked: vp_interrupt is static */
+#include "tests/unit/vp_common_harness.h"
 
 int pci_msix_map(struct pci_dev *d) { return -ENODEV; }
 int pci_msix_set_entry(struct pci_dev *d, u16 entry, u32 addr, u32 data) { return -ENODEV; }
@@ -24,4 +24,4 @@ u64 irq_count(int irq) { return 0; }
 int virtio_pci_modern_probe(struct virtio_pci_device *vp) { return -ENODEV; }
 int virtio_pci_legacy_probe(struct virtio_pci_device *vp) { return -ENODEV; }
 
-void vp_host_intx(struct virtio_pci_device *vp) { vp_interrupt(0, vp); }
+void vp_harness_intx(struct virtio_pci_device *vp) { vp_interrupt(0, vp); }

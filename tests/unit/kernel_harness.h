@@ -1,6 +1,6 @@
-/* tests/unit/host_stubs.h - knobs of the host stand-ins in host_stubs.c. */
-#ifndef TESTS_UNIT_HOST_STUBS_H
-#define TESTS_UNIT_HOST_STUBS_H
+/* tests/unit/kernel_harness.h - knobs of the host stand-ins in kernel_harness.c. */
+#ifndef TESTS_UNIT_KERNEL_HARNESS_H
+#define TESTS_UNIT_KERNEL_HARNESS_H
 
 #include <stddef.h>
 #include "kernel/types.h"
@@ -12,5 +12,7 @@ extern u64 host_now_ns;      /* what now_ns() returns */
 extern long host_dma_live;   /* dma_alloc'd and not freed */
 extern long host_dma_fail_after; /* -1: never fail; n: fail after n more successes */
 void host_log_clear(void);
+/* Set (val non-NULL) or clear a key of the fake boot command line cmdline_get() reads. */
+void h_set_cmdline(const char *key, const char *val);
 
 #endif

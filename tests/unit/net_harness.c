@@ -1,15 +1,14 @@
 /*
- * tests/unit/test_net_harness.c - the fake device, the simulated clock (which drives the
+ * tests/unit/net_harness.c - the fake device, the simulated clock (which drives the
  * kernel's own timer list, kernel/timer.c), and the frame builders the network stack's host
- * tests share (see test_net_harness.h).
+ * tests share (see net_harness.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/cmdline.h"
 #include "kernel/time.h"
-#include "tests/unit/host_stubs.h"
-#include "tests/unit/test_net_harness.h"
+#include "tests/unit/kernel_harness.h"
+#include "tests/unit/net_harness.h"
 
 struct net_device h_dev;
 const u8 h_our_mac[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -18,44 +17,7 @@ be32 h_our_ip, h_peer_ip;
 struct netbuf *h_tx[H_MAX_TX];
 unsigned h_ntx, h_tx_dropped;
 
-/* ---- the kernel services net/ uses, host versions ------------------------------------------ */
-
-/* The boot command line, as a test sets it (h_set_cmdline); empty by default. */
-#define H_CMDLINE_MAX 8
-static const char *h_cmd_key[H_CMDLINE_MAX], *h_cmd_val[H_CMDLINE_MAX];
-
-void h_set_cmdline(const char *key, const char *val)
-{
-	unsigned i, free_slot = H_CMDLINE_MAX;
-
-	for (i = 0; i < H_CMDLINE_MAX; i++) {
-		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
-			break;
-		if (!h_cmd_key[i] && free_slot == H_CMDLINE_MAX)
-			free_slot = i;
-	}
-	if (i == H_CMDLINE_MAX)
-		i = free_slot;
-	if (i == H_CMDLINE_MAX)
-		abort();
-	h_cmd_key[i] = val ? key : NULL;
-	h_cmd_val[i] = val;
-}
-
-const char *cmdline_get(const char *key)
-{
-	for (unsigned i = 0; i < H_CMDLINE_MAX; i++)
-		if (h_cmd_key[i] && strcmp(h_cmd_key[i], key) == 0)
-			return h_cmd_val[i];
-	return NULL;
-}
-
-/* Boot milestones (kernel/timeline.c) mean nothing here; weak, so a build that links the
- * real file gets the real one. */
-__attribute__((weak)) void timeline_mark(const char *milestone);
-__attribute__((weak)) void timeline_mark_at(const char *milestone, u64 ns);
-void timeline_mark(const char *milestone) {}
-void timeline_mark_at(const char *milestone, u64 ns) {}
+/* ---- the simulated clock: the kernel's own timer list (kernel/timer.c) on host_now_ns ---- */
 
 void h_cancel_all_timers(void) { timers_reset(); }
 
