@@ -15,6 +15,7 @@
  * values (MTU out of range, a multicast or zero MAC). Each drop has a counter in netstat.
  */
 #include "drivers/net/virtio_net.h"
+#include "drivers/net/virtio_net_priv.h"
 #include "drivers/virtio/virtio.h"
 #include "drivers/virtio/vring_trace.h"
 #include "kernel/cmdline.h"
@@ -34,89 +35,8 @@
 #define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
 #define REFILL_RETRY_NS (10 * NSEC_PER_MSEC) /* receive refill retry when the pool was empty */
 
-enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
-
-struct virtnet_stats {
-	u64 rx_interrupts, tx_interrupts;
-	u64 rx_polls, tx_polls;
-	u64 rx_frames, rx_buffers;
-	u64 rx_kicks, tx_kicks;
-	u64 tx_frames, tx_completed;
-	/* drops, by reason */
-	u64 rx_too_short;       /* used length shorter than the virtio-net header */
-	u64 rx_runt;            /* frame shorter than an Ethernet header */
-	u64 rx_too_long;        /* frame longer than MTU + Ethernet header */
-	u64 rx_bad_num_buffers; /* num_buffers 0, or more than the device completed */
-	u64 rx_merge_overflow;  /* merged frame larger than a buffer can hold */
-	u64 rx_refill_nomem;    /* netbuf pool empty while refilling */
-	u64 tx_ring_full;       /* start_xmit said busy */
-	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
-	u64 tx_add_error;       /* the ring refused a frame for another reason */
-	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
-};
-
-struct virtnet_info {
-	struct virtio_device *vdev;
-	struct net_device dev;
-	struct virtqueue *rvq, *svq;
-	struct napi_struct napi;    /* receive */
-	struct napi_struct napi_tx; /* transmit completions and the backlog */
-	unsigned hdr_len;           /* 10, or 12 with MRG_RXBUF or VERSION_1 */
-	bool mergeable_rx_bufs;
-	bool any_layout;            /* the header may share a descriptor with the frame */
-	unsigned rx_buf_len;        /* device-writable bytes per receive buffer */
-	unsigned max_frame;         /* MTU + Ethernet header */
-	unsigned rx_posted;         /* buffers the device holds on the receive queue */
-	unsigned tx_inflight;       /* frames the device holds on the transmit queue */
-	bool tx_kick_pending;
-	bool registered;
-	struct timer watchdog;      /* once a second: is the device still completing frames? */
-	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
-	struct timer refill;        /* retries filling the receive queue after the pool ran dry */
-	u64 watchdog_completed;     /* stats.tx_completed at the last look */
-	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
-	struct virtnet_stats stats;
-};
-
 static struct virtnet_info virtnet_devs[VIRTNET_MAX_DEVICES];
 static int nvirtnet;
-
-static const char *virtnet_feature_name(unsigned bit)
-{
-	switch (bit) {
-	case VIRTIO_NET_F_CSUM: return "CSUM";
-	case VIRTIO_NET_F_GUEST_CSUM: return "GUEST_CSUM";
-	case VIRTIO_NET_F_CTRL_GUEST_OFFLOADS: return "CTRL_GUEST_OFFLOADS";
-	case VIRTIO_NET_F_MTU: return "MTU";
-	case VIRTIO_NET_F_MAC: return "MAC";
-	case VIRTIO_NET_F_GSO: return "GSO";
-	case VIRTIO_NET_F_GUEST_TSO4: return "GUEST_TSO4";
-	case VIRTIO_NET_F_GUEST_TSO6: return "GUEST_TSO6";
-	case VIRTIO_NET_F_GUEST_ECN: return "GUEST_ECN";
-	case VIRTIO_NET_F_GUEST_UFO: return "GUEST_UFO";
-	case VIRTIO_NET_F_HOST_TSO4: return "HOST_TSO4";
-	case VIRTIO_NET_F_HOST_TSO6: return "HOST_TSO6";
-	case VIRTIO_NET_F_HOST_ECN: return "HOST_ECN";
-	case VIRTIO_NET_F_HOST_UFO: return "HOST_UFO";
-	case VIRTIO_NET_F_MRG_RXBUF: return "MRG_RXBUF";
-	case VIRTIO_NET_F_STATUS: return "STATUS";
-	case VIRTIO_NET_F_CTRL_VQ: return "CTRL_VQ";
-	case VIRTIO_NET_F_CTRL_RX: return "CTRL_RX";
-	case VIRTIO_NET_F_CTRL_VLAN: return "CTRL_VLAN";
-	case VIRTIO_NET_F_CTRL_RX_EXTRA: return "CTRL_RX_EXTRA";
-	case VIRTIO_NET_F_GUEST_ANNOUNCE: return "GUEST_ANNOUNCE";
-	case VIRTIO_NET_F_MQ: return "MQ";
-	case VIRTIO_NET_F_CTRL_MAC_ADDR: return "CTRL_MAC_ADDR";
-	case VIRTIO_NET_F_HOST_USO: return "HOST_USO";
-	case VIRTIO_NET_F_HASH_REPORT: return "HASH_REPORT";
-	case VIRTIO_NET_F_GUEST_HDRLEN: return "GUEST_HDRLEN";
-	case VIRTIO_NET_F_RSS: return "RSS";
-	case VIRTIO_NET_F_RSC_EXT: return "RSC_EXT";
-	case VIRTIO_NET_F_STANDBY: return "STANDBY";
-	case VIRTIO_NET_F_SPEED_DUPLEX: return "SPEED_DUPLEX";
-	default: return NULL;
-	}
-}
 
 /* ------------------------------------------------------------------------------------------
  * Receive
@@ -326,7 +246,7 @@ static void skb_recv_done(struct virtqueue *rvq)
  * Transmit
  */
 
-static void free_old_xmit(struct virtnet_info *vi)
+void free_old_xmit(struct virtnet_info *vi)
 {
 	/* LAB:SOLUTION stage4 free_old_xmit */
 	unsigned len;
@@ -670,65 +590,6 @@ static int virtnet_reset(struct net_device *dev)
 	struct virtnet_info *vi = dev->priv;
 
 	return virtio_reprobe(vi->vdev);
-}
-
-static void virtnet_describe(struct net_device *dev)
-{
-	struct virtnet_info *vi = dev->priv;
-
-	printk("  virtio: %s %s, header %u bytes, %s receive buffers of %u bytes, %s\n", vi->vdev->name,
-	       vi->vdev->modern ? "modern" : "legacy", vi->hdr_len, vi->mergeable_rx_bufs ? "mergeable" : "whole-frame",
-	       vi->rx_buf_len, vi->any_layout ? "header shares a descriptor" : "header in its own descriptor");
-	printk("  features:");
-	virtio_print_features(vi->vdev, vi->vdev->features);
-	if (vi->rvq && vi->svq)
-		printk("  rx ring %u (posted %u), tx ring %u (in flight %u)\n", vi->rvq->num, vi->rx_posted,
-		       vi->svq->num, vi->tx_inflight);
-}
-
-/* netstat's three driver lines: receive, transmit, drops (each followed by what it holds). */
-#define VIRTNET_STAT(f) NET_STAT(struct virtnet_stats, f)
-static const struct net_stat_desc virtnet_rx_desc[] = {
-	VIRTNET_STAT(rx_frames) VIRTNET_STAT(rx_buffers) VIRTNET_STAT(rx_interrupts) VIRTNET_STAT(rx_polls)
-	VIRTNET_STAT(rx_kicks)
-};
-static const struct net_stat_desc virtnet_tx_desc[] = {
-	VIRTNET_STAT(tx_frames) VIRTNET_STAT(tx_completed) VIRTNET_STAT(tx_interrupts) VIRTNET_STAT(tx_polls)
-	VIRTNET_STAT(tx_kicks)
-};
-static const struct net_stat_desc virtnet_drop_desc[] = {
-	VIRTNET_STAT(rx_too_short) VIRTNET_STAT(rx_runt) VIRTNET_STAT(rx_too_long) VIRTNET_STAT(rx_bad_num_buffers)
-	VIRTNET_STAT(rx_merge_overflow) VIRTNET_STAT(rx_refill_nomem) VIRTNET_STAT(tx_ring_full)
-	VIRTNET_STAT(tx_no_headroom) VIRTNET_STAT(tx_add_error) VIRTNET_STAT(tx_timeouts)
-};
-
-static void virtnet_stats(struct net_device *dev)
-{
-	struct virtnet_info *vi = dev->priv;
-
-	if (vi->svq) /* count as in flight only what the device still holds */
-		free_old_xmit(vi);
-	printk("%s: virtio", dev->name);
-	net_stats_print(virtnet_rx_desc, ARRAY_SIZE(virtnet_rx_desc), &vi->stats);
-	printk(" rx_posted %u/%u\n", vi->rx_posted, vi->rvq ? vi->rvq->num : 0);
-	printk("%s: virtio", dev->name);
-	net_stats_print(virtnet_tx_desc, ARRAY_SIZE(virtnet_tx_desc), &vi->stats);
-	printk(" tx_inflight %u/%u\n", vi->tx_inflight, vi->svq ? vi->svq->num : 0);
-	printk("%s: drops", dev->name);
-	net_stats_print(virtnet_drop_desc, ARRAY_SIZE(virtnet_drop_desc), &vi->stats);
-	printk("\n");
-	if (vi->rvq && vi->svq)
-		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
-		       vi->rvq->stats.bad_used_id, vi->rvq->stats.bad_used_len,
-		       vi->rvq->stats.bad_used_idx, vi->svq->stats.bad_used_id,
-		       vi->svq->stats.bad_used_len, vi->svq->stats.bad_used_idx);
-}
-
-static void virtnet_zero_stats(struct net_device *dev)
-{
-	struct virtnet_info *vi = dev->priv;
-
-	memset(&vi->stats, 0, sizeof(vi->stats));
 }
 
 static const struct net_device_ops virtnet_netdev_ops = {

@@ -28,9 +28,11 @@ NET_HARNESS_SRCS     := $(NET_SRCS) $(KERNEL_HOST_SRCS) $(KERNEL_HARNESS) tests/
 # the ring against a simulated device
 RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c kernel/format.c $(KERNEL_HARNESS)
 # the virtio-net driver and virtio core (#included by tests/unit/virtnet_harness.c, which the
-# test itself #includes), the INTx handler (vp_common_harness.c) and the whole stack, with
-# net/netdev.c #included by netdev_harness.c instead of linked
+# test itself #includes; the driver's diagnostics linked as they are), the INTx handler
+# (vp_common_harness.c) and the whole stack, with net/netdev.c #included by netdev_harness.c
+# instead of linked
 VIRTNET_HARNESS_SRCS := $(filter-out net/netdev.c,$(NET_HARNESS_SRCS)) $(VIRTIO_RING_SRCS) \
+                        drivers/net/virtio_net_diag.c \
                         tests/unit/sim_device_harness.c tests/unit/netdev_harness.c \
                         tests/unit/vp_common_harness.c
 

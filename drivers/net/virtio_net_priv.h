@@ -1,0 +1,68 @@
+/*
+ * drivers/net/virtio_net_priv.h - the virtio-net driver's own state, shared by its two files:
+ * drivers/net/virtio_net.c (probe, receive, transmit) and drivers/net/virtio_net_diag.c (what
+ * `ifconfig`, `netstat` and `virtio` print about it). Nothing else includes it: the stack sees
+ * the driver only as a struct net_device (net/netdev.h).
+ */
+#ifndef DRIVERS_NET_VIRTIO_NET_PRIV_H
+#define DRIVERS_NET_VIRTIO_NET_PRIV_H
+
+#include "drivers/virtio/virtio.h"
+#include "drivers/virtio/virtio_ring.h"
+#include "kernel/time.h"
+#include "net/netdev.h"
+
+enum { RX_VQ, TX_VQ, VIRTNET_NVQS };
+
+struct virtnet_stats {
+	u64 rx_interrupts, tx_interrupts;
+	u64 rx_polls, tx_polls;
+	u64 rx_frames, rx_buffers;
+	u64 rx_kicks, tx_kicks;
+	u64 tx_frames, tx_completed;
+	/* drops, by reason */
+	u64 rx_too_short;       /* used length shorter than the virtio-net header */
+	u64 rx_runt;            /* frame shorter than an Ethernet header */
+	u64 rx_too_long;        /* frame longer than MTU + Ethernet header */
+	u64 rx_bad_num_buffers; /* num_buffers 0, or more than the device completed */
+	u64 rx_merge_overflow;  /* merged frame larger than a buffer can hold */
+	u64 rx_refill_nomem;    /* netbuf pool empty while refilling */
+	u64 tx_ring_full;       /* start_xmit said busy */
+	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
+	u64 tx_add_error;       /* the ring refused a frame for another reason */
+	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
+};
+
+struct virtnet_info {
+	struct virtio_device *vdev;
+	struct net_device dev;
+	struct virtqueue *rvq, *svq;
+	struct napi_struct napi;    /* receive */
+	struct napi_struct napi_tx; /* transmit completions and the backlog */
+	unsigned hdr_len;           /* 10, or 12 with MRG_RXBUF or VERSION_1 */
+	bool mergeable_rx_bufs;
+	bool any_layout;            /* the header may share a descriptor with the frame */
+	unsigned rx_buf_len;        /* device-writable bytes per receive buffer */
+	unsigned max_frame;         /* MTU + Ethernet header */
+	unsigned rx_posted;         /* buffers the device holds on the receive queue */
+	unsigned tx_inflight;       /* frames the device holds on the transmit queue */
+	bool tx_kick_pending;
+	bool registered;
+	struct timer watchdog;      /* once a second: is the device still completing frames? */
+	struct timer tx_reclaim;    /* frees transmitted buffers after a burst, without interrupts */
+	struct timer refill;        /* retries filling the receive queue after the pool ran dry */
+	u64 watchdog_completed;     /* stats.tx_completed at the last look */
+	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
+	struct virtnet_stats stats;
+};
+
+/* virtio_net.c */
+void free_old_xmit(struct virtnet_info *vi); /* take back what the device has transmitted */
+
+/* virtio_net_diag.c */
+const char *virtnet_feature_name(unsigned bit); /* "MRG_RXBUF" for bit 15; NULL if unknown */
+void virtnet_describe(struct net_device *dev);   /* ndo_describe: ifconfig's driver lines */
+void virtnet_stats(struct net_device *dev);      /* ndo_stats: netstat's driver lines */
+void virtnet_zero_stats(struct net_device *dev); /* ndo_zero_stats: netstat -z */
+
+#endif
