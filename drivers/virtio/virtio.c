@@ -124,13 +124,26 @@ void virtio_print_features(const struct virtio_device *vdev, u64 features)
 }
 
 /* What the core itself can use, whatever the driver: the ring features it implements, and
- * VERSION_1 on a modern transport. */
+ * VERSION_1 and ACCESS_PLATFORM on a modern transport (both are bits above 31, which the
+ * legacy feature register cannot carry). */
 static u64 transport_features(const struct virtio_device *vdev)
 {
 	u64 f = BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) | BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 
-	if (vdev->modern)
+	if (vdev->modern) {
 		f |= BIT_ULL(VIRTIO_F_VERSION_1);
+		/*
+		 * ACCESS_PLATFORM (bit 33, virtio 1.x 6 "Reserved Feature Bits"): the device reaches
+		 * our memory through the platform's DMA translation (an IOMMU), so the addresses we
+		 * give it are bus addresses. 6.1 says a driver SHOULD accept it when offered and must
+		 * then either turn the IOMMU off or program it to translate; a device may refuse to
+		 * work without it (QEMU's iommu_platform=on clears FEATURES_OK). We have no IOMMU:
+		 * the platform passes our addresses through untranslated, so a bus address is the
+		 * physical address (virt_to_phys, dma_alloc) and nothing changes. What a virtual
+		 * IOMMU would add: docs/hardening.md, "DMA and an IOMMU".
+		 */
+		f |= BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
+	}
 	return f;
 }
 

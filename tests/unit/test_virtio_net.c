@@ -200,6 +200,31 @@ static void test_probe_legacy_small_header(void)
 	finish();
 }
 
+/* QEMU's iommu_platform=on: the device offers ACCESS_PLATFORM (virtio 1.x 6) and clears
+ * FEATURES_OK for a driver that does not accept it. Without an IOMMU the driver accepts it
+ * and hands the device physical addresses as before. */
+static void test_probe_access_platform(void)
+{
+	struct vh_config c;
+
+	vh_default_config(&c);
+	c.features |= BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
+	c.must_accept = BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
+	vh_start(&c);
+	CHECK(vh_bound());
+	if (!vh_bound()) {
+		printf("# log was:\n%s\n", host_log);
+		finish();
+		return;
+	}
+	CHECK(vh.accepted & BIT_ULL(VIRTIO_F_ACCESS_PLATFORM));
+	CHECK(vh.status & VIRTIO_CONFIG_S_FEATURES_OK);
+	CHECK(vh.status & VIRTIO_CONFIG_S_DRIVER_OK);
+	stack_up();
+	check_ping(56, 1);
+	finish();
+}
+
 /* ---- queue sizes ---- */
 
 static void test_queue_size_check(void)
@@ -878,6 +903,7 @@ int main(void)
 	host_now_ns = NSEC_PER_SEC;
 	RUN(test_probe_well_behaved);
 	RUN(test_probe_legacy_small_header);
+	RUN(test_probe_access_platform);
 	RUN(test_queue_size_check);
 	RUN(test_probe_queue_size_zero);
 	RUN(test_probe_queue_size_not_power_of_two);

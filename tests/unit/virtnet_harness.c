@@ -41,6 +41,8 @@ struct vh_config {
 	u16 mtu;
 	int unstable_reads;  /* the config generation changes on this many reads (-1: always) */
 	bool refuse_features; /* FEATURES_OK does not stick */
+	u64 must_accept;     /* FEATURES_OK does not stick unless the driver accepted these (QEMU
+	                      * refuses a driver that leaves ACCESS_PLATFORM out) */
 	bool stuck_reset;    /* status never reads back 0 after a reset */
 };
 
@@ -140,7 +142,9 @@ static u8 vh_get_status(struct virtio_device *vdev)
 {
 	struct vh_device *d = to_vh(vdev);
 
-	return d->cfg.refuse_features ? d->status & ~VIRTIO_CONFIG_S_FEATURES_OK : d->status;
+	bool refuse = d->cfg.refuse_features || (d->accepted & d->cfg.must_accept) != d->cfg.must_accept;
+
+	return refuse ? d->status & ~VIRTIO_CONFIG_S_FEATURES_OK : d->status;
 }
 
 static void vh_set_status(struct virtio_device *vdev, u8 status) { to_vh(vdev)->status = status; }
