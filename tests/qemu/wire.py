@@ -111,6 +111,15 @@ class TapLink:
             self.sock.bind((self.ns.tap, ETH_P_ALL))
             self.receiving = True
 
+    def rx_room(self, frame_len):
+        """About how many frames of frame_len bytes the capture socket can hold before the
+        kernel drops (each costs its length plus about 768 bytes of socket buffer; half that
+        many, for margin). Root may raise the buffer to 64 MiB (SO_RCVBUFFORCE); an ordinary
+        user in a user namespace gets net.core.rmem_max, so a burst from the guest larger than
+        this must wait for the reader in between."""
+        rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        return max(1, rcvbuf // (2 * (max(frame_len, 256) + 768)))
+
     def taken(self, qemu_pid):
         """How many frames QEMU (process qemu_pid, inside the namespace) has read from the TAP
         so far: the TAP's transmit count in that process's /proc/PID/net/dev. A sender that
@@ -172,6 +181,10 @@ class SocketLink:
 
     def listen(self):
         """Frames are kept from the start: the socket is bound before QEMU starts."""
+
+    def rx_room(self, frame_len):
+        """None: no limit; QEMU waits while our socket's queue is full (nothing is dropped)."""
+        return None
 
     def taken(self, qemu_pid):
         """None: a unix socket paces the sender itself (send blocks while QEMU's queue is full)."""
