@@ -250,15 +250,20 @@ int vp_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs
 		return -EINVAL;
 	if (!mode || strcmp(mode, "msix") == 0)
 		err = vp_find_vqs_msix(vp, nvqs, vqs, callbacks, names, true);
-	/* Fall back to another interrupt mode only when this one was the problem: out of memory,
-	 * queues may already be enabled on the device, which only a reset can undo, so the probe
-	 * fails (and the core marks the device FAILED) instead of retrying on half-set-up queues. */
+	/* Fall back to another interrupt mode when this one was the problem (too few vectors, a
+	 * vector the device refused, no irq). Out of memory, another mode would not help: the probe
+	 * fails (and the core marks the device FAILED). No attempt enables a queue (see below). */
 	if (err && err != -ENOMEM && (!mode || strcmp(mode, "msix") == 0 || strcmp(mode, "shared") == 0))
 		err = vp_find_vqs_msix(vp, nvqs, vqs, callbacks, names, false);
 	if (err && err != -ENOMEM)
 		err = vp_find_vqs_intx(vp, nvqs, vqs, callbacks, names);
 	if (err)
 		return err;
+	/* Last, as Linux does: every queue and vector is accepted and every handler installed.
+	 * Until now nothing was enabled, so a failed attempt above left the device's queues free
+	 * for the next one (an enabled queue only a reset takes back, 4.1.4.3.2). */
+	for (unsigned i = 0; i < nvqs; i++)
+		vp->enable_vq(&vp->vqs[i]);
 	printk("%s: %u queues, interrupts by %s\n", vdev->name, nvqs,
 	       vp->irq_mode == VP_IRQ_MSIX_PER_VQ   ? "MSI-X, one vector per queue"
 	       : vp->irq_mode == VP_IRQ_MSIX_SHARED ? "MSI-X, queues share one vector"

@@ -53,8 +53,11 @@ struct virtio_pci_device {
 	/* transport hooks used by the common code */
 	u8 (*read_isr)(struct virtio_pci_device *vp);
 	u16 (*config_vector)(struct virtio_pci_device *vp, u16 vector); /* returns the read-back */
+	/* program a queue (size, ring addresses, MSI-X vector) without enabling it */
 	int (*setup_vq)(struct virtio_pci_device *vp, struct virtio_pci_vq_info *info, unsigned index,
 			vq_callback_t callback, const char *name, u16 msix_vector);
+	/* let the device use a queue setup_vq programmed: done last, once interrupts work */
+	void (*enable_vq)(struct virtio_pci_vq_info *info);
 	void (*del_vq)(struct virtio_pci_vq_info *info);
 
 	/* interrupts */

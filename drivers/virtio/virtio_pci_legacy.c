@@ -150,9 +150,17 @@ static int vp_legacy_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 			return -EBUSY;
 		}
 	}
-	/* Writing the PFN activates the queue. */
+	return 0; /* activated by vp_legacy_enable_vq, once interrupts are set up */
+}
+
+/* Writing the ring's page frame number activates the queue (4.1.4.8). */
+static void vp_legacy_enable_vq(struct virtio_pci_vq_info *info)
+{
+	struct virtio_pci_device *vp = info->vp;
+	struct virtqueue *vq = info->vq;
+
+	outw(vp->ioaddr + VIRTIO_PCI_QUEUE_SEL, (u16)vq->index);
 	outl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN, (u32)(vq->desc_phys >> VIRTIO_PCI_QUEUE_ADDR_SHIFT));
-	return 0;
 }
 
 static void vp_legacy_del_vq(struct virtio_pci_vq_info *info)
@@ -196,6 +204,7 @@ int virtio_pci_legacy_probe(struct virtio_pci_device *vp)
 	vp->read_isr = vp_legacy_read_isr;
 	vp->config_vector = vp_legacy_config_vector;
 	vp->setup_vq = vp_legacy_setup_vq;
+	vp->enable_vq = vp_legacy_enable_vq;
 	vp->del_vq = vp_legacy_del_vq;
 	return 0;
 }

@@ -225,8 +225,20 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 			return -EBUSY;
 		}
 	}
-	cw16(vp, COMMON_Q_ENABLE, 1);
+	/* Not enabled yet: vp_find_vqs enables every queue (vp_modern_enable_vq) once all of
+	 * them, and their interrupts, are set up, because an enabled queue can only be taken
+	 * back by a reset and a retry in another interrupt mode must find it free. */
 	return 0;
+}
+
+/* 4.1.5.1.3: writing 1 to queue_enable is the last step of a queue's configuration; the
+ * driver never writes 0 (4.1.4.3.2). */
+static void vp_modern_enable_vq(struct virtio_pci_vq_info *info)
+{
+	struct virtio_pci_device *vp = info->vp;
+
+	cw16(vp, COMMON_Q_SELECT, (u16)info->vq->index);
+	cw16(vp, COMMON_Q_ENABLE, 1);
 }
 
 static void vp_modern_del_vq(struct virtio_pci_vq_info *info)
@@ -236,8 +248,9 @@ static void vp_modern_del_vq(struct virtio_pci_vq_info *info)
 	cw16(vp, COMMON_Q_SELECT, (u16)info->vq->index);
 	if (info->msix_vector != VIRTIO_MSI_NO_VECTOR)
 		cw16(vp, COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
-	/* queue_enable cannot be cleared by the driver: the device reset that precedes this
-	 * (virtio_reset / driver remove) has already disabled the queue (4.1.4.3.2). */
+	/* queue_enable cannot be cleared by the driver (4.1.4.3.2): a queue that was enabled has
+	 * already been disabled by the device reset that precedes this (the driver's remove or
+	 * probe error path); a queue from a failed vp_find_vqs attempt was never enabled. */
 	vring_del_virtqueue(info->vq);
 	info->vq = NULL;
 }
@@ -325,6 +338,7 @@ int virtio_pci_modern_probe(struct virtio_pci_device *vp)
 	vp->read_isr = vp_modern_read_isr;
 	vp->config_vector = vp_modern_config_vector;
 	vp->setup_vq = vp_modern_setup_vq;
+	vp->enable_vq = vp_modern_enable_vq;
 	vp->del_vq = vp_modern_del_vq;
 	return 0;
 }

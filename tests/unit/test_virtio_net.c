@@ -731,6 +731,107 @@ static void test_isr_unknown_bits(void)
 	CHECK_EQ(host_dma_live, vh_dma_baseline);
 }
 
+/* ---- interrupt setup: vp_find_vqs's fallbacks on the modern transport ---- */
+
+/* A modern device (vp_common_harness.c's simulated common configuration) with two queues and
+ * an MSI-X table of table_size entries that maps only nvectors of them. */
+static void vp_modern_start(struct virtio_pci_device *vp, struct pci_dev *pci, u16 table_size, u16 nvectors)
+{
+	vh_teardown();
+	host_log_clear();
+	memset(&vp_sim, 0, sizeof(vp_sim));
+	vp_sim.num_queues = 2;
+	vp_sim.nvectors = nvectors;
+	vp_sim.config_vector = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned i = 0; i < VP_SIM_QUEUES; i++) {
+		vp_sim.q[i].size = 64;
+		vp_sim.q[i].vector = VIRTIO_MSI_NO_VECTOR;
+	}
+	vp_sim.msix = true;
+	vp_sim.intx = true;
+	memset(pci, 0, sizeof(*pci));
+	pci->msix.table_size = table_size;
+	pci->irq_pin = 1;
+	pci->irq_line = 11;
+	pci->device = VIRTIO_PCI_DEVICE_MODERN_BASE + VIRTIO_ID_NET;
+	memset(vp, 0, sizeof(*vp));
+	CHECK_EQ(vp_harness_modern(vp, pci), 0);
+	CHECK_EQ(vp->vdev.id, VIRTIO_ID_NET);
+	snprintk(vp->vdev.name, sizeof(vp->vdev.name), "vp0");
+	vp->vdev.features = BIT_ULL(VIRTIO_F_VERSION_1);
+}
+
+static int vp_modern_find(struct virtio_pci_device *vp)
+{
+	struct virtqueue *vqs[2];
+	vq_callback_t cbs[2] = { isr_callback, isr_callback };
+	const char *const names[2] = { "input", "output" };
+
+	return vp_find_vqs(&vp->vdev, 2, vqs, cbs, names);
+}
+
+/* Each queue enabled exactly once, in order, after its vector and the config vector were
+ * accepted (queue_vector as expected, MSI-X on or off as expected). */
+static void check_enabled_once(u16 queue_vector, bool msix)
+{
+	CHECK_EQ(vp_sim.nenables, 2);
+	for (unsigned i = 0; i < 2 && i < vp_sim.nenables; i++) {
+		CHECK_EQ(vp_sim.enables[i].queue, i);
+		CHECK_EQ(vp_sim.enables[i].value, 1);
+		CHECK_EQ(vp_sim.enables[i].queue_vector, queue_vector);
+		CHECK_EQ(vp_sim.enables[i].msix_enabled, msix);
+		if (msix)
+			CHECK_EQ(vp_sim.enables[i].config_vector, 0);
+		CHECK_EQ(vp_sim.q[i].enabled, 1);
+	}
+}
+
+static void vp_modern_finish(struct virtio_pci_device *vp)
+{
+	vp_del_vqs(&vp->vdev);
+	CHECK_EQ(vp_sim.msi_freed, vp_sim.msi_allocated);
+	CHECK_EQ(host_dma_live, vh_dma_baseline);
+}
+
+/* Queues are enabled last (4.1.5.1.3: queue_enable after the queue's vector; once enabled
+ * only a reset takes a queue back): a device refusing a vector (reading back NO_VECTOR,
+ * 4.1.5.1.2) in the per-queue MSI-X attempt must leave nothing enabled, so the shared-vector
+ * retry, and failing that the INTx one, succeeds on the same queues. */
+static void test_msix_fallback_enables_queues_last(void)
+{
+	static struct virtio_pci_device vp;
+	static struct pci_dev pci;
+
+	/* 3 table entries, but the device maps only vectors 0 and 1: queue 1's vector 2 is
+	 * refused, then config 0 + shared 1 works */
+	vp_modern_start(&vp, &pci, 3, 2);
+	CHECK_EQ(vp_modern_find(&vp), 0);
+	CHECK(log_has("device refused MSI-X vector 2 for queue 1"));
+	CHECK(!log_has("already enabled"));
+	CHECK_EQ(vp.irq_mode, VP_IRQ_MSIX_SHARED);
+	check_enabled_once(1, true);
+	vp_modern_finish(&vp);
+
+	/* only the config vector maps: both MSI-X attempts fail on queue 0, INTx works */
+	vp_modern_start(&vp, &pci, 3, 1);
+	CHECK_EQ(vp_modern_find(&vp), 0);
+	CHECK(log_has("device refused MSI-X vector 1 for queue 0"));
+	CHECK(!log_has("already enabled"));
+	CHECK_EQ(vp.irq_mode, VP_IRQ_INTX);
+	check_enabled_once(VIRTIO_MSI_NO_VECTOR, false);
+	vp_modern_finish(&vp);
+
+	/* every vector maps: per-queue MSI-X at the first try, each queue on its own vector */
+	vp_modern_start(&vp, &pci, 3, 3);
+	CHECK_EQ(vp_modern_find(&vp), 0);
+	CHECK_EQ(vp.irq_mode, VP_IRQ_MSIX_PER_VQ);
+	CHECK_EQ(vp_sim.nenables, 2);
+	CHECK_EQ(vp_sim.enables[0].queue_vector, 1);
+	CHECK_EQ(vp_sim.enables[1].queue_vector, 2);
+	CHECK_EQ(vp_sim.q[0].enabled + vp_sim.q[1].enabled, 2);
+	vp_modern_finish(&vp);
+}
+
 /* ---- a device that stops answering ---- */
 
 static void test_tx_watchdog(void)
@@ -922,6 +1023,7 @@ int main(void)
 	RUN(test_num_buffers_more_than_completed);
 	RUN(test_num_buffers_merge);
 	RUN(test_isr_unknown_bits);
+	RUN(test_msix_fallback_enables_queues_last);
 	RUN(test_tx_watchdog);
 	RUN(test_tx_ring_broken_with_backlog);
 	RUN(test_stall_then_refill);
