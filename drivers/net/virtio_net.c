@@ -572,7 +572,7 @@ static void virtnet_remove(struct virtio_device *vdev)
 	struct virtnet_info *vi = vdev->priv;
 
 	/* Reset first: once the device has stopped, nothing it holds can change under us. */
-	vdev->config->reset(vdev);
+	virtio_reset_device(vdev);
 	timer_cancel(&vi->tx_reclaim);
 	timer_cancel(&vi->refill);
 	napi_complete(&vi->napi);
@@ -685,7 +685,7 @@ static int virtnet_probe(struct virtio_device *vdev)
 	return 0;
 
 err_reset:
-	vdev->config->reset(vdev);
+	virtio_reset_device(vdev);
 	free_unused_bufs(vi);
 err_del_vqs:
 	vdev->config->del_vqs(vdev);

@@ -182,6 +182,7 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 	virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
 	st = vdev->config->get_status(vdev);
 	if (!(st & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		vdev->status = st; /* the device's answer, not a bit we lost: the self-check follows it */
 		printk("%s: the device refused our feature subset (FEATURES_OK did not stick, 3.1.1 step 6)\n",
 		       vdev->name);
 		return -EIO;
@@ -235,13 +236,22 @@ err_fail:
 	return err;
 }
 
-/* Reset and acknowledge: steps 1 and 2 of 3.1.1. */
-static int virtio_reset_and_ack(struct virtio_device *vdev)
+int virtio_reset_device(struct virtio_device *vdev)
 {
 	int err = vdev->config->reset(vdev);
 
+	/* The device's status is 0 now (2.1.2 / 4.1.4.3.2): so is what we remember of it, or the
+	 * self-check would take every bit we set before the reset for one that vanished. */
 	vdev->status = 0;
 	vdev->ready = false;
+	return err;
+}
+
+/* Reset and acknowledge: steps 1 and 2 of 3.1.1. */
+static int virtio_reset_and_ack(struct virtio_device *vdev)
+{
+	int err = virtio_reset_device(vdev);
+
 	if (err) {
 		printk("%s: the device did not reset (status stays non-zero): %s\n", vdev->name, strerror(err));
 		return err;

@@ -108,6 +108,10 @@ int register_virtio_driver(const struct virtio_driver *drv);
 /* Transport side: run the status sequence and probe a driver. Returns 0 or -errno (the
  * device is then left with FAILED set). */
 int register_virtio_device(struct virtio_device *vdev);
+/* Reset the device (status 0, every queue disabled; 2.1.2, 4.1.4.3.2) and forget the status
+ * the self-check remembers. Drivers reset only through this (remove, probe error paths).
+ * 0 or the transport's error (a reset that never completed). */
+int virtio_reset_device(struct virtio_device *vdev);
 /* The driver's last probe step: DRIVER_OK (3.1.1 step 8). */
 void virtio_device_ready(struct virtio_device *vdev);
 /* Reset the device and renegotiate from scratch, calling the driver's remove then probe:
