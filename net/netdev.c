@@ -112,6 +112,11 @@ static enum netdev_tx try_xmit(struct net_device *dev, struct netbuf *nb)
 int dev_queue_xmit(struct net_device *dev, struct netbuf *nb)
 {
 	nb->dev = dev;
+	if (dev->detached) { /* no rings behind it: the driver must not see the frame */
+		dev->stats.tx_detached_drop++;
+		netbuf_free(nb);
+		return -ENODEV;
+	}
 	if (!dev->carrier || !dev->up) {
 		dev->stats.tx_carrier_drop++;
 		netbuf_free(nb);
@@ -139,7 +144,7 @@ void netif_wake_queue(struct net_device *dev)
 	struct netbuf *nb;
 
 	while (dev->tx_backlog.head) {
-		if (!dev->carrier) {
+		if (!dev->carrier || dev->detached) {
 			netbuf_queue_purge(&dev->tx_backlog);
 			return;
 		}
@@ -152,6 +157,20 @@ void netif_wake_queue(struct net_device *dev)
 		}
 	}
 }
+
+void netif_device_detach(struct net_device *dev)
+{
+	struct netbuf *nb;
+
+	dev->detached = true;
+	dev->flush_pending = false; /* no ndo_flush for frames the device will never see */
+	while ((nb = netbuf_dequeue(&dev->tx_backlog))) {
+		dev->stats.tx_detached_drop++;
+		netbuf_free(nb);
+	}
+}
+
+void netif_device_attach(struct net_device *dev) { dev->detached = false; }
 
 void netif_carrier_on(struct net_device *dev)
 {
@@ -286,6 +305,10 @@ bool net_poll(void)
 		u64 t0 = rdtsc();
 		int done;
 
+		if (napi->dev->detached) { /* its driver has no rings to poll */
+			napi_complete(napi);
+			continue;
+		}
 		napi->dev->stats.napi_polls++;
 		in_poll = true;
 		done = napi->poll(napi, NAPI_BUDGET);
@@ -299,7 +322,7 @@ bool net_poll(void)
 	for (int i = 0; i < ndevices; i++) {
 		struct net_device *dev = devices[i];
 
-		if (dev->flush_pending) {
+		if (dev->flush_pending && !dev->detached) {
 			u64 t0 = rdtsc();
 
 			dev->flush_pending = false;

@@ -63,6 +63,8 @@ struct netdev_stats {
 	u64 tx_backlog_drop; /* backlog full: frame dropped */
 	u64 tx_carrier_drop; /* link down: frame dropped */
 	u64 tx_too_long;     /* longer than MTU + Ethernet header: dropped */
+	u64 tx_detached_drop; /* no working device behind it (netif_device_detach): dropped,
+			       * and the backlog purged when it was detached */
 	u64 napi_polls;
 	u64 napi_budget_exhausted;
 	/* cost accounting, measured here around the driver's entry points (the driver does no
@@ -89,6 +91,7 @@ struct net_device {
 	unsigned mtu;
 	bool carrier;
 	bool up;
+	bool detached; /* netif_device_detach: the driver has no working device (see below) */
 	const struct net_device_ops *ops;
 	void *priv;
 	const char *driver_name;
@@ -117,6 +120,21 @@ int netdev_count(void);
 int dev_queue_xmit(struct net_device *dev, struct netbuf *nb);
 /* The driver has room again: retry the backlog. */
 void netif_wake_queue(struct net_device *dev);
+
+/*
+ * The driver's device is not usable for now: it is being torn down for a reset, or a probe
+ * failed after register_netdev (the device stays registered: the stack holds it). Until
+ * netif_device_attach, dev_queue_xmit drops every frame (tx_detached_drop), the backlog is
+ * purged, and nothing reaches the driver: no ndo_start_xmit, no ndo_flush, no NAPI poll
+ * (a scheduled one is taken off the list). Linux's names and meaning (netif_device_detach
+ * clears __LINK_STATE_PRESENT). A driver may detach before register_netdev, so that the
+ * device is registered absent until its rings work. The carrier is separate: the link may
+ * well be up on a detached device.
+ */
+void netif_device_detach(struct net_device *dev);
+/* The driver's rings are back: frames reach it again. */
+void netif_device_attach(struct net_device *dev);
+static inline bool netif_device_present(const struct net_device *dev) { return !dev->detached; }
 
 void netif_carrier_on(struct net_device *dev);
 void netif_carrier_off(struct net_device *dev);

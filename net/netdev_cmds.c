@@ -56,6 +56,7 @@ static const struct net_stat_desc netdev_queue_desc[] = {
 	NETDEV_STAT(rx_no_handler) NETDEV_STAT(tx_busy)
 	NET_STAT_NAMED("tx_backlog", struct net_device, tx_backlog.len)
 	NETDEV_STAT(tx_backlog_drop) NETDEV_STAT(tx_carrier_drop) NETDEV_STAT(tx_too_long)
+	NETDEV_STAT(tx_detached_drop)
 	NETDEV_STAT(napi_polls) NETDEV_STAT(napi_budget_exhausted)
 };
 

@@ -571,6 +571,9 @@ static void virtnet_remove(struct virtio_device *vdev)
 {
 	struct virtnet_info *vi = vdev->priv;
 
+	/* Detach before anything is torn down (Linux's netif_device_detach): from here until a
+	 * probe has the rings back, no frame reaches start_xmit, which would meet NULL queues. */
+	netif_device_detach(&vi->dev);
 	/* Reset first: once the device has stopped, nothing it holds can change under us. */
 	virtio_reset_device(vdev);
 	timer_cancel(&vi->tx_reclaim);
@@ -582,7 +585,6 @@ static void virtnet_remove(struct virtio_device *vdev)
 	vdev->config->del_vqs(vdev);
 	vi->rvq = vi->svq = NULL;
 	vi->tx_kick_pending = false;
-	netbuf_queue_purge(&vi->dev.tx_backlog);
 }
 
 static int virtnet_reset(struct net_device *dev)
@@ -625,6 +627,9 @@ static int virtnet_probe(struct virtio_device *vdev)
 
 	if (!vi)
 		return -ENOSPC;
+	/* Absent until the rings work (attached below): a probe failing after register_netdev
+	 * leaves eth0 registered, and the stack must not send into queues that do not exist. */
+	netif_device_detach(&vi->dev);
 	vi->mergeable_rx_bufs = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
 	vi->hdr_len = (vi->mergeable_rx_bufs || virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
 			      ? sizeof(struct virtio_net_hdr_mrg_rxbuf)
@@ -678,6 +683,7 @@ static int virtnet_probe(struct virtio_device *vdev)
 		goto err_reset;
 	}
 	vi->watchdog_idle_s = 0;
+	netif_device_attach(&vi->dev); /* before the link: link up sends a gratuitous ARP */
 	virtnet_update_link(vi);
 	printk("%s: %s ready: header %u bytes, rx ring %u, tx ring %u, %u-byte receive buffers%s\n", vi->dev.name,
 	       vdev->name, vi->hdr_len, vi->rvq->num, vi->svq->num, vi->rx_buf_len,

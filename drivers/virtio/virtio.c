@@ -305,15 +305,28 @@ void virtio_device_ready(struct virtio_device *vdev)
 	timeline_mark("virtio DRIVER_OK");
 }
 
+/* The driver for vdev's type, whether bound or not. */
+static const struct virtio_driver *find_driver(const struct virtio_device *vdev)
+{
+	for (int i = 0; i < ndrivers; i++)
+		if (drivers[i]->device_id == vdev->id)
+			return drivers[i];
+	return NULL;
+}
+
 int virtio_reprobe(struct virtio_device *vdev)
 {
-	const struct virtio_driver *drv = vdev->driver;
+	/* A device whose last probe failed is bound to no driver, and is probed again all the same:
+	 * that is how `netreset` brings it back once whatever failed is fixed. */
+	const struct virtio_driver *drv = vdev->driver ? vdev->driver : find_driver(vdev);
 	int err;
 
 	if (!drv)
 		return -ENODEV;
-	drv->remove(vdev); /* resets the device and takes every buffer back */
-	vdev->driver = NULL;
+	if (vdev->driver) {
+		drv->remove(vdev); /* resets the device and takes every buffer back */
+		vdev->driver = NULL;
+	}
 	err = virtio_reset_and_ack(vdev);
 	if (err)
 		return err;

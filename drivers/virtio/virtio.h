@@ -115,7 +115,8 @@ int virtio_reset_device(struct virtio_device *vdev);
 /* The driver's last probe step: DRIVER_OK (3.1.1 step 8). */
 void virtio_device_ready(struct virtio_device *vdev);
 /* Reset the device and renegotiate from scratch, calling the driver's remove then probe:
- * every buffer comes back through the driver's remove. */
+ * every buffer comes back through the driver's remove. A device whose last probe failed (no
+ * driver bound) is probed again by the driver for its type. */
 int virtio_reprobe(struct virtio_device *vdev);
 /* Transport side, in interrupt context: a configuration-change interrupt arrived. */
 void virtio_config_changed(struct virtio_device *vdev);

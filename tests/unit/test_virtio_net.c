@@ -1008,6 +1008,69 @@ static void test_reset_clears_cached_status(void)
 	finish();
 }
 
+/* ---- a device that goes away: netif_device_detach ---- */
+
+static u64 detached_drops(void) { return vh_vi()->dev.stats.tx_detached_drop; }
+
+/* netreset, as the shell command does it: the driver's ndo_reset (virtio_reprobe). */
+static int netreset(void) { return vh_vi()->dev.ops->ndo_reset(&vh_vi()->dev); }
+
+/* A probe that fails after register_netdev (here: not a single receive buffer can be posted)
+ * leaves eth0 registered with no queues, and a re-probe that fails (here: the device now
+ * reports a receive queue of size 0) leaves it so after remove tore the old ones down. Either
+ * way eth0 is detached: every frame the stack sends (a UDP send, an ARP retry, the watchdog's
+ * and the reclaim timer's rounds) is dropped and counted before it reaches the driver, and a
+ * netreset that succeeds brings traffic back. */
+static void test_failed_probe_detaches(void)
+{
+	struct netbuf *nb;
+
+	vh_teardown();
+	while ((nb = netbuf_alloc())) /* the first probe: hold every free buffer */
+		kept[nkept++] = nb;
+	start_default();
+	release_kept();
+	CHECK(log_has("could not post a single receive buffer"));
+	CHECK(!vh_bound());
+	CHECK_EQ(netdev_count(), 1);
+	CHECK(!netif_device_present(&vh_vi()->dev));
+	vh_attach_stack(OUR_IP, PEER_IP);
+	for (int i = 0; i < 3; i++)
+		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
+	h_advance_ns(2 * NSEC_PER_SEC);
+	vh_poll();
+	CHECK_EQ(detached_drops(), 3);
+	CHECK_EQ(vh_leaked(), 0);
+	CHECK_EQ(netreset(), 0); /* the pool has buffers again */
+	CHECK(vh_bound());
+	CHECK(netif_device_present(&vh_vi()->dev));
+	stack_up();
+	check_ping(56, 40);
+	finish();
+
+	start_default();
+	stack_up();
+	vh.cfg.qsize[RX_VQ] = 0;
+	CHECK(netreset() < 0);
+	CHECK(log_has("queue 0 does not exist (size 0)"));
+	CHECK(!vh_bound());
+	CHECK(!netif_device_present(&vh_vi()->dev));
+	CHECK(vh_vi()->dev.carrier); /* the link did not go down: only the detached state stops it */
+	for (int i = 0; i < 3; i++)
+		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
+	udp_sendto(IPV4(10, 0, 2, 2), 1000, 1000, "y", 1); /* resolved: straight to the device */
+	h_advance_ns(3 * NSEC_PER_SEC);
+	vh_poll();
+	CHECK_EQ(detached_drops(), 4);
+	CHECK_EQ(vh_leaked(), 0);
+	vh.cfg.qsize[RX_VQ] = 64;
+	CHECK_EQ(netreset(), 0);
+	CHECK(vh_bound());
+	CHECK(netif_device_present(&vh_vi()->dev));
+	check_ping(56, 41);
+	finish();
+}
+
 /* Reset with buffers on both queues and frames waiting in the backlog: all come back. */
 static void test_reset_and_remove_with_buffers_out(void)
 {
@@ -1066,6 +1129,7 @@ int main(void)
 	RUN(test_refill_after_pool_ran_dry);
 	RUN(test_reset_and_remove_with_buffers_out);
 	RUN(test_reset_clears_cached_status);
+	RUN(test_failed_probe_detaches);
 	vh_teardown();
 	return unit_summary("virtio_net");
 }
