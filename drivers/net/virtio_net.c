@@ -477,24 +477,59 @@ static int virtnet_read_mac(struct virtnet_info *vi)
 	return 0;
 }
 
-/* The MTU to use (68..VIRTNET_MAX_MTU), or -EIO. */
-static int virtnet_read_mtu(struct virtnet_info *vi)
+/* The device's mtu field (5.1.4); -EIO, said on the console, when it cannot be read. */
+static int virtnet_cread_mtu(struct virtio_device *vdev)
 {
 	le16 mtu;
 
-	if (!virtio_has_feature(vi->vdev, VIRTIO_NET_F_MTU))
-		return ETH_DATA_LEN;
-	if (virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MTU, &mtu, sizeof(mtu)) < 0) {
-		printk("%s: cannot read the device MTU; refusing the device\n", vi->vdev->name);
+	if (virtio_cread_bytes(vdev, VIRTIO_NET_CFG_MTU, &mtu, sizeof(mtu)) < 0) {
+		printk("%s: cannot read the device MTU; refusing the device\n", vdev->name);
 		return -EIO;
 	}
+	return mtu;
+}
+
+/*
+ * Before FEATURES_OK (Linux's virtnet_validate). Accepting VIRTIO_NET_F_MTU binds the driver
+ * to the device's mtu: receive buffers for a frame of that size, nothing longer sent (5.1.4.2).
+ * An mtu below 68 is one the device must not offer (5.1.4.1: 68..65535), so the feature is not
+ * accepted at all and the device is driven as one without an MTU (1500), rather than
+ * negotiated and then ignored.
+ */
+static int virtnet_validate(struct virtio_device *vdev)
+{
+	int mtu;
+
+	if (!virtio_has_feature(vdev, VIRTIO_NET_F_MTU))
+		return 0;
+	mtu = virtnet_cread_mtu(vdev);
+	if (mtu < 0)
+		return mtu;
 	if (mtu < ETH_MIN_MTU) {
-		printk("%s: device MTU %u is below the minimum %u; using %u\n", vi->vdev->name, mtu, ETH_MIN_MTU,
-		       ETH_DATA_LEN);
+		printk("%s: device MTU %d is below the minimum %u; not accepting VIRTIO_NET_F_MTU, using %u\n",
+		       vdev->name, mtu, ETH_MIN_MTU, ETH_DATA_LEN);
+		virtio_clear_feature(vdev, VIRTIO_NET_F_MTU);
+	}
+	return 0;
+}
+
+/* The MTU to use (68..VIRTNET_MAX_MTU), or -EIO. */
+static int virtnet_read_mtu(struct virtnet_info *vi)
+{
+	int mtu;
+
+	if (!virtio_has_feature(vi->vdev, VIRTIO_NET_F_MTU))
 		return ETH_DATA_LEN;
+	mtu = virtnet_cread_mtu(vi->vdev);
+	if (mtu < 0)
+		return mtu;
+	if (mtu < ETH_MIN_MTU) { /* virtnet_validate saw a valid one: the device changed it */
+		printk("%s: device MTU %d is below the minimum %u although it was valid when the features were "
+		       "negotiated; refusing the device\n", vi->vdev->name, mtu, ETH_MIN_MTU);
+		return -EIO;
 	}
 	if (mtu > VIRTNET_MAX_MTU) {
-		printk("%s: device MTU %u is above what we support; using %u\n", vi->vdev->name, mtu, VIRTNET_MAX_MTU);
+		printk("%s: device MTU %d is above what we support; using %u\n", vi->vdev->name, mtu, VIRTNET_MAX_MTU);
 		return VIRTNET_MAX_MTU;
 	}
 	return mtu;
@@ -714,6 +749,7 @@ static const struct virtio_driver virtio_net_driver = {
 	.feature_table = virtnet_features,
 	.feature_table_size = ARRAY_SIZE(virtnet_features),
 	.feature_name = virtnet_feature_name,
+	.validate = virtnet_validate,
 	.probe = virtnet_probe,
 	.remove = virtnet_remove,
 	.config_changed = virtnet_config_changed,

@@ -162,6 +162,13 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 	if (!vdev->modern)
 		vdev->features &= 0xffffffffull; /* the legacy register holds 32 bits */
 	/* LAB:END */
+	/* The driver's last word on the subset, with the configuration in view (3.1.1 step 4). */
+	if (drv->validate) {
+		int err = drv->validate(vdev);
+
+		if (err)
+			return err;
+	}
 	printk("%s: offered   0x%016llx:", vdev->name, vdev->offered);
 	virtio_print_features(vdev, vdev->offered);
 	printk("%s: accepting 0x%016llx:", vdev->name, vdev->features);

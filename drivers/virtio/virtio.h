@@ -94,6 +94,11 @@ struct virtio_driver {
 	const unsigned *feature_table; /* feature bits the driver can use */
 	unsigned feature_table_size;
 	const char *(*feature_name)(unsigned bit); /* device-specific bits, for messages */
+	/* Optional, before FEATURES_OK (Linux's validate): vdev->features holds what would be
+	 * accepted; clear (virtio_clear_feature) what the device's configuration makes unusable.
+	 * The configuration may be read, not written, at this step (3.1.1 step 4). 0, or a
+	 * negative errno that refuses the device. */
+	int (*validate)(struct virtio_device *vdev);
 	int (*probe)(struct virtio_device *vdev);
 	void (*remove)(struct virtio_device *vdev);
 	void (*config_changed)(struct virtio_device *vdev); /* called from the event loop */
@@ -102,6 +107,13 @@ struct virtio_driver {
 static inline bool virtio_has_feature(const struct virtio_device *vdev, unsigned bit)
 {
 	return bit < 64 && (vdev->features & BIT_ULL(bit));
+}
+
+/* From a driver's validate only: do not accept this feature after all. */
+static inline void virtio_clear_feature(struct virtio_device *vdev, unsigned bit)
+{
+	if (bit < 64)
+		vdev->features &= ~BIT_ULL(bit);
 }
 
 int register_virtio_driver(const struct virtio_driver *drv);

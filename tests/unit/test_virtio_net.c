@@ -320,8 +320,8 @@ static void test_mtu_out_of_range(void)
 		unsigned want;
 		const char *msg;
 	} cases[] = {
-		{ 0, 1500, "device MTU 0 is below the minimum 68; using 1500" },
-		{ 67, 1500, "device MTU 67 is below the minimum 68" },
+		{ 0, 1500, "device MTU 0 is below the minimum 68; not accepting VIRTIO_NET_F_MTU, using 1500" },
+		{ 67, 1500, "device MTU 67 is below the minimum 68; not accepting VIRTIO_NET_F_MTU" },
 		{ 68, 68, NULL },
 		{ 1280, 1280, NULL },
 		{ 1500, 1500, NULL },
@@ -337,6 +337,10 @@ static void test_mtu_out_of_range(void)
 			continue;
 		CHECK_EQ(vh_vi()->dev.mtu, cases[i].want);
 		CHECK_EQ(vh_vi()->max_frame, cases[i].want + ETH_HLEN);
+		/* negotiated only when valid (5.1.4.1: 68..65535) */
+		CHECK_EQ(!!(vh.accepted & BIT_ULL(VIRTIO_NET_F_MTU)), cases[i].mtu >= ETH_MIN_MTU);
+		/* a receive buffer holds a whole frame of the MTU in use (5.1.4.2, 5.1.6.3.1) */
+		CHECK(vh_vi()->rx_buf_len >= vh_vi()->max_frame);
 		if (cases[i].msg)
 			CHECK(log_has(cases[i].msg));
 		finish();
@@ -366,6 +370,65 @@ static void test_small_mtu_enforced(void)
 	CHECK_EQ(st()->rx_frames, 1);
 	CHECK_EQ(eth_stats.rx_unknown_ethertype, 1);
 	check_rx_refilled();
+	finish();
+}
+
+/* VIRTIO_NET_F_MTU (virtio 1.x 5.1.4): an MTU below 68 is one the device must not offer
+ * (5.1.4.1), so the feature is not accepted at all (virtnet_validate, before FEATURES_OK) and
+ * the device is driven as one without an MTU; 68 is accepted. A device whose MTU falls below
+ * 68 after the feature was negotiated is refused. Whatever the MTU, nothing longer than it is
+ * handed to the device (5.1.4.2), counted in tx_too_long. */
+static void test_mtu_feature_validated(void)
+{
+	static u8 f[200];
+	struct vh_config c;
+	struct netbuf *nb;
+	unsigned n, len;
+
+	probe_with_mtu(67, true);
+	CHECK(vh_bound());
+	CHECK(vh.status & VIRTIO_CONFIG_S_FEATURES_OK);
+	CHECK(!(vh.accepted & BIT_ULL(VIRTIO_NET_F_MTU)));
+	CHECK(!virtio_has_feature(&vh.vdev, VIRTIO_NET_F_MTU));
+	CHECK(vh.vdev.offered & BIT_ULL(VIRTIO_NET_F_MTU));
+	CHECK(log_has("device MTU 67 is below the minimum 68; not accepting VIRTIO_NET_F_MTU"));
+	if (vh_bound())
+		CHECK_EQ(vh_vi()->dev.mtu, 1500);
+	finish();
+
+	probe_with_mtu(68, true);
+	CHECK(vh_bound());
+	CHECK(vh.accepted & BIT_ULL(VIRTIO_NET_F_MTU));
+	CHECK(!log_has("below the minimum"));
+	if (!vh_bound()) {
+		finish();
+		return;
+	}
+	CHECK_EQ(vh_vi()->dev.mtu, 68);
+	vh_attach_stack(OUR_IP, PEER_IP);
+	vh_poll();
+	vh_tx_complete(64);
+	n = vh.tx_seen;
+	memset(f, 0x11, sizeof(f));
+	for (unsigned size = 83; size >= 82; size--) { /* one over MTU + Ethernet header, then exact */
+		nb = netbuf_alloc();
+		memcpy(netbuf_put(nb, size), f, size);
+		dev_queue_xmit(&vh_vi()->dev, nb);
+	}
+	vh_poll();
+	vh_tx_complete(64);
+	CHECK_EQ(vh_vi()->dev.stats.tx_too_long, 1);
+	CHECK_EQ(vh.tx_seen, n + 1);
+	vh_tx(n, &len);
+	CHECK_EQ(len, 82);
+	CHECK_EQ(vh_leaked(), 0);
+	finish();
+
+	/* valid when the features were negotiated, 60 once FEATURES_OK is set */
+	vh_default_config(&c);
+	c.mtu_late = 60;
+	vh_start(&c);
+	check_probe_failed("device MTU 60 is below the minimum 68 although it was valid");
 	finish();
 }
 
@@ -415,6 +478,7 @@ static void test_config_generation_never_settles(void)
 
 	vh_default_config(&c);
 	c.unstable_reads = -1;
+	c.features &= ~BIT_ULL(VIRTIO_NET_F_MTU); /* with it, the MTU is read first (below) */
 	vh_start(&c);
 	check_probe_failed("device configuration never settled");
 	CHECK(log_has("cannot read the device MAC; refusing the device"));
@@ -422,9 +486,12 @@ static void test_config_generation_never_settles(void)
 	CHECK_EQ(vh.vdev.stats.config_read_failures, 1);
 	finish();
 
-	/* the MTU is the first field read when there is no MAC */
-	c.features &= ~BIT_ULL(VIRTIO_NET_F_MAC);
+	/* the MTU is the first field read when the device offers one: before FEATURES_OK, to
+	 * decide whether to accept VIRTIO_NET_F_MTU (virtnet_validate) */
+	vh_default_config(&c);
+	c.unstable_reads = -1;
 	vh_start(&c);
+	CHECK(!(vh.status & VIRTIO_CONFIG_S_FEATURES_OK));
 	check_probe_failed("cannot read the device MTU; refusing the device");
 	finish();
 
@@ -1110,6 +1177,7 @@ int main(void)
 	RUN(test_probe_queue_too_large);
 	RUN(test_mtu_out_of_range);
 	RUN(test_small_mtu_enforced);
+	RUN(test_mtu_feature_validated);
 	RUN(test_mac_out_of_range);
 	RUN(test_config_generation_never_settles);
 	RUN(test_config_read_zeroes_on_failure);

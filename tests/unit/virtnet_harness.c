@@ -44,6 +44,7 @@ struct vh_config {
 	u64 must_accept;     /* FEATURES_OK does not stick unless the driver accepted these (QEMU
 	                      * refuses a driver that leaves ACCESS_PLATFORM out) */
 	bool stuck_reset;    /* status never reads back 0 after a reset */
+	u16 mtu_late;        /* non-zero: the MTU field changes to this once FEATURES_OK is set */
 };
 
 struct vh_device {
@@ -147,7 +148,14 @@ static u8 vh_get_status(struct virtio_device *vdev)
 	return refuse ? d->status & ~VIRTIO_CONFIG_S_FEATURES_OK : d->status;
 }
 
-static void vh_set_status(struct virtio_device *vdev, u8 status) { to_vh(vdev)->status = status; }
+static void vh_set_status(struct virtio_device *vdev, u8 status)
+{
+	struct vh_device *d = to_vh(vdev);
+
+	d->status = status;
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && d->cfg.mtu_late)
+		memcpy(d->cfgspace + VIRTIO_NET_CFG_MTU, &d->cfg.mtu_late, 2);
+}
 
 static int vh_reset_dev(struct virtio_device *vdev)
 {
