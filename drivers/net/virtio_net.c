@@ -400,6 +400,11 @@ static void virtnet_watchdog(struct timer *t)
 {
 	struct virtnet_info *vi = container_of(t, struct virtnet_info, watchdog);
 
+	if (!netif_device_present(&vi->dev)) { /* no rings to watch (a dead device keeps its frames) */
+		vi->watchdog_idle_s = 0;
+		timer_arm(t, NSEC_PER_SEC);
+		return;
+	}
 	if (vi->svq)
 		free_old_xmit(vi);
 	if (!vi->tx_inflight || vi->stats.tx_completed != vi->watchdog_completed) {
@@ -605,18 +610,24 @@ static void free_unused_bufs(struct virtnet_info *vi)
 static void virtnet_remove(struct virtio_device *vdev)
 {
 	struct virtnet_info *vi = vdev->priv;
+	bool stopped;
 
 	/* Detach before anything is torn down (Linux's netif_device_detach): from here until a
 	 * probe has the rings back, no frame reaches start_xmit, which would meet NULL queues. */
 	netif_device_detach(&vi->dev);
-	/* Reset first: once the device has stopped, nothing it holds can change under us. */
-	virtio_reset_device(vdev);
+	/* Reset first: once the device has stopped, nothing it holds can change under us. A device
+	 * that did not stop (the reset timed out; the core marks it dead) may still write every
+	 * buffer it holds: those stay with it, counted in rx_posted and tx_inflight, and del_vqs
+	 * keeps the rings. */
+	stopped = virtio_reset_device(vdev) == 0;
 	timer_cancel(&vi->tx_reclaim);
 	timer_cancel(&vi->refill);
 	napi_complete(&vi->napi);
 	napi_complete(&vi->napi_tx);
-	free_old_xmit(vi);
-	free_unused_bufs(vi);
+	if (stopped) {
+		free_old_xmit(vi);
+		free_unused_bufs(vi);
+	}
 	vdev->config->del_vqs(vdev);
 	vi->rvq = vi->svq = NULL;
 	vi->tx_kick_pending = false;
@@ -726,8 +737,8 @@ static int virtnet_probe(struct virtio_device *vdev)
 	return 0;
 
 err_reset:
-	virtio_reset_device(vdev);
-	free_unused_bufs(vi);
+	if (virtio_reset_device(vdev) == 0) /* else the device keeps them (see virtnet_remove) */
+		free_unused_bufs(vi);
 err_del_vqs:
 	vdev->config->del_vqs(vdev);
 	vi->rvq = vi->svq = NULL;

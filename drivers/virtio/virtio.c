@@ -251,6 +251,13 @@ int virtio_reset_device(struct virtio_device *vdev)
 	 * self-check would take every bit we set before the reset for one that vanished. */
 	vdev->status = 0;
 	vdev->ready = false;
+	if (err && !vdev->dead) {
+		/* Not reset (4.1.4.3.2 has the driver wait for status 0; the transport gave up): the
+		 * device has not let go of its queues, so their rings and buffers stay allocated. */
+		vdev->dead = true;
+		printk("%s: the device did not finish its reset (%s): its rings and buffers stay allocated "
+		       "and it is not used again\n", vdev->name, strerror(err));
+	}
 	return err;
 }
 
@@ -333,6 +340,10 @@ int virtio_reprobe(struct virtio_device *vdev)
 	if (vdev->driver) {
 		drv->remove(vdev); /* resets the device and takes every buffer back */
 		vdev->driver = NULL;
+	}
+	if (vdev->dead) {
+		printk("%s: is dead (a reset never completed); not probed again\n", vdev->name);
+		return -EIO;
 	}
 	err = virtio_reset_and_ack(vdev);
 	if (err)

@@ -85,6 +85,9 @@ struct virtio_device {
 	unsigned nvqs;
 	u8 status;                        /* what we last wrote, for the self-check */
 	bool ready;                       /* DRIVER_OK set */
+	bool dead;                        /* a reset never completed: the device may still use
+					   * its rings and buffers, so they are never freed, and
+					   * it is never probed again (virtio_reset_device) */
 	struct virtio_device_stats stats;
 };
 

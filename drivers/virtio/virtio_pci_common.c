@@ -105,13 +105,20 @@ void vp_del_vqs(struct virtio_device *vdev)
 {
 	struct virtio_pci_device *vp = to_vp_device(vdev);
 
-	for (unsigned i = 0; i < vp->nvqs; i++) {
-		if (vp->vqs[i].vq)
-			vp->del_vq(&vp->vqs[i]);
-		vp->vqs[i].vq = NULL;
-		vdev->vqs[i] = NULL;
-	}
+	/* Interrupts first: until its handler is gone, an interrupt can arrive at any moment and
+	 * would find a queue deleted under it (vp_vq_interrupt does not look, and should not
+	 * need to). */
 	vp_release_irqs(vp);
+	if (vdev->dead && vp->nvqs)
+		printk("%s: keeping the rings of %u queues: the device never finished its reset and may still write them\n",
+		       vdev->name, vp->nvqs);
+	for (unsigned i = 0; i < vp->nvqs; i++) {
+		vdev->vqs[i] = NULL;
+		/* A device that did not reset may still be using the rings: they are never freed
+		 * (the kernel's memory is safer lost than handed out again under its DMA). */
+		if (vp->vqs[i].vq && !vdev->dead)
+			vp->del_vq(&vp->vqs[i]);
+	}
 	vp->nvqs = 0;
 	vdev->nvqs = 0;
 }

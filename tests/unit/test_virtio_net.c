@@ -902,6 +902,28 @@ static void test_msix_fallback_enables_queues_last(void)
 	vp_modern_finish(&vp);
 }
 
+/* Teardown (vp_del_vqs) with interrupts arriving all along: every handler is released before
+ * the first queue is deleted, so none can meet a deleted queue (a per-queue vector's handler
+ * would call vring_interrupt on it). */
+static void test_teardown_releases_irqs_first(void)
+{
+	static struct virtio_pci_device vp;
+	static struct pci_dev pci;
+
+	vp_modern_start(&vp, &pci, 3, 3);
+	vp_sim.irq_storm = true; /* from here on, interrupts at every queue_select write */
+	CHECK_EQ(vp_modern_find(&vp), 0);
+	CHECK_EQ(vp.irq_mode, VP_IRQ_MSIX_PER_VQ);
+	CHECK(vp_sim.storm_irqs > 0); /* the handlers of queues already set up did run */
+	vp_sim.storm_irqs = 0;
+	CHECK_EQ(virtio_reset_device(&vp.vdev), 0);
+	vp_del_vqs(&vp.vdev);
+	CHECK_EQ(vp_sim.storm_irqs, 0);
+	CHECK(!vp.vqs[0].vq && !vp.vqs[1].vq);
+	vp_modern_finish(&vp);
+	vh_work = NULL; /* the config handler's work item */
+}
+
 /* ---- a device that stops answering ---- */
 
 static void test_tx_watchdog(void)
@@ -1138,6 +1160,77 @@ static void test_failed_probe_detaches(void)
 	finish();
 }
 
+/* A reset that never completes (4.1.4.3.2: the driver waits for status 0; we give up after
+ * VP_RESET_TIMEOUT_MS): the device may still be writing its rings and the buffers posted
+ * to them. Its interrupts are released, but nothing it can write is freed: the rings stay
+ * (vp_del_vqs) and so do the buffers (virtnet_remove); the device is marked dead and never
+ * probed again. */
+static void test_reset_timeout_keeps_rings(void)
+{
+	static struct virtio_pci_device vp;
+	static struct pci_dev pci;
+	struct netbuf_stats ns;
+	long dma;
+	u64 in_use;
+
+	vp_modern_start(&vp, &pci, 3, 3);
+	CHECK_EQ(vp_modern_find(&vp), 0);
+	vp_sim.status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+			VIRTIO_CONFIG_S_DRIVER_OK;
+	vp_sim.stuck_reset = true;
+	dma = host_dma_live;
+	CHECK_EQ(virtio_reset_device(&vp.vdev), -ETIMEDOUT);
+	CHECK(vp.vdev.dead);
+	CHECK(log_has("vp0: the device did not finish its reset"));
+	vp_del_vqs(&vp.vdev);
+	CHECK_EQ(vp_sim.msi_freed, vp_sim.msi_allocated); /* no handler left to run */
+	CHECK_EQ(host_dma_live, dma);                       /* the rings are still there */
+	CHECK(vp.vqs[0].vq && vp.vqs[1].vq);
+	CHECK_EQ(vp.nvqs, 0);
+	CHECK_EQ(vp.vdev.nvqs, 0);
+	for (unsigned i = 0; i < 2; i++) { /* the test plays the reboot that frees them */
+		vring_del_virtqueue(vp.vqs[i].vq);
+		vp.vqs[i].vq = NULL;
+	}
+	vp_modern_finish(&vp);
+
+	/* the driver: netreset on a device whose reset times out */
+	start_default();
+	stack_up();
+	for (int i = 0; i < 10; i++)
+		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
+	vh_poll();
+	CHECK(vh_vi()->tx_inflight > 0);
+	netbuf_get_stats(&ns);
+	in_use = ns.in_use;
+	dma = host_dma_live;
+	vh.cfg.stuck_reset = true;
+	CHECK(netreset() < 0);
+	CHECK(vh.vdev.dead);
+	CHECK(!vh_bound());
+	CHECK(!netif_device_present(&vh_vi()->dev));
+	CHECK_EQ(host_dma_live, dma); /* rings kept */
+	netbuf_get_stats(&ns);
+	CHECK_EQ(ns.in_use, in_use);  /* and every buffer the device holds */
+	udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
+	h_advance_ns(3 * NSEC_PER_SEC);
+	vh_poll();
+	CHECK_EQ(vh_vi()->dev.stats.tx_detached_drop, 1);
+	host_log_clear();
+	CHECK_EQ(netreset(), -EIO); /* dead: not probed again */
+	CHECK(log_has("is dead"));
+	CHECK(vh.vqs[RX_VQ] && vh.vqs[TX_VQ]);
+	for (unsigned i = 0; i < 2; i++) { /* the reboot, again */
+		struct netbuf *nb;
+
+		while ((nb = virtqueue_detach_unused_buf(vh.vqs[i])))
+			netbuf_free(nb);
+		vring_del_virtqueue(vh.vqs[i]);
+		vh.vqs[i] = NULL;
+	}
+	finish();
+}
+
 /* Reset with buffers on both queues and frames waiting in the backlog: all come back. */
 static void test_reset_and_remove_with_buffers_out(void)
 {
@@ -1191,6 +1284,7 @@ int main(void)
 	RUN(test_num_buffers_merge);
 	RUN(test_isr_unknown_bits);
 	RUN(test_msix_fallback_enables_queues_last);
+	RUN(test_teardown_releases_irqs_first);
 	RUN(test_tx_watchdog);
 	RUN(test_tx_ring_broken_with_backlog);
 	RUN(test_stall_then_refill);
@@ -1198,6 +1292,7 @@ int main(void)
 	RUN(test_reset_and_remove_with_buffers_out);
 	RUN(test_reset_clears_cached_status);
 	RUN(test_failed_probe_detaches);
+	RUN(test_reset_timeout_keeps_rings);
 	vh_teardown();
 	return unit_summary("virtio_net");
 }

@@ -190,9 +190,11 @@ static void vh_del_vqs(struct virtio_device *vdev)
 	struct vh_device *d = to_vh(vdev);
 
 	for (unsigned i = 0; i < d->nvqs; i++) {
+		vdev->vqs[i] = NULL;
+		if (vdev->dead) /* as vp_del_vqs: a device that never reset keeps its rings (in vh.vqs) */
+			continue;
 		vring_del_virtqueue(d->vqs[i]);
 		d->vqs[i] = NULL;
-		vdev->vqs[i] = NULL;
 	}
 	d->nvqs = 0;
 	vdev->nvqs = 0;

@@ -10,7 +10,9 @@
  * reading back NO_VECTOR, 4.1.5.1.2, and records every queue_enable write with the vectors in
  * force at that moment); any other address is plain memory (the notify and ISR regions). PCI
  * and IRQ services are stubs: MSI-X exists only when vp_sim.msix says so; INTx lines are refused
- * unless vp_sim.intx says so.
+ * unless vp_sim.intx says so. The handlers request_irq installs are remembered, so that
+ * vp_sim.irq_storm can run them in the middle of a teardown, and vp_sim.stuck_reset makes a
+ * device whose reset never completes (on the simulated clock).
  */
 #include "kernel/types.h"
 
@@ -31,9 +33,25 @@ static void cpu_relax(void) {}
 
 #include "drivers/virtio/virtio_pci_common.c" /* #included, not linked: vp_interrupt is static */
 #include "drivers/virtio/virtio_pci_modern.c" /* #included, not linked: its setup_vq is static */
+#include "tests/unit/kernel_harness.h"
 #include "tests/unit/vp_common_harness.h"
 
 struct vp_sim vp_sim;
+
+/* The handler installed on each irq (INTx lines below 16, MSI irqs from 32). */
+static struct {
+	irq_handler_t fn;
+	void *data;
+} sim_irq[64];
+
+static void sim_irq_storm(void)
+{
+	for (int irq = 0; irq < (int)ARRAY_SIZE(sim_irq); irq++)
+		if (sim_irq[irq].fn) {
+			vp_sim.storm_irqs++;
+			sim_irq[irq].fn(irq, sim_irq[irq].data);
+		}
+}
 
 /* ---- the simulated common configuration (4.1.4.3) ---- */
 
@@ -67,6 +85,8 @@ static u32 common_read(unsigned off)
 	case COMMON_NUMQ:
 		return vp_sim.num_queues;
 	case COMMON_STATUS:
+		if (vp_sim.stuck_reset)
+			host_now_ns += NSEC_PER_MSEC; /* the driver's wait goes on in simulated time */
 		return vp_sim.status;
 	case COMMON_Q_SELECT:
 		return vp_sim.queue_select;
@@ -92,6 +112,8 @@ static void common_write(unsigned off, u32 v)
 		vp_sim.config_vector = sim_map_vector((u16)v);
 		break;
 	case COMMON_STATUS:
+		if (!v && vp_sim.stuck_reset)
+			break;
 		vp_sim.status = (u8)v;
 		if (!v) /* reset: every queue disabled, every vector unmapped (4.1.4.3.1) */
 			for (unsigned i = 0; i < VP_SIM_QUEUES; i++) {
@@ -101,6 +123,8 @@ static void common_write(unsigned off, u32 v)
 		break;
 	case COMMON_Q_SELECT:
 		vp_sim.queue_select = (u16)v;
+		if (vp_sim.irq_storm)
+			sim_irq_storm();
 		break;
 	case COMMON_Q_SIZE:
 		if (q)
@@ -235,11 +259,23 @@ volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len)
 
 int request_irq(int irq, irq_handler_t handler, void *data, const char *name)
 {
-	return irq >= 32 || vp_sim.intx ? 0 : -EBUSY; /* MSI irqs (32 and up) always; INTx on request */
+	if (irq < 0 || irq >= (int)ARRAY_SIZE(sim_irq) || (irq < 32 && !vp_sim.intx))
+		return -EBUSY; /* MSI irqs (32 and up) always; INTx on request */
+	sim_irq[irq].fn = handler;
+	sim_irq[irq].data = data;
+	return 0;
 }
-void free_irq(int irq) {}
-int irq_alloc_msi(void) { return vp_sim.msix ? 32 + (int)vp_sim.msi_allocated++ : -ENOSPC; }
-void irq_free_msi(int irq) { vp_sim.msi_freed++; }
+void free_irq(int irq)
+{
+	if (irq >= 0 && irq < (int)ARRAY_SIZE(sim_irq))
+		sim_irq[irq].fn = NULL;
+}
+int irq_alloc_msi(void) { return vp_sim.msix ? 32 + (int)(vp_sim.msi_allocated++ % 32) : -ENOSPC; }
+void irq_free_msi(int irq)
+{
+	free_irq(irq);
+	vp_sim.msi_freed++;
+}
 void irq_msi_message(int irq, u32 *addr, u32 *data) { *addr = 0xfee00000u; *data = (u32)irq; }
 u64 irq_count(int irq) { return 0; }
 int virtio_pci_legacy_probe(struct virtio_pci_device *vp) { return -ENODEV; }
@@ -248,6 +284,7 @@ void vp_harness_intx(struct virtio_pci_device *vp) { vp_interrupt(0, vp); }
 
 int vp_harness_modern(struct virtio_pci_device *vp, struct pci_dev *pci)
 {
+	memset(sim_irq, 0, sizeof(sim_irq)); /* a new device: nothing installed */
 	vp->pci = pci;
 	vp->intx_irq = vp->config_irq = vp->shared_irq = -1;
 	return virtio_pci_modern_probe(vp);

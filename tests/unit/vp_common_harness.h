@@ -37,6 +37,10 @@ struct vp_sim {
 	bool msix_enabled;
 	bool intx;                 /* request_irq of an INTx line succeeds */
 	unsigned msi_allocated, msi_freed;
+	bool stuck_reset;          /* writing status 0 does not reset; each read of it takes 1 ms */
+	bool irq_storm;            /* every queue_select write: each installed handler runs, as if
+	                            * its interrupt arrived just then */
+	unsigned storm_irqs;       /* handlers the storm ran */
 };
 extern struct vp_sim vp_sim;
 
