@@ -172,7 +172,12 @@ static void vp_legacy_del_vq(struct virtio_pci_vq_info *info)
 		outw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR, VIRTIO_MSI_NO_VECTOR);
 		inb(vp->ioaddr + VIRTIO_PCI_ISR); /* flush the vector write */
 	}
-	outl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN, 0); /* deactivate the queue */
+	/* Deactivate the queue -- only one that is active: QEMU takes a 0 written here as a reset
+	 * of the whole device, which would undo status and features in the middle of a probe that
+	 * is only unwinding an interrupt mode (its queues were never activated). Teardown resets
+	 * the device first, after which every PFN reads 0 and nothing is written. */
+	if (inl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN))
+		outl(vp->ioaddr + VIRTIO_PCI_QUEUE_PFN, 0);
 	vring_del_virtqueue(info->vq);
 	info->vq = NULL;
 }
