@@ -36,14 +36,15 @@ say() { echo "privnet: $*" >&2; }
 
 # Can a TAP be made here? (Run as uid 0 of wherever we are.) Prints why not.
 tap_problem() {
+	local err
 	if [ ! -e /dev/net/tun ]; then
 		echo "/dev/net/tun does not exist (load the tun module: sudo modprobe tun)"
-	elif ! ip tuntap add dev vnetprobe0 mode tap 2>/dev/null; then
+	elif ! err=$(ip tuntap add dev vnetprobe0 mode tap 2>&1); then
 		if [ ! -r /dev/net/tun ] || [ ! -w /dev/net/tun ]; then
 			echo "/dev/net/tun is not open to this user ($(stat -c %A /dev/net/tun)); stock" \
 				"Debian/Ubuntu make it crw-rw-rw- through udev: sudo chmod 0666 /dev/net/tun"
 		else
-			echo "creating a TAP device failed: $(ip tuntap add dev vnetprobe0 mode tap 2>&1 | head -n1)"
+			echo "creating a TAP device failed: $(echo "$err" | head -n1)"
 		fi
 	else
 		ip tuntap del dev vnetprobe0 mode tap 2>/dev/null || true
@@ -53,26 +54,18 @@ tap_problem() {
 # Why an unprivileged user namespace cannot be had, and the setting that allows it.
 # (VNET_SYSCTL_DIR stands in for /proc/sys in tests/qemu/test_privnet.py.)
 userns_problem() {
-	local err=$1 f sys=${VNET_SYSCTL_DIR:-/proc/sys}
-	f=$sys/kernel/apparmor_restrict_unprivileged_userns
-	if [ -r $f ] && [ "$(cat $f)" = 1 ]; then
-		echo "AppArmor restricts unprivileged user namespaces ($f = 1, as on Ubuntu 24.04);" \
-			"allow them with: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
-		return
-	fi
-	f=$sys/kernel/unprivileged_userns_clone
-	if [ -r $f ] && [ "$(cat $f)" = 0 ]; then
-		echo "unprivileged user namespaces are disabled ($f = 0);" \
-			"allow them with: sudo sysctl -w kernel.unprivileged_userns_clone=1"
-		return
-	fi
-	f=$sys/user/max_user_namespaces
-	if [ -r $f ] && [ "$(cat $f)" = 0 ]; then
-		echo "user namespaces are disabled ($f = 0);" \
-			"allow them with: sudo sysctl -w user.max_user_namespaces=16384"
-		return
-	fi
-	echo "an unprivileged user namespace could not be set up here: ${err:-unknown reason}"
+	local sys=${VNET_SYSCTL_DIR:-/proc/sys}
+	# switched_off NAME VALUE-THAT-FORBIDS WHAT: the sysctl NAME holds that value
+	switched_off() {
+		local f=$sys/${1//.//}
+		[ -r "$f" ] && [ "$(cat "$f")" = "$2" ] || return 1
+		echo "$3 ($f = $2); allow them with: sudo sysctl -w $1=$4"
+	}
+	switched_off kernel.apparmor_restrict_unprivileged_userns 1 \
+		"AppArmor restricts unprivileged user namespaces, as on Ubuntu 24.04" 0 ||
+		switched_off kernel.unprivileged_userns_clone 0 "unprivileged user namespaces are disabled" 1 ||
+		switched_off user.max_user_namespaces 0 "user namespaces are disabled" 16384 ||
+		echo "an unprivileged user namespace could not be set up here: ${1:-unknown reason}"
 }
 
 # The socket wire: say why once, then run COMMAND without a TAP.
@@ -83,21 +76,24 @@ run_without_tap() {
 	exec "$@"
 }
 
+# COMMAND with a TAP if one can be made here, else on the socket wire.
+run_with_tap_if_possible() {
+	local why
+	why=$(tap_problem)
+	[ -z "$why" ] || run_without_tap "$why" "$@"
+	export VNET_NET=tap
+	exec "$@"
+}
+
 # Second stage, inside the new namespaces: our own /run, a loopback, and a probe for TAPs.
+# (VNET_NET=socket never gets here: it is honoured before any namespace is made.)
 if [ "${1:-}" = --inside ]; then
 	shift
 	mount -t tmpfs -o mode=0755 vnet-run /run
 	ip link set lo up
 	export VNET_PRIVNET=userns VNET_USERNS_PID=$$
 	unset VNET_USERNS # done: a nested call runs its command here
-	if [ "${VNET_NET:-}" = socket ]; then
-		export VNET_NET_WHY=${VNET_NET_WHY:-"VNET_NET=socket was asked for"}
-		exec "$@"
-	fi
-	why=$(tap_problem)
-	if [ -n "$why" ]; then run_without_tap "$why" "$@"; fi
-	export VNET_NET=tap
-	exec "$@"
+	run_with_tap_if_possible "$@"
 fi
 
 if [ -n "${VNET_PRIVNET:-}" ] && [ "${VNET_USERNS:-0}" != 1 ]; then # set up by an outer call
@@ -111,10 +107,7 @@ fi
 
 if [ "$(id -u)" = 0 ] && [ "${VNET_USERNS:-0}" != 1 ]; then
 	export VNET_PRIVNET=root
-	why=$(tap_problem)
-	if [ -n "$why" ]; then run_without_tap "$why" "$@"; fi
-	export VNET_NET=tap
-	exec "$@"
+	run_with_tap_if_possible "$@"
 fi
 
 command -v unshare >/dev/null || run_without_tap "unshare (util-linux) is not installed" "$@"
