@@ -27,6 +27,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "qemu"))  # for the wire's one description (wire.py)
+from wire import describe as describe_wire  # noqa: E402
 PYTHON = "/usr/bin/python3"  # Debian's, which has pytest; not whatever python3 is on PATH
 JUNIT = ROOT / "build" / "pytest.xml"
 UNIT_TIMEOUT = 300
@@ -37,7 +39,7 @@ SUMMARY_RE = re.compile(r"(\d+) passed, (\d+) failed\s*$")
 
 class Tally:
     def __init__(self):
-        self.passed = self.failed = self.skipped = 0
+        self.passed = self.failed = 0
         self.failures = []  # "suite: name" of each failure, for the end
         self.skips = []  # "suite: name: reason" of each skip
 
@@ -119,17 +121,6 @@ def count_junit(path):
     return passed, failed, skipped, names
 
 
-def wire_line():
-    """Which wire the network tests get (tools/privnet.sh decided; tests/qemu/wire.py reads it)."""
-    net = os.environ.get("VNET_NET") or ("tap" if os.geteuid() == 0 else "socket")
-    how = os.environ.get("VNET_PRIVNET", "")
-    if net == "tap":
-        where = "in a user namespace of our own" if how == "userns" else "as root"
-        return f"network tests on TAP devices in network namespaces ({where})"
-    why = os.environ.get("VNET_NET_WHY") or "not started through tools/privnet.sh"
-    return f"network tests on a unix-socket wire, no TAP: {why}"
-
-
 def run_pytest(tally):
     JUNIT.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -139,7 +130,7 @@ def run_pytest(tally):
     argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider",
             f"--junitxml={JUNIT}"] + shlex.split(os.environ.get("PYTEST_ARGS", ""))
     print("pytest: " + " ".join(shlex.quote(a) for a in argv), flush=True)
-    print("pytest: " + wire_line(), flush=True)
+    print("pytest: network tests on " + describe_wire(), flush=True)
     start = time.monotonic()
     status = subprocess.call(argv, cwd=ROOT)
     elapsed = time.monotonic() - start
@@ -158,7 +149,6 @@ def run_pytest(tally):
         names.append(f"(pytest exited with status {status})")
     tally.passed += passed
     tally.failed += failed
-    tally.skipped += len(skipped)
     tally.skips += [f"pytest: {n}" for n in skipped]
     tally.failures += [f"pytest: {n}" for n in names]
     print(f"pytest: {passed} passed, {failed} failed, {len(skipped)} skipped ({elapsed:.1f} s)",
@@ -192,7 +182,7 @@ def main():
             print(f"    {s}")
     if tally.passed + tally.failed == 0:
         print("runtests: no test ran", file=sys.stderr)
-    print(f"{tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped", flush=True)
+    print(f"{tally.passed} passed, {tally.failed} failed, {len(tally.skips)} skipped", flush=True)
     return 1 if tally.failed or tally.passed + tally.failed == 0 else 0
 
 

@@ -36,8 +36,6 @@ import threading
 import time
 import shutil
 
-import pytest
-
 from guest import GUEST_MAC
 from netns import NetNS
 
@@ -58,12 +56,24 @@ def mode():
                       "(make test does that; or: tools/privnet.sh /usr/bin/python3 -m pytest ...)")
 
 
+def describe():
+    """The wire in one line, for the reports of make test, make grade and make bench."""
+    net, why = mode()
+    if net == "socket":
+        return f"the unix-socket wire, no TAP device: {why}"
+    how = "inside a user namespace (no root needed)" if os.environ.get("VNET_PRIVNET") == "userns" \
+        else "as root"
+    return f"TAP devices in the tests' own network namespaces, {how}"
+
+
 def have_tap():
     return mode()[0] == "tap"
 
 
 def need_tap(what="this check"):
     """Skip the calling test unless a kernel TAP can be made, saying why it cannot."""
+    import pytest  # here: the tools that only describe the wire (runtests, bench) need no pytest
+
     net, why = mode()
     if net != "tap":
         pytest.skip(f"{what} needs a kernel TAP device: {why}")

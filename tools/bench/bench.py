@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests" / "qemu"))
 from counters import parse_counters  # noqa: E402
 from guest import GUEST_MAC, Guest, GuestError, qemu_argv  # noqa: E402
 from netns import NetNS  # noqa: E402
+from wire import describe as describe_wire, have_tap  # noqa: E402
 
 GUEST_IP = "10.0.2.15"
 HOST_IP = "10.0.2.2"
@@ -930,9 +931,8 @@ def parse_args():
 
 
 def preflight(args):
-    if os.environ.get("VNET_NET", "tap" if os.geteuid() == 0 else "socket") != "tap":
-        why = os.environ.get("VNET_NET_WHY") or "not root: run it as make bench (tools/privnet.sh)"
-        raise SystemExit(f"bench: needs TAP devices in network namespaces, and none can be made here: {why}")
+    if not have_tap():
+        raise SystemExit(f"bench: needs TAP devices in network namespaces, and this run has {describe_wire()}")
     for tool in ("ip", "qemu-system-x86_64"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (tools/deps.sh test)")

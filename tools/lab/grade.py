@@ -27,6 +27,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "qemu"))  # for the wire's one description (wire.py)
+from wire import describe as describe_wire, have_tap  # noqa: E402
 PYTHON = "/usr/bin/python3"
 BUILD = ROOT / "build" / "grade"
 UNIT_TIMEOUT = 120
@@ -249,19 +251,6 @@ def print_table(rows, verbose):
     return total, full
 
 
-def describe_network():
-    """One line on the wire the QEMU checks have (tools/privnet.sh sets VNET_NET)."""
-    net, why = os.environ.get("VNET_NET"), os.environ.get("VNET_NET_WHY", "")
-    if net == "tap":
-        how = {"root": " (as root)", "userns": " (inside a user namespace: no root needed)"}
-        return "grade: network: TAP devices in the tests' own network namespaces" \
-            + how.get(os.environ.get("VNET_PRIVNET", ""), "")
-    if net == "socket":
-        return f"grade: network: the unix-socket wire, no TAP device ({why}); " \
-            "the checks that need a kernel TAP are skipped"
-    return None
-
-
 def main():
     ap = argparse.ArgumentParser(description="grade the lab (LAB.md): a score per stage")
     ap.add_argument("--stage", type=int, action="append", help="grade only this stage (repeatable)")
@@ -272,9 +261,8 @@ def main():
     if not stages:
         sys.exit("grade: stages are 1..6")
     start = time.monotonic()
-    net = describe_network()
-    if net:
-        print(net, flush=True)
+    print("grade: network: " + describe_wire()
+          + ("" if have_tap() else "; the checks that need a kernel TAP are skipped"), flush=True)
     rows = grade(stages, args.verbose)
     total, full = print_table(rows, args.verbose)
     print(f"grade: {total}/{full} points in {time.monotonic() - start:.0f} s"
