@@ -274,11 +274,21 @@ static int virtio_reset_and_ack(struct virtio_device *vdev)
 	return 0;
 }
 
+/* The driver for vdev's type, whether bound or not (one driver per device type). */
+static const struct virtio_driver *find_driver(const struct virtio_device *vdev)
+{
+	for (int i = 0; i < ndrivers; i++)
+		if (drivers[i]->device_id == vdev->id)
+			return drivers[i];
+	return NULL;
+}
+
 static void try_bind(struct virtio_device *vdev)
 {
-	for (int i = 0; i < ndrivers && !vdev->driver; i++)
-		if (drivers[i]->device_id == vdev->id)
-			virtio_dev_probe(vdev, drivers[i]);
+	const struct virtio_driver *drv = find_driver(vdev);
+
+	if (drv)
+		virtio_dev_probe(vdev, drv);
 }
 
 int register_virtio_device(struct virtio_device *vdev)
@@ -317,15 +327,6 @@ void virtio_device_ready(struct virtio_device *vdev)
 	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER_OK);
 	vdev->ready = true;
 	timeline_mark("virtio DRIVER_OK");
-}
-
-/* The driver for vdev's type, whether bound or not. */
-static const struct virtio_driver *find_driver(const struct virtio_device *vdev)
-{
-	for (int i = 0; i < ndrivers; i++)
-		if (drivers[i]->device_id == vdev->id)
-			return drivers[i];
-	return NULL;
 }
 
 int virtio_reprobe(struct virtio_device *vdev)
