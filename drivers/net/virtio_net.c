@@ -288,8 +288,9 @@ static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 	/* LAB:END */
 }
 
-static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
+static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 {
+	struct virtnet_info *vi = dev->priv;
 	int err;
 
 	VQ_TRACE(vi->svq, "start_xmit/len", VQ_NOID, netbuf_len(nb));
@@ -311,22 +312,17 @@ static enum netdev_tx xmit_one(struct virtnet_info *vi, struct netbuf *nb)
 	}
 	vi->tx_inflight++;
 	vi->stats.tx_frames++;
-	/* LAB:SOLUTION stage6 xmit_one */
+	/* LAB:SOLUTION stage6 start_xmit */
 	vi->tx_kick_pending = true;
 	/* LAB:END */
 	return NETDEV_TX_OK;
-}
-
-static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
-{
-	return xmit_one(dev->priv, nb);
 }
 
 /*
  * Transmit completions are reclaimed without interrupts while the ring has room: by the next
  * start_xmit (free_old_xmit), or by this timer a tick after a burst. Interrupt delivery is
  * costly (under QEMU's TCG a TX interrupt per burst cost as much as the whole receive path), so
- * skb_xmit_done is armed only when the ring is full and a sender waits for room (xmit_one).
+ * skb_xmit_done is armed only when the ring is full and a sender waits for room (start_xmit).
  */
 static void virtnet_tx_reclaim(struct timer *t)
 {
