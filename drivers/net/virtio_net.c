@@ -490,12 +490,24 @@ static int virtnet_cread_mtu(struct virtio_device *vdev)
 	return mtu;
 }
 
+/* The largest MTU our receive buffers can take whole: VIRTNET_MAX_MTU, or less once the
+ * packet-buffer pool exists with smaller buffers (its size is fixed by the first device). */
+static unsigned virtnet_mtu_limit(void)
+{
+	unsigned pool = netbuf_buf_size();
+
+	if (pool && pool - NETBUF_HEADROOM - ETH_HLEN < VIRTNET_MAX_MTU)
+		return pool - NETBUF_HEADROOM - ETH_HLEN;
+	return VIRTNET_MAX_MTU;
+}
+
 /*
  * Before FEATURES_OK (Linux's virtnet_validate). Accepting VIRTIO_NET_F_MTU binds the driver
- * to the device's mtu: receive buffers for a frame of that size, nothing longer sent (5.1.4.2).
- * An mtu below 68 is one the device must not offer (5.1.4.1: 68..65535), so the feature is not
- * accepted at all and the device is driven as one without an MTU (1500), rather than
- * negotiated and then ignored.
+ * to the device's mtu: receive buffers for a frame of that size (5.1.4.2), nothing longer
+ * sent. So the feature is accepted only for an mtu we can honour: not one below 68, which the
+ * device must not offer (5.1.4.1: 68..65535), and not one above what our buffers hold. Either
+ * way the device is then driven as one without an MTU (1500), rather than negotiated and
+ * then ignored.
  */
 static int virtnet_validate(struct virtio_device *vdev)
 {
@@ -510,11 +522,15 @@ static int virtnet_validate(struct virtio_device *vdev)
 		printk("%s: device MTU %d is below the minimum %u; not accepting VIRTIO_NET_F_MTU, using %u\n",
 		       vdev->name, mtu, ETH_MIN_MTU, ETH_DATA_LEN);
 		virtio_clear_feature(vdev, VIRTIO_NET_F_MTU);
+	} else if ((unsigned)mtu > virtnet_mtu_limit()) {
+		printk("%s: device MTU %d is above the %u our receive buffers hold; not accepting "
+		       "VIRTIO_NET_F_MTU, using %u\n", vdev->name, mtu, virtnet_mtu_limit(), ETH_DATA_LEN);
+		virtio_clear_feature(vdev, VIRTIO_NET_F_MTU);
 	}
 	return 0;
 }
 
-/* The MTU to use (68..VIRTNET_MAX_MTU), or -EIO. */
+/* The MTU to use (68..virtnet_mtu_limit()), or -EIO. */
 static int virtnet_read_mtu(struct virtnet_info *vi)
 {
 	int mtu;
@@ -524,14 +540,11 @@ static int virtnet_read_mtu(struct virtnet_info *vi)
 	mtu = virtnet_cread_mtu(vi->vdev);
 	if (mtu < 0)
 		return mtu;
-	if (mtu < ETH_MIN_MTU) { /* virtnet_validate saw a valid one: the device changed it */
-		printk("%s: device MTU %d is below the minimum %u although it was valid when the features were "
-		       "negotiated; refusing the device\n", vi->vdev->name, mtu, ETH_MIN_MTU);
+	/* virtnet_validate saw one we can honour: the device changed it since */
+	if (mtu < ETH_MIN_MTU || (unsigned)mtu > virtnet_mtu_limit()) {
+		printk("%s: device MTU %d is outside %u..%u although it was inside when the features were "
+		       "negotiated; refusing the device\n", vi->vdev->name, mtu, ETH_MIN_MTU, virtnet_mtu_limit());
 		return -EIO;
-	}
-	if (mtu > VIRTNET_MAX_MTU) {
-		printk("%s: device MTU %d is above what we support; using %u\n", vi->vdev->name, mtu, VIRTNET_MAX_MTU);
-		return VIRTNET_MAX_MTU;
 	}
 	return mtu;
 }

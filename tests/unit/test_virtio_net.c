@@ -325,9 +325,13 @@ static void test_mtu_out_of_range(void)
 		{ 68, 68, NULL },
 		{ 1280, 1280, NULL },
 		{ 1500, 1500, NULL },
-		/* the harness's 2048-byte buffers hold at most 2048 - 128 - 14 */
-		{ 9000, 1906, "packet buffers hold at most a 1906-byte MTU" },
-		{ 65535, 1906, "device MTU 65535 is above what we support; using 9216" },
+		/* the harness's 2048-byte buffers hold at most 2048 - 128 - 14: a larger mtu is not
+		 * accepted (5.1.4.2 would oblige us to receive it), and the device runs at 1500 */
+		{ 1906, 1906, NULL },
+		{ 1907, 1500, "device MTU 1907 is above the 1906 our receive buffers hold; not accepting "
+			      "VIRTIO_NET_F_MTU, using 1500" },
+		{ 9000, 1500, "device MTU 9000 is above the 1906 our receive buffers hold" },
+		{ 65535, 1500, "device MTU 65535 is above the 1906 our receive buffers hold" },
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -337,8 +341,9 @@ static void test_mtu_out_of_range(void)
 			continue;
 		CHECK_EQ(vh_vi()->dev.mtu, cases[i].want);
 		CHECK_EQ(vh_vi()->max_frame, cases[i].want + ETH_HLEN);
-		/* negotiated only when valid (5.1.4.1: 68..65535) */
-		CHECK_EQ(!!(vh.accepted & BIT_ULL(VIRTIO_NET_F_MTU)), cases[i].mtu >= ETH_MIN_MTU);
+		/* negotiated only when valid (5.1.4.1: 68..65535) and one we can receive */
+		CHECK_EQ(!!(vh.accepted & BIT_ULL(VIRTIO_NET_F_MTU)), cases[i].mtu >= ETH_MIN_MTU && cases[i].mtu <= 1906);
+		CHECK(!log_has("packet buffers hold at most")); /* never negotiated, then lowered */
 		/* a receive buffer holds a whole frame of the MTU in use (5.1.4.2, 5.1.6.3.1) */
 		CHECK(vh_vi()->rx_buf_len >= vh_vi()->max_frame);
 		if (cases[i].msg)
@@ -428,7 +433,14 @@ static void test_mtu_feature_validated(void)
 	vh_default_config(&c);
 	c.mtu_late = 60;
 	vh_start(&c);
-	check_probe_failed("device MTU 60 is below the minimum 68 although it was valid");
+	check_probe_failed("device MTU 60 is outside 68..1906 although it was inside when the features were negotiated");
+	finish();
+
+	/* and the same for one that grows past our buffers */
+	vh_default_config(&c);
+	c.mtu_late = 1907;
+	vh_start(&c);
+	check_probe_failed("device MTU 1907 is outside 68..1906 although it was inside");
 	finish();
 }
 
