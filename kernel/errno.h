@@ -29,8 +29,10 @@
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
 
-#ifndef HOST_TEST /* host builds use the C library's strerror from <string.h> */
+#ifndef HOST_TEST
 const char *strerror(int err); /* takes a positive or negative errno */
+#else
+#include <string.h> /* host builds use the C library's strerror */
 #endif
 
 #endif

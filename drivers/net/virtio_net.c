@@ -31,7 +31,7 @@
 
 #define VIRTNET_MAX_DEVICES 4
 #define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
-#define TX_TIMEOUT_S 5         /* no transmit completion for this long: report it */
+#define TX_TIMEOUT_S 5         /* no transmit completion for this long: reset the device */
 #define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
 #define REFILL_RETRY_NS (10 * NSEC_PER_MSEC) /* receive refill retry when the pool was empty */
 
@@ -76,6 +76,7 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 {
 	unsigned added = 0;
 
+	virtnet_check_queues(vi); /* after every receive poll: did the device break the rings? */
 	while (vi->rvq->num_free > 0) {
 		struct netbuf *nb = netbuf_alloc();
 
@@ -308,6 +309,7 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 	if (err) {
 		*(err == -ENOBUFS ? &vi->stats.tx_no_headroom : &vi->stats.tx_add_error) += 1;
 		netbuf_free(nb);
+		virtnet_check_queues(vi);
 		return NETDEV_TX_OK; /* consumed: dropped with a counter */
 	}
 	vi->tx_inflight++;
@@ -331,6 +333,9 @@ static void virtnet_tx_reclaim(struct timer *t)
 	if (!vi->svq)
 		return;
 	free_old_xmit(vi);
+	virtnet_check_queues(vi); /* a tick after each burst: did the device break the rings? */
+	if (!netif_device_present(&vi->dev))
+		return;
 	netif_wake_queue(&vi->dev);
 	if (vi->tx_inflight)
 		timer_arm(t, TX_RECLAIM_NS);
@@ -388,9 +393,9 @@ static void skb_xmit_done(struct virtqueue *svq)
 
 /*
  * A device that stops completing transmitted frames must not go unnoticed (Linux's
- * dev_watchdog / ndo_tx_timeout). Here the watchdog reclaims what it can, and after
- * TX_TIMEOUT_S seconds without progress reports it once per stall and counts it; the frames
- * stay with the device (it may yet complete them) and `netreset` takes them all back.
+ * dev_watchdog / ndo_tx_timeout). Once a second the watchdog reclaims what it can and looks
+ * at the rings; after TX_TIMEOUT_S seconds without progress it counts a timeout and resets
+ * the device (virtio_net_recovery.c), which takes every frame back.
  */
 static void virtnet_watchdog(struct timer *t)
 {
@@ -401,14 +406,15 @@ static void virtnet_watchdog(struct timer *t)
 		timer_arm(t, NSEC_PER_SEC);
 		return;
 	}
-	if (vi->svq)
-		free_old_xmit(vi);
+	free_old_xmit(vi);
+	virtnet_check_queues(vi);
 	if (!vi->tx_inflight || vi->stats.tx_completed != vi->watchdog_completed) {
 		vi->watchdog_idle_s = 0;
 	} else if (++vi->watchdog_idle_s == TX_TIMEOUT_S) {
 		vi->stats.tx_timeouts++;
-		printk("%s: transmit timeout: the device has completed none of %u frames for %d s "
-		       "(try 'netreset')\n", vi->dev.name, vi->tx_inflight, TX_TIMEOUT_S);
+		printk("%s: transmit timeout: the device has completed none of %u frames for %d s\n",
+		       vi->dev.name, vi->tx_inflight, TX_TIMEOUT_S);
+		virtnet_schedule_recovery(vi, "transmit timeout");
 	}
 	vi->watchdog_completed = vi->stats.tx_completed;
 	timer_arm(t, NSEC_PER_SEC);
@@ -438,8 +444,13 @@ static void virtnet_config_changed(struct virtio_device *vdev)
 {
 	struct virtnet_info *vi = vdev->priv;
 
-	if (vi && vi->registered)
-		virtnet_update_link(vi);
+	if (!vi || !vi->registered)
+		return;
+	if (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
+		virtnet_schedule_recovery(vi, "device needs reset");
+		return;
+	}
+	virtnet_update_link(vi);
 }
 
 static void random_mac(u8 mac[ETH_ALEN])
@@ -672,6 +683,7 @@ static struct virtnet_info *virtnet_get_info(struct virtio_device *vdev)
 	timer_setup(&vi->watchdog, virtnet_watchdog);
 	timer_setup(&vi->tx_reclaim, virtnet_tx_reclaim);
 	timer_setup(&vi->refill, virtnet_refill);
+	virtnet_recovery_init(vi);
 	return vi;
 }
 
@@ -739,6 +751,7 @@ static int virtnet_probe(struct virtio_device *vdev)
 	}
 	vi->watchdog_idle_s = 0;
 	netif_device_attach(&vi->dev); /* before the link: link up sends a gratuitous ARP */
+	virtnet_recovery_done(vi);
 	virtnet_update_link(vi);
 	printk("%s: %s ready: header %u bytes, rx ring %u, tx ring %u, %u-byte receive buffers%s\n", vi->dev.name,
 	       vdev->name, vi->hdr_len, vi->rvq->num, vi->svq->num, vi->rx_buf_len,

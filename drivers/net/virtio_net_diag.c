@@ -61,7 +61,8 @@ void virtnet_describe(struct net_device *dev)
 		       vi->svq->num, vi->tx_inflight);
 }
 
-/* netstat's three driver lines: receive, transmit, drops (each followed by what it holds). */
+/* netstat's driver lines: receive, transmit, drops (each followed by what it holds), then
+ * the self-healing record and what the rings counted. */
 #define VIRTNET_STAT(f) NET_STAT(struct virtnet_stats, f)
 static const struct net_stat_desc virtnet_rx_desc[] = {
 	VIRTNET_STAT(rx_frames) VIRTNET_STAT(rx_buffers) VIRTNET_STAT(rx_interrupts) VIRTNET_STAT(rx_polls)
@@ -92,6 +93,9 @@ void virtnet_stats(struct net_device *dev)
 	printk("%s: drops", dev->name);
 	net_stats_print(virtnet_drop_desc, ARRAY_SIZE(virtnet_drop_desc), &vi->stats);
 	printk("\n");
+	printk("%s: recovery device_recoveries %llu recovery_attempts %llu down_ms %llu state %s last %s\n",
+	       dev->name, vi->recovery.recoveries, vi->recovery.attempts, virtnet_down_ms(vi),
+	       virtnet_health_name(vi->recovery.state), vi->recovery.reason);
 	if (vi->rvq && vi->svq)
 		printk("%s: ring rx bad_used id %llu len %llu idx %llu; tx bad_used id %llu len %llu idx %llu\n", dev->name,
 		       vi->rvq->stats.bad_used_id, vi->rvq->stats.bad_used_len,

@@ -1,8 +1,9 @@
 /*
- * drivers/net/virtio_net_priv.h - the virtio-net driver's own state, shared by its two files:
- * drivers/net/virtio_net.c (probe, receive, transmit) and drivers/net/virtio_net_diag.c (what
- * `ifconfig`, `netstat` and `virtio` print about it). Nothing else includes it: the stack sees
- * the driver only as a struct net_device (net/netdev.h).
+ * drivers/net/virtio_net_priv.h - the virtio-net driver's own state, shared by its three
+ * files: drivers/net/virtio_net.c (probe, receive, transmit), drivers/net/virtio_net_diag.c
+ * (what `ifconfig`, `netstat` and `virtio` print about it) and
+ * drivers/net/virtio_net_recovery.c (resetting a misbehaving device). Nothing else includes
+ * it: the stack sees the driver only as a struct net_device (net/netdev.h).
  */
 #ifndef DRIVERS_NET_VIRTIO_NET_PRIV_H
 #define DRIVERS_NET_VIRTIO_NET_PRIV_H
@@ -33,6 +34,24 @@ struct virtnet_stats {
 	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
 };
 
+/* Self-healing (virtio_net_recovery.c): where the device stands, and what it cost so far. */
+enum virtnet_health { VIRTNET_OK, VIRTNET_RECOVERING, VIRTNET_FAILED };
+#define RECOVERY_MAX_PER_MIN 8 /* attempts; one more within the minute and the device FAILED */
+
+struct virtnet_recovery {
+	enum virtnet_health state;
+	const char *reason;        /* what started the latest recovery ("none" before any) */
+	struct timer timer;        /* the next attempt */
+	unsigned backoff_ms;       /* the wait before the attempt after the next */
+	u64 down_since_ns;         /* start of the current outage */
+	u64 up_since_ns;           /* when the device last came back */
+	u64 attempt_ns[RECOVERY_MAX_PER_MIN]; /* times of the latest attempts (a ring) */
+	unsigned slot, recent;     /* the ring's next slot, and how many of it are in use */
+	u64 recoveries;            /* outages ended by a successful probe */
+	u64 attempts;              /* virtio_reprobe calls made to end them */
+	u64 down_ns;               /* total time of the ended outages */
+};
+
 struct virtnet_info {
 	struct virtio_device *vdev;
 	struct net_device dev;
@@ -53,11 +72,21 @@ struct virtnet_info {
 	struct timer refill;        /* retries filling the receive queue after the pool ran dry */
 	u64 watchdog_completed;     /* stats.tx_completed at the last look */
 	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
+	struct virtnet_recovery recovery;
 	struct virtnet_stats stats;
 };
 
 /* virtio_net.c */
 void free_old_xmit(struct virtnet_info *vi); /* take back what the device has transmitted */
+
+/* virtio_net_recovery.c */
+void virtnet_recovery_init(struct virtnet_info *vi);
+/* From loop context (never interrupt context): detach now, reset and re-probe from a timer. */
+void virtnet_schedule_recovery(struct virtnet_info *vi, const char *reason);
+void virtnet_check_queues(struct virtnet_info *vi); /* a queue broken or out of step: recover */
+void virtnet_recovery_done(struct virtnet_info *vi); /* virtnet_probe succeeded */
+u64 virtnet_down_ms(const struct virtnet_info *vi);  /* ended outages plus the current one */
+const char *virtnet_health_name(enum virtnet_health h);
 
 /* virtio_net_diag.c */
 const char *virtnet_feature_name(unsigned bit); /* "MRG_RXBUF" for bit 15; NULL if unknown */

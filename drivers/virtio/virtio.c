@@ -329,6 +329,14 @@ void virtio_device_ready(struct virtio_device *vdev)
 	timeline_mark("virtio DRIVER_OK");
 }
 
+void virtio_release_driver(struct virtio_device *vdev)
+{
+	if (!vdev->driver)
+		return;
+	vdev->driver->remove(vdev); /* resets the device and takes every buffer back */
+	vdev->driver = NULL;
+}
+
 int virtio_reprobe(struct virtio_device *vdev)
 {
 	/* A device whose last probe failed is bound to no driver, and is probed again all the same:
@@ -338,10 +346,7 @@ int virtio_reprobe(struct virtio_device *vdev)
 
 	if (!drv)
 		return -ENODEV;
-	if (vdev->driver) {
-		drv->remove(vdev); /* resets the device and takes every buffer back */
-		vdev->driver = NULL;
-	}
+	virtio_release_driver(vdev);
 	if (vdev->dead) {
 		printk("%s: is dead (a reset never completed); not probed again\n", vdev->name);
 		return -EIO;
@@ -365,7 +370,7 @@ static void config_work_fn(struct work *w)
 			continue;
 		if (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
 			vdev->stats.needs_reset++;
-			printk("%s: device reports DEVICE_NEEDS_RESET (virtio 1.x 2.1.2); use 'netreset' or reboot\n",
+			printk("%s: device reports DEVICE_NEEDS_RESET (virtio 1.x 2.1.2)\n",
 			       vdev->name);
 		}
 		if (vdev->driver && vdev->driver->config_changed)

@@ -133,6 +133,9 @@ void virtio_device_ready(struct virtio_device *vdev);
  * every buffer comes back through the driver's remove. A device whose last probe failed (no
  * driver bound) is probed again by the driver for its type. */
 int virtio_reprobe(struct virtio_device *vdev);
+/* Unbind the driver: its remove resets the device and takes every buffer back. The device
+ * stays known; virtio_reprobe (`netreset`) probes it again. */
+void virtio_release_driver(struct virtio_device *vdev);
 /* Transport side, in interrupt context: a configuration-change interrupt arrived. */
 void virtio_config_changed(struct virtio_device *vdev);
 

@@ -169,6 +169,9 @@ bool virtqueue_enable_cb(struct virtqueue *vq);
  * have completed (EVENT_IDX only; otherwise the same as enable_cb). For TX reclaim. */
 bool virtqueue_enable_cb_delayed(struct virtqueue *vq);
 bool virtqueue_more_used(const struct virtqueue *vq);
+/* The device did something impossible with this queue (or a notify failed): it refuses work
+ * until the device is reset and the queue made again. */
+static inline bool virtqueue_is_broken(const struct virtqueue *vq) { return vq->broken; }
 
 /* After a reset: hand back one buffer the device never completed (NULL when none left). */
 void *virtqueue_detach_unused_buf(struct virtqueue *vq);

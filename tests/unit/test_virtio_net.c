@@ -648,7 +648,9 @@ static void test_rx_too_long_and_used_len_lie(void)
 	finish();
 }
 
-/* Used ids the device made up: skipped by the ring, the driver goes on. */
+/* Used ids the device made up: skipped and counted by the ring; the buffers the device really
+ * used are lost to both sides, so the driver resets the device (self-healing, below), which
+ * hands every buffer back. */
 static void test_rx_bad_used_id(void)
 {
 	struct sim_device *d;
@@ -662,7 +664,14 @@ static void test_rx_bad_used_id(void)
 	vh_poll();
 	CHECK_EQ(vh_vi()->rvq->stats.bad_used_id, 2);
 	CHECK_EQ(st()->rx_frames, 0);
-	check_rx_refilled();
+	CHECK(log_has("eth0: rx queue: used id not in flight; resetting the device in 10 ms"));
+	CHECK(!netif_device_present(&vh_vi()->dev));
+	h_advance_ns(10 * NSEC_PER_MSEC);
+	CHECK_EQ(vh_vi()->recovery.recoveries, 1);
+	CHECK(netif_device_present(&vh_vi()->dev));
+	CHECK_EQ(vh_vi()->rvq->stats.bad_used_id, 0); /* new rings */
+	CHECK_EQ(vh_leaked(), 0);
+	stack_up();
 	check_ping(56, 13);
 	/* With the ring full every id in range is a posted buffer, so a completion of one the
 	 * device never took (or a repeated one) cannot be told from a real one: its stale bytes
@@ -670,7 +679,8 @@ static void test_rx_bad_used_id(void)
 	sim_push(d, vh_first_buf.head, 100);
 	vh_rx_flush();
 	vh_poll();
-	CHECK_EQ(vh_vi()->rvq->stats.bad_used_id, 2);
+	CHECK_EQ(vh_vi()->rvq->stats.bad_used_id, 0);
+	CHECK(netif_device_present(&vh_vi()->dev)); /* nothing to reset for */
 	CHECK_EQ(vh_leaked(), 0);
 	check_ping(56, 14);
 	finish();
@@ -940,7 +950,6 @@ static void test_teardown_releases_irqs_first(void)
 
 static void test_tx_watchdog(void)
 {
-	u64 t0;
 	int i;
 
 	start_default();
@@ -950,33 +959,36 @@ static void test_tx_watchdog(void)
 		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
 	vh_poll();
 	CHECK(vh_vi()->tx_inflight >= 6);
-	t0 = host_now_ns;
-	h_advance_ns(4 * NSEC_PER_SEC + NSEC_PER_SEC / 2);
-	CHECK_EQ(st()->tx_timeouts, 0);
-	h_advance_ns(NSEC_PER_SEC);
-	CHECK_EQ(st()->tx_timeouts, 1);
-	CHECK(log_has("eth0: transmit timeout: the device has completed none of"));
-	h_advance_ns(20 * NSEC_PER_SEC); /* reported once per stall */
-	CHECK_EQ(st()->tx_timeouts, 1);
-	/* the transmit path itself stays usable: full ring -> backlog -> counted drops */
+	/* meanwhile the transmit path stays usable: full ring -> backlog -> counted drops */
 	for (i = 0; i < 400; i++)
 		udp_sendto(IPV4(10, 0, 2, 255), 1000, 1000, "x", 1);
 	vh_poll();
 	CHECK(vh_vi()->dev.stats.tx_backlog_drop > 0);
-	/* the device wakes up: everything completes, the watchdog calms down */
-	while (vh_tx_complete(64))
-		vh_poll();
-	h_advance_ns(2 * NSEC_PER_SEC);
-	CHECK_EQ(vh_vi()->tx_inflight, 0);
+	h_advance_ns(4 * NSEC_PER_SEC + NSEC_PER_SEC / 2);
+	CHECK_EQ(st()->tx_timeouts, 0);
+	CHECK(netif_device_present(&vh_vi()->dev));
+	h_advance_ns(NSEC_PER_SEC);
+	CHECK_EQ(st()->tx_timeouts, 1);
+	CHECK(log_has("eth0: transmit timeout: the device has completed none of"));
+	CHECK(log_has("eth0: transmit timeout; resetting the device in 10 ms"));
+	/* the reset took every frame back, and the new rings work */
+	h_advance_ns(10 * NSEC_PER_MSEC);
+	CHECK_EQ(vh_vi()->recovery.recoveries, 1);
+	CHECK_EQ(vh_vi()->tx_inflight, 1); /* only the gratuitous ARP of the link coming back */
 	CHECK_EQ(vh_vi()->dev.tx_backlog.len, 0);
 	CHECK_EQ(vh_leaked(), 0);
-	(void)t0;
+	stack_up();
+	check_ping(56, 15);
+	h_advance_ns(20 * NSEC_PER_SEC); /* a device that completes: no more timeouts */
+	CHECK_EQ(st()->tx_timeouts, 0);
+	CHECK_EQ(vh_vi()->recovery.recoveries, 1);
 	finish();
 }
 
 /* The device breaks its transmit ring (used idx far ahead) while frames wait in the backlog:
- * the driver drops each one it is handed (counted), and the backlog must not follow a dropped
- * frame's link into the free list (a use after free fuzz_virtnet found). */
+ * the driver detaches, which drops the backlog (counted), and the backlog must not follow a
+ * dropped frame's link into the free list (a use after free fuzz_virtnet found when the
+ * driver dropped each frame as it was handed one). Then the device is reset and works. */
 static void test_tx_ring_broken_with_backlog(void)
 {
 	struct netbuf *all[VH_POOL_BUFS];
@@ -992,19 +1004,24 @@ static void test_tx_ring_broken_with_backlog(void)
 	CHECK(backlog > 0);
 	completed = vh_vi()->svq->stats.completed;
 	sim_set_used_idx(&vh.sim[TX_VQ], (u16)(vh.sim[TX_VQ].used_idx + 1000));
-	h_advance_ns(NSEC_PER_SEC); /* the reclaim timer looks, finds the ring broken */
+	h_advance_ns(TX_RECLAIM_NS); /* the reclaim timer looks, finds the ring broken */
 	vh_poll();
 	CHECK(vh_vi()->svq->broken);
 	CHECK_EQ(vh_vi()->svq->stats.completed, completed);
 	CHECK_EQ(vh_vi()->dev.tx_backlog.len, 0);
-	CHECK_EQ(st()->tx_add_error, backlog);
-	CHECK_EQ(vh_leaked(), 0);
+	CHECK_EQ(vh_vi()->dev.stats.tx_detached_drop, backlog);
+	CHECK(log_has("eth0: tx queue broken; resetting the device in 10 ms"));
 	/* the free list is intact: every free buffer can be had, each a real one */
 	while (n < VH_POOL_BUFS && (all[n] = netbuf_alloc()))
 		CHECK(all[n++]->data != NULL);
 	while (n)
 		netbuf_free(all[--n]);
-	finish(); /* the reset takes back what the broken ring held */
+	h_advance_ns(10 * NSEC_PER_MSEC); /* the reset takes back what the broken ring held */
+	CHECK_EQ(vh_vi()->recovery.recoveries, 1);
+	CHECK_EQ(vh_leaked(), 0);
+	stack_up();
+	check_ping(56, 16);
+	finish();
 }
 
 /* `stall MS`: no polling, the device runs out of buffers and drops; then all is refilled. */
@@ -1172,6 +1189,20 @@ static void test_failed_probe_detaches(void)
 	finish();
 }
 
+/* What a reboot does for a dead device's rings, which the driver keeps (the device may still
+ * write them): the test plays it, to end with every buffer and allocation back. */
+static void reboot_dead_device(void)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		struct netbuf *nb;
+
+		while ((nb = virtqueue_detach_unused_buf(vh.vqs[i])))
+			netbuf_free(nb);
+		vring_del_virtqueue(vh.vqs[i]);
+		vh.vqs[i] = NULL;
+	}
+}
+
 /* A reset that never completes (4.1.4.3.2: the driver waits for status 0; we give up after
  * VP_RESET_TIMEOUT_MS): the device may still be writing its rings and the buffers posted
  * to them. Its interrupts are released, but nothing it can write is freed: the rings stay
@@ -1232,14 +1263,193 @@ static void test_reset_timeout_keeps_rings(void)
 	CHECK_EQ(netreset(), -EIO); /* dead: not probed again */
 	CHECK(log_has("is dead"));
 	CHECK(vh.vqs[RX_VQ] && vh.vqs[TX_VQ]);
-	for (unsigned i = 0; i < 2; i++) { /* the reboot, again */
-		struct netbuf *nb;
+	reboot_dead_device();
+	finish();
+}
 
-		while ((nb = virtqueue_detach_unused_buf(vh.vqs[i])))
-			netbuf_free(nb);
-		vring_del_virtqueue(vh.vqs[i]);
-		vh.vqs[i] = NULL;
+/* ---- self-healing (drivers/net/virtio_net_recovery.c) ---- */
+
+static struct virtnet_recovery *rec(void) { return &vh_vi()->recovery; }
+
+/* Break the receive ring as a confused device does: a used index far past what was posted,
+ * then the interrupt; the poll finds it. */
+static void break_rx_ring(void)
+{
+	sim_set_used_idx(&vh.sim[RX_VQ], (u16)(vh.sim[RX_VQ].used_idx + 1000));
+	vh_interrupt(RX_VQ);
+	vh_poll();
+}
+
+/* Let the clock run in 1 ms steps until the driver's next recovery attempt: the ms it took,
+ * or 0 if none came within limit_ms. */
+static unsigned ms_until_attempt(unsigned limit_ms)
+{
+	u64 before = rec()->attempts;
+
+	for (unsigned ms = 1; ms <= limit_ms; ms++) {
+		h_advance_ns(NSEC_PER_MSEC);
+		if (rec()->attempts != before)
+			return ms;
 	}
+	return 0;
+}
+
+/* Back after a recovery: nothing lost, rings full, the link's announcement sent and
+ * completed (so the transmit watchdog has nothing to wait for). */
+static void check_back(u64 recoveries)
+{
+	CHECK_EQ(rec()->state, VIRTNET_OK);
+	CHECK_EQ(rec()->recoveries, recoveries);
+	CHECK(netif_device_present(&vh_vi()->dev));
+	CHECK(vh_vi()->dev.carrier);
+	CHECK_EQ(vh_vi()->rx_posted, rx_ring());
+	vh_poll(); /* the announcement's kick */
+	CHECK_EQ(vh_tx_complete(64), 1);
+	h_advance_ns(TX_RECLAIM_NS);
+	CHECK_EQ(vh_vi()->tx_inflight, 0);
+	CHECK_EQ(vh_leaked(), 0);
+}
+
+/* A device that breaks its ring again after every reset: the wait before each reset doubles
+ * from 10 ms (while it keeps breaking within a minute of coming back); the ninth breakage
+ * within the minute finds RECOVERY_MAX_PER_MIN attempts made and the device ends FAILED, let
+ * go of (reset, every buffer back), with one message; timers, the stack and the shell go on,
+ * and netreset brings it back. */
+static void test_recovery_backoff_then_failed(void)
+{
+	static const unsigned wait_ms[RECOVERY_MAX_PER_MIN] = { 10, 20, 40, 80, 160, 320, 640, 1280 };
+	unsigned waited = 0;
+
+	start_default();
+	stack_up();
+	CHECK_EQ(rec()->state, VIRTNET_OK);
+	CHECK(!strcmp(rec()->reason, "none"));
+	for (unsigned i = 0; i < RECOVERY_MAX_PER_MIN; i++) {
+		host_log_clear();
+		break_rx_ring();
+		CHECK_EQ(rec()->state, VIRTNET_RECOVERING);
+		CHECK(!netif_device_present(&vh_vi()->dev));
+		CHECK(!vh_vi()->dev.carrier);
+		CHECK(log_has("eth0: rx queue broken; resetting the device in"));
+		CHECK_EQ(ms_until_attempt(5000), wait_ms[i]);
+		waited += wait_ms[i];
+		CHECK(log_has("eth0: device back after"));
+		check_back(i + 1);
+	}
+	CHECK(virtnet_down_ms(vh_vi()) >= waited);
+	host_log_clear();
+	break_rx_ring();
+	CHECK(log_has("resetting the device in 2000 ms"));
+	h_advance_ns(2000 * NSEC_PER_MSEC);
+	CHECK_EQ(rec()->state, VIRTNET_FAILED);
+	CHECK_EQ(rec()->attempts, RECOVERY_MAX_PER_MIN);
+	CHECK(log_has("eth0: device FAILED: it misbehaved again after each of the last 8 resets within a minute "
+		      "(last trouble: rx queue broken); it stays down -- 'netreset' tries again"));
+	CHECK(!vh_bound());
+	CHECK(!netif_device_present(&vh_vi()->dev));
+	CHECK_EQ(vh_leaked(), 0);
+	/* the rest of the kernel goes on: timers run, frames sent are dropped and counted */
+	host_log_clear();
+	udp_sendto(IPV4(10, 0, 2, 2), 1000, 1000, "x", 1);
+	h_advance_ns(120 * NSEC_PER_SEC);
+	vh_poll();
+	CHECK_EQ(rec()->attempts, RECOVERY_MAX_PER_MIN);
+	CHECK(!log_has("FAILED")); /* said once */
+	CHECK(vh_vi()->dev.stats.tx_detached_drop > 0); /* the ARP requests for 10.0.2.2 */
+	CHECK(virtnet_down_ms(vh_vi()) >= waited + 120000);
+	/* netreset: back, counted as one more recovery */
+	CHECK_EQ(netreset(), 0);
+	check_back(RECOVERY_MAX_PER_MIN + 1);
+	stack_up();
+	check_ping(56, 50);
+	finish();
+}
+
+/* A device that behaved for a minute since it came back starts again at the shortest wait. */
+static void test_recovery_backoff_calms_down(void)
+{
+	start_default();
+	stack_up();
+	break_rx_ring();
+	CHECK_EQ(ms_until_attempt(100), 10);
+	check_back(1);
+	break_rx_ring();
+	CHECK_EQ(ms_until_attempt(100), 20);
+	check_back(2);
+	h_advance_ns(59 * NSEC_PER_SEC);
+	break_rx_ring();
+	CHECK_EQ(ms_until_attempt(100), 40); /* 59 s: not calm yet */
+	check_back(3);
+	h_advance_ns(60 * NSEC_PER_SEC);
+	break_rx_ring();
+	CHECK_EQ(ms_until_attempt(100), 10);
+	check_back(4);
+	finish();
+}
+
+/* A re-initialisation that fails (here the device reports a receive queue of size 0) is tried
+ * again after a longer wait; once the device offers a usable queue, it is back. */
+static void test_recovery_attempt_fails_then_succeeds(void)
+{
+	start_default();
+	stack_up();
+	vh.cfg.qsize[RX_VQ] = 0;
+	break_rx_ring();
+	CHECK_EQ(ms_until_attempt(100), 10);
+	CHECK(log_has("eth0: recovery attempt 1 failed ("));
+	CHECK(log_has("trying again in 20 ms"));
+	CHECK_EQ(rec()->state, VIRTNET_RECOVERING);
+	CHECK(!vh_bound());
+	CHECK_EQ(ms_until_attempt(100), 20);
+	CHECK(log_has("eth0: recovery attempt 2 failed ("));
+	vh.cfg.qsize[RX_VQ] = 64;
+	CHECK_EQ(ms_until_attempt(100), 40);
+	CHECK_EQ(rec()->attempts, 3);
+	check_back(1);
+	stack_up();
+	check_ping(56, 51);
+	finish();
+}
+
+/* DEVICE_NEEDS_RESET (2.1.2) with a configuration interrupt: the driver resets the device. */
+static void test_recovery_on_needs_reset(void)
+{
+	start_default();
+	stack_up();
+	vh.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_config_changed(&vh.vdev);
+	vh_run_work();
+	CHECK(log_has("device reports DEVICE_NEEDS_RESET"));
+	CHECK(log_has("eth0: device needs reset; resetting the device in 10 ms"));
+	CHECK(!strcmp(rec()->reason, "device needs reset"));
+	h_advance_ns(10 * NSEC_PER_MSEC);
+	CHECK(!(vh.status & VIRTIO_CONFIG_S_NEEDS_RESET));
+	check_back(1);
+	stack_up();
+	check_ping(56, 52);
+	finish();
+}
+
+/* A reset that never completes during a recovery: the device is dead; FAILED at once, its
+ * rings and buffers kept (it may still write them), nothing retried. */
+static void test_recovery_dead_device_fails(void)
+{
+	struct netbuf_stats ns;
+
+	start_default();
+	stack_up();
+	vh.cfg.stuck_reset = true;
+	break_rx_ring();
+	h_advance_ns(10 * NSEC_PER_MSEC);
+	CHECK(vh.vdev.dead);
+	CHECK_EQ(rec()->state, VIRTNET_FAILED);
+	CHECK(log_has("eth0: device FAILED: its reset never completed (last trouble: rx queue broken)"));
+	netbuf_get_stats(&ns); /* what the device holds is still in use, counted */
+	CHECK_EQ(ns.in_use, vh_vi()->rx_posted + vh_vi()->tx_inflight + arp_pending_total());
+	CHECK_EQ(vh_vi()->rx_posted, vh.cfg.qsize[RX_VQ]);
+	h_advance_ns(120 * NSEC_PER_SEC);
+	CHECK_EQ(rec()->attempts, 1);
+	reboot_dead_device();
 	finish();
 }
 
@@ -1298,6 +1508,11 @@ int main(void)
 	RUN(test_msix_fallback_enables_queues_last);
 	RUN(test_teardown_releases_irqs_first);
 	RUN(test_tx_watchdog);
+	RUN(test_recovery_backoff_then_failed);
+	RUN(test_recovery_backoff_calms_down);
+	RUN(test_recovery_attempt_fails_then_succeeds);
+	RUN(test_recovery_on_needs_reset);
+	RUN(test_recovery_dead_device_fails);
 	RUN(test_tx_ring_broken_with_backlog);
 	RUN(test_stall_then_refill);
 	RUN(test_refill_after_pool_ran_dry);

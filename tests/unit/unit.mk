@@ -32,7 +32,7 @@ RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c kern
 # (vp_common_harness.c) and the whole stack, with net/netdev.c #included by netdev_harness.c
 # instead of linked
 VIRTNET_HARNESS_SRCS := $(filter-out net/netdev.c,$(NET_HARNESS_SRCS)) $(VIRTIO_RING_SRCS) \
-                        drivers/net/virtio_net_diag.c \
+                        drivers/net/virtio_net_diag.c drivers/net/virtio_net_recovery.c \
                         tests/unit/sim_device_harness.c tests/unit/netdev_harness.c \
                         tests/unit/vp_common_harness.c
 
@@ -48,7 +48,8 @@ UNIT_DEPS = $(wildcard tests/unit/*.h tests/unit/*_harness.c kernel/*.h net/*.h 
 unit_names = $(patsubst tests/unit/test_%.c,%,$(wildcard $(patsubst %,tests/unit/test_%.c,$(1))))
 UNIT_NET_TESTS    := $(call unit_names,net_* netdev_*)
 UNIT_RING_TESTS   := $(call unit_names,virtio_ring)
-UNIT_VIRTNET_TESTS := $(call unit_names,virtio_net)
+# the virtio-net harness set also serves the PCI transports' tests (vp_common_harness.c in it)
+UNIT_VIRTNET_TESTS := $(call unit_names,virtio_net virtio_pci)
 # test_<x>.c for a kernel/<x>.c: that file alone (cmdline, format, frames)
 UNIT_KERNEL_TESTS := $(filter $(patsubst kernel/%.c,%,$(wildcard kernel/*.c)),$(call unit_names,*))
 
