@@ -9,24 +9,37 @@ can be made, a unix socket with the test as the other end. The frames are the sa
   - guest -> host: `sendraw COUNT SIZE` frames are captured and compared byte for byte with
     the documented pattern (docs/serial.md);
   - across the QEMU configuration matrix (a representative subset by default; FULL=1 or
-    `make test-full` runs all of it);
+    `make test-full` runs all of it); for a row with host_mtu also the MTU the guest chose and
+    whether VIRTIO_NET_F_MTU was negotiated, as QEMU reports it (`info virtio-status`); for
+    mq=on a device with MQ_PAIRS queue pairs (a multiqueue TAP) of which we use one;
   - 100,000 frames each way without loss and with the buffer pool back at its baseline;
   - link down/up from the QEMU monitor while traffic flows; `netreset` under traffic.
 No frame leaves the namespace: the TAP is its only link and nothing routes.
 """
 import os
 import re
+import socket
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import pytest
 
 from counters import netstat
 from guest import GUEST_MAC, nic
-from wire import TEST_ETHERTYPE, Pump, Wire, mac_bytes, make_frame, open_link
+from wire import TEST_ETHERTYPE, Pump, Wire, have_tap, mac_bytes, make_frame, open_link
 
 FULL = os.environ.get("FULL") == "1"
+ROOT = Path(__file__).resolve().parents[2]
+# The largest MTU the driver's receive buffers are sized for, read from the driver so that
+# the row "one above it" follows the constant.
+VIRTNET_MAX_MTU = int(re.search(r"^#define VIRTNET_MAX_MTU\s+(\d+)",
+                                (ROOT / "drivers/net/virtio_net.c").read_text(), re.M).group(1))
+ETH_MIN_MTU = 68           # virtio 1.x 5.1.4.1: a device's mtu is 68..65535
+ETH_DATA_LEN = 1500        # the MTU without VIRTIO_NET_F_MTU
+QEMU_MAX_HOST_MTU = 65535  # QEMU 7.2's host_mtu is a uint16 (65536: "expects uint16_t")
+MQ_PAIRS = 4               # queue pairs of the mq=on rows (-netdev tap,queues=4)
 
 
 def sendraw_frame(seq, size):
@@ -37,13 +50,18 @@ def sendraw_frame(seq, size):
 
 @pytest.fixture
 def net(boot):
-    """Factory: net(props=[...], machine=..., append=..., tap_mtu=...) -> (guest, link, wire)."""
+    """Factory: net(props=[...], machine=..., append=..., tap_mtu=..., queues=1) -> (guest, link,
+    wire); queues > 1 (a TAP only): a multiqueue TAP and -netdev tap,queues=N."""
     made = []
 
-    def start(props=(), machine="pc", append="", tap_mtu=None, keep=True):
+    def start(props=(), machine="pc", append="", tap_mtu=None, keep=True, queues=1):
         link = open_link(host_addr=None, mtu=tap_mtu)
         made.append(link)
-        g = boot(machine=machine, devices=[nic(*props)], netdev=[link.netdev("n0")],
+        netdev = link.netdev("n0")
+        if queues > 1:
+            make_multiqueue(link)
+            netdev += f",queues={queues}"
+        g = boot(machine=machine, devices=[nic(*props)], netdev=[netdev],
                  netns=link.netns, append=append)
         g.wait_for(r"eth0: virtio0 ready", timeout=60)
         g.wait_for(r"vnet> ", timeout=30)
@@ -54,6 +72,112 @@ def net(boot):
     yield start
     for obj in reversed(made):
         obj.close()
+
+
+def make_multiqueue(link):
+    """Make the link's TAP again as a multi_queue one. QEMU's `-netdev tap,queues=N` opens it
+    N times with IFF_MULTI_QUEUE, which the kernel refuses on a TAP made without that flag
+    ("could not configure /dev/net/tun (tap0): Invalid argument"), and netns.py makes a
+    single-queue TAP. The capture socket is bound again to the new device (by name) and the
+    ENETDOWN the old one's removal left pending on it is read and cleared."""
+    ns = link.ns
+    ns.run(["ip", "tuntap", "del", "dev", ns.tap, "mode", "tap"])
+    ns.run(["ip", "tuntap", "add", "dev", ns.tap, "mode", "tap", "multi_queue"])
+    ns.run(["sysctl", "-qw", f"net.ipv6.conf.{ns.tap}.disable_ipv6=1"])
+    ns.run(["ip", "link", "set", ns.tap, "up"])
+    link.sock.bind((ns.tap, 0))
+    link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    link.host_mac = ns.run(["cat", f"/sys/class/net/{ns.tap}/address"]).stdout.strip()
+
+
+def mtu_rule(host_mtu):
+    """(VIRTIO_NET_F_MTU negotiated, the guest's MTU) for a device offering mtu host_mtu. A
+    driver that negotiates the feature must post receive buffers for a frame of that mtu
+    (virtio 1.x 5.1.4.2, 5.1.6.3.1), and a device must not offer one below 68 (5.1.4.1): so
+    the feature is accepted only for 68..VIRTNET_MAX_MTU, and otherwise the MTU is 1500."""
+    if ETH_MIN_MTU <= host_mtu <= VIRTNET_MAX_MTU:
+        return True, host_mtu
+    return False, ETH_DATA_LEN
+
+
+def qemu_virtio_status(g):
+    """QEMU's view of the NIC (HMP `info virtio-status`): num_vqs and the sets of host
+    (offered) and guest (negotiated) feature names."""
+    paths = re.findall(r"^(/\S+) \[virtio-net\]", g.monitor("info virtio"), re.M)
+    assert len(paths) == 1, paths
+    out = g.monitor(f"info virtio-status {paths[0]}")
+    feats = {}
+    for which in ("Host", "Guest"):
+        m = re.search(rf"^ *{which} features:\n((?:\t.*\n)*)", out, re.M)
+        assert m, out
+        feats[which] = set(re.findall(r"^\t(\w+):", m.group(1), re.M))
+    return int(re.search(r"num_vqs:\s+(\d+)", out).group(1)), feats["Host"], feats["Guest"], out
+
+
+def guest_features(g):
+    """The feature names the guest's `virtio` command lists as negotiated."""
+    out = g.cmd("virtio")
+    return set(re.findall(r"(\w+)\(\d+\)", re.search(r"^  features:(.*)$", out, re.M).group(1))), out
+
+
+def check_host_mtu(g, host_mtu):
+    """The MTU the guest chose and whether VIRTIO_NET_F_MTU was negotiated, by the rule."""
+    want_feature, want_mtu = mtu_rule(host_mtu)
+    out = g.cmd("ifconfig")
+    mtu = int(re.search(r"^eth0: .* mtu (\d+) ", out, re.M).group(1))
+    _, offered, negotiated, status = qemu_virtio_status(g)
+    assert "VIRTIO_NET_F_MTU" in offered, status
+    ours, vout = guest_features(g)
+    assert ("VIRTIO_NET_F_MTU" in negotiated) == ("MTU" in ours), \
+        f"QEMU and the guest disagree on VIRTIO_NET_F_MTU\n{status}\n{vout}"
+    assert ("VIRTIO_NET_F_MTU" in negotiated, mtu) == (want_feature, want_mtu), (
+        f"device mtu {host_mtu}: want VIRTIO_NET_F_MTU {'negotiated' if want_feature else 'refused'} "
+        f"and MTU {want_mtu}; got {'negotiated' if 'VIRTIO_NET_F_MTU' in negotiated else 'refused'} "
+        f"and MTU {mtu} (driver's buffers hold up to {VIRTNET_MAX_MTU})\n{out}\n{status}")
+
+
+def check_min_mtu_ping(g, link):
+    """MTU 68 with a host on the wire: an echo of 68 bytes of IP is answered; one of 69 is
+    dropped by the guest as too long (not answered), and the guest refuses to send one."""
+    from fakehost import FakeHost, KernelHost  # scapy, for the socket wire, only here
+
+    ip_max = ETH_MIN_MTU - 20 - 8  # ICMP echo data that fits 68 bytes of IP
+    if link.kind == "tap":
+        link.ns.run(["ip", "addr", "add", "10.0.2.2/24", "dev", link.ns.tap])
+        host = KernelHost(link)
+    else:
+        host = FakeHost(link)
+    try:
+        before, _ = netstat(g)
+        r = host.ping("10.0.2.15", 3, size=ip_max)
+        assert r.received == 3 and not r.errors, r.text
+        r = host.ping("10.0.2.15", 2, size=ip_max + 1, wait=1)
+        assert r.sent == 2 and r.received == 0, r.text
+        vals, out = netstat(g)
+        assert vals["rx_too_long"] - before["rx_too_long"] == 2, out
+        out = g.cmd(f"ping 10.0.2.2 -c 1 -s {ip_max + 1}")
+        assert f"ping: -s {ip_max + 1} is more than the MTU allows ({ip_max})" in out, out
+        out = g.cmd(f"ping 10.0.2.2 -c 2 -i 200 -s {ip_max}", timeout=20)
+        assert "2 packets transmitted, 2 received" in out, out
+    finally:
+        host.close()
+
+
+def check_mq(g, link):
+    """The NIC has MQ_PAIRS queue pairs, each with a queue of the TAP behind it, and offers MQ;
+    we accept neither MQ nor the control queue, so only pair 0 runs (virtio 1.x 5.1.6.5.5):
+    QEMU keeps receiveq1, transmitq1 and the control queue, and leaves the TAP's other queues
+    detached."""
+    peers = re.findall(r"^ \\ n0: index=\d+,type=tap", g.monitor("info network"), re.M)
+    assert len(peers) == MQ_PAIRS, peers
+    num_vqs, offered, negotiated, status = qemu_virtio_status(g)
+    assert "VIRTIO_NET_F_MQ" in offered and "VIRTIO_NET_F_MQ" not in negotiated, status
+    assert "VIRTIO_NET_F_CTRL_VQ" not in negotiated, status
+    assert num_vqs == 3, status
+    tap = link.ns.run(["ip", "-d", "link", "show", link.ns.tap]).stdout
+    assert re.search(rf"multi_queue numqueues 1 numdisabled {MQ_PAIRS - 1}\b", tap), tap
+    assert re.search(r"virtio0: 2 queues, interrupts by MSI-X, one vector per queue", g.log), \
+        g.log[-3000:]
 
 
 def pool_at_baseline(g):
@@ -115,6 +239,14 @@ MATRIX = [
     # one MSI-X vector: too few for per-queue or shared MSI-X, so the driver ends on INTx
     ("legacy-one-vector", ["disable-modern=on", "vectors=1"], "pc", "", None, 1514),
     ("modern-one-vector", ["disable-legacy=on", "vectors=1"], "q35", "", None, 1514),
+    # the notify region gives each queue a page of its own (queue 1's notify at 4096)
+    ("page-per-vq", ["page-per-vq=on"], "pc", "", None, 1514),
+    # MQ_PAIRS queue pairs on a multiqueue TAP; we negotiate no MQ and run pair 0
+    ("mq-4-pairs", ["mq=on"], "pc", "", None, 1514),
+    # host_mtu at its limits: 68, the smallest valid, is accepted (frames up to 82 bytes)...
+    ("mtu-68", [f"host_mtu={ETH_MIN_MTU}"], "pc", "", None, ETH_MIN_MTU + 14),
+    # ...one above what our buffers hold is refused: 1500
+    (f"mtu-{VIRTNET_MAX_MTU + 1}", [f"host_mtu={VIRTNET_MAX_MTU + 1}"], "pc", "", None, 1514),
 ]
 MATRIX_FULL = [
     ("legacy-msix-q35", ["disable-modern=on"], "q35", "", None, 1514),
@@ -128,6 +260,13 @@ MATRIX_FULL = [
     ("modern-mtu-9000-no-mrg", ["disable-legacy=on", "host_mtu=9000", "mrg_rxbuf=off"], "q35", "", 9000, 9014),
     ("forced-legacy", [], "pc", "virtio=legacy", None, 1514),
     ("forced-intx", [], "pc", "virtio_irq=intx", None, 1514),
+    ("legacy-page-per-vq", ["disable-modern=on", "page-per-vq=on"], "pc", "", None, 1514),
+    ("legacy-mq-4-pairs", ["disable-modern=on", "mq=on"], "q35", "", None, 1514),
+    ("legacy-mtu-68", ["disable-modern=on", f"host_mtu={ETH_MIN_MTU}"], "pc", "", None, ETH_MIN_MTU + 14),
+    # the largest QEMU accepts, with a TAP as large as Linux makes one: still 1500
+    (f"mtu-{QEMU_MAX_HOST_MTU}", [f"host_mtu={QEMU_MAX_HOST_MTU}"], "q35", "", 65521, 1514),
+    # below the smallest valid (QEMU takes it): refused, 1500
+    (f"mtu-{ETH_MIN_MTU - 1}", [f"host_mtu={ETH_MIN_MTU - 1}"], "pc", "", None, 1514),
 ]
 CASES = MATRIX + (MATRIX_FULL if FULL else [])
 
@@ -135,17 +274,30 @@ CASES = MATRIX + (MATRIX_FULL if FULL else [])
 @pytest.mark.parametrize("props,machine,append,tap_mtu,max_frame", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_frames_both_ways(net, props, machine, append, tap_mtu, max_frame):
-    g, link, wire = net(props, machine, append, tap_mtu)
+    mq = "mq=on" in props
+    if mq and not have_tap():
+        pytest.skip("mq=on needs a multiqueue backend for the device to have several queue "
+                    "pairs: -netdev tap,queues=N; QEMU 7.2's -netdev dgram (the socket wire) "
+                    "takes no queues= ('Parameter 'queues' is unexpected')")
+    g, link, wire = net(props, machine, append, tap_mtu, queues=MQ_PAIRS if mq else 1)
     if "iommu_platform=on" in props:
         accepting = re.search(r"virtio0: accepting .*", g.log).group(0)
         assert "ACCESS_PLATFORM(33)" in accepting, accepting
+    host_mtu = next((int(p.split("=")[1]) for p in props if p.startswith("host_mtu=")), None)
+    if host_mtu is not None:
+        check_host_mtu(g, host_mtu)
+    if mq:
+        check_mq(g, link)
     sizes = [s for s in SIZES if s <= max_frame]
     if max_frame > 1514:
         sizes += [2000, 4096, 8000, max_frame]
+    elif sizes[-1] != max_frame:
+        sizes.append(max_frame)
     check_rx_sizes(g, wire, sizes)
     check_tx(g, wire, 20, 60)
     check_tx(g, wire, 5, max_frame)
-    if max_frame < 1514:  # larger than the MTU: counted and dropped, never delivered
+    # larger than the MTU (where the wire can carry it): counted and dropped, never delivered
+    if max_frame < 1514 or (tap_mtu and tap_mtu + 14 > max_frame):
         wire.send(make_frame(max_frame + 1, 99))
         time.sleep(0.5)
         vals, out = netstat(g)
@@ -156,6 +308,9 @@ def test_frames_both_ways(net, props, machine, append, tap_mtu, max_frame):
     if "vnet_rxbuf" in append:  # frames really spanned several buffers
         vals, _ = netstat(g)
         assert vals["rx_buffers"] > vals["rx_frames"]
+    if host_mtu == ETH_MIN_MTU:
+        wire.close()  # the host reads the link from here on
+        check_min_mtu_ping(g, link)
 
 
 def paced_send(g, wire, total, size, burst=32, window=256, deadline=120):
