@@ -34,7 +34,8 @@ resets the device (QEMU stops the rings: GET_VRING_BASE), which drops the frames
 A misbehaviour armed while the rings are stopped waits for them to start.
 
 Interrupts: QEMU under TCG has no irqfd, so it reads the call eventfd in its main loop and
-raises the interrupt itself; that works for INTx and for MSI-X alike (docs/backends.md).
+raises the interrupt itself. Give the NIC INTx (vectors=0): with MSI-X enabled by the guest,
+QEMU 7.2 segfaults in vhost_net_start (docs/backends.md).
 
 Run as a program it is a device for your own experiments, with the fake host on it and
 commands on stdin (see main() at the end, and docs/backends.md).
@@ -288,10 +289,12 @@ class VhostUserDevice:
     ns = None
     host_mac = "02:00:00:00:00:02"  # fakehost.FakeHost's MAC on this wire
 
-    def __init__(self, sockdir=None, memory_mb=128):
+    def __init__(self, path=None, memory_mb=128):
+        """Listens on path (a new socket there), or on vu.sock in a fresh directory under /tmp
+        (a unix socket's path has at most 107 bytes); memory_mb must be QEMU's -m."""
         self.memory_mb = memory_mb
-        self.dir = sockdir or tempfile.mkdtemp(prefix="vnet-vu-")  # short: 107-byte limit
-        self.path = os.path.join(self.dir, "vu.sock")
+        self.dir = None if path else tempfile.mkdtemp(prefix="vnet-vu-")
+        self.path = path or os.path.join(self.dir, "vu.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
         self.listener.listen(1)
@@ -722,14 +725,15 @@ class VhostUserDevice:
         os.close(self.wake_w)
         try:
             os.unlink(self.path)
-            os.rmdir(self.dir)
+            if self.dir:
+                os.rmdir(self.dir)
         except OSError:
             pass
 
 
 def main():
-    """python3 tests/qemu/vhost_user_dev.py [SOCKET_DIR]: the device with the fake host
-    10.0.2.2 on it; prints QEMU's options, then reads commands on stdin."""
+    """python3 tests/qemu/vhost_user_dev.py [SOCKET]: the device with the fake host 10.0.2.2
+    on it; prints QEMU's options, then reads commands on stdin."""
     import sys
 
     from fakehost import FakeHost
