@@ -192,7 +192,10 @@ def bad_used(vu):
     return {"rx": tuple(n[:3]), "tx": tuple(n[3:])}
 
 
-MODES = [  # id, device method, queue, what the guest says as it resets the device, seconds
+# id, device method, queue, what the guest says as it resets the device, seconds. All of them
+# run on one guest within a minute, so they must stay fewer than the driver's 8 resets a
+# minute (RECOVERY_MAX_PER_MIN), past which it gives up; the waits double meanwhile.
+MODES = [
     ("bad-id-rx", "bad_id", "rx", "rx queue: used id not in flight", RECOVERY_S),
     ("bad-id-tx", "bad_id", "tx", "tx queue: used id not in flight", RECOVERY_S),
     ("bad-idx-rx", "bad_idx", "rx", "rx queue broken", RECOVERY_S),
