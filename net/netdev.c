@@ -226,20 +226,33 @@ void netif_napi_add_tx(struct net_device *dev, struct napi_struct *napi,
 	napi->tx = true;
 }
 
-void napi_schedule(struct napi_struct *napi)
+bool napi_schedule_prep(struct napi_struct *napi)
+{
+	unsigned long flags = local_irq_save();
+	bool claimed = !napi->scheduled;
+
+	napi->scheduled = true;
+	local_irq_restore(flags);
+	return claimed;
+}
+
+void __napi_schedule(struct napi_struct *napi)
 {
 	unsigned long flags = local_irq_save();
 
-	if (!napi->scheduled) {
-		napi->scheduled = true;
-		napi->next = NULL;
-		if (poll_tail)
-			poll_tail->next = napi;
-		else
-			poll_head = napi;
-		poll_tail = napi;
-	}
+	napi->next = NULL;
+	if (poll_tail)
+		poll_tail->next = napi;
+	else
+		poll_head = napi;
+	poll_tail = napi;
 	local_irq_restore(flags);
+}
+
+void napi_schedule(struct napi_struct *napi)
+{
+	if (napi_schedule_prep(napi))
+		__napi_schedule(napi);
 }
 
 /* Take napi off the poll list (it is at the head while its poll runs, or absent). */

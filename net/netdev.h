@@ -152,8 +152,16 @@ void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 void netif_napi_add_tx(struct net_device *dev, struct napi_struct *napi,
 		       int (*poll)(struct napi_struct *napi, int budget));
 void napi_schedule(struct napi_struct *napi); /* safe in interrupt context */
+/* napi_schedule in two steps (Linux's names): napi_schedule_prep claims the poll -- false when
+ * it is already scheduled or running, which then looks at the queue again anyway -- and
+ * __napi_schedule queues the claimed poll. A driver's interrupt handler silences its queue in
+ * between, and only when it made the claim: so a queue's interrupt is off exactly while its
+ * poll is pending, never left off (or turned off) behind a poll that already ran. */
+bool napi_schedule_prep(struct napi_struct *napi);
+void __napi_schedule(struct napi_struct *napi);
 /* The poll function calls this when it did less than its budget; afterwards it re-enables
- * its interrupt and, if work slipped in, calls napi_schedule again. */
+ * its interrupt and, if work slipped in, schedules itself again -- with interrupts off
+ * around both, so that no handler runs in between (see virtqueue_napi_complete). */
 void napi_complete(struct napi_struct *napi);
 
 /* Event-loop hook: run scheduled polls and flush bursts; true while work remains. */

@@ -31,12 +31,44 @@
 
 #define VIRTNET_MAX_DEVICES 4
 #define VIRTNET_MAX_MTU 9216   /* the largest MTU we size buffers for */
-#define TX_TIMEOUT_S 5         /* no transmit completion for this long: reset the device */
 #define TX_RECLAIM_NS (10 * NSEC_PER_MSEC) /* idle transmit reclaim, about one tick */
 #define REFILL_RETRY_NS (10 * NSEC_PER_MSEC) /* receive refill retry when the pool was empty */
 
 static struct virtnet_info virtnet_devs[VIRTNET_MAX_DEVICES];
 static int nvirtnet;
+
+/* ------------------------------------------------------------------------------------------
+ * Interrupts and polls: a queue's callback is off exactly while its poll is pending
+ */
+
+/* From a queue's interrupt (Linux's virtqueue_napi_schedule): silence the queue only when this
+ * call claims the poll. A poll already pending will look at the queue anyway, and its end
+ * (virtqueue_napi_complete) decides the callback's state: if we silenced the queue here too,
+ * the callback could stay off with no poll left to turn it back on. */
+static void virtqueue_napi_schedule(struct napi_struct *napi, struct virtqueue *vq)
+{
+	if (napi_schedule_prep(napi)) {
+		virtqueue_disable_cb(vq);
+		__napi_schedule(napi);
+	}
+}
+
+/* The end of a poll that drained its queue (Linux's virtqueue_napi_complete): the poll is
+ * released and the callback re-enabled as one step, interrupts off, so the handler never
+ * finds the poll released with the callback still off, or claims the poll and silences the
+ * queue just before we turn the callback back on. Buffers that slipped in meanwhile
+ * (virtqueue_enable_cb's race check) schedule the poll again. */
+static void virtqueue_napi_complete(struct napi_struct *napi, struct virtqueue *vq)
+{
+	unsigned long flags = local_irq_save();
+	bool more;
+
+	napi_complete(napi);
+	more = !virtqueue_enable_cb(vq);
+	local_irq_restore(flags);
+	if (more)
+		virtqueue_napi_schedule(napi, vq);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Receive
@@ -199,7 +231,7 @@ static int virtnet_receive(struct virtnet_info *vi, int budget)
 /* LAB:END */
 
 /* The NAPI poll: receive up to budget frames, refill, and re-enable the interrupt only when
- * the queue is drained -- checking for the race where a frame arrives just before. */
+ * the queue is drained (virtqueue_napi_complete checks for a frame that arrived just before). */
 static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
@@ -210,13 +242,8 @@ static int virtnet_poll(struct napi_struct *napi, int budget)
 	VQ_TRACE(vi->rvq, "virtnet_poll/budget", VQ_NOID, (u32)budget);
 	received = virtnet_receive(vi, budget);
 	try_fill_recv(vi);
-	if (received < budget) {
-		napi_complete(napi);
-		if (!virtqueue_enable_cb(vi->rvq)) {
-			virtqueue_disable_cb(vi->rvq);
-			napi_schedule(napi);
-		}
-	}
+	if (received < budget)
+		virtqueue_napi_complete(napi, vi->rvq);
 	return received;
 	/* LAB:END */
 }
@@ -238,8 +265,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 	VQ_TRACE(rvq, "skb_recv_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
 	/* LAB:SOLUTION stage3 skb_recv_done */
-	virtqueue_disable_cb(rvq);
-	napi_schedule(&vi->napi);
+	virtqueue_napi_schedule(&vi->napi, rvq);
 	/* LAB:END */
 }
 
@@ -300,10 +326,8 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 	if (err == -ENOSPC) {
 		vi->stats.tx_ring_full++;
 		/* Ask for an interrupt when the device frees descriptors (skb_xmit_done). */
-		if (!virtqueue_enable_cb(vi->svq)) {
-			virtqueue_disable_cb(vi->svq);
-			napi_schedule(&vi->napi_tx);
-		}
+		if (!virtqueue_enable_cb(vi->svq))
+			virtqueue_napi_schedule(&vi->napi_tx, vi->svq);
 		return NETDEV_TX_BUSY;
 	}
 	if (err) {
@@ -367,13 +391,12 @@ static int virtnet_poll_tx(struct napi_struct *napi, int budget)
 	vi->stats.tx_polls++;
 	free_old_xmit(vi);
 	netif_wake_queue(&vi->dev);
-	napi_complete(napi);
 	/* Still waiting for room (the backlog could not drain): wait for the next completion.
-	 * Otherwise the reclaim timer takes care of what is in flight. */
-	if (vi->dev.tx_backlog.len && !virtqueue_enable_cb(vi->svq)) {
-		virtqueue_disable_cb(vi->svq);
-		napi_schedule(napi);
-	}
+	 * Otherwise the reclaim timer takes care of what is in flight, callbacks stay off. */
+	if (vi->dev.tx_backlog.len)
+		virtqueue_napi_complete(napi, vi->svq);
+	else
+		napi_complete(napi);
 	return 0;
 }
 
@@ -386,38 +409,8 @@ static void skb_xmit_done(struct virtqueue *svq)
 	VQ_TRACE(svq, "skb_xmit_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
 	/* LAB:SOLUTION stage3 skb_xmit_done */
-	virtqueue_disable_cb(svq);
-	napi_schedule(&vi->napi_tx);
+	virtqueue_napi_schedule(&vi->napi_tx, svq);
 	/* LAB:END */
-}
-
-/*
- * A device that stops completing transmitted frames must not go unnoticed (Linux's
- * dev_watchdog / ndo_tx_timeout). Once a second the watchdog reclaims what it can and looks
- * at the rings; after TX_TIMEOUT_S seconds without progress it counts a timeout and resets
- * the device (virtio_net_recovery.c), which takes every frame back.
- */
-static void virtnet_watchdog(struct timer *t)
-{
-	struct virtnet_info *vi = container_of(t, struct virtnet_info, watchdog);
-
-	if (!netif_device_present(&vi->dev)) { /* no rings to watch (a dead device keeps its frames) */
-		vi->watchdog_idle_s = 0;
-		timer_arm(t, NSEC_PER_SEC);
-		return;
-	}
-	free_old_xmit(vi);
-	virtnet_check_queues(vi);
-	if (!vi->tx_inflight || vi->stats.tx_completed != vi->watchdog_completed) {
-		vi->watchdog_idle_s = 0;
-	} else if (++vi->watchdog_idle_s == TX_TIMEOUT_S) {
-		vi->stats.tx_timeouts++;
-		printk("%s: transmit timeout: the device has completed none of %u frames for %d s\n",
-		       vi->dev.name, vi->tx_inflight, TX_TIMEOUT_S);
-		virtnet_schedule_recovery(vi, "transmit timeout");
-	}
-	vi->watchdog_completed = vi->stats.tx_completed;
-	timer_arm(t, NSEC_PER_SEC);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -680,7 +673,6 @@ static struct virtnet_info *virtnet_get_info(struct virtio_device *vdev)
 	vi = &virtnet_devs[nvirtnet++];
 	vi->vdev = vdev;
 	vdev->priv = vi;
-	timer_setup(&vi->watchdog, virtnet_watchdog);
 	timer_setup(&vi->tx_reclaim, virtnet_tx_reclaim);
 	timer_setup(&vi->refill, virtnet_refill);
 	virtnet_recovery_init(vi);

@@ -107,5 +107,7 @@ void virtnet_zero_stats(struct net_device *dev)
 {
 	struct virtnet_info *vi = dev->priv;
 
+	if (vi->svq) /* frames completed before the zero are counted before it */
+		free_old_xmit(vi);
 	memset(&vi->stats, 0, sizeof(vi->stats));
 }

@@ -10,8 +10,8 @@
  *     that failed: drivers/virtio/virtio_ring.c);
  *   - a used id that was not in flight: the ring skipped it, but the buffer the device really
  *     used is now lost to both sides until a reset;
- *   - no transmit completion for TX_TIMEOUT_S while frames are in flight (Linux's
- *     ndo_tx_timeout);
+ *   - no transmit completion for TX_TIMEOUT_S while frames are in flight (the watchdog at
+ *     the end of this file, Linux's dev_watchdog / ndo_tx_timeout);
  *   - the device set DEVICE_NEEDS_RESET (virtio 1.x 2.1.2).
  *
  * A recovery is what `netreset` does -- detach (no transmit; the backlog is dropped and
@@ -36,6 +36,7 @@
 #include "kernel/printk.h"
 #include "kernel/string.h"
 
+#define TX_TIMEOUT_S 5 /* no transmit completion for this long: reset the device */
 #define RECOVERY_BACKOFF_MIN_MS 10
 #define RECOVERY_BACKOFF_MAX_MS 2000
 #define RECOVERY_CALM_NS (60 * NSEC_PER_SEC) /* up this long: the next trouble starts afresh */
@@ -55,6 +56,26 @@ static void arm_attempt(struct virtnet_recovery *r)
 	r->backoff_ms = MIN(r->backoff_ms * 2, (unsigned)RECOVERY_BACKOFF_MAX_MS);
 }
 
+static void give_up(struct virtnet_info *vi, const char *why)
+{
+	struct virtnet_recovery *r = &vi->recovery;
+
+	r->state = VIRTNET_FAILED;
+	printk("%s: device FAILED: %s (last trouble: %s); it stays down -- 'netreset' tries again\n",
+	       vi->dev.name, why, r->reason);
+	/* Let go of it: reset, every buffer back in the pool (a dead device keeps what it holds). */
+	virtio_release_driver(vi->vdev);
+}
+
+/* RECOVERY_MAX_PER_MIN attempts already within the last minute? attempt_ns is a ring of the
+ * latest attempts: the slot about to be reused holds the oldest. */
+static bool cap_reached(const struct virtnet_recovery *r, u64 now)
+{
+	return r->recent == RECOVERY_MAX_PER_MIN && now - r->attempt_ns[r->slot] < RECOVERY_WINDOW_NS;
+}
+
+#define CAP_REACHED XSTRINGIFY(RECOVERY_MAX_PER_MIN) " resets within a minute did not make it behave"
+
 void virtnet_schedule_recovery(struct virtnet_info *vi, const char *reason)
 {
 	struct virtnet_recovery *r = &vi->recovery;
@@ -71,6 +92,10 @@ void virtnet_schedule_recovery(struct virtnet_info *vi, const char *reason)
 	 * forgets its neighbours, and announces itself again when the link returns). */
 	netif_device_detach(&vi->dev);
 	netif_carrier_off(&vi->dev);
+	if (cap_reached(r, now)) { /* no reset to announce: give up, from the timer too */
+		timer_arm(&r->timer, 0);
+		return;
+	}
 	printk("%s: %s; resetting the device in %u ms\n", vi->dev.name, reason, r->backoff_ms);
 	arm_attempt(r);
 }
@@ -98,17 +123,6 @@ void virtnet_check_queues(struct virtnet_info *vi)
 		virtnet_schedule_recovery(vi, why);
 }
 
-static void give_up(struct virtnet_info *vi, const char *why)
-{
-	struct virtnet_recovery *r = &vi->recovery;
-
-	r->state = VIRTNET_FAILED;
-	printk("%s: device FAILED: %s (last trouble: %s); it stays down -- 'netreset' tries again\n",
-	       vi->dev.name, why, r->reason);
-	/* Let go of it: reset, every buffer back in the pool (a dead device keeps what it holds). */
-	virtio_release_driver(vi->vdev);
-}
-
 static void recovery_attempt(struct timer *t)
 {
 	struct virtnet_info *vi = container_of(t, struct virtnet_info, recovery.timer);
@@ -118,10 +132,8 @@ static void recovery_attempt(struct timer *t)
 
 	if (r->state != VIRTNET_RECOVERING)
 		return;
-	/* attempt_ns is a ring of the latest attempts: the slot about to be reused is the oldest */
-	if (r->recent == RECOVERY_MAX_PER_MIN && now - r->attempt_ns[r->slot] < RECOVERY_WINDOW_NS) {
-		give_up(vi, "it misbehaved again after each of the last " XSTRINGIFY(RECOVERY_MAX_PER_MIN)
-			    " resets within a minute");
+	if (cap_reached(r, now)) {
+		give_up(vi, CAP_REACHED);
 		return;
 	}
 	r->attempt_ns[r->slot] = now;
@@ -166,8 +178,38 @@ u64 virtnet_down_ms(const struct virtnet_info *vi)
 	return down / NSEC_PER_MSEC;
 }
 
+/*
+ * A device that stops completing transmitted frames must not go unnoticed (Linux's
+ * dev_watchdog / ndo_tx_timeout). Once a second the watchdog reclaims what it can and looks
+ * at the rings; after TX_TIMEOUT_S seconds without progress it counts a timeout and starts a
+ * recovery, whose reset takes every frame back.
+ */
+static void virtnet_watchdog(struct timer *t)
+{
+	struct virtnet_info *vi = container_of(t, struct virtnet_info, watchdog);
+
+	if (!netif_device_present(&vi->dev)) { /* no rings to watch (a dead device keeps its frames) */
+		vi->watchdog_idle_s = 0;
+		timer_arm(t, NSEC_PER_SEC);
+		return;
+	}
+	free_old_xmit(vi);
+	virtnet_check_queues(vi);
+	if (!vi->tx_inflight || vi->stats.tx_completed != vi->watchdog_completed) {
+		vi->watchdog_idle_s = 0;
+	} else if (++vi->watchdog_idle_s == TX_TIMEOUT_S) {
+		vi->stats.tx_timeouts++;
+		printk("%s: transmit timeout: the device has completed none of %u frames for %d s\n",
+		       vi->dev.name, vi->tx_inflight, TX_TIMEOUT_S);
+		virtnet_schedule_recovery(vi, "transmit timeout");
+	}
+	vi->watchdog_completed = vi->stats.tx_completed;
+	timer_arm(t, NSEC_PER_SEC);
+}
+
 void virtnet_recovery_init(struct virtnet_info *vi)
 {
+	timer_setup(&vi->watchdog, virtnet_watchdog);
 	timer_setup(&vi->recovery.timer, recovery_attempt);
 	vi->recovery.reason = "none";
 }

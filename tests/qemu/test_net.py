@@ -332,6 +332,11 @@ def paced_send(g, wire, total, size, burst=32, window=256, deadline=120):
 
 def test_100k_frames_each_way(net):
     g, link, wire = net(keep=False)
+    # the link-up announcement must be back from the device before the counters start, or its
+    # completion lands after the zero (tx_completed one above tx_frames)
+    deadline = time.time() + 10
+    while not pool_at_baseline(g)[0] and time.time() < deadline:
+        time.sleep(0.05)
     g.cmd("netstat -z")
     total = 100_000
     sent = paced_send(g, wire, total, 60)
