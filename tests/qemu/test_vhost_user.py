@@ -231,6 +231,7 @@ def test_misbehaves_then_recovers(vu, method, queue, reason, within):
     m = vu.g.wait_for(TRIGGER_RE, timeout=within, since=mark)
     assert m.group(1) == reason, m.group(0)
     back = vu.g.wait_for(BACK_RE, timeout=within, since=m.end())
+    print(f"\n{method} {queue}: {back.group(0)}")  # the time down, for docs/hardening.md (-s)
     assert int(back.group(2)) == recoveries + 1, back.group(0)
     assert vu.dev.wait(lambda d: d.running() and min(d.starts[0] - starts[0], d.starts[1] - starts[1]) == 1, 10), \
         f"the rings were not set up again exactly once: {vu.dev.starts} after {starts}"
