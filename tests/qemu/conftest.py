@@ -21,8 +21,8 @@ The Guest API is in tests/qemu/guest.py.
 
 Shared helpers, each defined once: guest.py (Guest, qemu_argv, nic(), GUEST_MAC), wire.py
 (open_link, make_frame, Wire, Pump), counters.py (parse_counters, netstat(), inetstat()),
-netns.py, fakehost.py, vhost_user_dev.py (a misbehaving device). tests/qemu is a directory of plain modules, no __init__.py: pytest puts
-it on sys.path (its rootdir/conftest import mode) and they import each other by bare name
+netns.py, fakehost.py, vhost_user_dev.py (a misbehaving device). tests/qemu is a directory of
+plain modules, no __init__.py: pytest puts it on sys.path (its rootdir/conftest import mode) and they import each other by bare name
 (`from wire import open_link`); a tool outside (tools/bench/bench.py) puts the same directory
 on sys.path and imports them the same way.
 
