@@ -22,9 +22,9 @@ The Guest API is in tests/qemu/guest.py.
 Shared helpers, each defined once: guest.py (Guest, qemu_argv, nic(), GUEST_MAC), wire.py
 (open_link, make_frame, Wire, Pump), counters.py (parse_counters, netstat(), inetstat()),
 netns.py, fakehost.py, vhost_user_dev.py (a misbehaving device). tests/qemu is a directory of
-plain modules, no __init__.py: pytest puts it on sys.path (its rootdir/conftest import mode) and they import each other by bare name
-(`from wire import open_link`); a tool outside (tools/bench/bench.py) puts the same directory
-on sys.path and imports them the same way.
+plain modules, no __init__.py: pytest puts it on sys.path (its rootdir/conftest import mode)
+and they import each other by bare name (`from wire import open_link`); a tool outside
+(tools/bench/bench.py) puts the same directory on sys.path and imports them the same way.
 
 Tests marked @pytest.mark.full belong to `make test-full` (FULL=1): without it they are not
 collected at all (deselected, not skipped: a skip in `make test` means the machine lacks
