@@ -299,20 +299,26 @@ void pci_intx(struct pci_dev *d, bool enable)
 
 /* ---- MMIO mapping ------------------------------------------------------------------------ */
 
-volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len)
+bool pci_bar_window_ok(const struct pci_dev *d, int bar, u64 off, u64 len)
 {
 	const struct pci_bar *b;
-	phys_addr_t pa;
 
 	if (bar < 0 || bar >= PCI_NUM_BARS)
-		return NULL;
+		return false;
 	b = &d->bar[bar];
 	/* An address of 0 means firmware left the BAR unassigned: nothing is there to map. */
 	if (b->is_io || !b->size || !b->addr)
+		return false;
+	return len != 0 && off <= b->size && len <= b->size - off;
+}
+
+volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len)
+{
+	phys_addr_t pa;
+
+	if (!pci_bar_window_ok(d, bar, off, len))
 		return NULL;
-	if (len == 0 || off > b->size || len > b->size - off)
-		return NULL;
-	pa = b->addr + off;
+	pa = d->bar[bar].addr + off;
 	if (pa + len > IDENTITY_MAP_END)
 		return ioremap(pa, len);
 	return phys_to_virt(pa);
@@ -339,7 +345,6 @@ static void msix_read_info(struct pci_dev *d)
 	m->table_offset = table & ~PCI_MSIX_BIR_MASK;
 	m->pba_bar = pba & PCI_MSIX_BIR_MASK;
 	m->pba_offset = pba & ~PCI_MSIX_BIR_MASK;
-	m->enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
 }
 
 /* One pending bit per entry, packed into QWORDs (6.8.2.10). */
@@ -444,7 +449,42 @@ void pci_msix_enable(struct pci_dev *d, bool enable)
 		pci_write16(d, m->cap + PCI_MSIX_FLAGS, ctrl);
 		pci_intx(d, true);
 	}
-	m->enabled = enable;
+}
+
+bool pci_msix_is_enabled(const struct pci_dev *d)
+{
+	return d->msix.cap && (pci_read16(d, d->msix.cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE);
+}
+
+/* Clear 'bits' in the message control word of capability 'id' if 'enable' is among them. */
+static void msi_control_off(struct pci_dev *d, u8 id, u16 enable, u16 bits, const char *what)
+{
+	u8 cap = pci_find_capability(d, id, 0);
+	u16 ctrl;
+
+	if (!cap)
+		return;
+	ctrl = pci_read16(d, cap + PCI_MSI_FLAGS); /* at offset 2 in both capabilities */
+	if (!(ctrl & enable))
+		return;
+	pci_write16(d, cap + PCI_MSI_FLAGS, ctrl & ~bits);
+	printk("pci: %02x:%02x.%x %s was left enabled (by firmware or an earlier kernel); disabled\n", d->bus,
+	       d->slot, d->func, what);
+}
+
+/*
+ * A network boot ROM, or a kernel that handed the machine over without resetting the device,
+ * may leave MSI or MSI-X on, with messages aimed at handlers that are not ours. With either on
+ * the function may not use INTx (6.8.1.3, 6.8.2.3), and a driver that believed it off would
+ * pick its interrupt mode, and read registers whose layout depends on it, on a wrong premise:
+ * so both go off before a driver chooses. Message control: MSI Enable is bit 0 (6.8.1.3);
+ * MSI-X Enable bit 15, Function Mask bit 14 (6.8.2.3).
+ */
+void pci_disable_msi_msix(struct pci_dev *d)
+{
+	msi_control_off(d, PCI_CAP_ID_MSI, PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_ENABLE, "MSI");
+	msi_control_off(d, PCI_CAP_ID_MSIX, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL,
+			"MSI-X");
 }
 
 bool pci_msix_pending(struct pci_dev *d, u16 entry)

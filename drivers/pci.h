@@ -63,6 +63,10 @@
 #define PCI_CAP_NEXT 1      /* every capability: byte 0 id, byte 1 next pointer (PCI 3.0, 6.7) */
 #define PCI_CAP_MAX_HOPS 48 /* (256 - 64) / 4: more hops than that means a loop */
 
+/* MSI capability: message control, offset from the capability (PCI 3.0, 6.8.1.3) */
+#define PCI_MSI_FLAGS 2
+#define PCI_MSI_FLAGS_ENABLE (1u << 0)
+
 /* MSI-X capability registers, offsets from the capability (PCI 3.0, 6.8.2) */
 #define PCI_MSIX_FLAGS 2              /* message control, 16 bits */
 #define PCI_MSIX_FLAGS_QSIZE 0x7ffu   /* table size - 1 */
@@ -101,7 +105,7 @@ struct pci_msix {
 	u32 pba_offset;
 	volatile u8 *table; /* mapped by pci_msix_map() */
 	volatile u8 *pba;
-	bool enabled;
+	/* whether MSI-X is enabled is not kept here: pci_msix_is_enabled reads the function */
 };
 
 struct pci_dev {
@@ -141,6 +145,9 @@ void pci_enable_device(struct pci_dev *d); /* decode I/O and memory BARs */
 void pci_set_master(struct pci_dev *d);    /* allow the device to DMA (and send MSI-X) */
 void pci_intx(struct pci_dev *d, bool enable);
 
+/* Whether [off, off + len) lies inside memory BAR 'bar', which firmware assigned: what
+ * pci_iomap can map (len 0 never does). */
+bool pci_bar_window_ok(const struct pci_dev *d, int bar, u64 off, u64 len);
 /* A pointer to [bar.addr + off, + len) of a memory BAR (mapped if above 4 GiB), or NULL when
  * the BAR is I/O, absent, or too small. */
 volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len);
@@ -151,6 +158,11 @@ int pci_msix_map(struct pci_dev *d);
 int pci_msix_set_entry(struct pci_dev *d, u16 entry, u32 addr, u32 data); /* -EINVAL if out of range, -ENODEV if not mapped */
 void pci_msix_mask_entry(struct pci_dev *d, u16 entry, bool masked);
 void pci_msix_enable(struct pci_dev *d, bool enable); /* also sets INTx disable accordingly */
+/* The MSI-X Enable bit as the function holds it now (message control, 6.8.2.3). */
+bool pci_msix_is_enabled(const struct pci_dev *d);
+/* Turn MSI and MSI-X off in their message control words, whoever left them on (firmware, an
+ * earlier kernel), with a console line for each that was on; INTx is left as it was. */
+void pci_disable_msi_msix(struct pci_dev *d);
 bool pci_msix_pending(struct pci_dev *d, u16 entry);
 /* Entry's 16 bytes in the mapped table, or NULL (not mapped, or past the table). */
 volatile u8 *pci_msix_entry(struct pci_dev *d, u16 entry);

@@ -196,7 +196,7 @@ static void msix_dump(struct pci_dev *d)
 
 	printk("%02x:%02x.%x MSI-X: %u entries, table at %p, PBA at %p, %s\n", d->bus, d->slot,
 	       d->func, m->table_size, (void *)m->table, (void *)m->pba,
-	       m->enabled ? "enabled" : "disabled");
+	       pci_msix_is_enabled(d) ? "enabled" : "disabled");
 	for (u16 i = 0; i < m->table_size; i++) {
 		volatile u8 *e = pci_msix_entry(d, i);
 		u32 ctrl = mmio_read32(e + PCI_MSIX_ENTRY_VECTOR_CTRL);
@@ -235,7 +235,7 @@ static int msix_selftest(struct pci_dev *d)
 	struct msix_saved_entry saved;
 	u16 cmd, ctrl;
 
-	if (d->driver || m->enabled) {
+	if (d->driver || pci_msix_is_enabled(d)) {
 		printk("msix: selftest needs a device without a driver and with MSI-X off\n");
 		return -EBUSY;
 	}
@@ -278,7 +278,7 @@ static int msix_selftest(struct pci_dev *d)
 	selftest_check(ctrl & PCI_MSIX_FLAGS_ENABLE, "enable sets message control bit 15");
 	selftest_check(!(ctrl & PCI_MSIX_FLAGS_MASKALL), "enable leaves the function unmasked");
 	selftest_check(pci_read16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE, "enable disables INTx");
-	selftest_check(m->enabled, "enable records the state");
+	selftest_check(pci_msix_is_enabled(d), "pci_msix_is_enabled reads the enable bit");
 	(void)pci_msix_pending(d, last);
 	selftest_check(!pci_msix_pending(d, m->table_size), "pending past the table is false");
 	pci_msix_enable(d, false);

@@ -76,16 +76,25 @@ static void vp_vq_interrupt(int irq, void *data)
 
 /* ---- queue and interrupt setup ---- */
 
+/*
+ * Interrupts are taken down in this order:
+ *  1. every handler goes, so none can run on a queue about to be deleted (an interrupt from
+ *     then on only counts in irq_dispatch);
+ *  2. the device unmaps each event we gave a vector, by writing NO_VECTOR (4.1.5.1.2), the
+ *     queues' and the configuration change's, while MSI-X is still enabled: the legacy vector
+ *     registers exist only then (4.1.4.8; with MSI-X off the same offsets are the device's
+ *     configuration). A device left holding vectors signals them as soon as someone (a
+ *     re-probe, a fallback to another mode, the next kernel) enables MSI-X again;
+ *  3. MSI-X off, every entry we used masked.
+ * Releasing an MSI irq before step 3 is safe: nothing allocates one in between.
+ */
 static void vp_release_irqs(struct virtio_pci_device *vp)
 {
+	bool msix = vp_msix_enabled(vp);
+
 	if (vp->intx_irq >= 0) {
 		free_irq(vp->intx_irq);
 		vp->intx_irq = -1;
-	}
-	if (vp_msix_enabled(vp)) {
-		pci_msix_enable(vp->pci, false);
-		for (u16 v = 0; v < vp->msix_used; v++)
-			pci_msix_mask_entry(vp->pci, v, true);
 	}
 	for (unsigned i = 0; i < vp->nvqs; i++) {
 		if (vp->vqs[i].irq >= 0)
@@ -97,6 +106,19 @@ static void vp_release_irqs(struct virtio_pci_device *vp)
 	if (vp->shared_irq >= 0)
 		irq_free_msi(vp->shared_irq);
 	vp->config_irq = vp->shared_irq = -1;
+	for (unsigned i = 0; i < vp->nvqs; i++) {
+		struct virtio_pci_vq_info *info = &vp->vqs[i];
+
+		if (info->vq && info->msix_vector != VIRTIO_MSI_NO_VECTOR)
+			vp->queue_vector(info, VIRTIO_MSI_NO_VECTOR);
+		info->msix_vector = VIRTIO_MSI_NO_VECTOR;
+	}
+	if (msix) {
+		vp->config_vector(vp, VIRTIO_MSI_NO_VECTOR);
+		pci_msix_enable(vp->pci, false);
+		for (u16 v = 0; v < vp->msix_used; v++)
+			pci_msix_mask_entry(vp->pci, v, true);
+	}
 	vp->msix_used = 0;
 	vp->irq_mode = VP_IRQ_NONE;
 }
@@ -155,18 +177,27 @@ static int vp_setup_queues(struct virtio_pci_device *vp, unsigned nvqs, struct v
 
 		info->vp = vp;
 		info->irq = -1;
+		info->msix_vector = VIRTIO_MSI_NO_VECTOR;
 		if (callbacks[i] && vp->irq_mode == VP_IRQ_MSIX_SHARED)
 			vector = 1;
 		else if (callbacks[i] && per_vq)
 			vector = next_vector++;
-		err = vp->setup_vq(vp, info, i, callbacks[i], names[i], vector);
+		err = vp->setup_vq(vp, info, i, callbacks[i], names[i]);
 		if (err)
 			return err;
 		vp->nvqs = i + 1;
 		vqs[i] = info->vq;
 		vp->vdev.vqs[i] = info->vq;
 		vp->vdev.nvqs = i + 1;
-		if (per_vq && vector != VIRTIO_MSI_NO_VECTOR) {
+		if (vector == VIRTIO_MSI_NO_VECTOR)
+			continue;
+		/* A device that cannot map the vector reads back NO_VECTOR (4.1.5.1.2). */
+		if (vp->queue_vector(info, vector) != vector) {
+			printk("%s: device refused MSI-X vector %u for queue %u\n", vp->vdev.name, vector, i);
+			return -EBUSY;
+		}
+		info->msix_vector = vector;
+		if (per_vq) {
 			int irq = vp_msix_vector(vp, vector, vp_vq_interrupt, info, names[i]);
 
 			if (irq < 0)
@@ -382,6 +413,10 @@ static int virtio_pci_probe(struct pci_dev *pci)
 	vp->vdev.transport = vp;
 	snprintk(vp->bus_name, sizeof(vp->bus_name), "pci %02x:%02x.%u", pci->bus, pci->slot, pci->func);
 
+	/* Whatever state MSI and MSI-X were left in (firmware, an earlier kernel): off, before the
+	 * function may master the bus, so the interrupt mode is chosen from a known state
+	 * (vp_find_vqs) and the legacy registers are where we expect them (4.1.4.8). */
+	pci_disable_msi_msix(pci);
 	pci_enable_device(pci);
 	pci_set_master(pci);
 	pci_intx(pci, false); /* until an interrupt mode is chosen */

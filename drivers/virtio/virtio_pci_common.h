@@ -52,10 +52,14 @@ struct virtio_pci_device {
 
 	/* transport hooks used by the common code */
 	u8 (*read_isr)(struct virtio_pci_device *vp);
-	u16 (*config_vector)(struct virtio_pci_device *vp, u16 vector); /* returns the read-back */
-	/* program a queue (size, ring addresses, MSI-X vector) without enabling it */
+	/* map the configuration-change event, or a queue's, to an MSI-X vector (NO_VECTOR:
+	 * unmap) and return what the device reads back (4.1.5.1.2); where the registers exist
+	 * only while MSI-X is enabled (legacy), nothing is written otherwise and NO_VECTOR read */
+	u16 (*config_vector)(struct virtio_pci_device *vp, u16 vector);
+	u16 (*queue_vector)(struct virtio_pci_vq_info *info, u16 vector);
+	/* program a queue (size, ring addresses) without enabling it */
 	int (*setup_vq)(struct virtio_pci_device *vp, struct virtio_pci_vq_info *info, unsigned index,
-			vq_callback_t callback, const char *name, u16 msix_vector);
+			vq_callback_t callback, const char *name);
 	/* let the device use a queue setup_vq programmed: done last, once interrupts work */
 	void (*enable_vq)(struct virtio_pci_vq_info *info);
 	void (*del_vq)(struct virtio_pci_vq_info *info);

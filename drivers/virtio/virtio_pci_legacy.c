@@ -63,9 +63,12 @@ static void vp_legacy_set_features(struct virtio_device *vdev, u64 features)
 	outl(to_vp_device(vdev)->ioaddr + VIRTIO_PCI_GUEST_FEATURES, (u32)features);
 }
 
+/* Where the device-specific configuration starts: it follows the vector registers, which
+ * exist while MSI-X is enabled (4.1.4.8). The device goes by the MSI-X Enable bit, whoever set
+ * it, so the driver reads that bit, not its own idea of the interrupt mode. */
 static unsigned config_base(struct virtio_pci_device *vp)
 {
-	return vp->ioaddr + VIRTIO_PCI_CONFIG_OFF(vp_msix_enabled(vp));
+	return vp->ioaddr + VIRTIO_PCI_CONFIG_OFF(pci_msix_is_enabled(vp->pci));
 }
 
 /* Legacy configuration has no generation counter; byte reads, as the legacy drivers do. */
@@ -95,10 +98,26 @@ static void vp_legacy_set(struct virtio_device *vdev, unsigned off, const void *
 
 static u8 vp_legacy_read_isr(struct virtio_pci_device *vp) { return inb(vp->ioaddr + VIRTIO_PCI_ISR); }
 
+/* The vector registers exist only while MSI-X is enabled (4.1.4.8): otherwise the same
+ * offsets are the device-specific configuration, and a vector written there would change it
+ * (a virtio-net MAC). Then nothing is written and no vector is mapped. */
 static u16 vp_legacy_config_vector(struct virtio_pci_device *vp, u16 vector)
 {
+	if (!pci_msix_is_enabled(vp->pci))
+		return VIRTIO_MSI_NO_VECTOR;
 	outw(vp->ioaddr + VIRTIO_MSI_CONFIG_VECTOR, vector);
 	return inw(vp->ioaddr + VIRTIO_MSI_CONFIG_VECTOR);
+}
+
+static u16 vp_legacy_queue_vector(struct virtio_pci_vq_info *info, u16 vector)
+{
+	struct virtio_pci_device *vp = info->vp;
+
+	if (!pci_msix_is_enabled(vp->pci))
+		return VIRTIO_MSI_NO_VECTOR;
+	outw(vp->ioaddr + VIRTIO_PCI_QUEUE_SEL, (u16)info->vq->index);
+	outw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR, vector);
+	return inw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR);
 }
 
 static bool vp_legacy_notify(struct virtqueue *vq)
@@ -110,7 +129,7 @@ static bool vp_legacy_notify(struct virtqueue *vq)
 }
 
 static int vp_legacy_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq_info *info,
-			      unsigned index, vq_callback_t callback, const char *name, u16 vector)
+			      unsigned index, vq_callback_t callback, const char *name)
 {
 	struct virtio_device *vdev = &vp->vdev;
 	struct virtqueue *vq;
@@ -139,18 +158,9 @@ static int vp_legacy_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 	vq->priv = info;
 	vq->vdev = vdev;
 	info->vq = vq;
-	info->msix_vector = vector;
-
-	if (vector != VIRTIO_MSI_NO_VECTOR) {
-		outw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR, vector);
-		if (inw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR) != vector) {
-			printk("%s: device refused MSI-X vector %u for queue %u\n", vdev->name, vector, index);
-			vring_del_virtqueue(vq);
-			info->vq = NULL;
-			return -EBUSY;
-		}
-	}
-	return 0; /* activated by vp_legacy_enable_vq, once interrupts are set up */
+	/* its vector from vp_setup_queues (queue_vector); activated by vp_legacy_enable_vq, once
+	 * interrupts are set up */
+	return 0;
 }
 
 /* Writing the ring's page frame number activates the queue (4.1.4.8). */
@@ -167,11 +177,8 @@ static void vp_legacy_del_vq(struct virtio_pci_vq_info *info)
 {
 	struct virtio_pci_device *vp = info->vp;
 
+	/* Its vector was unmapped with the interrupts, while MSI-X was still on (vp_release_irqs). */
 	outw(vp->ioaddr + VIRTIO_PCI_QUEUE_SEL, (u16)info->vq->index);
-	if (info->msix_vector != VIRTIO_MSI_NO_VECTOR) {
-		outw(vp->ioaddr + VIRTIO_MSI_QUEUE_VECTOR, VIRTIO_MSI_NO_VECTOR);
-		inb(vp->ioaddr + VIRTIO_PCI_ISR); /* flush the vector write */
-	}
 	/* Deactivate the queue -- only one that is active: QEMU takes a 0 written here as a reset
 	 * of the whole device, which would undo status and features in the middle of a probe that
 	 * is only unwinding an interrupt mode (its queues were never activated). Teardown resets
@@ -208,6 +215,7 @@ int virtio_pci_legacy_probe(struct virtio_pci_device *vp)
 	vp->vdev.config = &vp_legacy_config_ops;
 	vp->read_isr = vp_legacy_read_isr;
 	vp->config_vector = vp_legacy_config_vector;
+	vp->queue_vector = vp_legacy_queue_vector;
 	vp->setup_vq = vp_legacy_setup_vq;
 	vp->enable_vq = vp_legacy_enable_vq;
 	vp->del_vq = vp_legacy_del_vq;

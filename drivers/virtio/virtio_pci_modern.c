@@ -21,11 +21,14 @@
 #define VIRTIO_PCI_CAP_PCI_CFG 5
 
 /* Offsets within struct virtio_pci_cap (4.1.4) */
+#define CAP_LEN 2
 #define CAP_CFG_TYPE 3
 #define CAP_BAR 4
 #define CAP_OFFSET 8
 #define CAP_LENGTH 12
 #define CAP_NOTIFY_MULTIPLIER 16 /* struct virtio_pci_notify_cap (4.1.4.4) */
+#define CAP_SIZE 16              /* sizeof(struct virtio_pci_cap) */
+#define CAP_NOTIFY_SIZE 20       /* sizeof(struct virtio_pci_notify_cap) */
 
 /* struct virtio_pci_common_cfg (4.1.4.3) register offsets */
 #define COMMON_DFSELECT 0x00
@@ -47,9 +50,21 @@
 #define COMMON_CFG_LEN 0x38
 
 struct vp_cap {
+	u8 pos;     /* config-space offset of the capability, 0 = absent */
 	u8 bar;
 	u32 offset, length;
-	u8 pos; /* config-space offset of the capability, 0 = absent */
+	u32 mult;   /* notify capability: notify_off_multiplier (4.1.4.4) */
+};
+
+static const char *const cap_names[] = {
+	[VIRTIO_PCI_CAP_COMMON_CFG] = "common", [VIRTIO_PCI_CAP_NOTIFY_CFG] = "notify",
+	[VIRTIO_PCI_CAP_ISR_CFG] = "ISR", [VIRTIO_PCI_CAP_DEVICE_CFG] = "device",
+};
+/* The smallest window each structure fits in: the common configuration (4.1.4.3), one
+ * queue's notify address (4.1.4.4), the ISR byte (4.1.4.5), one byte of device configuration. */
+static const u32 cap_min_length[] = {
+	[VIRTIO_PCI_CAP_COMMON_CFG] = COMMON_CFG_LEN, [VIRTIO_PCI_CAP_NOTIFY_CFG] = 2,
+	[VIRTIO_PCI_CAP_ISR_CFG] = 1, [VIRTIO_PCI_CAP_DEVICE_CFG] = 1,
 };
 
 static u8 cr8(struct virtio_pci_device *vp, unsigned off) { return mmio_read8(vp->common + off); }
@@ -164,6 +179,15 @@ static u16 vp_modern_config_vector(struct virtio_pci_device *vp, u16 vector)
 	return cr16(vp, COMMON_MSIX); /* NO_VECTOR back means the device refused (4.1.4.3) */
 }
 
+static u16 vp_modern_queue_vector(struct virtio_pci_vq_info *info, u16 vector)
+{
+	struct virtio_pci_device *vp = info->vp;
+
+	cw16(vp, COMMON_Q_SELECT, (u16)info->vq->index);
+	cw16(vp, COMMON_Q_MSIX, vector);
+	return cr16(vp, COMMON_Q_MSIX);
+}
+
 static bool vp_modern_notify(struct virtqueue *vq)
 {
 	struct virtio_pci_vq_info *info = vq->priv;
@@ -173,7 +197,7 @@ static bool vp_modern_notify(struct virtqueue *vq)
 }
 
 static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq_info *info,
-			      unsigned index, vq_callback_t callback, const char *name, u16 vector)
+			      unsigned index, vq_callback_t callback, const char *name)
 {
 	struct virtio_device *vdev = &vp->vdev;
 	struct virtqueue *vq;
@@ -193,11 +217,14 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 		return checked;
 	size = (u16)checked;
 
+	/* 4.1.4.4: the queue's notify address is queue_notify_off x notify_off_multiplier into the
+	 * notify window, and the 16-bit write there must fit in the window (4.1.4.4.1 has the
+	 * device make cap.length cover it); one that does not is refused, never written. */
 	noff = cr16(vp, COMMON_Q_NOFF);
 	notify_at = (u64)noff * vp->notify_off_multiplier;
 	if (notify_at + 2 > vp->notify_len) {
-		printk("%s: queue %u notify offset %llu lies outside the notify region (%u bytes)\n", vdev->name,
-		       index, notify_at, vp->notify_len);
+		printk("%s: queue %u notify offset %llu (%u x %u) lies outside the notify region (%u bytes); queue refused\n",
+		       vdev->name, index, notify_at, noff, vp->notify_off_multiplier, vp->notify_len);
 		return -EIO;
 	}
 
@@ -210,24 +237,15 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 	vq->vdev = vdev;
 	info->vq = vq;
 	info->notify = (volatile u16 *)(vp->notify_base + notify_at);
-	info->msix_vector = vector;
 
 	cw16(vp, COMMON_Q_SIZE, size);
 	cw64(vp, COMMON_Q_DESC, vq->desc_phys);
 	cw64(vp, COMMON_Q_AVAIL, vq->avail_phys);
 	cw64(vp, COMMON_Q_USED, vq->used_phys);
-	if (vector != VIRTIO_MSI_NO_VECTOR) {
-		cw16(vp, COMMON_Q_MSIX, vector);
-		if (cr16(vp, COMMON_Q_MSIX) != vector) {
-			printk("%s: device refused MSI-X vector %u for queue %u\n", vdev->name, vector, index);
-			vring_del_virtqueue(vq);
-			info->vq = NULL;
-			return -EBUSY;
-		}
-	}
-	/* Not enabled yet: vp_find_vqs enables every queue (vp_modern_enable_vq) once all of
-	 * them, and their interrupts, are set up, because an enabled queue can only be taken
-	 * back by a reset and a retry in another interrupt mode must find it free. */
+	/* Its MSI-X vector comes next, from vp_setup_queues (queue_vector). Not enabled yet:
+	 * vp_find_vqs enables every queue (vp_modern_enable_vq) once all of them, and their
+	 * interrupts, are set up, because an enabled queue can only be taken back by a reset and
+	 * a retry in another interrupt mode must find it free. */
 	return 0;
 }
 
@@ -243,14 +261,10 @@ static void vp_modern_enable_vq(struct virtio_pci_vq_info *info)
 
 static void vp_modern_del_vq(struct virtio_pci_vq_info *info)
 {
-	struct virtio_pci_device *vp = info->vp;
-
-	cw16(vp, COMMON_Q_SELECT, (u16)info->vq->index);
-	if (info->msix_vector != VIRTIO_MSI_NO_VECTOR)
-		cw16(vp, COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
-	/* queue_enable cannot be cleared by the driver (4.1.4.3.2): a queue that was enabled has
-	 * already been disabled by the device reset that precedes this (the driver's remove or
-	 * probe error path); a queue from a failed vp_find_vqs attempt was never enabled. */
+	/* Its vector was unmapped with the interrupts (vp_release_irqs). queue_enable cannot be
+	 * cleared by the driver (4.1.4.3.2): a queue that was enabled has already been disabled by
+	 * the device reset that precedes this (the driver's remove or probe error path); a queue
+	 * from a failed vp_find_vqs attempt was never enabled. */
 	vring_del_virtqueue(info->vq);
 	info->vq = NULL;
 }
@@ -269,65 +283,113 @@ static const struct virtio_config_ops vp_modern_config_ops = {
 	.bus_name = vp_bus_name,
 };
 
-/* The first capability of each type wins (4.1.4.1: the driver may use the first it can). */
-static void find_caps(struct pci_dev *pci, struct vp_cap caps[6], u32 *notify_mult)
+/* One console line: which capability is not used, and why. */
+static void __printf(4, 5) cap_refused(struct virtio_pci_device *vp, const struct vp_cap *cap, u8 type,
+					const char *why, ...)
+{
+	char buf[96];
+	va_list ap;
+
+	va_start(ap, why);
+	vsnprintk(buf, sizeof(buf), why, ap);
+	va_end(ap);
+	printk("%s: virtio %s capability at 0x%02x refused: %s\n", vp->bus_name, cap_names[type], cap->pos, buf);
+}
+
+/*
+ * Whether the window a capability describes can be used; if not, a line saying why. 4.1.4.1
+ * has the driver ignore a capability with a reserved BAR value (6 and 7, 4.1.4) and allows it
+ * to check that the window is large enough for its structure; the window, offset and length,
+ * must also lie inside a memory BAR the function has, or we would map what is not the device's.
+ */
+static bool vp_cap_usable(struct virtio_pci_device *vp, const struct vp_cap *cap, u8 type)
+{
+	if (cap->bar >= PCI_NUM_BARS)
+		cap_refused(vp, cap, type, "BAR %u is reserved", cap->bar);
+	else if (cap->length < cap_min_length[type])
+		cap_refused(vp, cap, type, "its %u-byte window is smaller than the %u-byte structure it holds",
+			    cap->length, cap_min_length[type]);
+	else if (!pci_bar_window_ok(vp->pci, cap->bar, cap->offset, cap->length))
+		cap_refused(vp, cap, type, "its window (BAR %u + 0x%x, %u bytes) is not inside a memory BAR", cap->bar,
+			    cap->offset, cap->length);
+	else
+		return true;
+	return false;
+}
+
+/*
+ * The first usable capability of each type: the device may offer several, in its order of
+ * preference, and the driver uses the first it can (4.1.4.1). Besides its window (above), a
+ * capability must hold every field read from it: cap_len covers the whole struct
+ * virtio_pci_cap, or virtio_pci_notify_cap with the multiplier (4.1.4, 4.1.4.4; longer is
+ * allowed, 4.1.4.1); the bytes past a shorter one belong to whatever follows it.
+ */
+static void find_caps(struct virtio_pci_device *vp, struct vp_cap caps[VIRTIO_PCI_CAP_DEVICE_CFG + 1])
 {
 	/* LAB:SOLUTION stage1 find_caps */
-	for (u8 pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, 0); pos;
-	     pos = pci_find_capability(pci, PCI_CAP_ID_VNDR, pos)) {
-		u8 type = pci_read8(pci, pos + CAP_CFG_TYPE);
+	for (u8 pos = pci_find_capability(vp->pci, PCI_CAP_ID_VNDR, 0); pos;
+	     pos = pci_find_capability(vp->pci, PCI_CAP_ID_VNDR, pos)) {
+		u8 type = pci_read8(vp->pci, pos + CAP_CFG_TYPE);
+		struct vp_cap cap = { .pos = pos };
+		bool notify = type == VIRTIO_PCI_CAP_NOTIFY_CFG;
+		u8 cap_len = pci_read8(vp->pci, pos + CAP_LEN), size = notify ? CAP_NOTIFY_SIZE : CAP_SIZE;
 
 		if (type < VIRTIO_PCI_CAP_COMMON_CFG || type > VIRTIO_PCI_CAP_DEVICE_CFG || caps[type].pos)
 			continue;
-		caps[type].pos = pos;
-		caps[type].bar = pci_read8(pci, pos + CAP_BAR);
-		caps[type].offset = pci_read32(pci, pos + CAP_OFFSET);
-		caps[type].length = pci_read32(pci, pos + CAP_LENGTH);
-		if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
-			*notify_mult = pci_read32(pci, pos + CAP_NOTIFY_MULTIPLIER);
+		cap.bar = pci_read8(vp->pci, pos + CAP_BAR);
+		cap.offset = pci_read32(vp->pci, pos + CAP_OFFSET);
+		cap.length = pci_read32(vp->pci, pos + CAP_LENGTH);
+		if (notify)
+			cap.mult = pci_read32(vp->pci, pos + CAP_NOTIFY_MULTIPLIER);
+		if (cap_len < size)
+			cap_refused(vp, &cap, type, "capability length %u is below the %u bytes of struct %s", cap_len,
+				    size, notify ? "virtio_pci_notify_cap" : "virtio_pci_cap");
+		else if (vp_cap_usable(vp, &cap, type))
+			caps[type] = cap;
 	}
 	/* LAB:END */
 }
 
-static volatile u8 *map_cap(struct virtio_pci_device *vp, const struct vp_cap *cap, u32 min_len,
-			    const char *what)
+/* Map a capability find_caps chose (its window checked again: whatever fills caps[] must not
+ * make us map what is not the device's). */
+static volatile u8 *map_cap(struct virtio_pci_device *vp, const struct vp_cap *cap, u8 type)
 {
 	volatile u8 *p;
 
-	if (cap->bar >= PCI_NUM_BARS || cap->length < min_len) {
-		printk("%s: virtio %s capability is unusable (BAR %u, length %u)\n", vp->bus_name, what, cap->bar,
-		       cap->length);
+	if (!vp_cap_usable(vp, cap, type))
 		return NULL;
-	}
 	p = pci_iomap(vp->pci, cap->bar, cap->offset, cap->length);
 	if (!p)
-		printk("%s: virtio %s region (BAR %u + 0x%x, %u bytes) lies outside its BAR\n", vp->bus_name, what,
-		       cap->bar, cap->offset, cap->length);
+		printk("%s: virtio %s region (BAR %u + 0x%x, %u bytes) could not be mapped\n", vp->bus_name,
+		       cap_names[type], cap->bar, cap->offset, cap->length);
 	return p;
 }
 
 int virtio_pci_modern_probe(struct virtio_pci_device *vp)
 {
 	struct pci_dev *pci = vp->pci;
-	struct vp_cap caps[6] = { 0 };
-	u32 mult = 0;
+	struct vp_cap caps[VIRTIO_PCI_CAP_DEVICE_CFG + 1] = { 0 };
+	static const u8 needed[] = { VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_CAP_ISR_CFG };
 
-	find_caps(pci, caps, &mult);
+	find_caps(vp, caps);
+	/* No usable common configuration: no modern interface (a transitional device may still
+	 * be driven through its legacy one). */
 	if (!caps[VIRTIO_PCI_CAP_COMMON_CFG].pos)
 		return -ENODEV;
-	if (!caps[VIRTIO_PCI_CAP_NOTIFY_CFG].pos || !caps[VIRTIO_PCI_CAP_ISR_CFG].pos) {
-		printk("%s: modern virtio device without notify or ISR capability\n", vp->bus_name);
-		return -EIO;
-	}
-	vp->common = map_cap(vp, &caps[VIRTIO_PCI_CAP_COMMON_CFG], COMMON_CFG_LEN, "common");
-	vp->isr = map_cap(vp, &caps[VIRTIO_PCI_CAP_ISR_CFG], 1, "ISR");
-	vp->notify_base = map_cap(vp, &caps[VIRTIO_PCI_CAP_NOTIFY_CFG], 2, "notify");
+	for (unsigned i = 0; i < ARRAY_SIZE(needed); i++)
+		if (!caps[needed[i]].pos) {
+			printk("%s: no usable virtio %s capability\n", vp->bus_name, cap_names[needed[i]]);
+			return -EIO;
+		}
+	vp->common = map_cap(vp, &caps[VIRTIO_PCI_CAP_COMMON_CFG], VIRTIO_PCI_CAP_COMMON_CFG);
+	vp->isr = map_cap(vp, &caps[VIRTIO_PCI_CAP_ISR_CFG], VIRTIO_PCI_CAP_ISR_CFG);
+	vp->notify_base = map_cap(vp, &caps[VIRTIO_PCI_CAP_NOTIFY_CFG], VIRTIO_PCI_CAP_NOTIFY_CFG);
 	if (!vp->common || !vp->isr || !vp->notify_base)
 		return -EIO;
 	vp->notify_len = caps[VIRTIO_PCI_CAP_NOTIFY_CFG].length;
-	vp->notify_off_multiplier = mult;
+	vp->notify_off_multiplier = caps[VIRTIO_PCI_CAP_NOTIFY_CFG].mult;
 	if (caps[VIRTIO_PCI_CAP_DEVICE_CFG].pos) { /* optional: some devices have no config */
-		vp->device = map_cap(vp, &caps[VIRTIO_PCI_CAP_DEVICE_CFG], 0, "device");
+		vp->device = map_cap(vp, &caps[VIRTIO_PCI_CAP_DEVICE_CFG], VIRTIO_PCI_CAP_DEVICE_CFG);
 		vp->device_len = vp->device ? caps[VIRTIO_PCI_CAP_DEVICE_CFG].length : 0;
 	}
 
@@ -337,6 +399,7 @@ int virtio_pci_modern_probe(struct virtio_pci_device *vp)
 	vp->vdev.config = &vp_modern_config_ops;
 	vp->read_isr = vp_modern_read_isr;
 	vp->config_vector = vp_modern_config_vector;
+	vp->queue_vector = vp_modern_queue_vector;
 	vp->setup_vq = vp_modern_setup_vq;
 	vp->enable_vq = vp_modern_enable_vq;
 	vp->del_vq = vp_modern_del_vq;

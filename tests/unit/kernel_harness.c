@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernel/cmdline.h"
 #include "kernel/mem.h"
@@ -21,6 +22,7 @@ int host_quiet = 1;
 u64 host_now_ns;
 long host_dma_live; /* allocations not yet freed: a leak check for tests */
 long host_dma_fail_after = -1;
+int host_dma_low32;
 
 int vprintk(const char *fmt, va_list ap)
 {
@@ -66,6 +68,38 @@ void host_log_clear(void)
 	host_log[0] = '\0';
 }
 
+/* Memory below 4 GiB (host_dma_low32), from mmap with MAP_32BIT, which hands out whole pages
+ * (the alignment dma_alloc promises); remembered so dma_free can tell it from the C library's. */
+#define H_DMA_LOW_MAX 64
+static void *h_dma_low[H_DMA_LOW_MAX];
+
+static void *dma_alloc_low32(size_t size, size_t align)
+{
+	unsigned i = 0;
+	void *p;
+
+	while (i < H_DMA_LOW_MAX && h_dma_low[i])
+		i++;
+	if (i == H_DMA_LOW_MAX || align > 4096) /* a test needing more: raise the bound */
+		abort();
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	h_dma_low[i] = p; /* zeroed by mmap */
+	return p;
+}
+
+static int dma_free_low32(void *p, size_t size)
+{
+	for (unsigned i = 0; i < H_DMA_LOW_MAX; i++)
+		if (p && h_dma_low[i] == p) {
+			munmap(p, (size + 4095) & ~(size_t)4095);
+			h_dma_low[i] = NULL;
+			return 1;
+		}
+	return 0;
+}
+
 void *dma_alloc(size_t size, size_t align, phys_addr_t *phys)
 {
 	void *p;
@@ -74,6 +108,14 @@ void *dma_alloc(size_t size, size_t align, phys_addr_t *phys)
 		return NULL;
 	if (host_dma_fail_after > 0)
 		host_dma_fail_after--;
+	if (host_dma_low32) {
+		p = dma_alloc_low32(size, align);
+		if (p) {
+			*phys = virt_to_phys(p);
+			host_dma_live++;
+		}
+		return p;
+	}
 	if (align < 4096)
 		align = 4096;
 	size = (size + 4095) & ~(size_t)4095;
@@ -88,6 +130,10 @@ void *dma_alloc(size_t size, size_t align, phys_addr_t *phys)
 
 void dma_free(void *p, size_t size)
 {
+	if (dma_free_low32(p, size)) {
+		host_dma_live--;
+		return;
+	}
 	if (p) {
 		host_dma_live--;
 		free(p);
@@ -95,6 +141,9 @@ void dma_free(void *p, size_t size)
 }
 
 u64 now_ns(void) { return host_now_ns; }
+
+/* MMIO above the boot identity map: on the host every address is already mapped. */
+void *ioremap(phys_addr_t pa, size_t size) { return phys_to_virt(pa); }
 
 /* The boot command line, as a test sets it (h_set_cmdline); empty by default. */
 #define H_CMDLINE_MAX 8

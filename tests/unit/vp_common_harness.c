@@ -1,19 +1,30 @@
 /*
- * tests/unit/vp_common_harness.c - drivers/virtio/virtio_pci_common.c and the modern transport
- * (drivers/virtio/virtio_pci_modern.c) on the host. Included, not linked, so tests can call the
- * static vp_interrupt (the INTx handler's ISR checks, virtio 1.x 4.1.4.5) and drive
- * vp_find_vqs through the real vp_modern_setup_vq against a simulated common configuration
- * structure (4.1.4.3).
+ * tests/unit/vp_common_harness.c - drivers/virtio/virtio_pci_common.c, both virtio-pci
+ * transports (virtio_pci_modern.c, virtio_pci_legacy.c) and drivers/pci.c on the host, against
+ * one simulated virtio-pci function. Included, not linked, so tests can call the static
+ * vp_interrupt (the INTx handler's ISR checks, virtio 1.x 4.1.4.5) and virtio_pci_probe, and
+ * drive vp_find_vqs through the real transports.
  *
- * kernel/io.h is replaced here: an MMIO access inside the simulated device's common
- * configuration goes to vp_sim (which, like a device, refuses MSI-X vectors it cannot map by
- * reading back NO_VECTOR, 4.1.5.1.2, and records every queue_enable write with the vectors in
- * force at that moment); any other address is plain memory (the notify and ISR regions). PCI
- * and IRQ services are stubs: MSI-X exists only when vp_sim.msix says so; INTx lines are refused
+ * kernel/io.h is replaced here. Port I/O reaches the function's PCI configuration space
+ * through configuration mechanism #1 (PCI 3.0, 3.2.2.3.2), so the real drivers/pci.c walks its
+ * capability list and programs its MSI and MSI-X message control words; the space is built
+ * from vp_sim when a test starts the device (vendor capabilities as the test lists them, 4.1.4;
+ * MSI-X with its table in BAR 4; MSI), and only the command register and the enable bits of
+ * MSI and MSI-X can be written. Port I/O in BAR 0 reaches the legacy registers (4.1.4.8), whose
+ * vector registers exist, and device-specific configuration moves from 20 to 24, only while
+ * the MSI-X enable bit is set, as on a real device. MMIO inside BAR 4's common configuration
+ * window goes to vp_sim's common configuration (4.1.4.3); any other address is plain memory
+ * (ISR, notify, device configuration, the MSI-X table). Like a device, vp_sim refuses MSI-X
+ * vectors it cannot map by reading back NO_VECTOR (4.1.5.1.2), records every queue enable with
+ * the vectors in force at that moment, and notes the vectors it holds when MSI-X is turned off.
+ *
+ * IRQ services are stubs: MSI irqs exist only when vp_sim.msix says so; INTx lines are refused
  * unless vp_sim.intx says so. The handlers request_irq installs are remembered, so that
  * vp_sim.irq_storm can run them in the middle of a teardown, and vp_sim.stuck_reset makes a
  * device whose reset never completes (on the simulated clock).
  */
+#include <string.h> /* strerror, which drivers/pci.c names errors with */
+
 #include "kernel/types.h"
 
 /* The simulated registers stand in for kernel/io.h (defined below). */
@@ -29,10 +40,21 @@ static void mmio_write64_split(volatile void *a, u64 v)
 	mmio_write32(a, (u32)v);
 	mmio_write32((volatile u8 *)a + 4, (u32)(v >> 32));
 }
+static u32 port_read(u16 port, int width);
+static void port_write(u16 port, int width, u32 v);
+static u8 inb(u16 port) { return (u8)port_read(port, 1); }
+static u16 inw(u16 port) { return (u16)port_read(port, 2); }
+static u32 inl(u16 port) { return port_read(port, 4); }
+static void outb(u16 port, u8 v) { port_write(port, 1, v); }
+static void outw(u16 port, u16 v) { port_write(port, 2, v); }
+static void outl(u16 port, u32 v) { port_write(port, 4, v); }
 static void cpu_relax(void) {}
 
+#include "drivers/pci.c"                      /* #included, not linked: msix_read_info is static */
 #include "drivers/virtio/virtio_pci_common.c" /* #included, not linked: vp_interrupt is static */
 #include "drivers/virtio/virtio_pci_modern.c" /* #included, not linked: its setup_vq is static */
+#include "drivers/virtio/virtio_pci_legacy.c" /* #included, not linked: its registers are static */
+#include "kernel/platform.h"
 #include "tests/unit/kernel_harness.h"
 #include "tests/unit/vp_common_harness.h"
 
@@ -53,16 +75,127 @@ static void sim_irq_storm(void)
 		}
 }
 
-/* ---- the simulated common configuration (4.1.4.3) ---- */
+/* ---- the PCI configuration space (PCI 3.0, 6.1, 6.7, 6.8) ---- */
 
-static bool in_common(const volatile void *a)
+static u8 sim_cfg[256];
+static u8 sim_wmask[256]; /* the bits a configuration write may change */
+static u32 sim_cfg_address; /* CONFIG_ADDRESS as last written */
+static u8 sim_msix_cap, sim_msi_cap;
+
+static void cfg_put(unsigned off, u32 v, int width)
 {
-	const volatile u8 *p = a;
-
-	return p >= vp_sim.common && p < vp_sim.common + sizeof(vp_sim.common);
+	for (int k = 0; k < width; k++)
+		sim_cfg[off + k] = (u8)(v >> (8 * k));
 }
 
-static unsigned common_off(const volatile void *a) { return (unsigned)((const volatile u8 *)a - vp_sim.common); }
+static u16 cfg_get16(unsigned off) { return (u16)(sim_cfg[off] | sim_cfg[off + 1] << 8); }
+
+bool vp_sim_msix_enabled(void)
+{
+	return sim_msix_cap && (cfg_get16(sim_msix_cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE);
+}
+
+bool vp_sim_msi_enabled(void) { return sim_msi_cap && (sim_cfg[sim_msi_cap + 2] & 1); }
+
+/* The default device: common configuration, notify (multiplier 2) and ISR, all in BAR 4 */
+static const struct vp_sim_cap sim_default_caps[] = {
+	{ VP_SIM_CAP_COMMON, VP_SIM_BAR, 0, VP_SIM_COMMON, VP_SIM_COMMON_LEN, 0 },
+	{ VP_SIM_CAP_NOTIFY, VP_SIM_BAR, 0, VP_SIM_NOTIFY, 64, 2 },
+	{ VP_SIM_CAP_ISR, VP_SIM_BAR, 0, VP_SIM_ISR, 4, 0 },
+};
+
+/* Append a capability of id at *pos (each takes a 20-byte slot), linked from *link. */
+static u8 cfg_add_cap(u8 id, u8 *pos, u8 **link)
+{
+	u8 at = *pos;
+
+	**link = at;
+	sim_cfg[at] = id;
+	*link = &sim_cfg[at + PCI_CAP_NEXT];
+	*pos += 20;
+	return at;
+}
+
+static void sim_build_config(const struct pci_dev *pci)
+{
+	const struct vp_sim_cap *caps = vp_sim.ncaps ? vp_sim.caps : sim_default_caps;
+	unsigned ncaps = vp_sim.ncaps ? vp_sim.ncaps : ARRAY_SIZE(sim_default_caps);
+	u8 pos = 0x40, *link = &sim_cfg[PCI_CAPABILITY_LIST];
+
+	memset(sim_cfg, 0, sizeof(sim_cfg));
+	memset(sim_wmask, 0, sizeof(sim_wmask));
+	sim_msix_cap = sim_msi_cap = 0;
+	cfg_put(PCI_VENDOR_ID, VIRTIO_PCI_VENDOR, 2);
+	cfg_put(PCI_DEVICE_ID, pci->device, 2);
+	cfg_put(PCI_STATUS, PCI_STATUS_CAP_LIST, 2);
+	cfg_put(PCI_SUBSYSTEM_ID, pci->subsys_id, 2);
+	cfg_put(PCI_INTERRUPT_LINE, pci->irq_line, 1);
+	cfg_put(PCI_INTERRUPT_PIN, pci->irq_pin, 1);
+	sim_wmask[PCI_COMMAND] = 0xff;
+	sim_wmask[PCI_COMMAND + 1] = 0x07;
+	for (unsigned i = 0; i < ncaps && !vp_sim.no_modern; i++) {
+		const struct vp_sim_cap *c = &caps[i];
+		u8 at = cfg_add_cap(PCI_CAP_ID_VNDR, &pos, &link);
+
+		sim_cfg[at + 2] = c->cap_len ? c->cap_len : c->type == VP_SIM_CAP_NOTIFY ? 20 : 16;
+		sim_cfg[at + CAP_CFG_TYPE] = c->type;
+		sim_cfg[at + CAP_BAR] = c->bar;
+		cfg_put(at + CAP_OFFSET, c->offset, 4);
+		cfg_put(at + CAP_LENGTH, c->length, 4);
+		if (c->type == VP_SIM_CAP_NOTIFY)
+			cfg_put(at + CAP_NOTIFY_MULTIPLIER, c->mult, 4);
+	}
+	if (vp_sim.msix) {
+		u16 n = pci->msix.table_size ? pci->msix.table_size : 1;
+
+		sim_msix_cap = cfg_add_cap(PCI_CAP_ID_MSIX, &pos, &link);
+		cfg_put(sim_msix_cap + PCI_MSIX_FLAGS,
+			(n - 1u) | (vp_sim.msix_on_entry ? PCI_MSIX_FLAGS_ENABLE : 0), 2);
+		cfg_put(sim_msix_cap + PCI_MSIX_TABLE, VP_SIM_MSIX_TABLE | VP_SIM_BAR, 4);
+		cfg_put(sim_msix_cap + PCI_MSIX_PBA, VP_SIM_MSIX_PBA | VP_SIM_BAR, 4);
+		sim_wmask[sim_msix_cap + PCI_MSIX_FLAGS + 1] = 0xc0; /* enable, function mask */
+	}
+	if (vp_sim.msi) { /* 32-bit MSI: control bit 0 enables (6.8.1.3) */
+		sim_msi_cap = cfg_add_cap(PCI_CAP_ID_MSI, &pos, &link);
+		sim_cfg[sim_msi_cap + 2] = vp_sim.msi_on_entry ? 1 : 0;
+		sim_wmask[sim_msi_cap + 2] = 0x01;
+	}
+}
+
+static struct vp_sim_vectors sim_vectors(void)
+{
+	struct vp_sim_vectors v = { .config = vp_sim.config_vector };
+
+	for (unsigned i = 0; i < VP_SIM_QUEUES; i++)
+		v.queue[i] = vp_sim.q[i].vector;
+	return v;
+}
+
+static u32 cfg_read(unsigned off, int width)
+{
+	u32 v = 0;
+
+	for (int k = 0; k < width; k++)
+		v |= (u32)sim_cfg[off + k] << (8 * k);
+	return v;
+}
+
+static void cfg_write(unsigned off, int width, u32 v)
+{
+	bool msix_was_on = vp_sim_msix_enabled();
+
+	for (int k = 0; k < width; k++) {
+		u8 m = sim_wmask[off + k];
+
+		sim_cfg[off + k] = (u8)((sim_cfg[off + k] & ~m) | ((v >> (8 * k)) & m));
+	}
+	if (msix_was_on && !vp_sim_msix_enabled()) {
+		vp_sim.msix_disables++;
+		vp_sim.at_msix_disable = sim_vectors();
+	}
+}
+
+/* ---- what the common configuration and the legacy registers share ---- */
 
 static struct vp_sim_queue *selected(void)
 {
@@ -75,6 +208,66 @@ static u16 sim_map_vector(u16 v)
 	return v == VIRTIO_MSI_NO_VECTOR || v < vp_sim.nvectors ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
+static u8 sim_status_read(void)
+{
+	if (vp_sim.stuck_reset)
+		host_now_ns += NSEC_PER_MSEC; /* the driver's wait goes on in simulated time */
+	return vp_sim.status;
+}
+
+static void sim_status_write(u8 v)
+{
+	if (!v && vp_sim.stuck_reset)
+		return;
+	vp_sim.status = v;
+	if (v)
+		return;
+	/* reset: every queue disabled, every event unmapped (4.1.4.3.1, 4.1.5.1.2) */
+	vp_sim.config_vector = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned i = 0; i < VP_SIM_QUEUES; i++) {
+		vp_sim.q[i].enabled = 0;
+		vp_sim.q[i].pfn = 0;
+		vp_sim.q[i].vector = VIRTIO_MSI_NO_VECTOR;
+	}
+}
+
+static void sim_select(u16 v)
+{
+	vp_sim.queue_select = v;
+	if (vp_sim.irq_storm)
+		sim_irq_storm();
+}
+
+static void sim_enable(struct vp_sim_queue *q, u16 value)
+{
+	if (vp_sim.nenables < VP_SIM_MAX_ENABLES) {
+		struct vp_sim_enable *e = &vp_sim.enables[vp_sim.nenables];
+
+		e->queue = vp_sim.queue_select;
+		e->value = value;
+		e->queue_vector = q->vector;
+		e->config_vector = vp_sim.config_vector;
+		e->msix_enabled = vp_sim_msix_enabled();
+	}
+	vp_sim.nenables++;
+	if (value)
+		q->enabled = 1;
+}
+
+/* ---- the simulated common configuration (4.1.4.3) ---- */
+
+static bool in_common(const volatile void *a)
+{
+	const volatile u8 *p = a;
+
+	return p >= vp_sim.bar4 + VP_SIM_COMMON && p < vp_sim.bar4 + VP_SIM_COMMON + COMMON_CFG_LEN;
+}
+
+static unsigned common_off(const volatile void *a)
+{
+	return (unsigned)((const volatile u8 *)a - (vp_sim.bar4 + VP_SIM_COMMON));
+}
+
 static u32 common_read(unsigned off)
 {
 	struct vp_sim_queue *q = selected();
@@ -85,9 +278,7 @@ static u32 common_read(unsigned off)
 	case COMMON_NUMQ:
 		return vp_sim.num_queues;
 	case COMMON_STATUS:
-		if (vp_sim.stuck_reset)
-			host_now_ns += NSEC_PER_MSEC; /* the driver's wait goes on in simulated time */
-		return vp_sim.status;
+		return sim_status_read();
 	case COMMON_Q_SELECT:
 		return vp_sim.queue_select;
 	case COMMON_Q_SIZE:
@@ -112,19 +303,10 @@ static void common_write(unsigned off, u32 v)
 		vp_sim.config_vector = sim_map_vector((u16)v);
 		break;
 	case COMMON_STATUS:
-		if (!v && vp_sim.stuck_reset)
-			break;
-		vp_sim.status = (u8)v;
-		if (!v) /* reset: every queue disabled, every vector unmapped (4.1.4.3.1) */
-			for (unsigned i = 0; i < VP_SIM_QUEUES; i++) {
-				vp_sim.q[i].enabled = 0;
-				vp_sim.q[i].vector = VIRTIO_MSI_NO_VECTOR;
-			}
+		sim_status_write((u8)v);
 		break;
 	case COMMON_Q_SELECT:
-		vp_sim.queue_select = (u16)v;
-		if (vp_sim.irq_storm)
-			sim_irq_storm();
+		sim_select((u16)v);
 		break;
 	case COMMON_Q_SIZE:
 		if (q)
@@ -135,20 +317,8 @@ static void common_write(unsigned off, u32 v)
 			q->vector = sim_map_vector((u16)v);
 		break;
 	case COMMON_Q_ENABLE:
-		if (!q)
-			break;
-		if (vp_sim.nenables < VP_SIM_MAX_ENABLES) {
-			struct vp_sim_enable *e = &vp_sim.enables[vp_sim.nenables];
-
-			e->queue = vp_sim.queue_select;
-			e->value = (u16)v;
-			e->queue_vector = q->vector;
-			e->config_vector = vp_sim.config_vector;
-			e->msix_enabled = vp_sim.msix_enabled;
-		}
-		vp_sim.nenables++;
-		if (v)
-			q->enabled = 1;
+		if (q)
+			sim_enable(q, (u16)v);
 		break;
 	default: /* features, queue addresses: accepted and forgotten */
 		break;
@@ -180,82 +350,109 @@ static void mmio_write32(volatile void *a, u32 v)
 		*(volatile u32 *)a = v;
 }
 
-/* ---- PCI and IRQ stubs ---- */
+/* ---- the legacy registers (4.1.4.8) ---- */
 
-int pci_msix_map(struct pci_dev *d) { return vp_sim.msix ? 0 : -ENODEV; }
-int pci_msix_set_entry(struct pci_dev *d, u16 entry, u32 addr, u32 data)
+/* The device-specific configuration follows the two vector registers while MSI-X is enabled. */
+static unsigned legacy_devcfg_at(void) { return vp_sim_msix_enabled() ? 24 : 20; }
+
+static u32 legacy_read(unsigned off, int width)
 {
-	return vp_sim.msix && entry < d->msix.table_size ? 0 : -ENODEV;
-}
-void pci_msix_mask_entry(struct pci_dev *d, u16 entry, bool masked) {}
-void pci_msix_enable(struct pci_dev *d, bool enable) { vp_sim.msix_enabled = enable; }
-void pci_intx(struct pci_dev *d, bool enable) {}
-void pci_enable_device(struct pci_dev *d) {}
-void pci_set_master(struct pci_dev *d) {}
-int pci_register_driver(const struct pci_driver *drv) { return 0; }
+	struct vp_sim_queue *q = selected();
+	unsigned cfg = legacy_devcfg_at();
+	u32 v = 0;
 
-/* Three vendor capabilities (4.1.4): common configuration, notify, ISR, all in BAR 4, which
- * pci_iomap maps onto vp_sim's regions. */
-static const struct { u8 pos, type; u32 offset, length; } sim_caps[] = {
-	{ 0x40, VIRTIO_PCI_CAP_COMMON_CFG, 0x0000, sizeof(vp_sim.common) },
-	{ 0x54, VIRTIO_PCI_CAP_NOTIFY_CFG, 0x2000, sizeof(vp_sim.notify) },
-	{ 0x68, VIRTIO_PCI_CAP_ISR_CFG, 0x1000, sizeof(vp_sim.isr) },
-};
+	if (off >= cfg) {
+		for (int k = 0; k < width; k++) {
+			unsigned i = off - cfg + k;
 
-static int sim_cap(u16 off)
-{
-	for (unsigned i = 0; i < ARRAY_SIZE(sim_caps); i++)
-		if (off >= sim_caps[i].pos && off < sim_caps[i].pos + 20)
-			return (int)i;
-	return -1;
-}
-
-u8 pci_find_capability(const struct pci_dev *d, u8 cap_id, u8 from)
-{
-	for (unsigned i = 0; i < ARRAY_SIZE(sim_caps); i++)
-		if (cap_id == PCI_CAP_ID_VNDR && sim_caps[i].pos > from)
-			return sim_caps[i].pos;
-	return 0;
-}
-
-u8 pci_read8(const struct pci_dev *d, u16 off)
-{
-	int c = sim_cap(off);
-
-	if (c < 0)
-		return 0xff;
-	return off - sim_caps[c].pos == CAP_CFG_TYPE ? sim_caps[c].type : 4; /* CAP_BAR */
-}
-
-u32 pci_read32(const struct pci_dev *d, u16 off)
-{
-	int c = sim_cap(off);
-
-	if (c < 0)
-		return 0xffffffffu;
-	switch (off - sim_caps[c].pos) {
-	case CAP_OFFSET:
-		return sim_caps[c].offset;
-	case CAP_LENGTH:
-		return sim_caps[c].length;
-	default:
-		return 2; /* CAP_NOTIFY_MULTIPLIER */
+			v |= (u32)(i < VP_SIM_DEVCFG_LEN ? vp_sim.devcfg[i] : 0xff) << (8 * k);
+		}
+		return v;
 	}
-}
-
-volatile void *pci_iomap(struct pci_dev *d, int bar, u64 off, u64 len)
-{
 	switch (off) {
-	case 0x0000:
-		return vp_sim.common;
-	case 0x1000:
-		return vp_sim.isr;
-	case 0x2000:
-		return vp_sim.notify;
-	default:
-		return NULL;
+	case VIRTIO_PCI_QUEUE_PFN:
+		return q ? q->pfn : 0;
+	case VIRTIO_PCI_QUEUE_NUM:
+		return q ? q->size : 0;
+	case VIRTIO_PCI_QUEUE_SEL:
+		return vp_sim.queue_select;
+	case VIRTIO_PCI_STATUS:
+		return sim_status_read();
+	case VIRTIO_PCI_ISR: /* reading clears it */
+		v = vp_sim.bar4[VP_SIM_ISR];
+		vp_sim.bar4[VP_SIM_ISR] = 0;
+		return v;
+	case VIRTIO_MSI_CONFIG_VECTOR:
+		return vp_sim.config_vector;
+	case VIRTIO_MSI_QUEUE_VECTOR:
+		return q ? q->vector : VIRTIO_MSI_NO_VECTOR;
+	default: /* features: none offered */
+		return 0;
 	}
 }
+
+static void legacy_write(unsigned off, int width, u32 v)
+{
+	struct vp_sim_queue *q = selected();
+	unsigned cfg = legacy_devcfg_at();
+
+	if (off >= cfg) {
+		for (int k = 0; k < width; k++)
+			if (off - cfg + k < VP_SIM_DEVCFG_LEN)
+				vp_sim.devcfg[off - cfg + k] = (u8)(v >> (8 * k));
+		vp_sim.devcfg_writes += (unsigned)width;
+		return;
+	}
+	switch (off) {
+	case VIRTIO_PCI_QUEUE_PFN:
+		if (!q)
+			break;
+		if (v)
+			sim_enable(q, 1);
+		q->pfn = v;
+		q->enabled = v != 0;
+		break;
+	case VIRTIO_PCI_QUEUE_SEL:
+		sim_select((u16)v);
+		break;
+	case VIRTIO_PCI_STATUS:
+		sim_status_write((u8)v);
+		break;
+	case VIRTIO_MSI_CONFIG_VECTOR:
+		vp_sim.config_vector = sim_map_vector((u16)v);
+		break;
+	case VIRTIO_MSI_QUEUE_VECTOR:
+		if (q)
+			q->vector = sim_map_vector((u16)v);
+		break;
+	default: /* features, notify: accepted and forgotten */
+		break;
+	}
+}
+
+/* ---- port I/O: configuration mechanism #1 and the legacy BAR ---- */
+
+static u32 port_read(u16 port, int width)
+{
+	if (port >= PCI_CONFIG_DATA && port < PCI_CONFIG_DATA + 4)
+		return (sim_cfg_address & PCI_CONFIG_ENABLE) ? cfg_read((sim_cfg_address & 0xfc) + (port & 3), width)
+							     : 0xffffffffu;
+	if (vp_sim.legacy && port >= VP_SIM_LEGACY_PORT && port < VP_SIM_LEGACY_PORT + VP_SIM_LEGACY_SIZE)
+		return legacy_read(port - VP_SIM_LEGACY_PORT, width);
+	return 0xffffffffu;
+}
+
+static void port_write(u16 port, int width, u32 v)
+{
+	if (port == PCI_CONFIG_ADDRESS && width == 4)
+		sim_cfg_address = v;
+	else if (port >= PCI_CONFIG_DATA && port < PCI_CONFIG_DATA + 4 && (sim_cfg_address & PCI_CONFIG_ENABLE))
+		cfg_write((sim_cfg_address & 0xfc) + (port & 3), width, v);
+	else if (vp_sim.legacy && port >= VP_SIM_LEGACY_PORT && port < VP_SIM_LEGACY_PORT + VP_SIM_LEGACY_SIZE)
+		legacy_write(port - VP_SIM_LEGACY_PORT, width, v);
+}
+
+/* ---- IRQ stubs ---- */
 
 int request_irq(int irq, irq_handler_t handler, void *data, const char *name)
 {
@@ -278,14 +475,39 @@ void irq_free_msi(int irq)
 }
 void irq_msi_message(int irq, u32 *addr, u32 *data) { *addr = 0xfee00000u; *data = (u32)irq; }
 u64 irq_count(int irq) { return 0; }
-int virtio_pci_legacy_probe(struct virtio_pci_device *vp) { return -ENODEV; }
 
 void vp_harness_intx(struct virtio_pci_device *vp) { vp_interrupt(0, vp); }
 
+/* A new device on pci: its BARs, its configuration space, nothing installed. pci->msix is read
+ * from the configuration space as the bus scan reads it. */
+static void sim_new_device(struct pci_dev *pci)
+{
+	memset(sim_irq, 0, sizeof(sim_irq));
+	memset(pci->bar, 0, sizeof(pci->bar));
+	pci->bar[VP_SIM_BAR].addr = virt_to_phys(vp_sim.bar4);
+	pci->bar[VP_SIM_BAR].size = VP_SIM_BAR_SIZE;
+	pci->bar[VP_SIM_BAR].is_64 = true;
+	if (vp_sim.legacy) {
+		pci->bar[0].addr = VP_SIM_LEGACY_PORT;
+		pci->bar[0].size = VP_SIM_LEGACY_SIZE;
+		pci->bar[0].is_io = true;
+	}
+	sim_build_config(pci);
+	pci->msix.table = pci->msix.pba = NULL;
+	msix_read_info(pci);
+}
+
 int vp_harness_modern(struct virtio_pci_device *vp, struct pci_dev *pci)
 {
-	memset(sim_irq, 0, sizeof(sim_irq)); /* a new device: nothing installed */
+	sim_new_device(pci);
 	vp->pci = pci;
 	vp->intx_irq = vp->config_irq = vp->shared_irq = -1;
 	return virtio_pci_modern_probe(vp);
+}
+
+int vp_harness_probe(struct pci_dev *pci)
+{
+	sim_new_device(pci);
+	nvp_devices = 0; /* each test's device is the first */
+	return virtio_pci_probe(pci);
 }
