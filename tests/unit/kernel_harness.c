@@ -14,6 +14,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/mem.h"
 #include "kernel/printk.h"
+#include "drivers/virtio/vring_trace.h"
 #include "tests/unit/kernel_harness.h"
 
 char host_log[65536];
@@ -23,6 +24,7 @@ u64 host_now_ns;
 long host_dma_live; /* allocations not yet freed: a leak check for tests */
 long host_dma_fail_after = -1;
 int host_dma_low32;
+void (*host_vq_trace)(const struct virtqueue *vq, const char *step, u32 id, u32 val);
 
 int vprintk(const char *fmt, va_list ap)
 {

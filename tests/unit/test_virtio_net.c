@@ -946,6 +946,48 @@ static void test_teardown_releases_irqs_first(void)
 	vh_work = NULL; /* the config handler's work item */
 }
 
+/* ---- interrupts and polls ---- */
+
+static unsigned disable_cb_calls[VIRTNET_NVQS];
+
+static void count_disable_cb(const struct virtqueue *vq, const char *step, u32 id, u32 val)
+{
+	(void)id, (void)val;
+	if (!strcmp(step, "virtqueue_disable_cb"))
+		disable_cb_calls[vq == vh.vqs[RX_VQ] ? RX_VQ : TX_VQ]++;
+}
+
+/* A queue's interrupt silences the queue only when it claims the poll (Linux's
+ * napi_schedule_prep pattern). More interrupts while the poll is pending -- a shared INTx
+ * line runs every queue's handler -- leave the ring alone: the pending poll decides the
+ * callback's state when it ends, and leaves it on with nothing pending. */
+static void test_interrupt_claims_poll_first(void)
+{
+	static u8 f[1000];
+	struct vring_snapshot snap;
+
+	start_default();
+	stack_up();
+	memset(disable_cb_calls, 0, sizeof(disable_cb_calls));
+	host_vq_trace = count_disable_cb;
+	vh_rx_frame(f, build_ping(f, 56, 60)); /* the device's interrupt: the poll is claimed */
+	CHECK_EQ(disable_cb_calls[RX_VQ], 1);
+	CHECK(vh_vi()->napi.scheduled);
+	vh_interrupt(RX_VQ);
+	vh_interrupt(RX_VQ);
+	CHECK_EQ(st()->rx_interrupts, 3);
+	CHECK_EQ(disable_cb_calls[RX_VQ], 1);
+	vh_poll();
+	host_vq_trace = NULL;
+	CHECK(!vh_vi()->napi.scheduled);
+	virtqueue_snapshot(vh_vi()->rvq, &snap);
+	CHECK(snap.callbacks);
+	CHECK_EQ(st()->rx_frames, 1);
+	CHECK_EQ(vh_tx_complete(64), 1); /* the echo reply */
+	check_rx_refilled();
+	finish();
+}
+
 /* ---- a device that stops answering ---- */
 
 static void test_tx_watchdog(void)
@@ -1531,6 +1573,7 @@ int main(void)
 	RUN(test_isr_unknown_bits);
 	RUN(test_msix_fallback_enables_queues_last);
 	RUN(test_teardown_releases_irqs_first);
+	RUN(test_interrupt_claims_poll_first);
 	RUN(test_tx_watchdog);
 	RUN(test_recovery_backoff_then_failed);
 	RUN(test_recovery_backoff_calms_down);
