@@ -224,12 +224,33 @@ void udp_input(struct netbuf *nb)
 	b->handler(b->ctx, nb, &m);
 }
 
-/* RFC 862: send back exactly what came, in the same buffer. Only to a unicast sender: an
- * echo answering broadcasts would be an amplifier. */
+/* Source ports of the services that answer whatever arrives: echo (RFC 862), daytime
+ * (RFC 867), chargen (RFC 864), time (RFC 868). Answering one of them feeds it: two echo
+ * services on one link (two guests) would bounce one forged datagram between them for ever. */
+static bool udp_loop_port(u16 port)
+{
+	return port == UDP_PORT_ECHO || port == UDP_PORT_DAYTIME || port == UDP_PORT_CHARGEN || port == UDP_PORT_TIME;
+}
+
+/* Why a service that answers must not answer this datagram (the counter to bump), or NULL:
+ * never to a broadcast (an amplifier), to source port 0 (RFC 768: no reply expected) or to a
+ * loop port. */
+static u64 *echo_refused(const struct udp_meta *m)
+{
+	if (m->dest != IP_DEST_UNICAST || m->sport == 0)
+		return &udp_stats.echo_ignored;
+	if (udp_loop_port(m->sport))
+		return &udp_stats.echo_loop_refused;
+	return NULL;
+}
+
+/* RFC 862: send back exactly what came, in the same buffer, unless echo_refused says no. */
 static void udp_echo_handler(void *ctx, struct netbuf *nb, const struct udp_meta *m)
 {
-	if (m->dest != IP_DEST_UNICAST || m->sport == 0) {
-		udp_drop(nb, &udp_stats.echo_ignored);
+	u64 *refused = echo_refused(m);
+
+	if (refused) {
+		udp_drop(nb, refused);
 		return;
 	}
 	udp_stats.echo_packets++;

@@ -15,6 +15,9 @@
 #define UDP_MAX_BINDINGS 16
 #define UDP_PORT_ECHO 7
 #define UDP_PORT_DISCARD 9
+#define UDP_PORT_DAYTIME 13 /* RFC 867 */
+#define UDP_PORT_CHARGEN 19 /* RFC 864 */
+#define UDP_PORT_TIME 37    /* RFC 868 */
 #define UDP_PORT_BOOTPS 67
 #define UDP_PORT_BOOTPC 68
 #define UDP_EPHEMERAL_FIRST 49152 /* RFC 6335 dynamic ports */
@@ -69,7 +72,7 @@ void udp_reset(void);
 #define UDP_STATS(X)                                                                          \
 	X(rx_datagrams) X(rx_runt) X(rx_bad_len) X(rx_bad_csum) X(rx_no_csum) X(rx_bad_port)      \
 	X(rx_no_port) X(rx_unconfigured) X(tx_datagrams) X(tx_errors) X(echo_packets)           \
-	X(echo_bytes) X(echo_ignored) X(discard_packets) X(discard_bytes)
+	X(echo_bytes) X(echo_ignored) X(echo_loop_refused) X(discard_packets) X(discard_bytes)
 struct udp_stats { UDP_STATS(NET_STAT_FIELD) };
 extern struct udp_stats udp_stats;
 

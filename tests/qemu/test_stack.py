@@ -10,7 +10,8 @@ frame on the guest's NIC; the last test stops the guest and has tshark check the
 capture: no malformed packet, no bad IPv4/UDP/ICMP checksum.
 
 Covered: the ready marker; ping from the host (-s 0, default, -s 1472, 200 at -i 0.01);
-arping; 500 random UDP payloads of 0..1472 bytes echoed exactly (port 7); the guest's ping to
+arping; 500 random UDP payloads of 0..1472 bytes echoed exactly (port 7), none from port 7
+(an echo loop); the guest's ping to
 the host and to a silent address; udpsend received by a host socket; ICMP port unreachable
 for a closed port; the discard service; counters. Every loop is bounded in count and time.
 """
@@ -183,6 +184,23 @@ def test_udp_echo_500_random_payloads(stack):
     after = inetstat(stack.g)
     assert after["udp.echo_packets"] - before["udp.echo_packets"] >= 500
     assert after["udp.rx_bad_csum"] == 0
+
+
+def test_udp_echo_refuses_loop_port(stack):
+    """A datagram to the echo port from port 7 -- another echo service, or a forged one -- is
+    not echoed: two echo services (make run GUESTS=2) would bounce it between them for ever."""
+    before = inetstat(stack.g)
+    s = stack.host.udp_socket(7)
+    s.settimeout(1.0)
+    try:
+        s.sendto(b"ping-pong", (GUEST_IP, 7))
+        with pytest.raises(socket.timeout):
+            s.recvfrom(2048)
+    finally:
+        s.close()
+    after = inetstat(stack.g)
+    assert after["udp.echo_loop_refused"] - before["udp.echo_loop_refused"] == 1, after
+    assert after["udp.echo_packets"] == before["udp.echo_packets"], after
 
 
 def test_discard(stack):

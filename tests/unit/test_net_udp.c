@@ -257,6 +257,35 @@ static void test_echo_ignores_broadcast(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Two echo services (two guests on one link) would answer each other for ever from one
+ * forged datagram whose source port is 7; likewise chargen (19), daytime (13) and time (37)
+ * answering us. None of these is answered, each counted; a source port of 0 means "no reply
+ * expected" (RFC 768) and is ignored as before. */
+static void test_echo_refuses_loop_ports(void)
+{
+	static const u16 loop_ports[] = { 7, 13, 19, 37 };
+	static const u16 clients[] = { 1, 6, 8, 9, 12, 14, 18, 20, 36, 38, 1024, 65535 };
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	for (unsigned i = 0; i < ARRAY_SIZE(loop_ports); i++)
+		h_inject_udp(loop_ports[i], UDP_PORT_ECHO, "ping-pong", 9);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(udp_stats.echo_loop_refused, ARRAY_SIZE(loop_ports));
+	CHECK_EQ(udp_stats.echo_packets, 0);
+	h_inject_udp(0, UDP_PORT_ECHO, "x", 1);
+	CHECK_EQ(udp_stats.echo_ignored, 1);
+	CHECK_EQ(h_ntx, 0);
+	/* their neighbours are ordinary clients, answered */
+	for (unsigned i = 0; i < ARRAY_SIZE(clients); i++)
+		h_inject_udp(clients[i], UDP_PORT_ECHO, "x", 1);
+	CHECK_EQ(h_ntx, ARRAY_SIZE(clients));
+	CHECK_EQ(udp_stats.echo_packets, ARRAY_SIZE(clients));
+	CHECK_EQ(udp_stats.echo_loop_refused, ARRAY_SIZE(loop_ports));
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_discard_counts(void)
 {
 	h_setup(NULL, NULL);
@@ -290,6 +319,7 @@ int main(void)
 	RUN(test_unconfigured_only_dhcp_client);
 	RUN(test_echo_in_place_exact);
 	RUN(test_echo_ignores_broadcast);
+	RUN(test_echo_refuses_loop_ports);
 	RUN(test_discard_counts);
 	RUN(test_closed_port);
 	return unit_summary("net_udp");
