@@ -133,14 +133,15 @@ int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
 	return udp_output(nb, inet_addr(), ip, sport, dport);
 }
 
-int udp_reply(struct netbuf *nb, const struct udp_meta *m)
+int udp_reply(struct netbuf *nb, const struct udp_meta *m, enum udp_reply_payload payload)
 {
 	/* LAB:SOLUTION stage5 udp_reply */
 	struct udphdr *uh;
 	unsigned len;
 	int err;
 
-	if (m->rx_check == 0 || m->daddr != inet_addr())
+	if (payload != UDP_PAYLOAD_UNCHANGED || netbuf_len(nb) != m->rx_len || m->rx_check == 0 ||
+	    m->daddr != inet_addr())
 		return udp_output(nb, inet_addr(), m->saddr, m->dport, m->sport);
 	uh = netbuf_push(nb, UDP_HLEN);
 	if (!uh) {
@@ -208,6 +209,7 @@ void udp_input(struct netbuf *nb)
 	m.sport = ntohs(uh->source);
 	m.dport = ntohs(uh->dest);
 	m.rx_check = ntohs(uh->check);
+	m.rx_len = (u16)(netbuf_len(nb) - UDP_HLEN);
 	m.dest = ipv4_rx_dest(nb);
 	/* Without an address only the DHCP client may hear anything. */
 	if (m.dest == IP_DEST_UNCONFIGURED && m.dport != UDP_PORT_BOOTPC) {
@@ -255,7 +257,7 @@ static void udp_echo_handler(void *ctx, struct netbuf *nb, const struct udp_meta
 	}
 	udp_stats.echo_packets++;
 	udp_stats.echo_bytes += netbuf_len(nb);
-	udp_reply(nb, m);
+	udp_reply(nb, m, UDP_PAYLOAD_UNCHANGED);
 }
 
 /* RFC 863: count and forget. */

@@ -36,11 +36,12 @@ struct udp_meta {
 	be32 saddr, daddr;
 	u16 sport, dport;
 	u16 rx_check;      /* the checksum field as received (host order), for udp_reply */
+	u16 rx_len;        /* payload bytes as received, for udp_reply */
 	enum ip_dest dest; /* unicast to us, broadcast, or "we have no address yet" */
 };
 
 /* Called with nb->data at the payload (netbuf_len = payload length). Must consume nb:
- * free it, keep it, or hand it to udp_reply. */
+ * free it, keep it, or hand it to udp_reply (saying whether the payload changed). */
 typedef void (*udp_handler_t)(void *ctx, struct netbuf *nb, const struct udp_meta *m);
 
 /* Ports are host order. udp_bind: -EINVAL (port 0 or no handler), -EADDRINUSE, -ENOSPC.
@@ -55,10 +56,20 @@ bool udp_port_bound(u16 port);
 int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len);
 /* Prepend the UDP header to the payload at nb->data, checksum it, send. Consumes nb. */
 int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport);
-/* Send the unchanged payload in nb back where m says it came from, in place. The checksum
- * stays valid (RFC 1071: swapping addresses and ports does not change a one's-complement
- * sum), so the payload is not read again when the sender checksummed it. Consumes nb. */
-int udp_reply(struct netbuf *nb, const struct udp_meta *m);
+/* What a handler did to the payload it hands to udp_reply. */
+enum udp_reply_payload {
+	UDP_PAYLOAD_NEW,       /* changed, trimmed or written afresh: checksummed anew */
+	UDP_PAYLOAD_UNCHANGED, /* exactly the bytes that arrived (echo): the received checksum is
+				* reused, the payload not read again */
+};
+/* Send the payload at nb->data back where m says it came from, in place (ports and addresses
+ * swapped). With UDP_PAYLOAD_UNCHANGED the received checksum stays valid (RFC 1071: swapping
+ * addresses and ports does not change a one's-complement sum) and is sent as it came -- unless
+ * the sender computed none, the datagram went to a broadcast (our source address differs from
+ * its destination) or the length is not what arrived, when it is computed after all. The
+ * caller vouches for the bytes: a payload changed in place under UDP_PAYLOAD_UNCHANGED goes
+ * out with a wrong checksum. Consumes nb. */
+int udp_reply(struct netbuf *nb, const struct udp_meta *m, enum udp_reply_payload payload);
 /* A fresh source port for clients (49152..65535, skipping bound ones). */
 u16 udp_ephemeral_port(void);
 

@@ -244,6 +244,66 @@ static void test_echo_in_place_exact(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Handlers that answer with a payload of their own making, in the received buffer: one
+ * rewrites it (upper case), one trims it to 3 bytes, one pulls 2 bytes off its front (each
+ * says UDP_PAYLOAD_NEW). */
+static void reply_upper(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	for (unsigned i = 0; i < netbuf_len(nb); i++)
+		if (nb->data[i] >= 'a' && nb->data[i] <= 'z')
+			nb->data[i] = (u8)(nb->data[i] - 'a' + 'A');
+	udp_reply(nb, m, UDP_PAYLOAD_NEW);
+}
+
+static void reply_trimmed(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	netbuf_trim(nb, 3);
+	udp_reply(nb, m, UDP_PAYLOAD_NEW);
+}
+
+static void reply_pulled(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	netbuf_pull(nb, 2);
+	udp_reply(nb, m, UDP_PAYLOAD_NEW);
+}
+
+/* Says "unchanged" but trimmed: the length gives it away, the checksum is computed anyway. */
+static void reply_trimmed_claims_unchanged(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	netbuf_trim(nb, 5);
+	udp_reply(nb, m, UDP_PAYLOAD_UNCHANGED);
+}
+
+/* A reply whose payload is not what arrived gets a checksum of its own: reusing the received
+ * one (right only for an unchanged payload) would send a datagram every receiver drops. */
+static void test_reply_changed_payload_checksummed(void)
+{
+	h_setup(NULL, NULL);
+	learn_peer();
+	udp_bind(5001, reply_upper, NULL);
+	udp_bind(5002, reply_trimmed, NULL);
+	udp_bind(5003, reply_pulled, NULL);
+	udp_bind(5004, reply_trimmed_claims_unchanged, NULL);
+	for (unsigned i = 0; i < 4; i++)
+		h_inject_udp((u16)(40001 + i), (u16)(5001 + i), "hello, world", 12);
+	CHECK_EQ(h_ntx, 4);
+	if (h_ntx != 4)
+		return;
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK(udp_csum_ok(i));
+		CHECK_EQ(get_be16(h_l4(i)), 5001 + i);
+		CHECK_EQ(get_be16(h_l4(i) + 2), 40001 + i);
+	}
+	CHECK_MEM(h_l4(0) + UDP_HLEN, "HELLO, WORLD", 12);
+	CHECK_EQ(get_be16(h_l4(1) + 4), UDP_HLEN + 3);
+	CHECK_MEM(h_l4(1) + UDP_HLEN, "hel", 3);
+	CHECK_EQ(get_be16(h_l4(2) + 4), UDP_HLEN + 10);
+	CHECK_MEM(h_l4(2) + UDP_HLEN, "llo, world", 10);
+	CHECK_EQ(get_be16(h_l4(3) + 4), UDP_HLEN + 5);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_echo_ignores_broadcast(void)
 {
 	static u8 seg[64];
@@ -318,6 +378,7 @@ int main(void)
 	RUN(test_length_field_every_value);
 	RUN(test_unconfigured_only_dhcp_client);
 	RUN(test_echo_in_place_exact);
+	RUN(test_reply_changed_payload_checksummed);
 	RUN(test_echo_ignores_broadcast);
 	RUN(test_echo_refuses_loop_ports);
 	RUN(test_discard_counts);
