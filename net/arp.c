@@ -1,12 +1,20 @@
 /*
  * net/arp.c - ARP (RFC 826) for IPv4 over Ethernet: the cache, answering requests for our
- * address, resolving next hops with a bounded queue per entry and timed retries, and
- * gratuitous announcements (RFC 5227 section 3).
+ * address, resolving next hops with a bounded queue per entry and timed retries, keeping
+ * entries fresh without stalling traffic, and gratuitous announcements (RFC 5227 section 3).
  *
  * Receive follows RFC 826's "Packet Reception" algorithm: an existing entry for the sender is
  * refreshed whoever the target is ("merge"); a new entry is made only when we are the target;
  * a request for our address is answered by turning the received buffer into the reply.
+ *
+ * Freshness (RFC 1122 2.3.2.1, "unicast poll"): an entry is REACHABLE for the reachable time
+ * after the last ARP packet from its owner, then STALE. A stale entry is still used; the first
+ * packet sent through it also starts POLLING: a request unicast to the known MAC, repeated
+ * ARP_RETRY_NS apart; any ARP packet from the owner makes it REACHABLE again, and after
+ * ARP_MAX_TRIES unanswered polls the entry goes (entries_expired). Packets never wait on a
+ * stale or polling entry: only an unknown next hop (INCOMPLETE) queues.
  */
+#include "kernel/cmdline.h"
 #include "kernel/errno.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -21,8 +29,29 @@ struct arp_stats arp_stats;
 static const struct net_stat_desc arp_stat_desc[] = { ARP_STATS(ARP_STAT) };
 static struct arp_entry cache[ARP_CACHE_SIZE];
 static bool cache_ready;
+static u64 reachable_ns = ARP_REACHABLE_NS;
 
 static void arp_timer_fn(struct timer *t);
+
+/* arp_reachable_ms=N on the kernel command line (ARP_REACHABLE_MIN_MS..ARP_REACHABLE_MAX_MS):
+ * how long an answer counts as fresh; the default is ARP_REACHABLE_NS. */
+static void read_config(void)
+{
+	const char *v = cmdline_get("arp_reachable_ms");
+	u64 ms = 0;
+
+	reachable_ns = ARP_REACHABLE_NS;
+	if (!v)
+		return;
+	for (const char *p = v; *p && ms <= ARP_REACHABLE_MAX_MS; p++)
+		ms = *p >= '0' && *p <= '9' ? ms * 10 + (u64)(*p - '0') : ARP_REACHABLE_MAX_MS + 1;
+	if (!*v || ms < ARP_REACHABLE_MIN_MS || ms > ARP_REACHABLE_MAX_MS) {
+		printk("arp: arp_reachable_ms=%s ignored: expected %u..%u\n", v, ARP_REACHABLE_MIN_MS,
+		       ARP_REACHABLE_MAX_MS);
+		return;
+	}
+	reachable_ns = ms * NSEC_PER_MSEC;
+}
 
 static void cache_init(void)
 {
@@ -32,12 +61,21 @@ static void cache_init(void)
 		netbuf_queue_init(&cache[i].pending, ARP_QUEUE_LEN);
 		timer_setup(&cache[i].timer, arp_timer_fn);
 	}
+	read_config();
 	cache_ready = true;
 }
 
-static bool entry_expired(const struct arp_entry *e)
+/* The MAC is known: the packet goes out at once. */
+static bool entry_complete(const struct arp_entry *e)
 {
-	return e->state == ARP_REACHABLE && now_ns() - e->updated_ns >= ARP_REACHABLE_NS;
+	return e->state == ARP_REACHABLE || e->state == ARP_STALE || e->state == ARP_POLLING;
+}
+
+/* A reachable entry past its reachable time becomes stale (still used, see above). */
+static void entry_age(struct arp_entry *e)
+{
+	if (e->state == ARP_REACHABLE && now_ns() - e->updated_ns >= reachable_ns)
+		e->state = ARP_STALE;
 }
 
 static void entry_release(struct arp_entry *e, u64 *drop_counter)
@@ -62,18 +100,15 @@ static struct arp_entry *cache_find(be32 ip)
 
 		if (e->state == ARP_FREE || e->ip != ip)
 			continue;
-		if (entry_expired(e)) {
-			arp_stats.entries_expired++;
-			entry_release(e, &arp_stats.resolve_failed);
-			return NULL;
-		}
+		entry_age(e);
 		return e;
 	}
 	return NULL;
 }
 
-/* A slot for a new entry: a free one, else the least recently confirmed reachable one.
- * Incomplete entries are never evicted (their queues are waiting); NULL when all are. */
+/* A slot for a new entry: a free one, else the least recently confirmed complete one
+ * (reachable, stale or polling). Incomplete entries are never evicted (their queues are
+ * waiting); NULL when all are. */
 static struct arp_entry *cache_slot(void)
 {
 	struct arp_entry *victim = NULL;
@@ -84,7 +119,7 @@ static struct arp_entry *cache_slot(void)
 
 		if (e->state == ARP_FREE)
 			return e;
-		if (e->state == ARP_REACHABLE && (!victim || e->updated_ns < victim->updated_ns))
+		if (entry_complete(e) && (!victim || e->updated_ns < victim->updated_ns))
 			victim = e;
 	}
 	if (victim) {
@@ -119,7 +154,8 @@ static int arp_send(struct net_device *dev, struct netbuf *nb, u16 op, const u8 
 
 static const u8 zero_mac[ETH_ALEN];
 
-static int arp_send_request(struct net_device *dev, be32 target)
+/* A request for target: broadcast while resolving, unicast to the known MAC when polling. */
+static int arp_send_request(struct net_device *dev, const u8 *eth_dest, be32 target)
 {
 	struct netbuf *nb = netbuf_alloc();
 
@@ -127,8 +163,11 @@ static int arp_send_request(struct net_device *dev, be32 target)
 		arp_stats.tx_errors++;
 		return -ENOBUFS;
 	}
-	arp_stats.tx_requests++;
-	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, inet_addr(), zero_mac, target);
+	if (eth_is_broadcast(eth_dest))
+		arp_stats.tx_requests++;
+	else
+		arp_stats.tx_polls++;
+	return arp_send(dev, nb, ARPOP_REQUEST, eth_dest, inet_addr(), zero_mac, target);
 }
 
 int arp_announce(struct net_device *dev, be32 addr)
@@ -152,6 +191,8 @@ static void entry_resolved(struct arp_entry *e, const u8 *mac)
 	struct net_device *dev = inet_dev();
 	struct netbuf *nb;
 
+	if (e->state == ARP_STALE || e->state == ARP_POLLING)
+		arp_stats.reconfirmed++;
 	memcpy(e->mac, mac, ETH_ALEN);
 	e->state = ARP_REACHABLE;
 	e->updated_ns = now_ns();
@@ -161,18 +202,22 @@ static void entry_resolved(struct arp_entry *e, const u8 *mac)
 		eth_output(dev, nb, e->mac, ETH_P_IP);
 }
 
+/* Retries: broadcast requests while incomplete, unicast polls while polling; after
+ * ARP_MAX_TRIES unanswered ones the entry goes (with the packets waiting on it, if any). */
 static void arp_timer_fn(struct timer *t)
 {
 	struct arp_entry *e = container_of(t, struct arp_entry, timer);
 
-	if (e->state != ARP_INCOMPLETE)
+	if (e->state != ARP_INCOMPLETE && e->state != ARP_POLLING)
 		return;
 	if (e->tries >= ARP_MAX_TRIES || !inet_dev()) {
+		if (e->state == ARP_POLLING)
+			arp_stats.entries_expired++;
 		entry_release(e, &arp_stats.resolve_failed);
 		return;
 	}
 	e->tries++;
-	arp_send_request(inet_dev(), e->ip);
+	arp_send_request(inet_dev(), e->state == ARP_POLLING ? e->mac : eth_broadcast_addr, e->ip);
 	timer_arm(&e->timer, ARP_RETRY_NS);
 }
 
@@ -189,8 +234,16 @@ int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop)
 {
 	struct arp_entry *e = cache_find(next_hop);
 
-	if (e && e->state == ARP_REACHABLE)
-		return eth_output(dev, nb, e->mac, ETH_P_IP);
+	if (e && entry_complete(e)) {
+		int err = eth_output(dev, nb, e->mac, ETH_P_IP);
+
+		if (e->state == ARP_STALE) { /* used again: confirm it, without holding anything */
+			e->state = ARP_POLLING;
+			e->tries = 0;
+			arp_timer_fn(&e->timer); /* first poll now, the rest from the timer */
+		}
+		return err;
+	}
 	if (!e) {
 		/* Answers to a flood of (spoofed) senders that never reply must not take the whole
 		 * cache: past ARP_MAX_INCOMPLETE, new resolutions fail until some finish. */
@@ -231,7 +284,7 @@ bool arp_lookup(be32 ip, u8 mac[ETH_ALEN])
 {
 	struct arp_entry *e = cache_find(ip);
 
-	if (!e || e->state != ARP_REACHABLE)
+	if (!e || !entry_complete(e))
 		return false;
 	memcpy(mac, e->mac, ETH_ALEN);
 	return true;
@@ -341,6 +394,12 @@ void arp_flush(void)
 			entry_release(&cache[i], &arp_stats.link_down_dropped);
 }
 
+void arp_reset(void)
+{
+	arp_flush();
+	read_config();
+}
+
 unsigned arp_pending_total(void)
 {
 	unsigned n = 0;
@@ -362,16 +421,20 @@ void arp_print_cache(void)
 
 		if (e->state == ARP_FREE)
 			continue;
+		entry_age(e);
 		if (e->state == ARP_INCOMPLETE) {
 			printk("%-15s (incomplete) tries %u queued %u\n", inet_fmt(ip, e->ip), e->tries,
 			       e->pending.len);
-		} else {
-			u64 age = now_ns() - e->updated_ns;
-			u64 left = age < ARP_REACHABLE_NS ? (ARP_REACHABLE_NS - age) / 1000000000ull : 0;
+		} else if (e->state == ARP_REACHABLE) {
+			u64 left = (reachable_ns - (now_ns() - e->updated_ns)) / NSEC_PER_SEC;
 
 			printk("%-15s %02x:%02x:%02x:%02x:%02x:%02x reachable expires %llus\n", inet_fmt(ip, e->ip),
 			       e->mac[0], e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5],
 			       left);
+		} else {
+			printk("%-15s %02x:%02x:%02x:%02x:%02x:%02x %s tries %u\n", inet_fmt(ip, e->ip),
+			       e->mac[0], e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5],
+			       e->state == ARP_STALE ? "stale" : "polling", e->tries);
 		}
 		shown++;
 	}

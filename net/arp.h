@@ -2,10 +2,13 @@
  * net/arp.h - the Address Resolution Protocol for IPv4 over Ethernet (RFC 826), with the
  * gratuitous announcement of RFC 5227 section 3.
  *
- * The cache is a fixed table: ARP_CACHE_SIZE entries, each valid for ARP_REACHABLE_NS after
- * the last answer. Resolving an address queues at most ARP_QUEUE_LEN packets on its entry
- * and asks ARP_MAX_TRIES times, ARP_RETRY_NS apart (RFC 1122 2.3.2.1: at most one request
- * per second per address); when no answer comes the queued packets are dropped and counted.
+ * The cache is a fixed table: ARP_CACHE_SIZE entries. Resolving an address queues at most
+ * ARP_QUEUE_LEN packets on its entry and asks ARP_MAX_TRIES times, ARP_RETRY_NS apart
+ * (RFC 1122 2.3.2.1: at most one request per second per address); when no answer comes the
+ * queued packets are dropped and counted. An answer is fresh (REACHABLE) for ARP_REACHABLE_NS
+ * (arp_reachable_ms= on the command line); after that the entry is STALE but still used, and
+ * its next use re-confirms it with requests unicast to the known MAC (POLLING, RFC 1122
+ * 2.3.2.1 "unicast poll"); only ARP_MAX_TRIES unanswered polls remove it.
  */
 #ifndef NET_ARP_H
 #define NET_ARP_H
@@ -25,6 +28,8 @@
 #define ARP_MAX_TRIES 3
 #define ARP_RETRY_NS (1000ull * 1000 * 1000)
 #define ARP_REACHABLE_NS (60ull * 1000 * 1000 * 1000)
+#define ARP_REACHABLE_MIN_MS 100u     /* the range arp_reachable_ms= accepts */
+#define ARP_REACHABLE_MAX_MS 3600000u
 
 /* RFC 826 "Packet format", for Ethernet hardware and IPv4 protocol addresses. */
 struct arphdr_eth {
@@ -40,16 +45,18 @@ struct arphdr_eth {
 } __packed;
 _Static_assert(sizeof(struct arphdr_eth) == 28, "ARP for Ethernet/IPv4 is 28 bytes");
 
-enum arp_state { ARP_FREE, ARP_INCOMPLETE, ARP_REACHABLE };
+/* INCOMPLETE: asking by broadcast, packets wait. REACHABLE: answered within the reachable
+ * time. STALE: older, still used. POLLING: stale and in use, asking the known MAC. */
+enum arp_state { ARP_FREE, ARP_INCOMPLETE, ARP_REACHABLE, ARP_STALE, ARP_POLLING };
 
 struct arp_entry {
 	be32 ip;
 	u8 mac[ETH_ALEN];
 	u8 state;              /* enum arp_state */
-	u8 tries;              /* requests sent while incomplete */
-	u64 updated_ns;        /* last answer (reachable) or creation (incomplete) */
+	u8 tries;              /* requests sent while incomplete, polls sent while polling */
+	u64 updated_ns;        /* last ARP packet from the owner, or creation (incomplete) */
 	struct netbuf_queue pending; /* packets (IPv4 header first) waiting for the answer */
-	struct timer timer;    /* retry while incomplete */
+	struct timer timer;    /* retry while incomplete or polling */
 };
 
 #define ARP_STATS(X)                                                                          \
@@ -58,7 +65,7 @@ struct arp_entry {
 	X(rx_unconfigured) X(rx_conflicts) X(rx_sender_off_link) X(tx_requests) X(tx_replies)   \
 	X(tx_announces) X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)  \
 	X(resolve_cache_full) X(resolve_incomplete_limit) X(entries_expired) X(entries_evicted) \
-	X(link_down_dropped)
+	X(link_down_dropped) X(tx_polls) X(reconfirmed)
 struct arp_stats { ARP_STATS(NET_STAT_FIELD) };
 extern struct arp_stats arp_stats;
 
@@ -71,10 +78,12 @@ void arp_input(struct netbuf *nb);
 int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop);
 /* Gratuitous ARP announcing our address (RFC 5227 3: a request with sender = target). */
 int arp_announce(struct net_device *dev, be32 addr);
-/* The cached MAC for ip, if reachable and not expired. */
+/* The cached MAC for ip, if known (reachable, stale or polling). */
 bool arp_lookup(be32 ip, u8 mac[ETH_ALEN]);
-/* Forget everything; queued packets are dropped and counted (link down, reset). */
+/* Forget the cache; queued packets are dropped and counted (link down, a new address). */
 void arp_flush(void);
+/* arp_flush, and start again from the command line's settings (inet_reset: tests). */
+void arp_reset(void);
 /* Packets waiting in all queues (leak accounting in tests and the fuzzer). */
 unsigned arp_pending_total(void);
 

@@ -176,7 +176,7 @@ INITCALL(5, inet_init);
 void inet_reset(void)
 {
 	dhcp_stop();
-	arp_flush();
+	arp_reset();
 	udp_reset();
 	ipv4_reset();
 	icmp_reset();

@@ -203,25 +203,197 @@ static void test_retries_then_counted_drop(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
-static void test_expiry(void)
+/* A fresh stack that has just learnt the peer (its request for us, our reply discarded). */
+static void setup_knowing_peer(void)
 {
-	u8 mac[6];
-
 	h_setup(NULL, NULL);
 	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
 	h_clear_tx();
+}
+
+/* A frame captured at index i is an ARP request to dst for tpa (sender us). */
+static bool is_arp_request_to(unsigned i, const u8 *dst, be32 tpa)
+{
+	const struct arphdr_eth *q = (const void *)(h_tx[i]->data + ETH_HLEN);
+
+	return ntohs(h_eth(i)->h_proto) == ETH_P_ARP && memcmp(h_eth(i)->h_dest, dst, 6) == 0 &&
+	       ntohs(q->ar_op) == ARPOP_REQUEST && q->ar_tpa == tpa && q->ar_spa == h_our_ip &&
+	       memcmp(q->ar_sha, h_our_mac, 6) == 0;
+}
+
+/* Issue 16: a steady flow to a peer across the end of its entry's reachable time. Every
+ * datagram leaves at once to the known MAC (none waits on the entry, none is lost); the entry
+ * is re-confirmed by a unicast request to that MAC (RFC 1122 2.3.2.1, "unicast poll"), never
+ * by a broadcast. The peer answers each poll 50 ms later. */
+static void test_steady_flow_across_expiry(void)
+{
+	unsigned sent = 0, polls = 0;
+	u64 answer_at = 0;
+
+	setup_knowing_peer();
+	for (u64 t = 0; t < 3 * ARP_REACHABLE_NS + 5 * NSEC_PER_SEC; t += 100 * NSEC_PER_MSEC) {
+		unsigned out = 0;
+
+		CHECK_EQ(send_udp(h_peer_ip, 1), 1);
+		sent++;
+		for (unsigned i = 0; i < h_ntx; i++) {
+			if (ntohs(h_eth(i)->h_proto) == ETH_P_IP) {
+				CHECK_MEM(h_eth(i)->h_dest, h_peer_mac, 6);
+				out++;
+				continue;
+			}
+			CHECK(is_arp_request_to(i, h_peer_mac, h_peer_ip)); /* unicast */
+			polls++;
+			answer_at = host_now_ns + 50 * NSEC_PER_MSEC;
+		}
+		CHECK_EQ(out, 1); /* the datagram left at once */
+		h_clear_tx();
+		CHECK_EQ(arp_pending_total(), 0);
+		h_advance_ns(50 * NSEC_PER_MSEC);
+		if (answer_at && host_now_ns >= answer_at) {
+			h_inject(arp_pkt(ARPOP_REPLY, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+			answer_at = 0;
+		}
+		h_advance_ns(50 * NSEC_PER_MSEC);
+		polls += h_ntx; /* a poll repeated by the timer (none expected: each is answered) */
+		h_clear_tx();
+	}
+	CHECK_EQ(polls, 3);
+	CHECK_EQ(arp_stats.resolve_queued, 0);
+	CHECK_EQ(arp_stats.tx_requests, 0); /* no broadcast */
+	CHECK_EQ(arp_stats.resolve_failed, 0);
+	CHECK_EQ(arp_stats.resolve_queue_full, 0);
+	CHECK_EQ(udp_stats.tx_datagrams, sent);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* A stale entry nobody answers for: still used while it is polled, ARP_MAX_TRIES unicast
+ * requests ARP_RETRY_NS apart, then it goes (counted) and the next packet resolves afresh
+ * with a broadcast. Nothing was queued or dropped meanwhile. */
+static void test_stale_entry_polled_then_removed(void)
+{
+	u8 mac[6];
+
+	setup_knowing_peer();
+	h_advance_ns(ARP_REACHABLE_NS);
+	CHECK(arp_lookup(h_peer_ip, mac)); /* stale, still usable */
+	CHECK_MEM(mac, h_peer_mac, 6);
+	CHECK_EQ(send_udp(h_peer_ip, 1), 1);
+	CHECK_EQ(h_ntx, 2); /* the datagram to the known MAC, then the first poll */
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_IP);
+	CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
+	CHECK(is_arp_request_to(1, h_peer_mac, h_peer_ip));
+	h_clear_tx();
+	for (unsigned n = 2; n <= ARP_MAX_TRIES; n++) {
+		h_advance_ns(ARP_RETRY_NS - 1);
+		CHECK_EQ(h_ntx, 0);
+		CHECK_EQ(send_udp(h_peer_ip, 1), 1); /* still sent at once while polling */
+		CHECK_EQ(h_ntx, 1);
+		CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
+		h_clear_tx();
+		h_advance_ns(1);
+		CHECK_EQ(h_ntx, 1);
+		CHECK(is_arp_request_to(0, h_peer_mac, h_peer_ip));
+		h_clear_tx();
+	}
 	CHECK(arp_lookup(h_peer_ip, mac));
-	h_advance_ns(ARP_REACHABLE_NS - 1);
-	CHECK(arp_lookup(h_peer_ip, mac));
-	h_advance_ns(1);
+	h_advance_ns(ARP_RETRY_NS);
+	CHECK_EQ(h_ntx, 0);
 	CHECK(!arp_lookup(h_peer_ip, mac));
 	CHECK_EQ(arp_stats.entries_expired, 1);
-	/* sending to it again asks again */
+	CHECK_EQ(arp_stats.resolve_queued, 0);
+	CHECK_EQ(arp_stats.resolve_failed, 0);
+	CHECK_EQ(arp_stats.tx_requests, 0);
+	/* sending to it again asks again, by broadcast, and waits */
 	send_udp(h_peer_ip, 1);
 	CHECK_EQ(h_ntx, 1);
-	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	CHECK(is_arp_request_to(0, eth_broadcast_addr, h_peer_ip));
+	CHECK_EQ(arp_pending_total(), 1);
 	h_clear_tx();
 	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* The answer to a poll may carry a new MAC (the peer's NIC was replaced): it is taken. A stale
+ * entry nobody sends to is not polled. */
+static void test_poll_answer_takes_new_mac(void)
+{
+	u8 mac[6];
+
+	setup_knowing_peer();
+	h_advance_ns(5 * ARP_REACHABLE_NS);
+	CHECK_EQ(h_ntx, 0);
+	CHECK(arp_lookup(h_peer_ip, mac));
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 2);
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_peer_ip, h_our_ip, NULL));
+	CHECK(arp_lookup(h_peer_ip, mac));
+	CHECK_MEM(mac, host3_mac, 6);
+	h_advance_ns(ARP_MAX_TRIES * ARP_RETRY_NS);
+	CHECK_EQ(h_ntx, 0); /* confirmed: no more polls */
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_MEM(h_eth(0)->h_dest, host3_mac, 6);
+	h_clear_tx();
+	CHECK_EQ(arp_stats.entries_expired, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* REACHABLE for exactly the reachable time after the last ARP packet from the owner, then
+ * STALE: still used, nothing sent until something is sent through it. arp_reachable_ms= sets
+ * that time; a value out of range is refused with a message. */
+static void test_reachable_then_stale(void)
+{
+	u8 mac[6];
+
+	setup_knowing_peer();
+	h_advance_ns(ARP_REACHABLE_NS - 1);
+	host_log_clear();
+	arp_print_cache();
+	CHECK(strstr(host_log, "10.0.2.2        02:00:00:00:00:02 reachable expires 0s"));
+	h_advance_ns(1);
+	host_log_clear();
+	arp_print_cache();
+	CHECK(strstr(host_log, "10.0.2.2        02:00:00:00:00:02 stale tries 0"));
+	CHECK(arp_lookup(h_peer_ip, mac));
+	h_advance_ns(100 * ARP_REACHABLE_NS);
+	CHECK_EQ(h_ntx, 0);
+	CHECK(arp_lookup(h_peer_ip, mac));
+	CHECK_EQ(arp_stats.entries_expired, 0);
+	/* any ARP packet from the owner makes it reachable again, whoever it was for */
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, IPV4(10, 0, 2, 77), NULL));
+	host_log_clear();
+	arp_print_cache();
+	CHECK(strstr(host_log, "10.0.2.2        02:00:00:00:00:02 reachable expires 60s"));
+	CHECK_EQ(arp_stats.reconfirmed, 1);
+
+	h_set_cmdline("arp_reachable_ms", "1500");
+	setup_knowing_peer();
+	h_advance_ns(1499 * NSEC_PER_MSEC);
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 1); /* fresh: no poll */
+	h_clear_tx();
+	h_advance_ns(NSEC_PER_MSEC);
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 2); /* stale: the datagram and a poll */
+	CHECK_EQ(arp_stats.tx_polls, 1);
+	h_clear_tx();
+	for (unsigned i = 0; i < 4; i++) {
+		static const char *const bad[] = { "99", "3600001", "12x", "" };
+
+		h_set_cmdline("arp_reachable_ms", bad[i]);
+		host_log_clear();
+		h_setup(NULL, NULL);
+		CHECK(strstr(host_log, "ignored: expected 100..3600000"));
+	}
+	h_set_cmdline("arp_reachable_ms", NULL);
+	setup_knowing_peer();
+	h_advance_ns(ARP_REACHABLE_NS - 1);
+	CHECK(arp_lookup(h_peer_ip, mac));
+	send_udp(h_peer_ip, 1);
+	CHECK_EQ(h_ntx, 1); /* the default again */
+	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
 }
 
@@ -403,7 +575,10 @@ int main(void)
 	RUN(test_unconfigured_ignores);
 	RUN(test_resolve_queue_and_flush_in_order);
 	RUN(test_retries_then_counted_drop);
-	RUN(test_expiry);
+	RUN(test_reachable_then_stale);
+	RUN(test_steady_flow_across_expiry);
+	RUN(test_stale_entry_polled_then_removed);
+	RUN(test_poll_answer_takes_new_mac);
 	RUN(test_cache_full_evicts_oldest);
 	RUN(test_lengths_and_ops_every_value);
 	RUN(test_incomplete_entries_bounded);
