@@ -33,9 +33,21 @@ something, and says what).
 Each guest gets a serial log and a QEMU stderr file in the test's tmp_path. When a test fails,
 its guests' command lines, serial logs and stderr are added to the report. Teardown kills
 every guest the test started, by PID, whatever happened.
+
+For make grade (tools/lab/grade.py), two switches in the environment, off unless set:
+    VNET_TEST_TIMEOUT=S    each test's setup and body get S seconds (VNET_TEST_TIMEOUTS, a JSON
+                           object {node id: seconds}, overrides it per test). When they run
+                           out, CheckTimeout is raised in the test where it stands, so its
+                           finally blocks and teardown still kill QEMU and delete namespaces.
+    VNET_RESULTS=FILE      one JSON line appended when each test starts and one when it ends,
+                           {"event": "end", "nodeid", "status": pass|fail|skip|timeout,
+                           "reason", "seconds"}: what ran survives a pytest that is killed.
 """
+import json
 import os
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +108,7 @@ def boot(request, tmp_path):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    _note_phase(item, call, rep)
     guests = getattr(item, "_vnet_guests", None)
     if not rep.failed or not guests or getattr(item, "_vnet_reported", False):
         return
@@ -112,3 +125,113 @@ def pytest_runtest_makereport(item, call):
         err = g.stderr_text()
         if err.strip():
             rep.sections.append((f"{g.name} QEMU stderr", err[-REPORT_LOG_CHARS:]))
+
+
+# ---- make grade: a time limit per test, and each result written down as it comes ----------
+
+SERIAL_TAIL_LINES = 12  # of each guest's console, in a failure's reason
+REASON_CHARS = 1500  # of the exception's text, in a failure's reason
+
+
+class CheckTimeout(Exception):
+    """Raised by SIGALRM in the running test; pytest reports it as the test's failure. An
+    Exception, so that the `except Exception: close(); raise` of the helpers (netns.py,
+    wire.py, test_stack.py) still tears down what was half made. A test that swallowed it
+    would run on until tools/lab/grade.py kills its pytest."""
+
+
+def _time_limit(item):
+    per_test = json.loads(os.environ.get("VNET_TEST_TIMEOUTS") or "{}")
+    limit = per_test.get(item.nodeid, os.environ.get("VNET_TEST_TIMEOUT"))
+    return float(limit) if limit else None
+
+
+def _record(event):
+    path = os.environ.get("VNET_RESULTS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    item._vnet_start = time.monotonic()
+    item._vnet_phases = []
+    _record({"event": "start", "nodeid": item.nodeid})
+    limit = _time_limit(item)
+    if limit:
+        def expired(signum, frame):
+            item._vnet_timed_out = True
+            raise CheckTimeout(f"timed out after {limit:g} s (in {item.nodeid})")
+        signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)  # not in pytest's own code between the phases
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    signal.setitimer(signal.ITIMER_REAL, 0)  # a setup that failed has no call phase
+    yield
+
+
+def _guests_of(item):
+    """The test's guests: those of the boot fixture, and any a fixture holds (as itself or
+    as its .g, like test_stack's module guest)."""
+    found = list(getattr(item, "_vnet_guests", []))
+    for value in getattr(item, "funcargs", {}).values():
+        for g in (value, getattr(value, "g", None)):
+            if isinstance(g, Guest) and g not in found:
+                found.append(g)
+    return found
+
+
+def _shorten(text, limit=REASON_CHARS):
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters ...]\n{text[-half:]}"
+
+
+def _failure_reason(item, call):
+    """The exception in a few lines, then the last lines of each guest's console."""
+    if call.excinfo is None:
+        text = "failed"
+    elif isinstance(call.excinfo.value, CheckTimeout):
+        text = str(call.excinfo.value)
+    else:
+        text = call.excinfo.exconly()
+    parts = [_shorten(text.strip())]
+    for g in _guests_of(item):
+        lines = g.log.rstrip("\n").split("\n")[-SERIAL_TAIL_LINES:]
+        parts.append(f"--- {g.name} serial console, last {len(lines)} lines ---\n" + "\n".join(lines))
+    return "\n".join(parts)
+
+
+def _note_phase(item, call, rep):
+    """Note each phase's outcome; after teardown, write the test's result (VNET_RESULTS)."""
+    phases = getattr(item, "_vnet_phases", None)
+    if phases is None:
+        return
+    if rep.skipped:
+        why = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        phases.append(("skip", why.removeprefix("Skipped: ")))
+    elif rep.failed:
+        timed_out = call.excinfo is not None and isinstance(call.excinfo.value, CheckTimeout) \
+            and getattr(item, "_vnet_timed_out", False)
+        phases.append(("timeout" if timed_out else "fail", _failure_reason(item, call)))
+    if call.when != "teardown":
+        return
+    status, reason = "pass", ""
+    for kind in ("timeout", "fail", "skip"):  # the worst phase decides
+        found = [why for k, why in phases if k == kind]
+        if found:
+            status, reason = kind, "\n".join(found)
+            break
+    _record({"event": "end", "nodeid": item.nodeid, "status": status, "reason": reason,
+             "seconds": round(time.monotonic() - item._vnet_start, 2)})

@@ -1,29 +1,50 @@
 #!/usr/bin/python3
 """
-tools/lab/grade.py - `make grade`: run each stage's tests (LAB.md) and print a score table.
+tools/lab/grade.py - `make grade`: run each stage's checks (LAB.md) on this tree and print a
+score table.
 
     tools/lab/grade.py                  every stage
-    tools/lab/grade.py --stage 2 -v     one stage, with each check's result
-    tools/lab/grade.py --json FILE      also write the scores as JSON (used by tests)
+    tools/lab/grade.py --stage 2 -v     one stage, with pytest's output and every check
+    tools/lab/grade.py --json FILE      also write every check's result as JSON (GRADE_JSON=)
 
-A stage's checks are host unit tests (by binary and test name, from tests/unit/) and QEMU
-tests (pytest node ids, from tests/qemu/). Each check passes, fails or is skipped: a QEMU test
-skips only when this machine cannot run it (no kernel TAP device on the socket wire of
-tools/privnet.sh, a missing tool), and says why. A stage earns its points in proportion to the
-checks that passed among those that ran; the skipped ones are listed with their reasons and
-count neither way. The kernel and unit binaries are built first; one that does not build
-fails its checks, and a check pytest reports nothing for fails. Exit status 0 only with full
-marks.
+A teacher grades a student's tree with this tree's checks laid over it (make grade
+SUBMISSION=dir, make grade-class): tools/lab/grade_class.py makes a scratch copy and runs this
+script inside it. docs/lab-teachers.md has the workflow.
+
+A stage's checks are host unit tests (by binary and test name, from tests/unit/) and QEMU tests
+(pytest node ids, from tests/qemu/). Each check ends as pass, fail, skip or timeout, and every
+one that does not pass says why (the failed CHECK lines, a sanitizer's report, the assertion
+and the guest's last console lines, "timed out after N s", the skip's cause):
+
+  - A unit binary runs its tests in their order, as make unit does (some rely on what the one
+    before left), but built as build/grade/unit/NAME: the same main, printing each line
+    unbuffered, leaving out the tests named on its command line. A binary that crashes (an
+    ASan abort) or stays silent for UNIT_TIMEOUT s in a test runs again without that test:
+    the crash or hang loses that check only, and the sanitizer's report is its reason.
+  - The QEMU checks run in one pytest with a time limit per test (tests/qemu/conftest.py,
+    VNET_TEST_TIMEOUT[S]), each result written down as it ends (VNET_RESULTS). A test that
+    does not stop at its limit has its pytest killed (QEMU and helpers with it, by PID, and
+    the network namespaces it made deleted); the checks left run in a new pytest.
+  - A QEMU test skips only when this machine cannot run it (no kernel TAP device on the socket
+    wire of tools/privnet.sh, a missing tool). A stage earns its points in proportion to the
+    checks that passed among those that ran; skipped ones count neither way.
+
+Unit checks run before the QEMU checks and need no kernel: a kernel that hangs at boot still
+has the ring's checks scored. With --budget, checks not started when it runs out are recorded
+as timeouts. The JSON is rewritten as each check ends. Exit status 0 only with full marks.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import re
+import select
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +52,13 @@ sys.path.insert(0, str(ROOT / "tests" / "qemu"))  # for the wire's one descripti
 from wire import describe as describe_wire, have_tap  # noqa: E402
 PYTHON = "/usr/bin/python3"
 BUILD = ROOT / "build" / "grade"
-UNIT_TIMEOUT = 120
-PYTEST_TIMEOUT = 1800
+
+BUILD_TIMEOUT = 600   # s for make of the kernel or of one unit binary
+UNIT_TIMEOUT = 10     # s for one unit test (the solution's take milliseconds each)
+QEMU_TIMEOUT = 90     # s for one QEMU check (their own waits give up after 60 s)
+QEMU_TIMEOUTS = {"tests/qemu/test_lab.py::test_stage6_kicks_and_interrupts_per_packet": 240}
+KILL_GRACE = 20       # s past a QEMU check's limit before its pytest is killed
+PYTEST_IDLE = 120     # s pytest may spend outside any test (collecting) before it is killed
 
 RING = "virtio_ring"
 STAGES = [
@@ -91,7 +117,9 @@ STAGES = [
     },
 ]
 
-RESULT_RE = re.compile(r"^(not ok|ok) - (\S+)")
+PASS, FAIL, SKIP, TIMEOUT = "pass", "fail", "skip", "timeout"
+NOT_RUN = "not run: grading ended before this check (killed, or out of time)"
+TAIL_LINES = 15
 
 
 def log(msg, verbose=True):
@@ -99,117 +127,511 @@ def log(msg, verbose=True):
         print(msg, flush=True)
 
 
-def make(targets, logname):
-    """Build targets; returns (ok, tail of the log)."""
+def tail(text, n=TAIL_LINES):
+    return "\n".join(text.rstrip("\n").split("\n")[-n:])
+
+
+# ---- processes: bounded in time, killed with everything they started -------------------------
+
+def become_subreaper():
+    """Orphans of what we start are reparented to us (not to init), so kill_tree finds them."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def descendants(pid):
+    """pid's children, grandchildren, ... as they stand in /proc now."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def kill_tree(pid):
+    """SIGKILL pid and everything below it, each by its PID; returns the PIDs."""
+    pids = [pid] + descendants(pid)
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in pids[1:]:  # orphans that came to us
+        try:
+            os.waitpid(p, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    return pids
+
+
+def run_bounded(argv, timeout, cwd=ROOT, out=None):
+    """(exit status, or None when killed at the time limit; seconds) of argv, its output to
+    the open file out (else discarded)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out or subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        status = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        proc.wait()
+        status = None
+    return status, time.monotonic() - start
+
+
+def make(targets, logname, jobs=1):
+    """Build targets; returns (ok, why not: the end of make's output)."""
     BUILD.mkdir(parents=True, exist_ok=True)
     path = BUILD / logname
     with open(path, "w") as f:
-        rc = subprocess.call(["make", "--no-print-directory", *targets], cwd=ROOT, stdout=f,
-                             stderr=subprocess.STDOUT)
+        status, _ = run_bounded(["make", "--no-print-directory", f"-j{jobs}", *targets], BUILD_TIMEOUT,
+                                out=f)
     text = path.read_text(errors="replace")
-    return rc == 0, "\n".join(text.splitlines()[-15:])
+    if status is None:
+        return False, f"make {' '.join(targets)} was stopped after {BUILD_TIMEOUT} s:\n{tail(text)}"
+    return status == 0, tail(text)
 
 
-def run_unit(binary):
-    """{test name: passed} for one unit binary (built on demand)."""
-    ok, tail = make([f"build/unit/{binary}"], f"make-{binary}.log")
-    if not ok:
-        print(f"grade: build/unit/{binary} does not build:\n{tail}", flush=True)
-        return {}
-    try:
-        p = subprocess.run([str(ROOT / "build" / "unit" / binary)], cwd=ROOT, capture_output=True,
-                           text=True, errors="replace", timeout=UNIT_TIMEOUT)
-        out = p.stdout + p.stderr
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-    results = {}
-    for line in out.splitlines():
-        m = RESULT_RE.match(line)
-        if m:
-            results[m.group(2)] = m.group(1) == "ok"
-    return results
+# ---- the checks -------------------------------------------------------------------------------
+
+class Check:
+    def __init__(self, stage, name, timeout, binary=None, test=None):
+        self.stage, self.name, self.timeout = stage, name, timeout
+        self.binary, self.test = binary, test  # a unit check's binary and test function
+        self.status, self.reason, self.seconds = None, "", 0.0
+
+    @property
+    def nodeid(self):
+        return None if self.binary else self.name
 
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
-
-
-def outcome(case):
-    """(PASS|FAIL|SKIP, reason) of one JUnit <testcase>: the reason is a skip's message."""
-    for child in case:
-        if child.tag in ("failure", "error"):
-            return FAIL, ""
-    for child in case:
-        if child.tag == "skipped":
-            return SKIP, (child.get("message") or child.text or "no reason given").strip()
-    return PASS, ""
-
-
-def run_pytest(node_ids, verbose):
-    """{node id: (PASS|FAIL|SKIP, skip reason)} for the QEMU tests."""
-    if not node_ids:
-        return {}
-    xml = BUILD / "pytest.xml"
-    try:
-        xml.unlink()
-    except FileNotFoundError:
-        pass
-    argv = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-            *shlex.split(os.environ.get("GRADE_PYTEST_ARGS", "")), *node_ids]
-    log("grade: " + " ".join(shlex.quote(a) for a in argv[:8]) + f" ... ({len(node_ids)} tests)", verbose)
-    out = None if verbose else subprocess.DEVNULL
-    try:
-        subprocess.run(argv, cwd=ROOT, stdout=out, stderr=out, timeout=PYTEST_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        print("grade: the QEMU tests ran out of time", flush=True)
-    return read_junit(xml, node_ids) if xml.exists() else {}
-
-
-def read_junit(xml, node_ids):
-    """{node id: (PASS|FAIL|SKIP, skip reason)} from pytest's JUnit XML, for node_ids."""
-    results = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        path = case.get("classname", "").replace(".", "/")
-        name = case.get("name", "")
-        for nid in node_ids:
-            file, _, test = nid.partition("::")
-            if file.endswith(path.split("/")[-1] + ".py") and test == name:
-                results[nid] = outcome(case)
-    return results
-
-
-def grade(stages, verbose):
-    kernel_ok, tail = make(["build/kernel.elf"], "make-kernel.log")
-    if not kernel_ok:
-        print(f"grade: the kernel does not build; every QEMU check fails:\n{tail}", flush=True)
-    unit_results = {}
+def checks_of(stages, qemu_timeout=None):
+    """Every check of the stages, in order: unit checks first within a stage, as listed."""
+    out = []
     for st in stages:
-        for binary in st["unit"]:
-            if binary not in unit_results:
-                unit_results[binary] = run_unit(binary)
-    node_ids = [n for st in stages for n in st["pytest"]]
-    py_results = run_pytest(node_ids, verbose) if kernel_ok else {}
-    return score_rows(stages, unit_results, py_results)
+        out += [Check(st["n"], f"unit/{b}: {t}", UNIT_TIMEOUT, binary=b, test=t)
+                for b, names in st["unit"].items() for t in names]
+        out += [Check(st["n"], n, qemu_timeout or QEMU_TIMEOUTS.get(n, QEMU_TIMEOUT))
+                for n in st["pytest"]]
+    return out
 
 
-def score_rows(stages, unit_results, py_results):
-    """The table's rows from {binary: {test: passed}} and {node id: (result, skip reason)}:
-    a stage scores in proportion to the checks passed among those that ran."""
-    no_result = (FAIL, "")
+class Grading:
+    """The checks of one run and their results; the JSON is rewritten as each one ends."""
+
+    def __init__(self, stages, json_path=None, budget=None):
+        self.stages = stages
+        self.json_path = Path(json_path) if json_path else None
+        self.start = time.monotonic()
+        self.deadline = self.start + budget if budget else None
+        self.budget = budget
+        self.checks = []
+        self.lock = threading.Lock()  # unit checks end in several threads at once
+
+    def out_of_time(self):
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def budget_reason(self):
+        return f"not run: the time budget of {self.budget:g} s for this grading ran out first"
+
+    def done(self, check, status, reason="", seconds=0.0):
+        with self.lock:
+            check.status, check.reason, check.seconds = status, reason.strip(), round(seconds, 2)
+            if status != PASS and not check.reason:
+                check.reason = "no reason given"
+            self.write_json()
+
+    def rows(self):
+        return score_rows(self.stages, self.checks)
+
+    def write_json(self):
+        if not self.json_path:
+            return
+        rows = self.rows()
+        worth = {r["stage"]: r["points"] / r["ran"] if r["ran"] else 0 for r in rows}
+        checks = []
+        for c in self.checks:
+            status, reason = (c.status, c.reason) if c.status else (TIMEOUT, NOT_RUN)
+            checks.append({"stage": c.stage, "name": c.name,
+                           "points": 0 if status == SKIP else round(worth[c.stage], 2),
+                           "status": status, "reason": reason, "seconds": c.seconds})
+        doc = {"total": sum(r["score"] for r in rows), "full": sum(r["points"] for r in rows),
+               "checks": checks, "stages": rows,
+               "seconds": round(time.monotonic() - self.start, 1),
+               "net": os.environ.get("VNET_NET", ""), "net_why": os.environ.get("VNET_NET_WHY", "")}
+        tmp = self.json_path.with_name(self.json_path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, self.json_path)
+
+
+def score_rows(stages, checks):
+    """A row per stage: it scores in proportion to the checks passed among those that ran (a
+    check without a result counts as failed)."""
     rows = []
     for st in stages:
-        checks = [(f"unit/{b}: {t}", (PASS, "") if unit_results.get(b, {}).get(t) else no_result)
-                  for b, names in st["unit"].items() for t in names]
-        checks += [(n, py_results.get(n, no_result)) for n in st["pytest"]]
-        passed = sum(res == PASS for _, (res, _) in checks)
-        skipped = [{"name": name, "reason": why} for name, (res, why) in checks if res == SKIP]
-        ran = len(checks) - len(skipped)
+        mine = [c for c in checks if c.stage == st["n"]]
+        passed = sum(c.status == PASS for c in mine)
+        skipped = [{"name": c.name, "reason": c.reason} for c in mine if c.status == SKIP]
+        ran = len(mine) - len(skipped)
         score = st["points"] * passed // ran if ran else 0  # over the checks that ran
-        rows.append({"stage": st["n"], "name": st["name"], "checks": len(checks), "passed": passed,
+        rows.append({"stage": st["n"], "name": st["name"], "checks": len(mine), "passed": passed,
                      "ran": ran, "points": st["points"], "score": score,
-                     "failed": [name for name, (res, _) in checks if res == FAIL],
+                     "failed": [c.name for c in mine if c.status in (FAIL, TIMEOUT, None)],
                      "skipped": skipped})
     return rows
 
+
+# ---- unit checks: a crash or a hang loses only its own check ---------------------------------
+
+MAIN_RE = re.compile(r"^int main\((?:void)?\)\n\{\n(?P<body>.*?)^\}", re.M | re.S)
+RUN_RE = re.compile(r"\bRUN\((\w+)\)")
+
+
+def test_main(binary):
+    """(body of main, [test names in the order main runs them]) of tests/unit/test_BINARY.c."""
+    text = (ROOT / "tests" / "unit" / f"test_{binary}.c").read_text(errors="replace")
+    m = MAIN_RE.search(text)
+    if not m:
+        return "", []
+    return m.group("body"), RUN_RE.findall(m.group("body"))
+
+
+def unit_main(binary, body):
+    """The source of build/grade/unit/BINARY: tests/unit/test_BINARY.c with its main renamed,
+    and that main's body again in a main whose RUNs leave out the tests named on the command
+    line; every line is written before a crash can lose it."""
+    return (f"/* Written by tools/lab/grade.py from tests/unit/test_{binary}.c. */\n"
+            f"#define main unit_main_all_tests\n"
+            f'#include "tests/unit/test_{binary}.c"\n'
+            f"#undef main\n\n"
+            f"static int grade_argc;\nstatic char **grade_argv;\n\n"
+            f"static int grade_wanted(const char *name)\n{{\n"
+            f"\tfor (int i = 1; i < grade_argc; i++)\n\t\tif (strcmp(grade_argv[i], name) == 0)\n"
+            f"\t\t\treturn 0;\n\treturn 1;\n}}\n\n"
+            f"#define GRADE_RUN(fn) do {{ if (grade_wanted(#fn)) RUN(fn); }} while (0)\n\n"
+            f"int main(int argc, char **argv)\n{{\n"
+            f"\tsetvbuf(stdout, NULL, _IONBF, 0);\n\tsetvbuf(stderr, NULL, _IONBF, 0);\n"
+            f"\tgrade_argc = argc;\n\tgrade_argv = argv;\n"
+            + RUN_RE.sub(r"GRADE_RUN(\1)", body) + "}\n")
+
+
+def build_unit(binary):
+    """(path of build/grade/unit/BINARY or None, why not, [its tests in order])."""
+    body, order = test_main(binary)
+    if not order:
+        return None, f"tests/unit/test_{binary}.c has no main that RUNs tests", []
+    src = BUILD / "unit" / f"{binary}.c"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    text = unit_main(binary, body)
+    if not src.exists() or src.read_text() != text:
+        src.write_text(text)
+    target = f"build/grade/unit/{binary}"
+    ok, why = make([target], f"make-unit-{binary}.log")
+    return (ROOT / target if ok else None), why, order
+
+
+RESULT_RE = re.compile(r"^(ok|not ok) - (\w+)")
+REPORT_RE = re.compile(r"ERROR: \w+Sanitizer|runtime error:|Sanitizer:DEADLYSIGNAL")
+
+
+def crash_reason(status, out):
+    """How a test binary ended in the middle of a test: its sanitizer's report, or the
+    signal or status and the last lines it printed."""
+    lines = out.rstrip("\n").split("\n")
+    report = next((i for i, l in enumerate(lines) if REPORT_RE.search(l)), None)
+    how = f"killed by signal {-status}" if status < 0 else f"ended with exit status {status}"
+    if report is not None:  # from the line before the report's first to its SUMMARY line
+        end = next((i for i in range(report, len(lines)) if lines[i].startswith("SUMMARY:")), report + 30)
+        return f"{how} in this test:\n" + "\n".join(lines[max(0, report - 1):min(end + 1, report + 40)])
+    return f"{how} in this test; its last output:\n{tail(out)}"
+
+
+class UnitRun:
+    """One run of a test binary, the tests in skip left out: which tests passed or failed,
+    and the one it crashed or hung in (None: it ran to the end)."""
+
+    def __init__(self, path, order, skip, timeout):
+        self.results = {}  # test name: (PASS|FAIL, reason, seconds)
+        self.stopped = None  # (name, TIMEOUT|FAIL, reason, seconds)
+        self.todo = [t for t in order if t not in skip]
+        proc = subprocess.Popen([str(path), *skip], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        out, since = "", time.monotonic()
+        buf = b""
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, since + timeout - time.monotonic()))
+            chunk = os.read(proc.stdout.fileno(), 65536) if ready else None
+            if chunk is None:  # silent for too long: the test now running hangs
+                kill_tree(proc.pid)
+                proc.wait()
+                self.stop(TIMEOUT, f"timed out after {timeout:g} s; its last output:\n{tail(out)}", since)
+                return
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                m = RESULT_RE.match(line)
+                if m and self.todo and m.group(2) == self.todo[0]:
+                    checks = [l for l in out.split("\n") if l.startswith("#")]
+                    reason = "" if m.group(1) == "ok" else "\n".join(checks[:TAIL_LINES] + [line])
+                    self.results[self.todo.pop(0)] = (PASS if m.group(1) == "ok" else FAIL, reason,
+                                                      time.monotonic() - since)
+                    out, since = "", time.monotonic()
+                else:
+                    out += line + "\n"
+        status = proc.wait()
+        out += buf.decode(errors="replace")
+        if self.todo:  # ended before the rest had their lines: it died in the first of them
+            self.stop(FAIL, crash_reason(status, out), since)
+
+    def stop(self, status, reason, since):
+        if self.todo:
+            self.stopped = (self.todo[0], status, reason, time.monotonic() - since)
+
+
+def run_unit_binary(grading, binary, checks):
+    path, why, order = build_unit(binary)
+    if path is None:
+        for c in checks:
+            grading.done(c, FAIL, f"build/grade/unit/{binary} does not build:\n{why}")
+    else:
+        settle_unit_checks(grading, path, order, checks)
+
+
+def settle_unit_checks(grading, path, order, checks):
+    """Run the binary as make unit would, then again without each test it crashed or hung in,
+    until it runs to the end (at most once per test): the others keep their results."""
+    wanted = {c.test: c for c in checks}
+    skip = []
+    for _ in range(len(order) + 1):
+        if grading.out_of_time() or all(c.status for c in checks):
+            break
+        run = UnitRun(path, order, skip, UNIT_TIMEOUT)
+        for name, (status, reason, seconds) in run.results.items():
+            if name in wanted and not wanted[name].status:
+                grading.done(wanted[name], status, reason, seconds)
+        if run.stopped is None:
+            break
+        name, status, reason, seconds = run.stopped
+        if name in wanted and not wanted[name].status:
+            grading.done(wanted[name], status, reason, seconds)
+        skip.append(name)
+    for c in checks:
+        if not c.status:
+            grading.done(c, TIMEOUT if grading.out_of_time() else FAIL,
+                         grading.budget_reason() if grading.out_of_time()
+                         else f"{path.name} has no test {c.test}, or never reported it")
+
+
+def run_unit_checks(grading, checks, jobs):
+    by_binary = {}
+    for c in checks:
+        by_binary.setdefault(c.binary, []).append(c)
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        list(pool.map(lambda item: run_unit_binary(grading, *item), by_binary.items()))
+
+
+# ---- QEMU checks: pytest with a limit per test, results as they come -------------------------
+
+class PytestRun:
+    """One pytest over some QEMU checks, watched: results are read from VNET_RESULTS as they
+    are written, and a test that outlives its limit (or the budget) gets its pytest killed."""
+
+    def __init__(self, grading, checks, verbose, root=ROOT, build=BUILD):
+        self.grading, self.verbose, self.root = grading, verbose, root
+        self.pending = {c.nodeid: c for c in checks}
+        self.results = build / "pytest-results.jsonl"
+        self.log_path = build / "pytest.log"
+        self.basetemp = build / "pytest-tmp"
+        self.current = None  # (check, monotonic start) of the test running now
+        self.killed = []
+
+    def argv(self):
+        return [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(self.root),
+                f"--basetemp={self.basetemp}",
+                *shlex.split(os.environ.get("GRADE_PYTEST_ARGS", "")), *self.pending]
+
+    def env(self):
+        env = dict(os.environ, VNET_RESULTS=str(self.results),
+                   VNET_TEST_TIMEOUTS=json.dumps({c.nodeid: c.timeout for c in self.pending.values()}))
+        for var in ("VNET_KERNEL", "VNET_ISO", "VNET_TEST_TIMEOUT", "FULL"):  # this tree's, as listed
+            env.pop(var, None)
+        return env
+
+    def run(self):
+        """Run pytest over what is pending, until it ends or is killed."""
+        for path in (self.results, self.log_path):
+            path.unlink(missing_ok=True)
+        self.results.touch()
+        argv = self.argv()
+        log("grade: " + " ".join(shlex.quote(a) for a in argv[:9]) + f" ... ({len(self.pending)} tests)",
+            self.verbose)
+        with open(self.log_path, "wb") as logf:
+            proc = subprocess.Popen(argv, cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        offsets = {"results": 0, "log": 0}
+        idle_since = time.monotonic()
+        while True:
+            ended = proc.poll() is not None
+            if self.read_results(offsets):
+                idle_since = time.monotonic()
+            self.echo_log(offsets)
+            if ended:
+                return
+            why = self.overdue(idle_since)
+            if why:
+                self.kill(proc, why)
+                return
+            time.sleep(0.2)
+
+    def read_results(self, offsets):
+        """Take in the complete lines written since the last look; True if any."""
+        with open(self.results, "rb") as f:
+            f.seek(offsets["results"])
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        offsets["results"] += end
+        for line in data[:end].decode(errors="replace").splitlines():
+            event = json.loads(line)
+            check = self.pending.get(event["nodeid"])
+            if check is None:
+                continue
+            if event["event"] == "start":
+                self.current = (check, time.monotonic())
+            else:
+                del self.pending[check.nodeid]
+                self.current = None
+                self.grading.done(check, event["status"], event["reason"], event["seconds"])
+        return end > 0
+
+    def echo_log(self, offsets):
+        if not self.verbose:
+            return
+        with open(self.log_path, "rb") as f:
+            f.seek(offsets["log"])
+            data = f.read()
+        offsets["log"] += len(data)
+        sys.stdout.write(data.decode(errors="replace"))
+        sys.stdout.flush()
+
+    def overdue(self, idle_since):
+        """Why pytest must be stopped now, or None."""
+        now = time.monotonic()
+        if self.grading.out_of_time():
+            return "budget"
+        if self.current:
+            check, started = self.current
+            if now - started > check.timeout + KILL_GRACE:
+                return "check"
+        elif now - idle_since > PYTEST_IDLE:
+            return "idle"
+        return None
+
+    def kill(self, proc, why):
+        pids = kill_tree(proc.pid)
+        proc.wait()
+        self.killed += pids
+        remove_namespaces(pids)
+        if self.current:
+            check, started = self.current
+            del self.pending[check.nodeid]
+            self.current = None
+            if why == "budget":
+                reason = (f"the time budget of {self.grading.budget:g} s for this grading ran out "
+                          f"during this check")
+            else:
+                reason = (f"timed out after {check.timeout:g} s; the test did not stop at its limit, so "
+                          f"its pytest was killed {KILL_GRACE} s later")
+            console = self.last_console(started)
+            self.grading.done(check, TIMEOUT, reason + (f"\n{console}" if console else ""),
+                              time.monotonic() - started)
+        log(f"grade: pytest stopped ({why}); {len(self.pending)} QEMU checks left", True)
+
+    def last_console(self, since):
+        """The last lines of the newest guest console log written during the check."""
+        logs = [p for p in self.basetemp.rglob("*.serial.log")
+                if p.stat().st_mtime >= time.time() - (time.monotonic() - since)]
+        if not logs:
+            return ""
+        newest = max(logs, key=lambda p: p.stat().st_mtime)
+        return f"--- {newest.name}, last lines ---\n" + tail(newest.read_text(errors="replace"), 12)
+
+
+def remove_namespaces(pids):
+    """Delete the network namespaces tests/qemu/netns.py made in the processes pids (named
+    vnet-PID-N): a killed pytest never ran its teardown."""
+    try:
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    mine = {str(p) for p in pids}
+    for line in names.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(r"vnet-(\d+)-\d+", name)
+        if m and m.group(1) in mine:
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True, timeout=30)
+
+
+def run_qemu_checks(grading, checks, verbose, root=ROOT, build=BUILD):
+    """Every QEMU check ends with a result: pytest again for those left after a kill (each
+    round settles at least the check it was killed in, so at most len(checks) rounds)."""
+    build.mkdir(parents=True, exist_ok=True)
+    run = PytestRun(grading, checks, verbose, root, build)
+    for _ in range(len(checks)):
+        if not run.pending:
+            return
+        if grading.out_of_time():
+            break
+        before = len(run.pending)
+        run.run()
+        if len(run.pending) == before:
+            break  # nothing settled this round: no point asking again
+    text = run.log_path.read_text(errors="replace") if run.log_path.exists() else ""
+    for check in list(run.pending.values()):
+        if grading.out_of_time():
+            grading.done(check, TIMEOUT, grading.budget_reason())
+        else:
+            grading.done(check, FAIL, "pytest gave no result for this check (it could not be collected "
+                                      f"or pytest ended early); the end of pytest's output:\n{tail(text)}")
+
+
+def grade(grading, verbose, jobs=1, qemu_timeout=None):
+    checks = grading.checks = checks_of(grading.stages, qemu_timeout)
+    grading.write_json()
+    units = [c for c in checks if c.binary]
+    qemu = [c for c in checks if not c.binary]
+    run_unit_checks(grading, units, jobs)
+    if not qemu:
+        return
+    kernel_ok, why = make(["build/kernel.elf"], "make-kernel.log", jobs)
+    if not kernel_ok:
+        print(f"grade: the kernel does not build; every QEMU check fails:\n{why}", flush=True)
+        for c in qemu:
+            grading.done(c, FAIL, f"the kernel does not build:\n{why}")
+        return
+    run_qemu_checks(grading, qemu, verbose)
+
+
+# ---- the table -------------------------------------------------------------------------------
 
 def n_checks(n):
     return f"{n} check" if n == 1 else f"{n} checks"
@@ -223,7 +645,9 @@ def by_reason(skipped):
     return list(groups.items())
 
 
-def print_table(rows, verbose):
+def print_table(rows, checks=(), verbose=False):
+    """The score table; with verbose, each check that did not pass is followed by its reason."""
+    reasons = {c.name: c.reason for c in checks}
     print()
     print(f"{'stage':<6}{'what':<42}{'checks':>7}{'passed':>8}{'skipped':>9}{'score':>10}")
     for r in rows:
@@ -231,6 +655,8 @@ def print_table(rows, verbose):
               f"{r['score']:>6}/{r['points']:<3}")
         for name in r["failed"]:
             print(f"{'':6}  failed: {name}")
+            if verbose and reasons.get(name):
+                print("\n".join(f"{'':12}{line}" for line in reasons[name].split("\n")))
         for s in r["skipped"]:
             print(f"{'':6}  skipped: {s['name']}")
     total, full = sum(r["score"] for r in rows), sum(r["points"] for r in rows)
@@ -238,11 +664,11 @@ def print_table(rows, verbose):
     skips = [r for r in rows if r["skipped"]]
     for r in skips:
         groups = by_reason(r["skipped"])
-        tail = f"score over the {r['ran']} that ran" if r["ran"] else "no check ran, so it scores 0"
+        end = f"score over the {r['ran']} that ran" if r["ran"] else "no check ran, so it scores 0"
         if len(groups) == 1:
-            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped ({groups[0][0]}), {tail}")
+            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped ({groups[0][0]}), {end}")
         else:
-            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped, {tail}:")
+            print(f"stage {r['stage']}: {n_checks(len(r['skipped']))} skipped, {end}:")
             for reason, names in groups:
                 print(f"{'':9}{n_checks(len(names))} ({reason})")
     if skips:
@@ -254,24 +680,25 @@ def print_table(rows, verbose):
 def main():
     ap = argparse.ArgumentParser(description="grade the lab (LAB.md): a score per stage")
     ap.add_argument("--stage", type=int, action="append", help="grade only this stage (repeatable)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output and every check")
-    ap.add_argument("--json", help="write the table as JSON to this file")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="show pytest's output, and why each check failed")
+    ap.add_argument("--json", help="write every check's result as JSON to this file (as they come)")
+    ap.add_argument("--budget", type=float, help="seconds for the whole grading; checks not started "
+                                                 "by then are timeouts")
+    ap.add_argument("--timeout", type=float, help="seconds for each QEMU check, instead of its own")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j, and unit checks at once")
     args = ap.parse_args()
     stages = [s for s in STAGES if not args.stage or s["n"] in args.stage]
     if not stages:
         sys.exit("grade: stages are 1..6")
-    start = time.monotonic()
+    become_subreaper()
     print("grade: network: " + describe_wire()
           + ("" if have_tap() else "; the checks that need a kernel TAP are skipped"), flush=True)
-    rows = grade(stages, args.verbose)
-    total, full = print_table(rows, args.verbose)
-    print(f"grade: {total}/{full} points in {time.monotonic() - start:.0f} s"
-          + ("" if total == full else " (LAB.md says what each stage needs)"))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "total": total, "full": full,
-                                               "net": os.environ.get("VNET_NET", ""),
-                                               "net_why": os.environ.get("VNET_NET_WHY", "")},
-                                              indent=1))
+    grading = Grading(stages, args.json, args.budget)
+    grade(grading, args.verbose, args.jobs, args.timeout)
+    total, full = print_table(grading.rows(), grading.checks, args.verbose)
+    print(f"grade: {total}/{full} points in {time.monotonic() - grading.start:.0f} s"
+          + ("" if total == full else " (LAB.md says what each stage needs; -v says why each failed)"))
     return 0 if total == full else 1
 
 

@@ -39,9 +39,9 @@ SOLUTION, STUB, END = TAG + "SOLUTION", TAG + "STUB", TAG + "END"
 STAGES = range(1, 7)
 SOURCE_SUFFIXES = (".c", ".h", ".S")
 STUBS = Path("tools/lab/stubs")  # stageN.md: each region's task and stub, by name
-TEACHER_ONLY = ["tools/lab/mklab.py", "docs/lab-teachers.md"] + \
+TEACHER_ONLY = ["tools/lab/mklab.py", "tools/lab/grade_class.py", "docs/lab-teachers.md"] + \
     [str(STUBS / f"stage{n}.md") for n in STAGES]
-STAMP = ".lab-tree"  # written into DEST: says which stages are stubbed
+STAMP = ".lab-tree"  # written into DEST: which stages are stubbed, and the commit it came from
 
 OPEN_RE = re.compile(r"^(?P<indent>[ \t]*)/\*\s*" + re.escape(SOLUTION) +
                      r"\s+stage(?P<stage>\d+)\s+(?P<name>[a-z][a-z0-9_]*)\s*\*/\s*$")
@@ -190,6 +190,12 @@ def tracked_files(root):
     return [p for p in out.stdout.decode().split("\0") if p]
 
 
+def head_commit(root):
+    """The commit checked out in root ("" when there is none)."""
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def regions(root=ROOT):
     """Every region in the tree, [Region], each with its stub; every stub is used once."""
     stubs = load_stubs(root)
@@ -255,7 +261,8 @@ def make_tree(dest, stages, force=False, quiet=False):
                 shutil.copymode(src, dst)
                 continue
         shutil.copy2(src, dst)
-    (dest / STAMP).write_text("stubbed stages: " + " ".join(map(str, sorted(stages))) + "\n")
+    (dest / STAMP).write_text("stubbed stages: " + " ".join(map(str, sorted(stages))) + "\n"
+                              + f"made from commit {head_commit(ROOT)}\n")
     bad = leftover_markers(dest)
     if bad:
         sys.exit("mklab: markers left in the student tree: " + ", ".join(bad))
