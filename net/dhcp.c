@@ -1,9 +1,15 @@
 /*
  * net/dhcp.c - DHCP client (RFC 2131, options RFC 2132).
  *
- * One timer drives the state machine: retransmissions with exponential backoff while
- * SELECTING and REQUESTING, then T1 (renew: unicast REQUEST to the server), T2 (rebind:
- * broadcast REQUEST to anyone) and the lease's end (give the address up, start over).
+ * One timer drives the state machine: retransmissions with randomised exponential backoff
+ * while SELECTING and REQUESTING (4.1), then T1 (renew: unicast REQUEST to the server), T2
+ * (rebind: broadcast REQUEST to anyone), with the waits of 4.4.5 in between, and the
+ * lease's end (give the address up, start over).
+ *
+ * Transactions (4.1, table 5): one xid for the DISCOVERs and REQUESTs of an acquisition, a
+ * new one for each renewal and each rebinding; retransmissions keep theirs. 'secs' counts
+ * from the start of the acquisition or renewal (section 2, table 1); a REQUEST answering an
+ * OFFER repeats the DISCOVER's (3.1 step 3).
  *
  * Everything a server sends is checked before use: the fixed fields (op, htype, hlen, xid,
  * our MAC in chaddr), the magic cookie, every option's length against the space left, the
@@ -178,13 +184,21 @@ static u8 *put_options(u8 *p, u8 type, const u8 *mac)
 	return p;
 }
 
+/* Seconds since the acquisition or renewal began, as the 16-bit secs field holds them. */
+static u16 secs_elapsed(void)
+{
+	u64 secs = (now_ns() - dhcp.started_ns) / NSEC_PER_SEC;
+
+	return (u16)MIN(secs, 0xffffull);
+}
+
 static int dhcp_send(u8 type)
 {
 	struct net_device *dev = inet_dev();
 	bool have_addr = dhcp.state == DHCP_RENEWING || dhcp.state == DHCP_REBINDING;
 	be32 saddr = have_addr ? inet_addr() : 0;
 	be32 daddr = dhcp.state == DHCP_RENEWING ? dhcp.server_id : INADDR_BROADCAST_BE;
-	u64 secs = (now_ns() - dhcp.started_ns) / NSEC_PER_SEC;
+	u16 secs = dhcp.state == DHCP_REQUESTING ? dhcp.discover_secs : secs_elapsed();
 	struct netbuf *nb = dev ? netbuf_alloc() : NULL;
 	struct dhcp_msg *msg;
 	int err;
@@ -204,7 +218,7 @@ static int dhcp_send(u8 type)
 	msg->htype = 1;
 	msg->hlen = ETH_ALEN;
 	msg->xid = htonl(dhcp.xid);
-	msg->secs = htons((u16)MIN(secs, 0xffffull));
+	msg->secs = htons(secs);
 	/* Without an address we cannot take unicast replies before ARP knows us (4.1). */
 	msg->flags = htons(have_addr ? 0 : DHCP_FLAG_BROADCAST);
 	msg->ciaddr = saddr;
@@ -233,24 +247,27 @@ static void set_state(enum dhcp_state s)
 	dhcp.retry_ns = DHCP_RETRY_FIRST_NS;
 }
 
-/* Exponential backoff with up to half a second of jitter (so that many clients booted at
- * once do not stay in step). */
+/* 4.1: 4 s, 8 s, ... doubling to 64 s, each "randomized by the value of a uniform random
+ * number chosen from the range -1 to +1" second (at nanosecond granularity, which 4.1
+ * allows), so that clients started together do not stay in step. */
 static void arm_backoff(void)
 {
-	u64 jitter = dhcp_random() % (NSEC_PER_SEC / 2);
+	u64 r = dhcp_random() % (2 * DHCP_RETRY_JITTER_NS + 1);
 
-	timer_arm(&dhcp.timer, dhcp.retry_ns + jitter);
+	timer_arm(&dhcp.timer, dhcp.retry_ns - DHCP_RETRY_JITTER_NS + r);
 	dhcp.retry_ns = MIN(dhcp.retry_ns * 2, DHCP_RETRY_MAX_NS);
 }
 
-/* 4.4.5: in RENEWING and REBINDING wait half the time left until the deadline, but not
- * less than a minute -- unless the deadline itself is nearer. */
+/* 4.4.5: in RENEWING and REBINDING wait "one-half of the remaining time until T2 ... and
+ * one-half of the remaining lease time ..., down to a minimum of 60 seconds" before the next
+ * REQUEST; a deadline nearer than that comes first (T2 moves on to REBINDING, the lease's
+ * end to INIT). */
 static void arm_until(u64 deadline)
 {
 	u64 now = now_ns(), left = deadline > now ? deadline - now : 0;
-	u64 wait = left / 2 >= DHCP_RENEW_MIN_WAIT_NS ? left / 2 : left;
+	u64 wait = MAX(left / 2, DHCP_RENEW_MIN_WAIT_NS);
 
-	timer_arm(&dhcp.timer, wait);
+	timer_arm(&dhcp.timer, MIN(wait, left));
 }
 
 static void start_over(u64 delay_ns)
@@ -265,6 +282,7 @@ static void send_discover(void)
 	if (dhcp.tries++)
 		dhcp_stats.retransmits++;
 	dhcp_stats.discovers++;
+	dhcp.discover_secs = secs_elapsed(); /* what the REQUEST for its offer repeats */
 	dhcp_send(DHCPDISCOVER);
 	arm_backoff();
 }
@@ -310,14 +328,17 @@ static void dhcp_timer_fn(struct timer *t)
 		send_request();
 		arm_backoff();
 		break;
-	case DHCP_BOUND:
+	case DHCP_BOUND: /* T1, or dhcp_renew_now: a renewal begins, a new exchange */
 		dhcp_stats.renewals++;
 		set_state(DHCP_RENEWING);
+		dhcp.xid = dhcp_random();
+		dhcp.started_ns = now;
 		/* fall through */
 	case DHCP_RENEWING:
-		if (now >= dhcp.t2_at) {
+		if (now >= dhcp.t2_at) { /* T2: a new exchange, with any server; secs runs on from T1 */
 			dhcp_stats.rebinds++;
 			set_state(DHCP_REBINDING);
+			dhcp.xid = dhcp_random();
 		} else {
 			send_request();
 			arm_until(dhcp.t2_at);
@@ -423,6 +444,24 @@ static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
 	}
 }
 
+/* The server a reply comes from: its server identifier (option 54, a MUST in OFFER, ACK and
+ * NAK by table 3), or else the IP source (QEMU's user-mode server sends NAKs without one). */
+static be32 reply_server(const struct dhcp_options *o, be32 from)
+{
+	return o->have_server_id ? o->server_id : from;
+}
+
+/* Who may NAK us. REQUESTING: only the server we chose (3.1 step 4: "the selected server"
+ * answers). RENEWING: our REQUEST was unicast to the server we hold the lease from (4.4.5),
+ * so only it. REBINDING: the REQUEST went to "any server" (4.4.5), and figure 5 takes a NAK
+ * there to INIT whoever sent it. */
+static bool nak_acceptable(const struct dhcp_options *o, be32 from)
+{
+	if (dhcp.state == DHCP_REQUESTING || dhcp.state == DHCP_RENEWING)
+		return reply_server(o, from) == dhcp.server_id;
+	return dhcp.state == DHCP_REBINDING;
+}
+
 static void handle_nak(void)
 {
 	dhcp_stats.naks++;
@@ -445,6 +484,13 @@ static void dispatch(const struct dhcp_msg *msg, const struct dhcp_options *o, b
 	bool waiting_ack = dhcp.state == DHCP_REQUESTING || dhcp.state == DHCP_RENEWING ||
 			   dhcp.state == DHCP_REBINDING;
 
+	if (o->msg_type == DHCPNAK && waiting_ack) {
+		if (nak_acceptable(o, from))
+			handle_nak();
+		else
+			dhcp_stats.naks_ignored++;
+		return;
+	}
 	/* In REQUESTING only the server we chose may answer (4.3.2). */
 	if (dhcp.state == DHCP_REQUESTING && o->have_server_id && o->server_id != dhcp.server_id) {
 		dhcp_stats.rx_ignored++;
@@ -454,8 +500,6 @@ static void dispatch(const struct dhcp_msg *msg, const struct dhcp_options *o, b
 		handle_offer(msg, o, from);
 	else if (o->msg_type == DHCPACK && waiting_ack)
 		handle_ack(msg, o);
-	else if (o->msg_type == DHCPNAK && waiting_ack)
-		handle_nak();
 	else
 		dhcp_stats.rx_ignored++;
 }

@@ -44,11 +44,14 @@
 #define DHCPNAK 6
 #define DHCPRELEASE 7
 
-/* Retransmission (RFC 2131 4.1 suggests 4 s doubling to 64 s, randomised by +-1 s; we start
- * at 2 s and stop doubling at 32 s so a lost first answer costs less). */
-#define DHCP_RETRY_FIRST_NS (2ull * 1000 * 1000 * 1000)
-#define DHCP_RETRY_MAX_NS (32ull * 1000 * 1000 * 1000)
-#define DHCP_REQUEST_TRIES 4            /* REQUESTs before starting over with DISCOVER */
+/* Retransmission while SELECTING and REQUESTING (RFC 2131 4.1): the first after 4 s, then
+ * 8 s, doubling up to 64 s, each randomised by a uniform value in -1..+1 s. */
+#define DHCP_RETRY_FIRST_NS (4ull * 1000 * 1000 * 1000)
+#define DHCP_RETRY_MAX_NS (64ull * 1000 * 1000 * 1000)
+#define DHCP_RETRY_JITTER_NS (1000ull * 1000 * 1000)
+/* REQUESTs before giving up (REQUESTING: start over; INIT-REBOOT: keep the lease): waits of
+ * 4 + 8 + 16 + 32 s, the "total delay of 60 seconds" of 3.1 step 5 and 3.2 step 3. */
+#define DHCP_REQUEST_TRIES 4
 #define DHCP_RENEW_MIN_WAIT_NS (60ull * 1000 * 1000 * 1000) /* 4.4.5 */
 #define DHCP_MIN_LEASE_S 10             /* shorter leases are treated as this long */
 #define DHCP_DEFAULT_LEASE_S 3600       /* an ACK without option 51 */
@@ -99,7 +102,8 @@ struct dhcp_client {
 	u32 xid;
 	unsigned tries;          /* transmissions in the current state */
 	u64 retry_ns;            /* current backoff */
-	u64 started_ns;          /* start of this acquisition (secs field) */
+	u64 started_ns;          /* start of this acquisition or renewal (the secs field) */
+	u16 discover_secs;       /* secs of the last DISCOVER, repeated by REQUESTING (3.1 step 3) */
 	u64 request_sent_ns;     /* the lease counts from the REQUEST (4.4.1) */
 	be32 offered, server_id;
 	be32 mask, router;
@@ -113,7 +117,7 @@ extern struct dhcp_client dhcp;
 #define DHCP_STATS(X)                                                                         \
 	X(discovers) X(offers) X(requests) X(acks) X(naks) X(renewals) X(rebinds) X(expiries)   \
 	X(rx_malformed) X(rx_ignored) X(rx_bad_options) X(rx_bad_offer) X(retransmits)          \
-	X(restarts) X(tx_errors)
+	X(restarts) X(tx_errors) X(naks_ignored)
 struct dhcp_stats { DHCP_STATS(NET_STAT_FIELD) };
 extern struct dhcp_stats dhcp_stats;
 

@@ -71,8 +71,8 @@ static void std_opts(u8 type, u32 lease)
 	opt_u32(DHO_LEASE_TIME, lease);
 }
 
-/* A BOOTREPLY with opts (END appended) sent by the server to the broadcast address. */
-static void inject_reply(u32 xid, be32 yiaddr, const u8 *chaddr)
+/* A BOOTREPLY with opts (END appended) sent from IP address src to the broadcast address. */
+static void inject_reply_from(be32 src, u32 xid, be32 yiaddr, const u8 *chaddr)
 {
 	static u8 msg[1024], seg[1100];
 	struct dhcp_msg *m = (void *)msg;
@@ -88,9 +88,56 @@ static void inject_reply(u32 xid, be32 yiaddr, const u8 *chaddr)
 	m->magic = htonl(DHCP_MAGIC);
 	memcpy(m->options, opts, nopts);
 	m->options[nopts] = DHO_END;
-	n = h_udp(seg, server, INADDR_BROADCAST_BE, UDP_PORT_BOOTPS, UDP_PORT_BOOTPC, msg, DHCP_FIXED_LEN + nopts + 1,
+	n = h_udp(seg, src, INADDR_BROADCAST_BE, UDP_PORT_BOOTPS, UDP_PORT_BOOTPC, msg, DHCP_FIXED_LEN + nopts + 1,
 		  true);
-	h_inject_ip(server, INADDR_BROADCAST_BE, IPPROTO_UDP, seg, n);
+	h_inject_ip(src, INADDR_BROADCAST_BE, IPPROTO_UDP, seg, n);
+}
+
+/* The same from the server, 10.0.2.2. */
+static void inject_reply(u32 xid, be32 yiaddr, const u8 *chaddr) { inject_reply_from(server, xid, yiaddr, chaddr); }
+
+/* An ARP reply from the server to us: its MAC is known, so a unicast to it leaves at once
+ * (and a REQUEST waiting for the server's MAC goes out). */
+static void server_arp(void)
+{
+	u8 a[28];
+
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REPLY, h_peer_mac, server, h_our_mac, IPV4(10, 0, 2, 15))));
+}
+
+/* Move the clock to the next timer's deadline (whatever timer it is) and fire it. */
+static void next_timer(void)
+{
+	u64 next = timers_next_ns();
+
+	CHECK(next != UINT64_MAX);
+	if (next != UINT64_MAX)
+		h_advance_ns(next > host_now_ns ? next - host_now_ns : 0);
+}
+
+/* Run timers until the client transmits (counted in dhcp_stats.discovers + requests), at
+ * most limit_ns from now. True when something was sent; the clock stands at that moment. */
+static bool next_dhcp_tx(u64 limit_ns)
+{
+	u64 before = dhcp_stats.discovers + dhcp_stats.requests, end = host_now_ns + limit_ns;
+
+	while (timers_next_ns() <= end) {
+		next_timer();
+		if (dhcp_stats.discovers + dhcp_stats.requests != before)
+			return true;
+	}
+	return false;
+}
+
+/* The index of the last captured DHCP message of this type, or -1. */
+static int find_sent(u8 type)
+{
+	for (int i = (int)h_ntx - 1; i >= 0; i--)
+		if (ntohs(h_eth((unsigned)i)->h_proto) == ETH_P_IP && h_ip((unsigned)i)->protocol == IPPROTO_UDP &&
+		    get_be16(h_l4((unsigned)i) + 2) == UDP_PORT_BOOTPS && sent_type((unsigned)i) == type)
+			return i;
+	return -1;
 }
 
 static u32 xid_of(unsigned i) { return ntohl(sent_msg(i)->xid); }
@@ -222,9 +269,12 @@ static void test_renew_rebind_expire(void)
 	CHECK_EQ(h_ip(h_ntx - 1)->daddr, INADDR_BROADCAST_BE);
 	CHECK_EQ(h_ip(h_ntx - 1)->saddr, IPV4(10, 0, 2, 15));
 	h_clear_tx();
-	/* an ACK while rebinding renews the lease */
+	/* an ACK while rebinding (to the rebinding's own transaction) renews the lease */
+	CHECK(dhcp.xid != xid);
 	std_opts(DHCPACK, 100);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac); /* the acquisition's xid: not ours now */
+	CHECK_EQ(dhcp.state, DHCP_REBINDING);
+	inject_reply(dhcp.xid, IPV4(10, 0, 2, 15), h_our_mac);
 	CHECK_EQ(dhcp.state, DHCP_BOUND);
 	CHECK(inet_configured());
 	h_clear_tx();
@@ -246,9 +296,10 @@ static void test_renew_now_and_ack(void)
 
 	CHECK_EQ(dhcp_renew_now(), 0);
 	CHECK_EQ(dhcp.state, DHCP_RENEWING);
+	CHECK(dhcp.xid != xid); /* a renewal is an exchange of its own */
 	std_opts(DHCPACK, 7200);
 	host_log_clear();
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	inject_reply(dhcp.xid, IPV4(10, 0, 2, 15), h_our_mac);
 	CHECK_EQ(dhcp.state, DHCP_BOUND);
 	CHECK_EQ(dhcp.lease_s, 7200);
 	CHECK(strstr(host_log, "net: ready") == NULL); /* the marker only once */
@@ -260,51 +311,302 @@ static void test_renew_now_and_ack(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* RFC 2131 4.1: "the delay before the first retransmission SHOULD be 4 seconds randomized by
+ * the value of a uniform random number chosen from the range -1 to +1 ... The retransmission
+ * delay SHOULD be doubled with subsequent retransmissions up to a maximum of 64 seconds."
+ * Eight acquisitions (eight seeds): every gap within +-1 s of 4, 8, 16, 32, 64, 64, 64, and
+ * the jitter spread over both halves of its range. A fixed interval fails, and so does the
+ * old 2..32 s schedule. */
 static void test_backoff(void)
 {
-	static const unsigned expect_s[] = { 2, 4, 8, 16, 32, 32, 32 };
-	u64 last = 0, sent_at[ARRAY_SIZE(expect_s) + 1];
-	unsigned n = 0;
+	static const unsigned expect_s[] = { 4, 8, 16, 32, 64, 64, 64 };
+	s64 jmin = INT64_MAX, jmax = INT64_MIN;
 
-	start_dhcp();
-	h_clear_tx();
-	/* walk the clock in 10 ms steps and note when each DISCOVER leaves */
-	for (u64 t = 0; t < 140 * SEC && n < ARRAY_SIZE(sent_at); t += SEC / 100) {
-		h_advance_ns(SEC / 100);
-		if (h_ntx) {
+	for (unsigned round = 0; round < 8; round++) {
+		u64 last;
+
+		start_dhcp(); /* the clock has moved on: another seed */
+		CHECK_EQ(h_ntx, 1);
+		last = host_now_ns;
+		h_clear_tx();
+		for (unsigned i = 0; i < ARRAY_SIZE(expect_s); i++) {
+			s64 jitter;
+
+			CHECK(next_dhcp_tx(70 * SEC));
 			CHECK_EQ(h_ntx, 1);
 			CHECK_EQ(sent_type(0), DHCPDISCOVER);
-			sent_at[n++] = t + SEC / 100;
+			jitter = (s64)(host_now_ns - last) - (s64)(expect_s[i] * SEC);
+			CHECK(jitter >= -(s64)SEC && jitter <= (s64)SEC);
+			jmin = MIN(jmin, jitter);
+			jmax = MAX(jmax, jitter);
+			last = host_now_ns;
 			h_clear_tx();
 		}
+		CHECK_EQ(dhcp_stats.retransmits, ARRAY_SIZE(expect_s));
+		CHECK_EQ(dhcp_stats.discovers, ARRAY_SIZE(expect_s) + 1);
 	}
-	CHECK_EQ(n, ARRAY_SIZE(expect_s));
-	for (unsigned i = 0; i < n; i++) {
-		u64 gap = sent_at[i] - last;
-
-		/* the nominal interval plus up to half a second of jitter (10 ms resolution) */
-		CHECK(gap >= expect_s[i] * SEC && gap <= expect_s[i] * SEC + SEC / 2 + SEC / 100);
-		last = sent_at[i];
-	}
-	CHECK_EQ(dhcp_stats.retransmits, n);
+	CHECK(jmin < -(s64)SEC / 2 && jmax > (s64)SEC / 2);
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* REQUESTING retransmits on the same schedule (3.1 step 5: "according to the retransmission
+ * algorithm in section 4.1"), four REQUESTs after 4, 8, 16 s, and starts over with a new
+ * DISCOVER (and xid) when the fourth has gone unanswered for 32 s: 60 s in all, the example
+ * 3.1 gives. */
 static void test_request_gives_up_and_restarts(void)
 {
+	static const unsigned expect_s[] = { 4, 8, 16, 32 };
+	u64 last;
 	u32 xid;
 
 	start_dhcp();
 	xid = xid_of(0);
 	std_opts(DHCPOFFER, 100);
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp_stats.requests, 1);
+	last = host_now_ns;
 	h_clear_tx();
-	h_advance_ns(200 * SEC);
+	for (unsigned i = 0; i < ARRAY_SIZE(expect_s); i++) {
+		s64 off;
+
+		CHECK(next_dhcp_tx(70 * SEC));
+		CHECK_EQ(h_ntx, 1);
+		off = (s64)(host_now_ns - last) - (s64)(expect_s[i] * SEC);
+		CHECK(off >= -(s64)SEC && off <= (s64)SEC);
+		CHECK_EQ(sent_type(0), i + 1 < ARRAY_SIZE(expect_s) ? DHCPREQUEST : DHCPDISCOVER);
+		last = host_now_ns;
+		h_clear_tx();
+	}
 	CHECK_EQ(dhcp_stats.requests, DHCP_REQUEST_TRIES);
-	CHECK(dhcp_stats.restarts >= 1);
+	CHECK_EQ(dhcp_stats.restarts, 1);
 	CHECK(dhcp.state == DHCP_SELECTING);
 	CHECK(dhcp.xid != xid); /* a new transaction */
 	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* RFC 2131 section 2, table 1: 'secs' is the time "elapsed since client began address
+ * acquisition or renewal process"; 3.1 step 3: the REQUEST "MUST use the same value in the
+ * DHCP message header's 'secs' field ... as the original DHCPDISCOVER message" and table 5
+ * its xid is the OFFER's (the DISCOVER's). 4.4.5: each renewal is a new exchange with an xid
+ * of its own (4.1 leaves retransmissions to the client: ours keep theirs). The renewal a day
+ * after boot must not carry the boot's 65535. */
+static void test_secs_and_xid(void)
+{
+	u32 xid, renew_xid, rebind_xid;
+	u64 t0, bound_at;
+	unsigned secs1;
+	int i;
+
+	start_dhcp();
+	t0 = host_now_ns;
+	xid = xid_of(0);
+	CHECK_EQ(ntohs(sent_msg(0)->secs), 0);
+	h_clear_tx();
+	/* no offer yet: the DISCOVER is repeated, same xid, secs counting from the first one */
+	CHECK(next_dhcp_tx(10 * SEC));
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	CHECK_EQ(xid_of(0), xid);
+	secs1 = (unsigned)((host_now_ns - t0) / SEC);
+	CHECK(secs1 >= 3);
+	CHECK_EQ(ntohs(sent_msg(0)->secs), secs1);
+	h_clear_tx();
+	/* the offer comes 1.5 s later: the REQUEST has the DISCOVER's secs and xid */
+	h_advance_ns(SEC * 3 / 2);
+	std_opts(DHCPOFFER, 2 * 86400);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(xid_of((unsigned)i), xid);
+		CHECK_EQ(ntohs(sent_msg((unsigned)i)->secs), secs1);
+	}
+	h_clear_tx();
+	/* a retransmitted REQUEST repeats it too */
+	CHECK(next_dhcp_tx(10 * SEC));
+	CHECK_EQ(sent_type(0), DHCPREQUEST);
+	CHECK_EQ(xid_of(0), xid);
+	CHECK_EQ(ntohs(sent_msg(0)->secs), secs1);
+	h_clear_tx();
+	std_opts(DHCPACK, 2 * 86400); /* T1 a day, T2 1.75 days */
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	bound_at = dhcp.request_sent_ns;
+	h_clear_tx();
+	/* T1, a day later: a new xid, secs 0 */
+	h_advance_ns(bound_at + 86400 * SEC - 1 - host_now_ns);
+	server_arp();
+	h_advance_ns(1);
+	CHECK_EQ(dhcp.state, DHCP_RENEWING);
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	renew_xid = dhcp.xid;
+	if (i >= 0) {
+		CHECK_EQ(ntohs(sent_msg((unsigned)i)->secs), 0);
+		CHECK_EQ(xid_of((unsigned)i), renew_xid);
+	}
+	CHECK(renew_xid != xid);
+	h_clear_tx();
+	/* its retransmission, half way to T2 (9 h later): same xid, secs since T1 */
+	CHECK(next_dhcp_tx(86400 * SEC));
+	CHECK_EQ(host_now_ns - bound_at, (86400 + 64800 / 2) * SEC);
+	server_arp();
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(xid_of((unsigned)i), renew_xid);
+		CHECK_EQ(ntohs(sent_msg((unsigned)i)->secs), 32400);
+	}
+	h_clear_tx();
+	/* T2: rebinding is a new exchange (new xid); secs still counts from T1 */
+	h_advance_ns(bound_at + 151200 * SEC - host_now_ns);
+	CHECK_EQ(dhcp.state, DHCP_REBINDING);
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	rebind_xid = dhcp.xid;
+	CHECK(rebind_xid != renew_xid && rebind_xid != xid);
+	if (i >= 0) {
+		CHECK_EQ(xid_of((unsigned)i), rebind_xid);
+		CHECK_EQ(ntohs(sent_msg((unsigned)i)->secs), 151200 - 86400);
+	}
+	h_clear_tx();
+	/* an ACK: bound again; the next renewal starts from 0 with yet another xid */
+	std_opts(DHCPACK, 2 * 86400);
+	inject_reply(rebind_xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	h_clear_tx();
+	CHECK(next_dhcp_tx(2 * 86400 * SEC));
+	CHECK_EQ(dhcp.state, DHCP_RENEWING);
+	CHECK(dhcp.xid != rebind_xid && dhcp.xid != renew_xid && dhcp.xid != xid);
+	server_arp();
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(ntohs(sent_msg((unsigned)i)->secs), 0);
+		CHECK_EQ(xid_of((unsigned)i), dhcp.xid);
+	}
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* RFC 2131 4.4.5: "In both RENEWING and REBINDING states, if the client receives no response
+ * to its DHCPREQUEST message, the client SHOULD wait one-half of the remaining time until T2
+ * (in RENEWING state) and one-half of the remaining lease time (in REBINDING state), down to
+ * a minimum of 60 seconds, before retransmitting". A 3600 s lease: T1 1800 s, T2 3150 s.
+ * Every REQUEST's time, exactly: a fixed interval, or a wait under 60 s, fails. */
+static void test_renew_rebind_waits(void)
+{
+	/* seconds after the REQUEST that got the lease, in 1/1000 s */
+	static const u64 renew_ms[] = { 1800000, 2475000, 2812500, 2981250, 3065625, 3125625 };
+	static const u64 rebind_ms[] = { 3150000, 3375000, 3487500, 3547500 };
+	u64 base;
+
+	get_bound(3600);
+	base = dhcp.request_sent_ns;
+	CHECK_EQ(dhcp.t1_at - base, 1800 * SEC);
+	CHECK_EQ(dhcp.t2_at - base, 3150 * SEC);
+	for (unsigned i = 0; i < ARRAY_SIZE(renew_ms); i++) {
+		CHECK(next_dhcp_tx(3600 * SEC));
+		CHECK_EQ(dhcp.state, DHCP_RENEWING);
+		CHECK_EQ(host_now_ns - base, renew_ms[i] * NSEC_PER_MSEC);
+		h_clear_tx();
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(rebind_ms); i++) {
+		CHECK(next_dhcp_tx(3600 * SEC));
+		CHECK_EQ(dhcp.state, DHCP_REBINDING);
+		CHECK_EQ(host_now_ns - base, rebind_ms[i] * NSEC_PER_MSEC);
+		h_clear_tx();
+	}
+	/* the lease ends: address gone, a DISCOVER at once */
+	CHECK(next_dhcp_tx(3600 * SEC));
+	CHECK_EQ(host_now_ns - base, 3600 * SEC);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_SELECTING);
+	CHECK_EQ(dhcp_stats.requests, 1 + ARRAY_SIZE(renew_ms) + ARRAY_SIZE(rebind_ms));
+	CHECK_EQ(dhcp_stats.expiries, 1);
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Who may say NAK. RENEWING: the REQUEST went to our server alone (4.4.5), so only its NAK
+ * counts -- identified by its server identifier (option 54, which table 3 makes a MUST in a
+ * NAK), or by the IP source where a server leaves option 54 out (QEMU's does). REQUESTING:
+ * only the server we chose (3.1 step 4). REBINDING: the REQUEST was broadcast to "any server"
+ * (4.4.5), and figure 5 takes a NAK there to INIT, whoever sent it. */
+static void test_nak_only_from_our_server(void)
+{
+	static const be32 other = 0x0302000a; /* 10.0.2.3 */
+	u32 xid;
+
+	/* RENEWING */
+	get_bound(3600);
+	CHECK_EQ(dhcp_renew_now(), 0);
+	xid = dhcp.xid;
+	h_clear_tx();
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	opt(DHO_SERVER_ID, 4, &other);
+	inject_reply(xid, 0, h_our_mac);        /* another server's id, from our server's address */
+	inject_reply_from(other, xid, 0, h_our_mac);
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	inject_reply_from(other, xid, 0, h_our_mac); /* no id, from another address */
+	CHECK_EQ(dhcp.state, DHCP_RENEWING);
+	CHECK(inet_configured());
+	CHECK_EQ(dhcp_stats.naks, 0);
+	CHECK_EQ(dhcp_stats.naks_ignored, 3);
+	inject_reply(xid, 0, h_our_mac); /* no id, from our server: taken */
+	CHECK_EQ(dhcp_stats.naks, 1);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	h_clear_tx();
+
+	/* RENEWING, the NAK naming our server */
+	get_bound(3600);
+	dhcp_renew_now();
+	std_opts(DHCPNAK, 0);
+	inject_reply_from(other, dhcp.xid, 0, h_our_mac);
+	CHECK_EQ(dhcp_stats.naks, 1);
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	h_clear_tx();
+
+	/* REBINDING: any server */
+	get_bound(100);
+	h_advance_ns(dhcp.t2_at - host_now_ns);
+	CHECK_EQ(dhcp.state, DHCP_REBINDING);
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	opt(DHO_SERVER_ID, 4, &other);
+	inject_reply_from(other, dhcp.xid, 0, h_our_mac);
+	CHECK_EQ(dhcp_stats.naks, 1);
+	CHECK_EQ(dhcp_stats.naks_ignored, 0);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	h_clear_tx();
+
+	/* REQUESTING: only the server we chose */
+	start_dhcp();
+	xid = xid_of(0);
+	std_opts(DHCPOFFER, 100);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_REQUESTING);
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	opt(DHO_SERVER_ID, 4, &other);
+	inject_reply(xid, 0, h_our_mac);
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	inject_reply_from(other, xid, 0, h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_REQUESTING);
+	CHECK_EQ(dhcp_stats.naks_ignored, 2);
+	std_opts(DHCPNAK, 0);
+	inject_reply(xid, 0, h_our_mac);
+	CHECK_EQ(dhcp_stats.naks, 1);
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	h_clear_tx();
+	arp_flush();
 	CHECK_EQ(h_leaked(), 0);
 }
 
@@ -315,7 +617,9 @@ static void test_nak_restarts(void)
 	dhcp_renew_now();
 	h_clear_tx();
 	std_opts(DHCPNAK, 100);
-	inject_reply(xid, 0, h_our_mac);
+	inject_reply(xid, 0, h_our_mac); /* the acquisition's transaction: not this one */
+	CHECK_EQ(dhcp_stats.naks, 0);
+	inject_reply(dhcp.xid, 0, h_our_mac);
 	CHECK(!inet_configured());
 	CHECK_EQ(dhcp_stats.naks, 1);
 	CHECK_EQ(dhcp.state, DHCP_INIT);
@@ -537,6 +841,9 @@ int main(void)
 	RUN(test_renew_now_and_ack);
 	RUN(test_backoff);
 	RUN(test_request_gives_up_and_restarts);
+	RUN(test_secs_and_xid);
+	RUN(test_renew_rebind_waits);
+	RUN(test_nak_only_from_our_server);
 	RUN(test_nak_restarts);
 	RUN(test_ignores_foreign_replies);
 	RUN(test_bad_offers);
