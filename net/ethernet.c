@@ -2,7 +2,10 @@
  * net/ethernet.c - Ethernet II receive and transmit (IEEE 802.3 clause 3).
  *
  * Receive keeps frames addressed to our MAC, to broadcast, and to a multicast address a
- * protocol asked for; everything else is counted by reason and dropped. The type field picks
+ * protocol asked for; everything else is counted by reason and dropped. A frame to a group
+ * address (broadcast or multicast) is marked so on its buffer (nb->link_multicast): RFC 1122
+ * forbids an ICMP error about it (3.2.2) and has a host discard it unless its IPv4
+ * destination is a broadcast or multicast one (3.3.6), which only the layers above can tell. The type field picks
  * the protocol (ARP or IPv4); 802.3 length/LLC frames and unknown types are counted.
  * Transmit prepends the header into the buffer's headroom (no payload copy) and pads short
  * frames to the 60-byte minimum, as a real NIC must.
@@ -94,6 +97,7 @@ void eth_input(struct net_device *dev, struct netbuf *nb)
 		return;
 	}
 	nb->protocol = type;
+	nb->link_multicast = eth_is_multicast(eh->h_dest); /* broadcast too: for ICMP and UDP */
 	netbuf_pull(nb, ETH_HLEN);
 	switch (type) {
 	case ETH_P_IP:

@@ -66,6 +66,10 @@ static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
 								  : &icmp_stats.rx_echo_unconfigured);
 		return;
 	}
+	if (nb->link_multicast) { /* RFC 1122 3.3.6: unicast in a link-layer broadcast: discard */
+		icmp_drop(nb, &icmp_stats.rx_echo_link_bcast_ignored);
+		return;
+	}
 	ic->type = ICMP_ECHOREPLY;
 	ic->checksum = htons(inet_csum_update16(ntohs(ic->checksum), old_word, (u16)(ic->type << 8 | ic->code)));
 	icmp_stats.tx_echo_replies++;
@@ -113,23 +117,27 @@ void icmp_input(struct netbuf *nb)
 	netbuf_free(nb);
 }
 
-/* RFC 1122 3.2.2: never answer an ICMP error, a broadcast or multicast datagram, or a
- * source that does not name a single host. */
-static bool error_allowed(const struct netbuf *nb)
+/* RFC 1122 3.2.2: never answer an ICMP error, a datagram to an IPv4 broadcast or multicast
+ * address or one that came as a link-layer broadcast or multicast, or a source that does not
+ * name a single host. NULL when an error may be sent, else the counter saying why not (the
+ * link-layer case only when nothing else forbids it). */
+static u64 *error_refused(const struct netbuf *nb)
 {
 	const struct iphdr *ip = ip_hdr(nb);
 
 	if (ipv4_rx_dest(nb) != IP_DEST_UNICAST || !ipv4_is_valid_host(ip->saddr))
-		return false;
+		return &icmp_stats.tx_error_suppressed;
 	if (ip->protocol == IPPROTO_ICMP) {
 		const struct icmphdr *ic = (const void *)(nb->head + nb->transport_off);
 		unsigned have = (unsigned)(nb->tail - (u8 *)ic);
 
 		/* only echo and echo reply are queries we know; anything else counts as an error */
 		if (have < 1 || (ic->type != ICMP_ECHO && ic->type != ICMP_ECHOREPLY))
-			return false;
+			return &icmp_stats.tx_error_suppressed;
 	}
-	return true;
+	if (nb->link_multicast)
+		return &icmp_stats.tx_error_link_bcast;
+	return NULL;
 }
 
 void icmp_send_unreach(struct netbuf *nb, u8 code)
@@ -137,10 +145,11 @@ void icmp_send_unreach(struct netbuf *nb, u8 code)
 	unsigned quoted, max_quote = MIN(ICMP_ERROR_MAX_TOTAL, ipv4_max_payload() + IPV4_HLEN) - IPV4_HLEN - ICMP_HLEN;
 	struct iphdr *orig = ip_hdr(nb);
 	be32 dest = orig->saddr;
+	u64 *refused = error_refused(nb);
 	struct icmphdr *ic;
 
-	if (!error_allowed(nb)) {
-		icmp_drop(nb, &icmp_stats.tx_error_suppressed);
+	if (refused) {
+		icmp_drop(nb, refused);
 		return;
 	}
 	if (!rate_allow()) {

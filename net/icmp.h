@@ -40,20 +40,23 @@ _Static_assert(sizeof(struct icmphdr) == ICMP_HLEN, "ICMP header is 8 bytes");
 
 #define ICMP_STATS(X)                                                                         \
 	X(rx_packets) X(rx_runt) X(rx_bad_csum) X(rx_echo_requests) X(rx_echo_broadcast_ignored) \
-	X(rx_echo_unconfigured) X(rx_echo_replies) X(rx_dest_unreach) X(rx_time_exceeded)       \
-	X(rx_other_types) X(tx_echo_replies) X(tx_echo_requests) X(tx_dest_unreach)             \
-	X(tx_rate_limited) X(tx_error_suppressed) X(tx_errors)
+	X(rx_echo_link_bcast_ignored) X(rx_echo_unconfigured) X(rx_echo_replies)                \
+	X(rx_dest_unreach) X(rx_time_exceeded) X(rx_other_types) X(tx_echo_replies)             \
+	X(tx_echo_requests) X(tx_dest_unreach) X(tx_rate_limited) X(tx_error_suppressed)        \
+	X(tx_error_link_bcast) X(tx_errors)
 struct icmp_stats { ICMP_STATS(NET_STAT_FIELD) };
 extern struct icmp_stats icmp_stats;
 
 /* nb->data at the ICMP header (IPv4 pulled, ip_hdr(nb) valid). Consumes nb; an echo
  * request becomes its own reply (type changed, checksum updated, addresses swapped: the
- * payload is neither copied nor read again). */
+ * payload is neither copied nor read again), unless it went to a broadcast address or came
+ * in a link-layer broadcast or multicast frame (counted, not answered). */
 void icmp_input(struct netbuf *nb);
 /* Answer the received datagram in nb (any layer above IPv4) with destination unreachable,
  * code given, built in the same buffer. Consumes nb. Suppressed (and counted) when RFC 1122
- * 3.2.2 forbids an error (broadcast, non-unicast source, an ICMP error) or the rate limit
- * is exhausted. */
+ * 3.2.2 forbids an error (tx_error_suppressed: broadcast, non-unicast source, an ICMP error;
+ * tx_error_link_bcast: it came as a link-layer broadcast or multicast) or the rate limit is
+ * exhausted. */
 void icmp_send_unreach(struct netbuf *nb, u8 code);
 /* Echo request to dst with size payload bytes: byte i is (seq + i) & 0xff. */
 int icmp_send_echo(be32 dst, u16 id, u16 seq, unsigned size);

@@ -55,6 +55,7 @@ void netbuf_reset(struct netbuf *nb, unsigned headroom)
 	nb->data = nb->tail = nb->head + headroom;
 	nb->protocol = 0;
 	nb->network_off = nb->transport_off = 0;
+	nb->link_multicast = false;
 	nb->next = NULL;
 }
 

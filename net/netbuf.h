@@ -33,6 +33,9 @@ struct netbuf {
 	u16 transport_off;         /* offset of the transport header from head */
 	u16 index;                 /* slot in the pool, for debugging and leak reports */
 	bool in_use;
+	bool link_multicast;       /* received in a frame to a group MAC, broadcast or multicast
+				    * (set by the Ethernet layer): RFC 1122 3.2.2 forbids an ICMP
+				    * error about it, 3.3.6 an answer */
 };
 
 static inline unsigned netbuf_len(const struct netbuf *nb) { return (unsigned)(nb->tail - nb->data); }

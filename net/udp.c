@@ -211,6 +211,7 @@ void udp_input(struct netbuf *nb)
 	m.rx_check = ntohs(uh->check);
 	m.rx_len = (u16)(netbuf_len(nb) - UDP_HLEN);
 	m.dest = ipv4_rx_dest(nb);
+	m.link_multicast = nb->link_multicast;
 	/* Without an address only the DHCP client may hear anything. */
 	if (m.dest == IP_DEST_UNCONFIGURED && m.dport != UDP_PORT_BOOTPC) {
 		udp_drop(nb, &udp_stats.rx_unconfigured);
@@ -235,11 +236,11 @@ static bool udp_loop_port(u16 port)
 }
 
 /* Why a service that answers must not answer this datagram (the counter to bump), or NULL:
- * never to a broadcast (an amplifier), to source port 0 (RFC 768: no reply expected) or to a
- * loop port. */
+ * never to a broadcast, IPv4 or link-layer (an amplifier; RFC 1122 3.3.6), to source port 0
+ * (RFC 768: no reply expected) or to a loop port. */
 static u64 *echo_refused(const struct udp_meta *m)
 {
-	if (m->dest != IP_DEST_UNICAST || m->sport == 0)
+	if (m->dest != IP_DEST_UNICAST || m->link_multicast || m->sport == 0)
 		return &udp_stats.echo_ignored;
 	if (udp_loop_port(m->sport))
 		return &udp_stats.echo_loop_refused;

@@ -38,6 +38,8 @@ struct udp_meta {
 	u16 rx_check;      /* the checksum field as received (host order), for udp_reply */
 	u16 rx_len;        /* payload bytes as received, for udp_reply */
 	enum ip_dest dest; /* unicast to us, broadcast, or "we have no address yet" */
+	bool link_multicast; /* came in a link-layer broadcast or multicast frame (whatever dest
+			      * says): answer nothing (RFC 1122 3.3.6) */
 };
 
 /* Called with nb->data at the payload (netbuf_len = payload length). Must consume nb:

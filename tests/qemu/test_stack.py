@@ -11,9 +11,10 @@ capture: no malformed packet, no bad IPv4/UDP/ICMP checksum.
 
 Covered: the ready marker; ping from the host (-s 0, default, -s 1472, 200 at -i 0.01);
 arping; 500 random UDP payloads of 0..1472 bytes echoed exactly (port 7), none from port 7
-(an echo loop); the guest's ping to
-the host and to a silent address; udpsend received by a host socket; ICMP port unreachable
-for a closed port; the discard service; counters. Every loop is bounded in count and time.
+(an echo loop); the guest's ping to the host and to a silent address; udpsend received by a
+host socket; ICMP port unreachable for a closed port, none and no echo reply for frames to
+the link-layer broadcast; the discard service; counters. Every loop is bounded in count and
+time.
 """
 import os
 import random
@@ -29,6 +30,7 @@ import pytest
 
 from counters import inetstat
 from fakehost import FakeHost, open_host
+from scapy.all import ICMP, IP, UDP, Ether, Raw  # after fakehost, which skips without scapy
 from guest import GUEST_MAC, Guest, nic, qemu_argv
 from wire import have_tap, need_tap
 
@@ -36,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNEL = Path(os.environ.get("VNET_KERNEL", ROOT / "build" / "kernel.elf"))
 GUEST_IP = "10.0.2.15"
 HOST_IP = "10.0.2.2"
+BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+LINK_BCAST_ID = 0xB0B0    # ICMP id of the echo request sent in a link-layer broadcast
+LINK_BCAST_PORT = 4445    # the closed port of the datagram sent in a link-layer broadcast
 HOST_TOOLS = ("ping", "arping", "ip")  # what a kernel host on a TAP runs
 
 
@@ -203,6 +208,16 @@ def test_udp_echo_refuses_loop_port(stack):
     assert after["udp.echo_packets"] == before["udp.echo_packets"], after
 
 
+def inetstat_when(g, done, timeout=10):
+    """inetstat on g every 0.2 s until done(counters) or timeout s; the last counters."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = inetstat(g)
+        if done(c) or time.monotonic() > deadline:
+            return c
+        time.sleep(0.2)
+
+
 def test_discard(stack):
     before = inetstat(stack.g)
     s = stack.host.udp_socket()
@@ -211,14 +226,27 @@ def test_discard(stack):
             s.sendto(b"d" * n, (GUEST_IP, 9))
     finally:
         s.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        after = inetstat(stack.g)
-        if after["udp.discard_packets"] - before["udp.discard_packets"] == 3:
-            break
-        time.sleep(0.2)
+    after = inetstat_when(stack.g, lambda c: c["udp.discard_packets"] - before["udp.discard_packets"] >= 3)
     assert after["udp.discard_packets"] - before["udp.discard_packets"] == 3
     assert after["udp.discard_bytes"] - before["udp.discard_bytes"] == 1101
+
+
+def test_link_broadcast_not_answered(stack):
+    """An echo request and a datagram to a closed port, both to the guest's own address but in
+    frames to ff:ff:ff:ff:ff:ff: no echo reply, no port unreachable (RFC 1122 3.2.2, 3.3.6).
+    test_whole_capture_is_clean checks the wire: the two went in, nothing came out."""
+    before = inetstat(stack.g)
+    head = Ether(dst=BROADCAST_MAC, src=stack.host.mac) / IP(src=HOST_IP, dst=GUEST_IP)
+    stack.host.send(head / ICMP(type=8, id=LINK_BCAST_ID, seq=1) / Raw(b"link-layer broadcast"))
+    stack.host.send(head / UDP(sport=5555, dport=LINK_BCAST_PORT) / Raw(b"link-layer broadcast"))
+    after = inetstat_when(stack.g, lambda c: c["icmp.rx_echo_requests"] > before["icmp.rx_echo_requests"]
+                          and c["udp.rx_no_port"] > before["udp.rx_no_port"])
+    assert after["icmp.rx_echo_requests"] - before["icmp.rx_echo_requests"] == 1, after
+    assert after["udp.rx_no_port"] - before["udp.rx_no_port"] == 1, after
+    for key in ("icmp.tx_echo_replies", "icmp.tx_dest_unreach"):
+        assert after[key] == before[key], (key, after)
+    assert after["icmp.rx_echo_link_bcast_ignored"] - before["icmp.rx_echo_link_bcast_ignored"] == 1, after
+    assert after["icmp.tx_error_link_bcast"] - before["icmp.tx_error_link_bcast"] == 1, after
 
 
 def test_guest_pings_host(stack):
@@ -341,5 +369,11 @@ def test_whole_capture_is_clean(stack):
         assert tshark_count(pcap, "icmp.type == 0 and ip.src == 10.0.2.15") >= 215
         assert tshark_count(pcap, "udp.srcport == 7 and ip.src == 10.0.2.15") >= 500
         assert tshark_count(pcap, "icmp.type == 3 and icmp.code == 3") >= 1
+        # test_link_broadcast_not_answered: both frames reached the guest, neither was answered
+        assert tshark_count(pcap, "eth.dst == ff:ff:ff:ff:ff:ff and icmp.type == 8 and icmp.ident == %d"
+                            % LINK_BCAST_ID) == 1
+        assert tshark_count(pcap, "icmp.type == 0 and icmp.ident == %d" % LINK_BCAST_ID) == 0
+        assert tshark_count(pcap, "eth.dst == ff:ff:ff:ff:ff:ff and udp.dstport == %d" % LINK_BCAST_PORT) == 1
+        assert tshark_count(pcap, "icmp.type == 3 and udp.dstport == %d" % LINK_BCAST_PORT) == 0
         # gratuitous ARP at boot and after the link flap: sender and target both our address
         assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") >= 2

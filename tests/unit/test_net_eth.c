@@ -80,6 +80,52 @@ static void test_multicast_when_asked(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+static struct {
+	unsigned calls;
+	bool nb_flag, meta_flag;
+} seen;
+
+static void note_link_multicast(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	seen.calls++;
+	seen.nb_flag = nb->link_multicast;
+	seen.meta_flag = m->link_multicast;
+	netbuf_free(nb);
+}
+
+/* eth_input says on the buffer whether the frame went to a group MAC (broadcast or a
+ * multicast group we asked for), and UDP hands it on in udp_meta. */
+static void test_link_multicast_flag(void)
+{
+	const u8 *const dests[] = { h_our_mac, eth_broadcast_addr, mcast_mac, h_our_mac };
+	static u8 seg[64], pkt[128];
+	struct netbuf *nb;
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	CHECK_EQ(eth_add_multicast(mcast_mac), 0);
+	CHECK_EQ(udp_bind(5000, note_link_multicast, NULL), 0);
+	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "x", 1, true);
+	n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	for (unsigned i = 0; i < ARRAY_SIZE(dests); i++) {
+		memset(&seen, 0, sizeof(seen));
+		nb = h_frame(dests[i], h_peer_mac, ETH_P_IP, pkt, n);
+		nb->link_multicast = !eth_is_multicast(dests[i]); /* whatever was there is overwritten */
+		h_inject(nb);
+		CHECK_EQ(seen.calls, 1);
+		CHECK_EQ(seen.nb_flag, eth_is_multicast(dests[i]));
+		CHECK_EQ(seen.meta_flag, eth_is_multicast(dests[i]));
+	}
+	/* a buffer from the pool starts without it */
+	nb = netbuf_alloc();
+	nb->link_multicast = true;
+	netbuf_free(nb);
+	nb = netbuf_alloc();
+	CHECK(!nb->link_multicast);
+	netbuf_free(nb);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_output_header_and_padding(void)
 {
 	struct netbuf *nb;
@@ -142,6 +188,7 @@ int main(void)
 	RUN(test_drop_reasons);
 	RUN(test_other_device_dropped);
 	RUN(test_multicast_when_asked);
+	RUN(test_link_multicast_flag);
 	RUN(test_output_header_and_padding);
 	RUN(test_output_without_headroom);
 	RUN(test_output_link_down);

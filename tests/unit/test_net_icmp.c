@@ -180,6 +180,48 @@ static void test_no_error_about_errors_or_broadcasts(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* RFC 1122 3.2.2: no ICMP error about a datagram that came as a link-layer broadcast or
+ * multicast; 3.3.6: nor an echo reply. The IPv4 destination is our own address each time,
+ * so only the Ethernet destination tells. */
+static void test_link_broadcast_gets_no_answer(void)
+{
+	static const u8 mcast_mac[ETH_ALEN] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb };
+	const u8 *const group[] = { eth_broadcast_addr, mcast_mac };
+	static u8 seg[64], pkt[128];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	CHECK_EQ(eth_add_multicast(mcast_mac), 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(group); k++) {
+		struct netbuf *nb = echo_frame(h_our_ip, 7, 1, 16);
+
+		memcpy(nb->data, group[k], ETH_ALEN);
+		h_inject(nb);
+		n = h_udp(seg, h_peer_ip, h_our_ip, 5555, 4444, "x", 1, true); /* a closed port */
+		n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+		h_inject(h_frame(group[k], h_peer_mac, ETH_P_IP, pkt, n));
+		n = h_ipv4(pkt, h_peer_ip, h_our_ip, 99, "x", 1); /* an unknown protocol */
+		h_inject(h_frame(group[k], h_peer_mac, ETH_P_IP, pkt, n));
+	}
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(icmp_stats.rx_echo_requests, 2);
+	CHECK_EQ(icmp_stats.rx_echo_link_bcast_ignored, 2);
+	CHECK_EQ(udp_stats.rx_no_port, 2);
+	CHECK_EQ(icmp_stats.tx_error_link_bcast, 4);
+	CHECK_EQ(icmp_stats.tx_error_suppressed, 0);
+	CHECK_EQ(icmp_stats.tx_echo_replies + icmp_stats.tx_dest_unreach, 0);
+	/* the same three in unicast frames are answered */
+	h_inject(echo_frame(h_our_ip, 7, 2, 16));
+	h_inject_udp(5555, 4444, "x", 1);
+	h_inject_ip(h_peer_ip, h_our_ip, 99, "x", 1);
+	CHECK_EQ(h_ntx, 3);
+	CHECK_EQ(icmp_stats.tx_echo_replies, 1);
+	CHECK_EQ(icmp_stats.tx_dest_unreach, 2);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_rate_limit(void)
 {
 	h_setup(NULL, NULL);
@@ -319,6 +361,7 @@ int main(void)
 	RUN(test_unconfigured_no_echo);
 	RUN(test_port_unreachable_quote);
 	RUN(test_no_error_about_errors_or_broadcasts);
+	RUN(test_link_broadcast_gets_no_answer);
 	RUN(test_rate_limit);
 	RUN(test_ping_session);
 	RUN(test_ping_errors_and_limits);

@@ -346,6 +346,24 @@ static void test_echo_refuses_loop_ports(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* A datagram to our own address in a link-layer broadcast frame is not echoed either
+ * (RFC 1122 3.3.6: a host SHOULD discard it). */
+static void test_echo_ignores_link_broadcast(void)
+{
+	static u8 seg[64], pkt[128];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	n = h_udp(seg, h_peer_ip, h_our_ip, 5555, UDP_PORT_ECHO, "x", 1, true);
+	n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+	h_inject(h_frame(eth_broadcast_addr, h_peer_mac, ETH_P_IP, pkt, n));
+	CHECK_EQ(udp_stats.echo_ignored, 1);
+	CHECK_EQ(udp_stats.echo_packets, 0);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_discard_counts(void)
 {
 	h_setup(NULL, NULL);
@@ -381,6 +399,7 @@ int main(void)
 	RUN(test_reply_changed_payload_checksummed);
 	RUN(test_echo_ignores_broadcast);
 	RUN(test_echo_refuses_loop_ports);
+	RUN(test_echo_ignores_link_broadcast);
 	RUN(test_discard_counts);
 	RUN(test_closed_port);
 	return unit_summary("net_udp");
