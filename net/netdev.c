@@ -139,13 +139,25 @@ int dev_queue_xmit(struct net_device *dev, struct netbuf *nb)
 	return 0;
 }
 
+/* Drop every frame waiting in the backlog, each counted in *counter: the layers above
+ * counted them as sent, so their end must show somewhere. */
+static void backlog_drop_all(struct net_device *dev, u64 *counter)
+{
+	struct netbuf *nb;
+
+	while ((nb = netbuf_dequeue(&dev->tx_backlog))) {
+		(*counter)++;
+		netbuf_free(nb);
+	}
+}
+
 void netif_wake_queue(struct net_device *dev)
 {
 	struct netbuf *nb;
 
 	while (dev->tx_backlog.head) {
-		if (!dev->carrier || dev->detached) {
-			netbuf_queue_purge(&dev->tx_backlog);
+		if (dev->detached || !dev->carrier) {
+			backlog_drop_all(dev, dev->detached ? &dev->stats.tx_detached_drop : &dev->stats.tx_carrier_drop);
 			return;
 		}
 		/* Off the queue before the driver sees it: NETDEV_TX_OK may mean it already freed
@@ -160,14 +172,9 @@ void netif_wake_queue(struct net_device *dev)
 
 void netif_device_detach(struct net_device *dev)
 {
-	struct netbuf *nb;
-
 	dev->detached = true;
 	dev->flush_pending = false; /* no ndo_flush for frames the device will never see */
-	while ((nb = netbuf_dequeue(&dev->tx_backlog))) {
-		dev->stats.tx_detached_drop++;
-		netbuf_free(nb);
-	}
+	backlog_drop_all(dev, &dev->stats.tx_detached_drop);
 }
 
 void netif_device_attach(struct net_device *dev) { dev->detached = false; }
@@ -189,7 +196,7 @@ void netif_carrier_off(struct net_device *dev)
 		return;
 	dev->carrier = false;
 	printk("%s: link down\n", dev->name);
-	netbuf_queue_purge(&dev->tx_backlog);
+	backlog_drop_all(dev, &dev->stats.tx_carrier_drop);
 	if (link_handler)
 		link_handler(dev, false);
 }

@@ -61,10 +61,12 @@ struct netdev_stats {
 	u64 rx_no_handler;   /* no protocol registered for frames */
 	u64 tx_busy;         /* driver said busy: frame queued in the backlog */
 	u64 tx_backlog_drop; /* backlog full: frame dropped */
-	u64 tx_carrier_drop; /* link down: frame dropped */
+	u64 tx_carrier_drop; /* link down: frame dropped, and the backlog purged when the link
+			      * went down (or a retry found it down) */
 	u64 tx_too_long;     /* longer than MTU + Ethernet header: dropped */
 	u64 tx_detached_drop; /* no working device behind it (netif_device_detach): dropped,
-			       * and the backlog purged when it was detached */
+			       * and the backlog purged when it was detached (or a retry found
+			       * it so) */
 	u64 napi_polls;
 	u64 napi_budget_exhausted;
 	/* cost accounting, measured here around the driver's entry points (the driver does no

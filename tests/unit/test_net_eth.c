@@ -182,6 +182,65 @@ static void test_output_link_down(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+static enum netdev_tx busy_xmit(struct netbuf *nb, struct net_device *dev) { return NETDEV_TX_BUSY; }
+
+/* n frames sent through a device whose ring is full: each waits in the backlog. */
+static void fill_backlog(unsigned n)
+{
+	static const struct net_device_ops busy_ops = { .ndo_start_xmit = busy_xmit };
+	const struct net_device_ops *ops = h_dev.ops;
+
+	h_dev.ops = &busy_ops;
+	for (unsigned i = 0; i < n; i++) {
+		struct netbuf *nb = netbuf_alloc();
+
+		netbuf_put(nb, 50);
+		CHECK_EQ(eth_output(&h_dev, nb, h_peer_mac, ETH_P_IP), 0);
+	}
+	h_dev.ops = ops;
+	CHECK_EQ(h_dev.tx_backlog.len, n);
+}
+
+/* Frames the Ethernet layer counted as sent and that then die in the backlog are counted
+ * there: the link going down (tx_carrier_drop), a retry finding the link down or the device
+ * detached (tx_carrier_drop, tx_detached_drop), the device detached (tx_detached_drop). */
+static void test_backlog_drops_counted(void)
+{
+	struct netdev_stats before;
+
+	h_setup(NULL, NULL);
+	before = h_dev.stats;
+	fill_backlog(3);
+	CHECK_EQ(eth_stats.tx_frames, 3);
+	netif_carrier_off(&h_dev);
+	CHECK_EQ(h_dev.tx_backlog.len, 0);
+	CHECK_EQ(h_dev.stats.tx_carrier_drop - before.tx_carrier_drop, 3);
+	netif_carrier_on(&h_dev);
+	h_clear_tx(); /* the gratuitous ARP of the link coming up */
+
+	fill_backlog(2);
+	h_dev.carrier = false; /* as seen by a retry before the link handler ran */
+	netif_wake_queue(&h_dev);
+	h_dev.carrier = true;
+	CHECK_EQ(h_dev.tx_backlog.len, 0);
+	CHECK_EQ(h_dev.stats.tx_carrier_drop - before.tx_carrier_drop, 5);
+
+	fill_backlog(4);
+	h_dev.detached = true;
+	netif_wake_queue(&h_dev);
+	h_dev.detached = false;
+	CHECK_EQ(h_dev.tx_backlog.len, 0);
+	CHECK_EQ(h_dev.stats.tx_detached_drop - before.tx_detached_drop, 4);
+
+	fill_backlog(1);
+	netif_device_detach(&h_dev);
+	netif_device_attach(&h_dev);
+	CHECK_EQ(h_dev.stats.tx_detached_drop - before.tx_detached_drop, 5);
+	CHECK_EQ(h_dev.stats.tx_carrier_drop - before.tx_carrier_drop, 5);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_accepts_unicast_and_broadcast);
@@ -192,5 +251,6 @@ int main(void)
 	RUN(test_output_header_and_padding);
 	RUN(test_output_without_headroom);
 	RUN(test_output_link_down);
+	RUN(test_backlog_drops_counted);
 	return unit_summary("net_eth");
 }
