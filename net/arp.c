@@ -13,6 +13,9 @@
  * ARP_RETRY_NS apart; any ARP packet from the owner makes it REACHABLE again, and after
  * ARP_MAX_TRIES unanswered polls the entry goes (entries_expired). Packets never wait on a
  * stale or polling entry: only an unknown next hop (INCOMPLETE) queues.
+ *
+ * Address conflict detection (RFC 5227): arp_probe() checks an address before it is used
+ * (2.1.1: PROBE_NUM probes with sender 0.0.0.0, then ANNOUNCE_WAIT of listening).
  */
 #include "kernel/cmdline.h"
 #include "kernel/errno.h"
@@ -129,6 +132,12 @@ static struct arp_entry *cache_slot(void)
 	return victim;
 }
 
+static const char *mac_fmt(char buf[18], const u8 *m)
+{
+	snprintk(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	return buf;
+}
+
 /* Build an ARP packet in nb (empty, headroom reserved) and send it. */
 static int arp_send(struct net_device *dev, struct netbuf *nb, u16 op, const u8 *eth_dest,
 		    be32 spa, const u8 *tha, be32 tpa)
@@ -168,6 +177,20 @@ static int arp_send_request(struct net_device *dev, const u8 *eth_dest, be32 tar
 	else
 		arp_stats.tx_polls++;
 	return arp_send(dev, nb, ARPOP_REQUEST, eth_dest, inet_addr(), zero_mac, target);
+}
+
+/* A broadcast request from us: sender spa, target tpa (0 / addr: a probe; addr / addr: an
+ * announcement, RFC 5227 2.1.1 and 2.3). */
+static int arp_send_broadcast(struct net_device *dev, be32 spa, be32 tpa, u64 *counter)
+{
+	struct netbuf *nb = netbuf_alloc();
+
+	if (!nb) {
+		arp_stats.tx_errors++;
+		return -ENOBUFS;
+	}
+	(*counter)++;
+	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, spa, zero_mac, tpa);
 }
 
 int arp_announce(struct net_device *dev, be32 addr)
@@ -290,6 +313,144 @@ bool arp_lookup(be32 ip, u8 mac[ETH_ALEN])
 	return true;
 }
 
+/* ---- RFC 5227 2.1.1: probing an address before use ---------------------------------------- */
+
+static struct {
+	struct net_device *dev;
+	be32 addr;
+	arp_probe_done_t done;  /* NULL: no probe running */
+	unsigned sent;          /* probes sent in this round */
+	unsigned conflicts;     /* probes ended by a conflict since the last clean one */
+	bool attempted;         /* last_attempt_ns is set */
+	u64 last_attempt_ns;    /* when the last probe's first packet went out */
+	struct timer timer;
+} probe;
+static u32 rng;
+
+/* xorshift32, seeded with our MAC and the time (RFC 5227 2.1.1 asks for a seed that differs
+ * between hosts, such as the hardware address, so that hosts starting together spread out). */
+static u32 arp_random(const u8 *mac)
+{
+	u32 x = rng;
+
+	if (!x) {
+		x = (u32)now_ns() ^ 0x9e3779b9u;
+		for (unsigned i = 0; i < ETH_ALEN; i++)
+			x = (x ^ mac[i]) * 16777619u;
+		x |= 1;
+	}
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	rng = x;
+	return x;
+}
+
+/* Uniform in [min, max], in whole milliseconds. */
+static u64 random_ns(u64 min, u64 max)
+{
+	u64 steps = (max - min) / NSEC_PER_MSEC + 1;
+
+	return min + arp_random(probe.dev->mac) % steps * NSEC_PER_MSEC;
+}
+
+/* The first probe of a round: after a random 0..PROBE_WAIT, and, once MAX_CONFLICTS probes
+ * in a row found a conflict, no sooner than RATE_LIMIT_INTERVAL after the last attempt. */
+static void probe_schedule_first(bool new_attempt)
+{
+	u64 wait = random_ns(0, ARP_PROBE_WAIT_NS);
+
+	if (new_attempt && probe.conflicts >= ARP_MAX_CONFLICTS && probe.attempted) {
+		u64 next = probe.last_attempt_ns + ARP_RATE_LIMIT_INTERVAL_NS, now = now_ns();
+
+		if (now + wait < next)
+			wait = next - now;
+	}
+	probe.sent = 0;
+	timer_arm(&probe.timer, wait);
+}
+
+static void probe_finish(bool conflict)
+{
+	arp_probe_done_t done = probe.done;
+	be32 addr = probe.addr;
+
+	timer_cancel(&probe.timer);
+	probe.done = NULL; /* first: done() may start another probe */
+	if (!conflict) {
+		arp_stats.probes_clear++;
+		probe.conflicts = 0;
+	} else if (++probe.conflicts == ARP_MAX_CONFLICTS) {
+		printk("arp: %u address conflicts in a row: probing at most once per %llu s (RFC 5227 2.1.1)\n",
+		       probe.conflicts, ARP_RATE_LIMIT_INTERVAL_NS / NSEC_PER_SEC);
+	}
+	done(addr, conflict);
+}
+
+static void probe_timer_fn(struct timer *t)
+{
+	if (!probe.done)
+		return;
+	if (!probe.dev->carrier) { /* probes would be lost and silence taken for "free" */
+		probe_schedule_first(false);
+		return;
+	}
+	if (probe.sent == ARP_PROBE_NUM) { /* ANNOUNCE_WAIT after the last probe: nobody objected */
+		probe_finish(false);
+		return;
+	}
+	if (probe.sent == 0) {
+		probe.attempted = true;
+		probe.last_attempt_ns = now_ns();
+	}
+	if (arp_send_broadcast(probe.dev, 0, probe.addr, &arp_stats.tx_probes) != -ENOBUFS)
+		probe.sent++;
+	timer_arm(&probe.timer, probe.sent < ARP_PROBE_NUM ? random_ns(ARP_PROBE_MIN_NS, ARP_PROBE_MAX_NS)
+			  : ARP_ANNOUNCE_WAIT_NS);
+}
+
+int arp_probe(struct net_device *dev, be32 addr, arp_probe_done_t done)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (!dev || !done || !ipv4_is_valid_host(addr))
+		return -EINVAL;
+	if (probe.done)
+		return -EBUSY;
+	timer_setup(&probe.timer, probe_timer_fn);
+	probe.dev = dev;
+	probe.addr = addr;
+	probe.done = done;
+	printk("arp: probing %s before use (RFC 5227 2.1.1)\n", inet_fmt(ip, addr));
+	probe_schedule_first(true);
+	return 0;
+}
+
+void arp_probe_cancel(void)
+{
+	timer_cancel(&probe.timer);
+	probe.done = NULL;
+}
+
+bool arp_probing(void) { return probe.done != NULL; }
+
+/* During a probe: a packet from another MAC with the probed address as sender, or another
+ * host's probe for it (RFC 5227 2.1.1). */
+static void probe_check(const struct net_device *dev, const struct arphdr_eth *ah)
+{
+	char ip[INET_ADDRSTRLEN], mac[18];
+
+	if (!probe.done || memcmp(ah->ar_sha, dev->mac, ETH_ALEN) == 0)
+		return;
+	if (ah->ar_spa != probe.addr &&
+	    !(ah->ar_spa == 0 && ah->ar_tpa == probe.addr && ntohs(ah->ar_op) == ARPOP_REQUEST))
+		return;
+	arp_stats.probe_conflicts++;
+	printk("arp: probe of %s: in use by %s (RFC 5227 2.1.1)\n", inet_fmt(ip, probe.addr),
+	       mac_fmt(mac, ah->ar_sha));
+	probe_finish(true);
+}
+
 /* Check the fixed fields; returns the counter to bump when the packet is malformed. */
 static u64 *arp_validate(const struct netbuf *nb, const struct arphdr_eth *ah)
 {
@@ -353,6 +514,7 @@ void arp_input(struct netbuf *nb)
 		arp_stats.rx_requests++;
 	else
 		arp_stats.rx_replies++;
+	probe_check(dev, ah);
 	if (!inet_configured()) {
 		arp_stats.rx_unconfigured++;
 		netbuf_free(nb);
@@ -397,6 +559,9 @@ void arp_flush(void)
 void arp_reset(void)
 {
 	arp_flush();
+	arp_probe_cancel();
+	probe.conflicts = 0;
+	probe.attempted = false;
 	read_config();
 }
 

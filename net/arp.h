@@ -9,6 +9,8 @@
  * (arp_reachable_ms= on the command line); after that the entry is STALE but still used, and
  * its next use re-confirms it with requests unicast to the known MAC (POLLING, RFC 1122
  * 2.3.2.1 "unicast poll"); only ARP_MAX_TRIES unanswered polls remove it.
+ *
+ * Address conflict detection, RFC 5227: arp_probe() below (2.1.1).
  */
 #ifndef NET_ARP_H
 #define NET_ARP_H
@@ -30,6 +32,18 @@
 #define ARP_REACHABLE_NS (60ull * 1000 * 1000 * 1000)
 #define ARP_REACHABLE_MIN_MS 100u     /* the range arp_reachable_ms= accepts */
 #define ARP_REACHABLE_MAX_MS 3600000u
+
+/* RFC 5227 1.1's constants */
+#define ARP_PROBE_WAIT_NS (1 * NSEC_PER_SEC)        /* initial random delay */
+#define ARP_PROBE_NUM 3                              /* number of probe packets */
+#define ARP_PROBE_MIN_NS (1 * NSEC_PER_SEC)         /* minimum delay until repeated probe */
+#define ARP_PROBE_MAX_NS (2 * NSEC_PER_SEC)         /* maximum delay until repeated probe */
+#define ARP_ANNOUNCE_WAIT_NS (2 * NSEC_PER_SEC)     /* delay before announcing */
+#define ARP_ANNOUNCE_NUM 2                           /* number of announcement packets */
+#define ARP_ANNOUNCE_INTERVAL_NS (2 * NSEC_PER_SEC) /* time between announcement packets */
+#define ARP_MAX_CONFLICTS 10                         /* before rate limiting */
+#define ARP_RATE_LIMIT_INTERVAL_NS (60 * NSEC_PER_SEC) /* delay between successive attempts */
+#define ARP_DEFEND_INTERVAL_NS (10 * NSEC_PER_SEC)  /* minimum interval between defensive ARPs */
 
 /* RFC 826 "Packet format", for Ethernet hardware and IPv4 protocol addresses. */
 struct arphdr_eth {
@@ -65,7 +79,8 @@ struct arp_entry {
 	X(rx_unconfigured) X(rx_conflicts) X(rx_sender_off_link) X(tx_requests) X(tx_replies)   \
 	X(tx_announces) X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)  \
 	X(resolve_cache_full) X(resolve_incomplete_limit) X(entries_expired) X(entries_evicted) \
-	X(link_down_dropped) X(tx_polls) X(reconfirmed)
+	X(link_down_dropped) X(tx_polls) X(reconfirmed) X(tx_probes) X(probes_clear)            \
+	X(probe_conflicts)
 struct arp_stats { ARP_STATS(NET_STAT_FIELD) };
 extern struct arp_stats arp_stats;
 
@@ -78,11 +93,34 @@ void arp_input(struct netbuf *nb);
 int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop);
 /* Gratuitous ARP announcing our address (RFC 5227 3: a request with sender = target). */
 int arp_announce(struct net_device *dev, be32 addr);
+/*
+ * RFC 5227 2.1.1: probe addr on dev before using it. After a random wait of up to PROBE_WAIT,
+ * PROBE_NUM ARP probes (broadcast requests, sender IP 0.0.0.0, target IP addr) go out
+ * PROBE_MIN..PROBE_MAX apart; from the call until ANNOUNCE_WAIT after the last probe, an ARP
+ * packet from another MAC with addr as sender (request or reply), or another host's probe
+ * for addr, is a conflict. done(addr, conflict) is called exactly once, from the event loop
+ * (a timer, or the receive path): conflict true at once on the first conflicting packet,
+ * false after ANNOUNCE_WAIT without one (about 4 to 7 s after the call). The caller then
+ * sets the address (inet_set_address, which announces it) or declines it; nothing is
+ * configured or announced here. While the link is down no probe goes out: the round starts
+ * again when it is up. After ARP_MAX_CONFLICTS conflicting probes in a row, a probe's first
+ * packet waits until RATE_LIMIT_INTERVAL after the previous one's; a clean probe clears the
+ * count. One probe at a time. Returns 0 (started), -EINVAL (no device or callback, addr not
+ * a host address), -EBUSY (a probe is running). Counters: tx_probes, probes_clear,
+ * probe_conflicts; console: "arp: probing A before use ...", "arp: probe of A: in use by M".
+ */
+typedef void (*arp_probe_done_t)(be32 addr, bool conflict);
+int arp_probe(struct net_device *dev, be32 addr, arp_probe_done_t done);
+/* Stop the running probe, if any; its done() is not called. */
+void arp_probe_cancel(void);
+bool arp_probing(void);
+
 /* The cached MAC for ip, if known (reachable, stale or polling). */
 bool arp_lookup(be32 ip, u8 mac[ETH_ALEN]);
 /* Forget the cache; queued packets are dropped and counted (link down, a new address). */
 void arp_flush(void);
-/* arp_flush, and start again from the command line's settings (inet_reset: tests). */
+/* arp_flush, cancel a probe, forget conflicts, and start again from the command line's
+ * settings (inet_reset: tests). */
 void arp_reset(void);
 /* Packets waiting in all queues (leak accounting in tests and the fuzzer). */
 unsigned arp_pending_total(void);

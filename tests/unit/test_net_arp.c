@@ -551,6 +551,271 @@ static void test_gratuitous_on_address_and_link_up(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* ---- RFC 5227: probing an address before use ----------------------------------------------- */
+
+static be32 probe_done_addr;
+static int probe_done_calls, probe_done_conflict;
+
+static void probe_done(be32 addr, bool conflict)
+{
+	probe_done_addr = addr;
+	probe_done_calls++;
+	probe_done_conflict = conflict;
+}
+
+static void probe_setup(void)
+{
+	h_setup(NULL, NULL);
+	inet_clear_address(); /* as before DHCP has an address, or with acd=1 */
+	probe_done_calls = probe_done_conflict = 0;
+	probe_done_addr = 0;
+}
+
+/* Frame i is an ARP probe for addr (RFC 5227 2.1.1): a broadcast request from our MAC with
+ * sender IP 0.0.0.0, target MAC zero, target IP addr. */
+static bool is_probe(unsigned i, be32 addr)
+{
+	const struct arphdr_eth *q = (const void *)(h_tx[i]->data + ETH_HLEN);
+
+	return ntohs(h_eth(i)->h_proto) == ETH_P_ARP && eth_is_broadcast(h_eth(i)->h_dest) &&
+	       ntohs(q->ar_op) == ARPOP_REQUEST && memcmp(q->ar_sha, h_our_mac, 6) == 0 &&
+	       q->ar_spa == 0 && memcmp(q->ar_tha, zero_mac, 6) == 0 && q->ar_tpa == addr;
+}
+
+/* Run the clock from deadline to deadline until the probe reports (at most 20 s); the times
+ * of the probes sent, relative to now, in at[]. Returns how many were sent. */
+static unsigned run_probe(be32 addr, u64 at[], unsigned max)
+{
+	u64 start = host_now_ns;
+	unsigned n = 0;
+
+	while (!probe_done_calls && host_now_ns - start < 20 * NSEC_PER_SEC &&
+	       timers_next_ns() != UINT64_MAX) {
+		h_advance_ns(timers_next_ns() > host_now_ns ? timers_next_ns() - host_now_ns : 0);
+		for (unsigned i = 0; i < h_ntx; i++) {
+			CHECK(is_probe(i, addr));
+			if (n < max)
+				at[n] = host_now_ns - start;
+			n++;
+		}
+		h_clear_tx();
+	}
+	return n;
+}
+
+/* Step from deadline to deadline until a frame goes out (at most 2 minutes); its time. */
+static u64 until_sent(void)
+{
+	u64 end = host_now_ns + 120 * NSEC_PER_SEC;
+
+	while (!h_ntx && host_now_ns < end && timers_next_ns() != UINT64_MAX)
+		h_advance_ns(timers_next_ns() > host_now_ns ? timers_next_ns() - host_now_ns : 0);
+	return host_now_ns;
+}
+
+/* PROBE_NUM probes: the first after a random 0..PROBE_WAIT, then PROBE_MIN..PROBE_MAX apart,
+ * and the answer "no conflict" ANNOUNCE_WAIT after the last (RFC 5227 2.1.1, 1.1). */
+static void test_probe_timing_and_packets(void)
+{
+	be32 addr = IPV4(10, 0, 2, 33);
+	u64 first_min = UINT64_MAX, first_max = 0, gap_min = UINT64_MAX, gap_max = 0;
+
+	for (unsigned run = 0; run < 20; run++) {
+		u64 at[ARP_PROBE_NUM + 1], start;
+
+		probe_setup();
+		start = host_now_ns;
+		CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+		CHECK_EQ(run_probe(addr, at, ARP_PROBE_NUM + 1), ARP_PROBE_NUM);
+		CHECK_EQ(probe_done_calls, 1);
+		CHECK_EQ(probe_done_conflict, 0);
+		CHECK_EQ(probe_done_addr, addr);
+		CHECK(at[0] <= ARP_PROBE_WAIT_NS);
+		first_min = at[0] < first_min ? at[0] : first_min;
+		first_max = at[0] > first_max ? at[0] : first_max;
+		for (unsigned i = 1; i < ARP_PROBE_NUM; i++) {
+			u64 gap = at[i] - at[i - 1];
+
+			CHECK(gap >= ARP_PROBE_MIN_NS && gap <= ARP_PROBE_MAX_NS);
+			gap_min = gap < gap_min ? gap : gap_min;
+			gap_max = gap > gap_max ? gap : gap_max;
+		}
+		CHECK_EQ(host_now_ns - start - at[ARP_PROBE_NUM - 1], ARP_ANNOUNCE_WAIT_NS);
+		CHECK_EQ(arp_stats.tx_probes, ARP_PROBE_NUM);
+		CHECK_EQ(arp_stats.probes_clear, 1);
+		CHECK_EQ(arp_stats.probe_conflicts, 0);
+		h_advance_ns(60 * NSEC_PER_SEC);
+		CHECK_EQ(h_ntx, 0); /* nothing more: announcing is the caller's business */
+		CHECK_EQ(probe_done_calls, 1);
+	}
+	/* random, not fixed: spread over most of the allowed ranges */
+	CHECK(first_max - first_min > ARP_PROBE_WAIT_NS / 2);
+	CHECK(gap_max - gap_min > (ARP_PROBE_MAX_NS - ARP_PROBE_MIN_NS) / 2);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static void test_probe_arguments_busy_cancel(void)
+{
+	be32 addr = IPV4(10, 0, 2, 33);
+	u64 at[4];
+
+	probe_setup();
+	CHECK_EQ(arp_probe(NULL, addr, probe_done), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, addr, NULL), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, 0, probe_done), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, INADDR_BROADCAST_BE, probe_done), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, IPV4(224, 0, 0, 1), probe_done), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, IPV4(127, 0, 0, 1), probe_done), -EINVAL);
+	CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+	CHECK(arp_probing());
+	CHECK_EQ(arp_probe(&h_dev, IPV4(10, 0, 2, 34), probe_done), -EBUSY);
+	until_sent();
+	CHECK_EQ(h_ntx, 1); /* the first probe */
+	h_clear_tx();
+	arp_probe_cancel();
+	CHECK(!arp_probing());
+	h_advance_ns(30 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(probe_done_calls, 0); /* cancelled: never told */
+	CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+	CHECK_EQ(run_probe(addr, at, 4), ARP_PROBE_NUM);
+	CHECK_EQ(probe_done_calls, 1);
+	/* inet_reset (h_setup) ends a probe too */
+	CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+	probe_setup();
+	CHECK(!arp_probing());
+	h_advance_ns(30 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(probe_done_calls, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Any ARP packet with the probed address as sender, request or reply, from the start until
+ * ANNOUNCE_WAIT after the last probe, is a conflict; so is another host's probe for the same
+ * address (RFC 5227 2.1.1). The caller hears it at once; nothing more is sent. */
+static void test_probe_conflicts(void)
+{
+	be32 addr = IPV4(10, 0, 2, 33);
+	u64 at[4];
+
+	for (unsigned kind = 0; kind < 4; kind++) {
+		probe_setup();
+		host_log_clear();
+		CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+		if (kind == 1) /* after the first probe */
+			until_sent();
+		if (kind == 3) { /* after the last probe, just inside ANNOUNCE_WAIT */
+			while (arp_stats.tx_probes < ARP_PROBE_NUM) {
+				h_clear_tx();
+				until_sent();
+			}
+			h_advance_ns(ARP_ANNOUNCE_WAIT_NS - 1);
+		}
+		h_clear_tx();
+		CHECK_EQ(probe_done_calls, 0);
+		if (kind == 0 || kind == 3)
+			h_inject(arp_pkt(ARPOP_REPLY, host3_mac, addr, IPV4(10, 0, 2, 2), NULL));
+		else if (kind == 1)
+			h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, addr, IPV4(10, 0, 2, 2), NULL));
+		else
+			h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, 0, addr, NULL)); /* its own probe */
+		CHECK_EQ(probe_done_calls, 1);
+		CHECK_EQ(probe_done_conflict, 1);
+		CHECK_EQ(probe_done_addr, addr);
+		CHECK_EQ(arp_stats.probe_conflicts, 1);
+		CHECK(!arp_probing());
+		CHECK(strstr(host_log, "arp: probe of 10.0.2.33: in use by 02:00:00:00:00:03"));
+		h_advance_ns(20 * NSEC_PER_SEC);
+		CHECK_EQ(h_ntx, 0);
+		CHECK_EQ(probe_done_calls, 1);
+		/* a conflicting packet after the end changes nothing */
+		h_inject(arp_pkt(ARPOP_REPLY, host3_mac, addr, IPV4(10, 0, 2, 2), NULL));
+		CHECK_EQ(probe_done_calls, 1);
+	}
+	/* not conflicts: our own probe come back (through a switch that rewrote the frame's
+	 * source), a probe or a sender for another address */
+	probe_setup();
+	CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+	u8 a[28];
+	h_inject(h_frame(eth_broadcast_addr, host3_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_our_mac, 0, zero_mac, addr)));
+	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, 0, IPV4(10, 0, 2, 34), NULL));
+	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, IPV4(10, 0, 2, 34), addr, NULL));
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, IPV4(10, 0, 2, 34), IPV4(10, 0, 2, 2), NULL));
+	CHECK_EQ(run_probe(addr, at, 4), ARP_PROBE_NUM);
+	CHECK_EQ(probe_done_calls, 1);
+	CHECK_EQ(probe_done_conflict, 0);
+	CHECK_EQ(arp_stats.probe_conflicts, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* After MAX_CONFLICTS conflicts, at most one probe attempt per RATE_LIMIT_INTERVAL: a probe's
+ * first packet no sooner than that after the last one's (RFC 5227 2.1.1). A probe that ends
+ * without conflict clears the count. */
+static void test_probe_rate_limited_after_max_conflicts(void)
+{
+	u64 at[4], prev_first = 0;
+
+	probe_setup();
+	for (unsigned i = 0; i < ARP_MAX_CONFLICTS + 2; i++) {
+		be32 addr = IPV4(10, 0, 2, 40 + i);
+		u64 asked = host_now_ns, first;
+
+		probe_done_calls = 0;
+		CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+		first = until_sent();
+		CHECK_EQ(h_ntx, 1);
+		CHECK(is_probe(0, addr));
+		if (i < ARP_MAX_CONFLICTS)
+			CHECK(first - asked <= ARP_PROBE_WAIT_NS); /* not limited yet */
+		else
+			CHECK_EQ(first, prev_first + ARP_RATE_LIMIT_INTERVAL_NS);
+		prev_first = first;
+		h_clear_tx();
+		h_inject(arp_pkt(ARPOP_REPLY, host3_mac, addr, IPV4(10, 0, 2, 2), NULL));
+		CHECK_EQ(probe_done_calls, 1);
+	}
+	CHECK_EQ(arp_stats.probe_conflicts, ARP_MAX_CONFLICTS + 2);
+	CHECK(strstr(host_log, "probing at most once per 60 s"));
+	h_advance_ns(ARP_RATE_LIMIT_INTERVAL_NS);
+	for (unsigned i = 0; i < 2; i++) { /* the first ends clean, so the second is not limited */
+		be32 addr = IPV4(10, 0, 2, 60 + i);
+
+		probe_done_calls = 0;
+		CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+		CHECK_EQ(run_probe(addr, at, 4), ARP_PROBE_NUM);
+		CHECK(at[0] <= ARP_PROBE_WAIT_NS);
+		CHECK_EQ(probe_done_conflict, 0);
+	}
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* No probe goes out while the link is down (it would be lost, and silence would pass for "no
+ * conflict"): the probe starts over once the link is back, all PROBE_NUM of them. */
+static void test_probe_waits_for_link(void)
+{
+	be32 addr = IPV4(10, 0, 2, 33);
+	u64 at[4];
+
+	probe_setup();
+	CHECK_EQ(arp_probe(&h_dev, addr, probe_done), 0);
+	until_sent();
+	CHECK_EQ(h_ntx, 1);
+	h_clear_tx();
+	netif_carrier_off(&h_dev);
+	h_advance_ns(30 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(probe_done_calls, 0);
+	netif_carrier_on(&h_dev);
+	h_clear_tx();
+	CHECK_EQ(run_probe(addr, at, 4), ARP_PROBE_NUM);
+	CHECK(at[0] <= ARP_PROBE_WAIT_NS);
+	CHECK_EQ(probe_done_calls, 1);
+	CHECK_EQ(probe_done_conflict, 0);
+	CHECK_EQ(arp_stats.tx_probes, ARP_PROBE_NUM + 1);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_print_cache(void)
 {
 	h_setup(NULL, NULL);
@@ -586,5 +851,10 @@ int main(void)
 	RUN(test_probe_on_point_to_point);
 	RUN(test_gratuitous_on_address_and_link_up);
 	RUN(test_print_cache);
+	RUN(test_probe_timing_and_packets);
+	RUN(test_probe_arguments_busy_cancel);
+	RUN(test_probe_conflicts);
+	RUN(test_probe_rate_limited_after_max_conflicts);
+	RUN(test_probe_waits_for_link);
 	return unit_summary("net_arp");
 }
