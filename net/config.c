@@ -61,9 +61,24 @@ static void print_ready(void)
 	       m[3], m[4], m[5]);
 }
 
+/* What addr is on its network when it cannot be a host's: "network" (host part all zeros)
+ * or "broadcast" (all ones) -- RFC 1122 3.2.1.3 allows neither as a host number; NULL when
+ * it may be a host's. A /31 or /32 has no such addresses (RFC 3021): both of a /31's are
+ * hosts. */
+static const char *not_a_host_of(be32 addr, be32 mask)
+{
+	if (inet_mask_to_prefix(mask) > 30)
+		return NULL;
+	if ((addr & ~mask) == 0)
+		return "network";
+	if ((addr & ~mask) == ~mask)
+		return "broadcast";
+	return NULL;
+}
+
 int inet_set_address(be32 addr, be32 mask, be32 gw, enum inet_source source)
 {
-	if (!inet_if.dev || !ipv4_is_valid_host(addr) || inet_mask_to_prefix(mask) < 0)
+	if (!inet_if.dev || !ipv4_is_valid_host(addr) || inet_mask_to_prefix(mask) < 0 || not_a_host_of(addr, mask))
 		return -EINVAL;
 	if (inet_if.configured && inet_if.addr != addr)
 		arp_flush(); /* a new address may be a new network */
@@ -109,6 +124,8 @@ static int parse_gateway(const char *gw, be32 addr, be32 mask, be32 *out)
 
 int inet_parse_config(const char *ip, const char *gw, be32 *addr, be32 *mask, be32 *gwaddr, bool *dhcp_on)
 {
+	char net[INET_ADDRSTRLEN];
+	const char *what;
 	bool prefix_given;
 
 	*dhcp_on = ip && strcmp(ip, "dhcp") == 0;
@@ -126,6 +143,12 @@ int inet_parse_config(const char *ip, const char *gw, be32 *addr, be32 *mask, be
 	}
 	if (!prefix_given)
 		printk("net: ip=%s has no /N; assuming /24\n", ip);
+	what = not_a_host_of(*addr, *mask);
+	if (what) {
+		printk("net: ip=%s is the %s address of %s/%d, not a host's; no address\n", ip, what,
+		       inet_fmt(net, *addr & *mask), inet_mask_to_prefix(*mask));
+		return -EINVAL;
+	}
 	parse_gateway(gw, *addr, *mask, gwaddr);
 	return 0;
 }

@@ -225,6 +225,46 @@ static void test_parse_config(void)
 	CHECK_EQ(inet_parse_config("224.0.0.1/8", NULL, &a, &m, &g, &dhcp_on), -EINVAL);
 }
 
+/* A static address must name a host: not its network's own address (host part all zeros)
+ * nor its broadcast address (all ones). A /31 and a /32 have neither (RFC 3021). */
+static void test_parse_config_refuses_network_and_broadcast(void)
+{
+	static const struct {
+		const char *ip;
+		int want;
+	} cases[] = {
+		{ "10.0.2.0/24", -EINVAL }, { "10.0.2.255/24", -EINVAL }, { "10.0.2.1/24", 0 },
+		{ "10.0.2.254/24", 0 },     { "192.168.1.255", -EINVAL }, /* no /N: /24 */
+		{ "10.0.0.4/30", -EINVAL }, { "10.0.0.7/30", -EINVAL },   { "10.0.0.5/30", 0 },
+		{ "10.0.0.6/30", 0 },       { "10.0.0.4/31", 0 },         { "10.0.0.5/31", 0 },
+		{ "10.0.0.255/32", 0 },     { "10.0.0.0/32", 0 },         { "172.16.0.255/16", 0 },
+		{ "172.16.0.0/16", -EINVAL }, { "172.16.255.255/16", -EINVAL }, { "10.255.255.255/8", -EINVAL },
+	};
+	be32 a, m, g;
+	bool dhcp_on;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got = inet_parse_config(cases[i].ip, NULL, &a, &m, &g, &dhcp_on);
+
+		if (got != cases[i].want)
+			printf("#   ip=%s\n", cases[i].ip);
+		CHECK_EQ(got, cases[i].want);
+	}
+	host_log_clear();
+	inet_parse_config("10.0.2.0/24", NULL, &a, &m, &g, &dhcp_on);
+	inet_parse_config("10.0.2.255/24", "10.0.2.2", &a, &m, &g, &dhcp_on);
+	CHECK(strstr(host_log, "net: ip=10.0.2.0/24 is the network address of 10.0.2.0/24, not a host's; no address\n"));
+	CHECK(strstr(host_log, "net: ip=10.0.2.255/24 is the broadcast address of 10.0.2.0/24, not a host's; no address\n"));
+	/* booted with one: no address at all, rather than answering for the whole network */
+	h_setup("10.0.2.255/24", "10.0.2.2");
+	CHECK(!inet_configured());
+	CHECK_EQ(inet_set_address(IPV4(10, 0, 2, 255), IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC), -EINVAL);
+	CHECK_EQ(inet_set_address(IPV4(10, 0, 2, 0), IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC), -EINVAL);
+	CHECK(!inet_configured());
+	CHECK_EQ(inet_set_address(IPV4(10, 0, 2, 255), IPV4(255, 255, 255, 254), 0, INET_SRC_STATIC), 0);
+	h_clear_tx();
+}
+
 static void test_setup_prints_ready_once(void)
 {
 	host_log_clear();
@@ -269,6 +309,7 @@ int main(void)
 	RUN(test_parse_cidr_and_masks);
 	RUN(test_host_address_classes);
 	RUN(test_parse_config);
+	RUN(test_parse_config_refuses_network_and_broadcast);
 	RUN(test_setup_prints_ready_once);
 	RUN(test_describe_and_stats_print);
 	return unit_summary("net_inet");
