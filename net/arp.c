@@ -15,7 +15,11 @@
  * stale or polling entry: only an unknown next hop (INCOMPLETE) queues.
  *
  * Address conflict detection (RFC 5227): arp_probe() checks an address before it is used
- * (2.1.1: PROBE_NUM probes with sender 0.0.0.0, then ANNOUNCE_WAIT of listening).
+ * (2.1.1: PROBE_NUM probes with sender 0.0.0.0, then ANNOUNCE_WAIT of listening); a set
+ * address is announced ANNOUNCE_NUM times (2.3); and it is defended (2.4): an ARP packet from
+ * another MAC with our address as sender gets one announcement in reply, at most one per
+ * DEFEND_INTERVAL. A claim within that interval is logged and the address kept (2.4 (c)),
+ * unless the configuring agent registered a handler to give it up (2.4 (b)).
  */
 #include "kernel/cmdline.h"
 #include "kernel/errno.h"
@@ -193,19 +197,45 @@ static int arp_send_broadcast(struct net_device *dev, be32 spa, be32 tpa, u64 *c
 	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, spa, zero_mac, tpa);
 }
 
+/* RFC 5227 2.3: the announcements of a newly set address, ANNOUNCE_INTERVAL apart. */
+static void announce_timer_fn(struct timer *t);
+static struct {
+	struct net_device *dev;
+	be32 addr;
+	unsigned left;          /* still to send */
+	struct timer timer;
+} announce = { .timer = { .fn = announce_timer_fn } };
+
+static void announce_timer_fn(struct timer *t)
+{
+	/* only while the address is still ours and the link up: a later set or link-up starts
+	 * a sequence of its own */
+	if (!announce.left || !announce.dev->carrier || !inet_configured() || inet_addr() != announce.addr)
+		return;
+	announce.left--;
+	arp_send_broadcast(announce.dev, announce.addr, announce.addr, &arp_stats.tx_announces);
+	if (announce.left)
+		timer_arm(&announce.timer, ARP_ANNOUNCE_INTERVAL_NS);
+}
+
+void arp_announce_stop(void)
+{
+	timer_cancel(&announce.timer);
+	announce.left = 0;
+}
+
 int arp_announce(struct net_device *dev, be32 addr)
 {
-	struct netbuf *nb;
+	int err;
 
 	if (!dev || !dev->carrier || !addr)
 		return -ENETDOWN;
-	nb = netbuf_alloc();
-	if (!nb) {
-		arp_stats.tx_errors++;
-		return -ENOBUFS;
-	}
-	arp_stats.tx_announces++;
-	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, addr, zero_mac, addr);
+	announce.dev = dev;
+	announce.addr = addr;
+	announce.left = ARP_ANNOUNCE_NUM - 1;
+	err = arp_send_broadcast(dev, addr, addr, &arp_stats.tx_announces);
+	timer_arm(&announce.timer, ARP_ANNOUNCE_INTERVAL_NS);
+	return err;
 }
 
 /* The answer came: send everything that waited for it, in order. */
@@ -315,6 +345,7 @@ bool arp_lookup(be32 ip, u8 mac[ETH_ALEN])
 
 /* ---- RFC 5227 2.1.1: probing an address before use ---------------------------------------- */
 
+static void probe_timer_fn(struct timer *t);
 static struct {
 	struct net_device *dev;
 	be32 addr;
@@ -324,7 +355,7 @@ static struct {
 	bool attempted;         /* last_attempt_ns is set */
 	u64 last_attempt_ns;    /* when the last probe's first packet went out */
 	struct timer timer;
-} probe;
+} probe = { .timer = { .fn = probe_timer_fn } };
 static u32 rng;
 
 /* xorshift32, seeded with our MAC and the time (RFC 5227 2.1.1 asks for a seed that differs
@@ -417,7 +448,6 @@ int arp_probe(struct net_device *dev, be32 addr, arp_probe_done_t done)
 		return -EINVAL;
 	if (probe.done)
 		return -EBUSY;
-	timer_setup(&probe.timer, probe_timer_fn);
 	probe.dev = dev;
 	probe.addr = addr;
 	probe.done = done;
@@ -449,6 +479,55 @@ static void probe_check(const struct net_device *dev, const struct arphdr_eth *a
 	printk("arp: probe of %s: in use by %s (RFC 5227 2.1.1)\n", inet_fmt(ip, probe.addr),
 	       mac_fmt(mac, ah->ar_sha));
 	probe_finish(true);
+}
+
+/* ---- RFC 5227 2.4: defending our address --------------------------------------------------- */
+
+static struct {
+	bool defended;          /* defended_ns is set */
+	u64 defended_ns;        /* our last defensive announcement */
+	bool said;              /* the claims since then were reported (one line per interval) */
+	void (*give_up)(be32 addr);
+} defence;
+
+void arp_set_conflict_handler(void (*handler)(be32 addr)) { defence.give_up = handler; }
+
+/* Someone else claims our address. Consumes nb: it becomes the defence when one is due. */
+static void arp_conflict(struct net_device *dev, struct netbuf *nb, struct arphdr_eth *ah)
+{
+	char ip[INET_ADDRSTRLEN], mac[18];
+	be32 addr = inet_addr();
+
+	arp_stats.rx_conflicts++;
+	inet_fmt(ip, addr);
+	mac_fmt(mac, ah->ar_sha);
+	if (!defence.defended || now_ns() - defence.defended_ns >= ARP_DEFEND_INTERVAL_NS) {
+		defence.defended = true;
+		defence.defended_ns = now_ns();
+		defence.said = false;
+		printk("arp: address conflict: %s claimed by %s; defending it (RFC 5227 2.4)\n", ip, mac);
+		/* one announcement (sender and target IP ours, target MAC zero), built in place */
+		netbuf_trim(nb, sizeof(*ah));
+		ah->ar_op = htons(ARPOP_REQUEST);
+		memcpy(ah->ar_sha, dev->mac, ETH_ALEN);
+		ah->ar_spa = addr;
+		memset(ah->ar_tha, 0, ETH_ALEN);
+		ah->ar_tpa = addr;
+		arp_stats.tx_defends++;
+		eth_output(dev, nb, eth_broadcast_addr, ETH_P_ARP);
+		return;
+	}
+	arp_stats.conflicts_undefended++;
+	netbuf_free(nb);
+	if (defence.said)
+		return;
+	defence.said = true;
+	printk("arp: address conflict: %s claimed by %s again within %llu s; %s\n", ip, mac,
+	       ARP_DEFEND_INTERVAL_NS / NSEC_PER_SEC,
+	       defence.give_up ? "giving it up (RFC 5227 2.4 (b))"
+			       : "keeping the address without defending it (RFC 5227 2.4 (c))");
+	if (defence.give_up)
+		defence.give_up(addr);
 }
 
 /* Check the fixed fields; returns the counter to bump when the packet is malformed. */
@@ -520,9 +599,13 @@ void arp_input(struct netbuf *nb)
 		netbuf_free(nb);
 		return;
 	}
-	if (ah->ar_spa == inet_addr()) { /* someone else claims our address */
-		arp_stats.rx_conflicts++;
-		netbuf_free(nb);
+	if (ah->ar_spa == inet_addr()) {
+		if (memcmp(ah->ar_sha, dev->mac, ETH_ALEN) != 0) {
+			arp_conflict(dev, nb, ah); /* someone else claims our address */
+		} else {
+			arp_stats.rx_looped++; /* our own packet came back */
+			netbuf_free(nb);
+		}
 		return;
 	}
 	for_us = ah->ar_tpa == inet_addr();
@@ -562,6 +645,8 @@ void arp_reset(void)
 	arp_probe_cancel();
 	probe.conflicts = 0;
 	probe.attempted = false;
+	memset(&defence, 0, sizeof(defence));
+	arp_announce_stop();
 	read_config();
 }
 

@@ -10,7 +10,8 @@
  * its next use re-confirms it with requests unicast to the known MAC (POLLING, RFC 1122
  * 2.3.2.1 "unicast poll"); only ARP_MAX_TRIES unanswered polls remove it.
  *
- * Address conflict detection, RFC 5227: arp_probe() below (2.1.1).
+ * Address conflict detection, RFC 5227: arp_probe() below (2.1.1); announcements
+ * (arp_announce, 2.3); defence of our address (2.4, arp_set_conflict_handler).
  */
 #ifndef NET_ARP_H
 #define NET_ARP_H
@@ -80,7 +81,7 @@ struct arp_entry {
 	X(tx_announces) X(tx_errors) X(resolve_queued) X(resolve_queue_full) X(resolve_failed)  \
 	X(resolve_cache_full) X(resolve_incomplete_limit) X(entries_expired) X(entries_evicted) \
 	X(link_down_dropped) X(tx_polls) X(reconfirmed) X(tx_probes) X(probes_clear)            \
-	X(probe_conflicts)
+	X(probe_conflicts) X(tx_defends) X(conflicts_undefended) X(rx_looped)
 struct arp_stats { ARP_STATS(NET_STAT_FIELD) };
 extern struct arp_stats arp_stats;
 
@@ -91,8 +92,14 @@ void arp_input(struct netbuf *nb);
  * MAC is known, otherwise after resolution. Consumes nb. 0 or a negative errno (-ENOBUFS:
  * the entry's queue or the cache is full, the packet was dropped and counted). */
 int arp_output(struct net_device *dev, struct netbuf *nb, be32 next_hop);
-/* Gratuitous ARP announcing our address (RFC 5227 3: a request with sender = target). */
+/* Announce our address (RFC 5227 2.3: ANNOUNCE_NUM ARP announcements, broadcast requests with
+ * sender IP = target IP = addr and a zero target MAC, ANNOUNCE_INTERVAL apart; section 3 calls
+ * this gratuitous ARP): the first now, the rest from a timer, each only while addr is still
+ * our address and the link up. A new call starts the sequence again. 0 or a negative errno
+ * for the first (-ENETDOWN: no device, link down or no address). */
 int arp_announce(struct net_device *dev, be32 addr);
+/* Send none of the announcements still to come (a test harness's fresh stack). */
+void arp_announce_stop(void);
 /*
  * RFC 5227 2.1.1: probe addr on dev before using it. After a random wait of up to PROBE_WAIT,
  * PROBE_NUM ARP probes (broadcast requests, sender IP 0.0.0.0, target IP addr) go out
@@ -114,6 +121,18 @@ int arp_probe(struct net_device *dev, be32 addr, arp_probe_done_t done);
 /* Stop the running probe, if any; its done() is not called. */
 void arp_probe_cancel(void);
 bool arp_probing(void);
+
+/*
+ * RFC 5227 2.4: an ARP packet from another MAC with our address as sender is a conflict
+ * (rx_conflicts). The first, and the first after DEFEND_INTERVAL since our last defence, gets
+ * one announcement (tx_defends, "arp: address conflict: A claimed by M; defending it"). One
+ * within DEFEND_INTERVAL of the defence (conflicts_undefended; one console line per interval):
+ * with no handler the address is kept and nothing sent, 2.4 (c), as for a static address;
+ * with a handler (the DHCP client, whose address may be given up) handler(addr) is called,
+ * once per interval, and should stop using the address, 2.4 (b). NULL removes the handler;
+ * inet_reset forgets it.
+ */
+void arp_set_conflict_handler(void (*handler)(be32 addr));
 
 /* The cached MAC for ip, if known (reachable, stale or polling). */
 bool arp_lookup(be32 ip, u8 mac[ETH_ALEN]);

@@ -166,6 +166,30 @@ static void inet_link_handler(struct net_device *dev, bool up)
 	dhcp_link_change(true);
 }
 
+/* acd=1: a static address is probed first (RFC 5227 2.1.1) and set only if nobody has it. */
+static be32 acd_mask, acd_gw;
+
+static void acd_probe_done(be32 addr, bool conflict)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (conflict)
+		printk("net: %s is in use on the link; no address (acd=1)\n", inet_fmt(ip, addr));
+	else
+		inet_set_address(addr, acd_mask, acd_gw, INET_SRC_STATIC);
+}
+
+static bool acd_probe_first(struct net_device *dev, be32 addr, be32 mask, be32 gw)
+{
+	const char *acd = cmdline_get("acd");
+
+	if (!acd || strcmp(acd, "1") != 0)
+		return false;
+	acd_mask = mask;
+	acd_gw = gw;
+	return arp_probe(dev, addr, acd_probe_done) == 0;
+}
+
 void inet_attach(struct net_device *dev, const char *ip, const char *gw)
 {
 	be32 addr, mask, gwaddr;
@@ -180,7 +204,7 @@ void inet_attach(struct net_device *dev, const char *ip, const char *gw)
 		return;
 	if (use_dhcp)
 		dhcp_start();
-	else
+	else if (!acd_probe_first(dev, addr, mask, gwaddr))
 		inet_set_address(addr, mask, gwaddr, INET_SRC_STATIC);
 }
 

@@ -80,7 +80,8 @@ void h_setup(const char *ip, const char *gw)
 	inet_reset();
 	h_cancel_all_timers(); /* forget any timer the last test left behind */
 	inet_attach(&h_dev, ip, gw);
-	h_clear_tx(); /* the gratuitous ARP of the attach */
+	arp_announce_stop(); /* the attach's announcements (RFC 5227 2.3): the first is sent, */
+	h_clear_tx();        /* and discarded here; the second would be due in 2 s */
 	inet_zero_stats();
 }
 

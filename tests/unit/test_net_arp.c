@@ -123,9 +123,13 @@ static void test_conflict_and_probe(void)
 	h_setup(NULL, NULL);
 	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
 	CHECK_EQ(arp_stats.rx_conflicts, 1);
+	CHECK_EQ(h_ntx, 1); /* defended (RFC 5227 2.4) */
+	CHECK_EQ(arp_stats.tx_defends, 1);
+	h_clear_tx();
 	/* an RFC 5227 probe (sender 0.0.0.0) for our address: answered, nothing cached */
 	h_inject(arp_pkt(ARPOP_REQUEST, host3_mac, 0, h_our_ip, NULL));
 	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(((const struct arphdr_eth *)(h_tx[0]->data + ETH_HLEN))->ar_op), ARPOP_REPLY);
 	CHECK(!arp_lookup(0, mac));
 	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
@@ -523,30 +527,193 @@ static void test_probe_on_point_to_point(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Frame i is an ARP announcement of addr (RFC 5227 2.3): a broadcast request from our MAC
+ * with sender and target IP addr and a zero target MAC. */
+static bool is_announcement(unsigned i, be32 addr)
+{
+	const struct arphdr_eth *g = (const void *)(h_tx[i]->data + ETH_HLEN);
+
+	return ntohs(h_eth(i)->h_proto) == ETH_P_ARP && eth_is_broadcast(h_eth(i)->h_dest) &&
+	       ntohs(g->ar_op) == ARPOP_REQUEST && memcmp(g->ar_sha, h_our_mac, 6) == 0 &&
+	       g->ar_spa == addr && g->ar_tpa == addr && memcmp(g->ar_tha, zero_mac, 6) == 0 &&
+	       h_len(i) == ETH_ZLEN;
+}
+
+/* ANNOUNCE_NUM announcements ANNOUNCE_INTERVAL apart (RFC 5227 2.3) when an address is set
+ * and whenever the link comes up; one that is due after the address changed or went, or
+ * while the link is down, is not sent. */
 static void test_gratuitous_on_address_and_link_up(void)
 {
-	const struct arphdr_eth *g;
+	be32 a20 = IPV4(10, 0, 2, 20);
 
 	h_setup(NULL, NULL);
-	inet_set_address(IPV4(10, 0, 2, 20), IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	inet_set_address(a20, IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
 	CHECK_EQ(h_ntx, 1);
-	g = (const void *)(h_tx[0]->data + ETH_HLEN);
-	CHECK(eth_is_broadcast(h_eth(0)->h_dest));
-	CHECK_EQ(ntohs(g->ar_op), ARPOP_REQUEST);
-	CHECK(g->ar_spa == IPV4(10, 0, 2, 20) && g->ar_tpa == IPV4(10, 0, 2, 20));
-	CHECK_MEM(g->ar_tha, zero_mac, 6);
+	CHECK(is_announcement(0, a20));
 	h_clear_tx();
+	h_advance_ns(ARP_ANNOUNCE_INTERVAL_NS - 1);
+	CHECK_EQ(h_ntx, 0);
+	h_advance_ns(1);
+	CHECK_EQ(h_ntx, 1);
+	CHECK(is_announcement(0, a20));
+	h_clear_tx();
+	h_advance_ns(60 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(arp_stats.tx_announces, ARP_ANNOUNCE_NUM);
 	h_dev.carrier = false;
 	netif_carrier_on(&h_dev);
 	CHECK_EQ(h_ntx, 1);
-	CHECK_EQ(arp_stats.tx_announces, 2);
+	CHECK(is_announcement(0, a20));
 	h_clear_tx();
+	h_advance_ns(ARP_ANNOUNCE_INTERVAL_NS);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(arp_stats.tx_announces, 2 * ARP_ANNOUNCE_NUM);
+	h_clear_tx();
+	/* a new address before the second announcement of the old: only the new is announced */
+	inet_set_address(h_our_ip, IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	inet_set_address(a20, IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	h_advance_ns(10 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 3);
+	CHECK(is_announcement(0, h_our_ip) && is_announcement(1, a20) && is_announcement(2, a20));
+	h_clear_tx();
+	/* the address gone, or the link down, before the second: not sent */
+	inet_set_address(h_our_ip, IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	inet_clear_address();
+	h_advance_ns(10 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 1);
+	h_clear_tx();
+	inet_set_address(h_our_ip, IPV4(255, 255, 255, 0), 0, INET_SRC_STATIC);
+	h_clear_tx();
+	h_dev.carrier = false;
+	h_advance_ns(10 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0);
+	h_dev.carrier = true;
 	/* link down flushes queued packets, counted */
 	send_udp(IPV4(10, 0, 2, 9), 2);
 	netif_carrier_off(&h_dev);
 	CHECK_EQ(arp_stats.link_down_dropped, 2);
 	CHECK_EQ(arp_announce(&h_dev, h_our_ip), -ENETDOWN);
 	h_dev.carrier = true;
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* ---- RFC 5227 2.4: defending our address ----------------------------------------------------- */
+
+static unsigned count_lines(const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = host_log; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Someone else claims our address (an ARP packet with our address as sender from another
+ * MAC): we defend with one announcement, built in the received buffer, and a message; another
+ * claim within DEFEND_INTERVAL of that defence is not answered (RFC 5227 2.4 (c): we cannot
+ * give a configured address up, so we keep it and log, at most once per interval), and after
+ * the interval we defend again. Every claim is counted. */
+static void test_defend_once_per_interval(void)
+{
+	struct netbuf *nb;
+
+	h_setup(NULL, NULL);
+	host_log_clear();
+	nb = arp_pkt(ARPOP_REQUEST, host3_mac, h_our_ip, IPV4(10, 0, 2, 2), NULL);
+	h_inject(nb);
+	CHECK_EQ(h_ntx, 1);
+	CHECK(h_tx[0] == nb); /* in place */
+	CHECK(is_announcement(0, h_our_ip));
+	CHECK_EQ(arp_stats.rx_conflicts, 1);
+	CHECK_EQ(arp_stats.tx_defends, 1);
+	CHECK_EQ(arp_stats.tx_announces, 0);
+	CHECK(strstr(host_log, "arp: address conflict: 10.0.2.15 claimed by 02:00:00:00:00:03; defending it (RFC 5227 2.4)"));
+	h_clear_tx();
+	host_log_clear();
+	h_advance_ns(ARP_DEFEND_INTERVAL_NS / 2);
+	for (unsigned i = 0; i < 1000; i++) /* a storm of claims: counted, one line */
+		h_inject(arp_pkt(i & 1 ? ARPOP_REPLY : ARPOP_REQUEST, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(arp_stats.rx_conflicts, 1001);
+	CHECK_EQ(arp_stats.conflicts_undefended, 1000);
+	CHECK_EQ(count_lines("arp: address conflict"), 1);
+	CHECK(strstr(host_log, "arp: address conflict: 10.0.2.15 claimed by 02:00:00:00:00:03 again within 10 s; "
+			       "keeping the address without defending it (RFC 5227 2.4 (c))"));
+	CHECK(inet_configured() && inet_addr() == h_our_ip);
+	h_advance_ns(ARP_DEFEND_INTERVAL_NS / 2 - 1);
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 0);
+	h_advance_ns(1); /* DEFEND_INTERVAL since the defence */
+	host_log_clear();
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 1);
+	CHECK(is_announcement(0, h_our_ip));
+	CHECK_EQ(arp_stats.tx_defends, 2);
+	CHECK(strstr(host_log, "defending it"));
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(arp_stats.conflicts_undefended, 1002);
+	CHECK(strstr(host_log, "keeping the address"));
+	/* no entry was made for the claimant, and the peer still gets our real MAC */
+	CHECK_EQ(arp_stats.rx_conflicts, 1004);
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 1);
+	CHECK_MEM(((const struct arphdr_eth *)(h_tx[0]->data + ETH_HLEN))->ar_sha, h_our_mac, 6);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Our own MAC with our address (our announcement come back) is no conflict; without an
+ * address there is nothing to defend. */
+static void test_own_packets_and_no_address_not_conflicts(void)
+{
+	u8 a[28];
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(eth_broadcast_addr, host3_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_our_mac, h_our_ip, zero_mac, h_our_ip)));
+	CHECK_EQ(arp_stats.rx_conflicts, 0);
+	CHECK_EQ(arp_stats.rx_looped, 1);
+	CHECK_EQ(h_ntx, 0);
+	inet_clear_address();
+	h_clear_tx();
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(arp_stats.rx_conflicts, 0);
+	CHECK_EQ(arp_stats.rx_unconfigured, 1);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static be32 gave_up;
+static void give_up(be32 addr) { gave_up = addr; }
+
+/* With a conflict handler (the DHCP client's): the second claim within DEFEND_INTERVAL goes to
+ * it, once per interval, as RFC 5227 2.4 (b) asks of a host that can give the address up. */
+static void test_conflict_handler_gives_up(void)
+{
+	h_setup(NULL, NULL);
+	arp_set_conflict_handler(give_up);
+	gave_up = 0;
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(gave_up, 0);
+	h_clear_tx();
+	host_log_clear();
+	h_advance_ns(NSEC_PER_SEC);
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(gave_up, h_our_ip);
+	CHECK(strstr(host_log, "again within 10 s; giving it up (RFC 5227 2.4 (b))"));
+	gave_up = 0;
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(gave_up, 0); /* once per interval */
+	CHECK_EQ(h_ntx, 0);
+	/* inet_reset forgets the handler */
+	h_setup(NULL, NULL);
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, h_our_ip, NULL));
+	CHECK_EQ(gave_up, 0);
 	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
 }
@@ -816,6 +983,73 @@ static void test_probe_waits_for_link(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Step from deadline to deadline while the probe runs (at most 20 s); probes for addr seen. */
+static unsigned probes_until_end(be32 addr)
+{
+	u64 end = host_now_ns + 20 * NSEC_PER_SEC;
+	unsigned n = 0;
+
+	while (arp_probing() && host_now_ns < end) {
+		h_clear_tx();
+		h_advance_ns(timers_next_ns() > host_now_ns ? timers_next_ns() - host_now_ns : 0);
+		for (unsigned i = 0; i < h_ntx; i++)
+			n += is_probe(i, addr);
+	}
+	return n;
+}
+
+/* acd=1: the static address is probed before it is set (RFC 5227 2.1.1), then announced;
+ * when someone has it, it is not set at all (a message, probe_conflicts). Without acd=1 the
+ * address is set at once, as before. */
+static void test_acd_static_address(void)
+{
+	h_set_cmdline("acd", "1");
+	host_log_clear();
+	h_setup(NULL, NULL);
+	CHECK(!inet_configured());
+	CHECK(arp_probing());
+	CHECK_EQ(probes_until_end(h_our_ip), ARP_PROBE_NUM);
+	CHECK(inet_configured());
+	CHECK_EQ(inet_addr(), h_our_ip);
+	CHECK_EQ(inet_if.mask, IPV4(255, 255, 255, 0));
+	CHECK_EQ(inet_if.gw, h_peer_ip);
+	CHECK_EQ(h_ntx, 1); /* the first announcement, with the end of the probe */
+	CHECK(is_announcement(0, h_our_ip));
+	CHECK_EQ(count_lines("net: ready ip=10.0.2.15 "), 1);
+	h_clear_tx();
+	h_advance_ns(ARP_ANNOUNCE_INTERVAL_NS);
+	CHECK_EQ(h_ntx, 1);
+	CHECK(is_announcement(0, h_our_ip));
+	h_clear_tx();
+	CHECK_EQ(arp_stats.probes_clear, 1);
+
+	host_log_clear();
+	h_setup("10.0.2.15/24", "none");
+	CHECK(arp_probing());
+	h_advance_ns(ARP_PROBE_WAIT_NS + ARP_PROBE_MIN_NS); /* one or two probes out */
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, IPV4(0, 0, 0, 0), NULL));
+	CHECK(!arp_probing());
+	CHECK(!inet_configured());
+	CHECK(strstr(host_log, "net: 10.0.2.15 is in use on the link; no address (acd=1)"));
+	CHECK(!strstr(host_log, "net: ready"));
+	CHECK_EQ(arp_stats.probe_conflicts, 1);
+	h_clear_tx();
+	h_advance_ns(60 * NSEC_PER_SEC);
+	CHECK_EQ(h_ntx, 0); /* no announcement, no more probes */
+	h_inject(arp_pkt(ARPOP_REQUEST, h_peer_mac, h_peer_ip, h_our_ip, NULL));
+	CHECK_EQ(h_ntx, 0); /* not ours: not answered */
+
+	h_set_cmdline("acd", "0");
+	h_setup(NULL, NULL);
+	CHECK(inet_configured());
+	CHECK(!arp_probing());
+	h_set_cmdline("acd", NULL);
+	h_setup(NULL, NULL);
+	CHECK(inet_configured());
+	CHECK(!arp_probing());
+	CHECK_EQ(h_leaked(), 0);
+}
+
 static void test_print_cache(void)
 {
 	h_setup(NULL, NULL);
@@ -850,11 +1084,15 @@ int main(void)
 	RUN(test_off_link_sender_not_cached);
 	RUN(test_probe_on_point_to_point);
 	RUN(test_gratuitous_on_address_and_link_up);
+	RUN(test_defend_once_per_interval);
+	RUN(test_own_packets_and_no_address_not_conflicts);
+	RUN(test_conflict_handler_gives_up);
 	RUN(test_print_cache);
 	RUN(test_probe_timing_and_packets);
 	RUN(test_probe_arguments_busy_cancel);
 	RUN(test_probe_conflicts);
 	RUN(test_probe_rate_limited_after_max_conflicts);
 	RUN(test_probe_waits_for_link);
+	RUN(test_acd_static_address);
 	return unit_summary("net_arp");
 }

@@ -338,6 +338,7 @@ static void vh_attach_stack(const char *ip, const char *gw)
 {
 	inet_reset();
 	inet_attach(&vh_vi()->dev, ip, gw);
+	arp_announce_stop(); /* the first announcement is sent; its second (RFC 5227 2.3) is not */
 }
 
 static unsigned vh_hdr_len(void)
