@@ -142,8 +142,8 @@ def become_subreaper():
         pass
 
 
-def descendants(pid):
-    """pid's children, grandchildren, ... as they stand in /proc now."""
+def process_children():
+    """{pid: [its children's pids]} as /proc stands now."""
     children = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -155,6 +155,12 @@ def descendants(pid):
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def descendants(pid):
+    """pid's children, grandchildren, ... as they stand in /proc now."""
+    children = process_children()
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):

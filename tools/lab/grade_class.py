@@ -125,6 +125,21 @@ class Runner:
         self.make_jobs = jobs_per_submission
         self.grade_args = grade_args
         self.user = user  # None: as we are
+        self.workers = set()  # PIDs of the gradings running now
+        self.lock = threading.Lock()
+
+    def sweep(self):
+        """Kill what a finished grading left behind. Each grade.py is the subreaper of what
+        it starts, so a process it leaves when it ends (a student's daemon, say) comes to us,
+        a subreaper too: any child of ours that is not a running grading is such a leftover."""
+        with self.lock:
+            for pid in grade.process_children().get(os.getpid(), []):
+                if pid not in self.workers:
+                    grade.kill_tree(pid)
+                    try:
+                        os.waitpid(pid, 0)  # ours to reap
+                    except ChildProcessError:
+                        pass
 
     def command(self, tree):
         """grade.py inside the scratch tree, in a user namespace of its own, as self.user."""
@@ -139,7 +154,7 @@ class Runner:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("VNET_", "GRADE_", "PYTEST")) and k not in ("FULL", "MAKEFLAGS", "MFLAGS",
                                                                                  "MAKELEVEL")}
-        env.update(VNET_USERNS="1", HOME=str(scratch), TMPDIR=str(scratch))
+        env.update(VNET_USERNS="1", HOME=str(scratch))
         if os.environ.get("VNET_NET") == "socket" and os.environ.get("VNET_NET_WHY"):
             env.update(VNET_NET="socket", VNET_NET_WHY=os.environ["VNET_NET_WHY"])  # asked for: keep it
         return env
@@ -169,18 +184,27 @@ class Runner:
         limit = self.budget + BUDGET_GRACE
         start = time.monotonic()
         with open(log_path, "wb") as logf:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE if echo else logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            with self.lock:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE if echo else logf, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+                self.workers.add(proc.pid)
+            copier = threading.Thread(target=copy_out, args=(proc.stdout, logf), daemon=True)
             if echo:
-                threading.Thread(target=copy_out, args=(proc.stdout, logf), daemon=True).start()
+                copier.start()
             try:
                 status = proc.wait(limit)
             except subprocess.TimeoutExpired:
                 grade.kill_tree(proc.pid)
                 proc.wait()
                 status = None
-                logf.write(f"\ngrade: killed after {limit} s (budget {self.budget} s)\n".encode())
+            with self.lock:
+                self.workers.discard(proc.pid)
+            self.sweep()
+            if echo:
+                copier.join(10)
+            if status is None:
+                logf.write(f"\ngrade: killed after {limit:g} s (budget {self.budget:g} s)\n".encode())
         return status, time.monotonic() - start
 
     def result(self, path, status, log_path):
@@ -232,6 +256,8 @@ def grade_class(runner, submissions, out, jobs, only):
         if unknown:
             sys.exit(f"grade-class: no submission named {', '.join(sorted(unknown))} in {submissions}")
     todo = [n for n in names if not only or n in only]
+    jobs = max(1, min(jobs, len(todo)))
+    runner.make_jobs = max(1, cpus() // jobs)
     out.mkdir(parents=True, exist_ok=True)
     docs = {}
     for n in names:  # a regrade of some keeps the others' results in the CSV
@@ -239,7 +265,7 @@ def grade_class(runner, submissions, out, jobs, only):
             docs[n] = json.loads((out / f"{n}.json").read_text())
     lock = threading.Lock()
     start = time.monotonic()
-    print(f"grade-class: {len(todo)} submissions, {jobs} at a time, at most {runner.budget:g} s each "
+    print(f"grade-class: {len(todo)} submission(s), {jobs} at a time, at most {runner.budget:g} s each "
           f"(+{BUDGET_GRACE} s grace): at most {-(-len(todo) // jobs) * (runner.budget + BUDGET_GRACE):.0f} s",
           flush=True)
 
@@ -277,7 +303,10 @@ def main():
     if really_root():
         name = os.environ.get("GRADE_USER", "nobody")
         if name != "root":
-            user = pwd.getpwnam(name)
+            try:
+                user = pwd.getpwnam(name)
+            except KeyError:
+                sys.exit(f"grade: GRADE_USER={name}: no such account (GRADE_USER=root grades as root)")
     grade.become_subreaper()
     extra = shlex.split(args.grade_args)
     if args.submission:
@@ -298,9 +327,8 @@ def main():
         return 0 if doc["total"] == doc["full"] else 1
     if not args.submissions or not args.submissions.is_dir():
         sys.exit("grade-class: SUBMISSIONS must be a directory of submissions")
-    jobs = max(1, min(args.jobs, cpus()))
-    runner = Runner(args.budget, max(1, cpus() // jobs), extra, user)
-    grade_class(runner, args.submissions, args.out, jobs, args.only)
+    runner = Runner(args.budget, 1, extra, user)
+    grade_class(runner, args.submissions, args.out, min(args.jobs, cpus()), args.only)
     return 0
 
 
