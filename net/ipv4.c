@@ -3,9 +3,12 @@
  * must check).
  *
  * Receive validates in the order the header is read: length, version, IHL, total length
- * against the frame (link padding is trimmed), header checksum; then drops fragments
- * (no reassembly, counted), martian sources, and destinations that are not ours. Options are
- * skipped by pulling the whole IHL. Transmit builds a fresh 20-byte header in the headroom.
+ * against the frame (link padding is trimmed), header checksum; then sets fragments aside
+ * for reassembly (net/ipv4_frag.c; the whole datagram comes back through the same checks),
+ * drops martian sources and destinations that are not ours. TTL is not checked: RFC 1122
+ * 3.2.1.7 forbids a host to discard a datagram because its TTL is below 2. Options are
+ * skipped by pulling the whole IHL. Transmit builds a fresh 20-byte header in the headroom,
+ * or, for a datagram larger than the MTU, copies it into fragments (RFC 791 3.2).
  */
 #include "kernel/errno.h"
 #include "kernel/string.h"
@@ -16,12 +19,14 @@
 #include "net/inet.h"
 #include "net/inet_addr.h"
 #include "net/ipv4.h"
+#include "net/ipv4_frag.h"
 #include "net/udp.h"
 
 struct ipv4_stats ipv4_stats;
 #define IPV4_STAT(f) NET_STAT(struct ipv4_stats, f)
 static const struct net_stat_desc ipv4_stat_desc[] = { IPV4_STATS(IPV4_STAT) };
 static u16 next_id;
+_Static_assert(IP_DEFAULT_TTL > 0, "RFC 1122 3.2.1.7: a host MUST NOT send a datagram with TTL 0");
 
 static void ip_drop(struct netbuf *nb, u64 *counter)
 {
@@ -74,22 +79,41 @@ static u64 *ip_validate(struct netbuf *nb, const struct iphdr *ip)
 	/* LAB:END */
 }
 
+/* Why a datagram to this destination is not for us (the counter), or NULL. */
+static u64 *ip_dest_refused(const struct iphdr *ip)
+{
+	if (ipv4_is_multicast(ip->daddr))
+		return &ipv4_stats.rx_multicast;
+	if (classify_dest(ip->daddr) == IP_DEST_OTHER)
+		return &ipv4_stats.rx_not_for_us;
+	return NULL;
+}
+
 void ipv4_input(struct netbuf *nb)
 {
 	struct iphdr *ip = (void *)nb->data;
 	u64 *bad = ip_validate(nb, ip);
 
 	ipv4_stats.rx_packets++;
+	/* ip_validate names a fragment by its counter: a sound header, set aside for reassembly
+	 * when it is for us. The whole datagram, if this completed it, is checked again (its
+	 * source too) and goes on from here. */
+	if (bad == &ipv4_stats.rx_fragments) {
+		bad = ip_dest_refused(ip);
+		if (!bad) {
+			ipv4_stats.rx_fragments++;
+			netbuf_trim(nb, ntohs(ip->tot_len)); /* Ethernet padding is not data */
+			nb = ipv4_frag_input(nb);
+			if (!nb)
+				return;
+			ip = (void *)nb->data;
+			bad = ip_validate(nb, ip);
+		}
+	}
+	if (!bad)
+		bad = ip_dest_refused(ip);
 	if (bad) {
 		ip_drop(nb, bad);
-		return;
-	}
-	if (ipv4_is_multicast(ip->daddr)) {
-		ip_drop(nb, &ipv4_stats.rx_multicast);
-		return;
-	}
-	if (classify_dest(ip->daddr) == IP_DEST_OTHER) {
-		ip_drop(nb, &ipv4_stats.rx_not_for_us);
 		return;
 	}
 	netbuf_trim(nb, ntohs(ip->tot_len)); /* Ethernet padding is not data */
@@ -137,13 +161,16 @@ int ipv4_route(be32 daddr, be32 *next_hop)
 	return 0;
 }
 
-static void ip_build_header(struct iphdr *ip, unsigned tot_len, be32 saddr, be32 daddr, u8 protocol)
+/* frag_off: MF and the offset in 8-byte blocks of a fragment, 0 for a whole datagram. DF is
+ * never set: a router with a smaller MTU fragments rather than drops (docs/network.md). */
+static void ip_build_header(struct iphdr *ip, unsigned tot_len, be32 saddr, be32 daddr, u8 protocol, u16 id,
+			    u16 frag_off)
 {
 	ip->ver_ihl = 0x45;
 	ip->tos = 0;
 	ip->tot_len = htons((u16)tot_len);
-	ip->id = htons(next_id++);
-	ip->frag_off = htons(IP_DF); /* we never fragment: sizes are checked against the MTU */
+	ip->id = htons(id);
+	ip->frag_off = htons(frag_off);
 	ip->ttl = IP_DEFAULT_TTL;
 	ip->protocol = protocol;
 	ip->check = 0;
@@ -159,7 +186,7 @@ static int ip_output_check(struct netbuf *nb, be32 saddr, be32 daddr)
 
 	if (!dev)
 		return -ENETDOWN;
-	if (netbuf_len(nb) > dev->mtu - IPV4_HLEN) {
+	if (netbuf_len(nb) > IP_MAX_TOTAL - IPV4_HLEN) {
 		ipv4_stats.tx_too_big++;
 		return -EMSGSIZE;
 	}
@@ -173,6 +200,67 @@ static int ip_output_check(struct netbuf *nb, be32 saddr, be32 daddr)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int ip_send(struct net_device *dev, struct netbuf *nb, be32 next_hop)
+{
+	if (next_hop == INADDR_BROADCAST_BE)
+		return eth_output(dev, nb, eth_broadcast_addr, ETH_P_IP);
+	return arp_output(dev, nb, next_hop);
+}
+
+/* RFC 791 3.2's fragmentation procedure, done by copying: nb's data in pieces of as many
+ * whole 8-byte blocks as the MTU (and a pool buffer) holds, each in a pool buffer with its
+ * own header -- one id, the offset, MF on all but the last. Every buffer is taken before any
+ * is sent, so a pool that runs dry drops the datagram whole and nothing useless goes out.
+ * One piece (no MF, offset 0) when nb fits but is not the pool's. Consumes nb. */
+static int ip_output_copies(struct net_device *dev, struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol,
+			    be32 next_hop)
+{
+	unsigned len = netbuf_len(nb), step = (dev->mtu - IPV4_HLEN) & ~7u, pieces, off = 0;
+	struct netbuf_queue q;
+	struct netbuf *f;
+	u16 id = next_id++;
+	int err = 0;
+
+	step = MIN(step, (netbuf_buf_size() - NETBUF_HEADROOM) & ~7u);
+	if (step == 0 || dev->mtu < IPV4_HLEN) { /* no device we attach to has so small an MTU */
+		ip_drop(nb, &ipv4_stats.tx_too_big);
+		return -EMSGSIZE;
+	}
+	pieces = len ? (len + step - 1) / step : 1;
+	netbuf_queue_init(&q, pieces);
+	do {
+		unsigned n = MIN(step, len - off);
+		struct iphdr *ip;
+		u8 *p;
+
+		f = netbuf_alloc();
+		p = f ? netbuf_put(f, n) : NULL;
+		if (!p) {
+			netbuf_free(f);
+			netbuf_queue_purge(&q);
+			ip_drop(nb, &ipv4_stats.tx_frag_no_buffers);
+			return -ENOBUFS;
+		}
+		memcpy(p, nb->data + off, n);
+		ip = netbuf_push(f, IPV4_HLEN);
+		ip_build_header(ip, IPV4_HLEN + n, saddr, daddr, protocol, id,
+				(u16)((off + n < len ? IP_MF : 0) | off / 8));
+		netbuf_enqueue(&q, f);
+		off += n;
+	} while (off < len);
+	netbuf_free(nb);
+	ipv4_stats.tx_packets++;
+	if (pieces > 1)
+		ipv4_stats.tx_fragments += pieces;
+	while ((f = netbuf_dequeue(&q))) {
+		int e = ip_send(dev, f, next_hop);
+
+		if (e && !err)
+			err = e;
+	}
+	return err;
 }
 
 int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
@@ -191,16 +279,18 @@ int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
 		netbuf_free(nb);
 		return err;
 	}
+	/* Larger than the MTU, or memory that is not the pool's (a reassembly slot, which must
+	 * come back now and never reach the device): sent as copies. */
+	if (netbuf_len(nb) > dev->mtu - IPV4_HLEN || nb->release)
+		return ip_output_copies(dev, nb, saddr, daddr, protocol, next_hop);
 	ip = netbuf_push(nb, IPV4_HLEN);
 	if (!ip) {
 		ip_drop(nb, &ipv4_stats.tx_no_headroom);
 		return -ENOBUFS;
 	}
-	ip_build_header(ip, netbuf_len(nb), saddr, daddr, protocol);
+	ip_build_header(ip, netbuf_len(nb), saddr, daddr, protocol, next_id++, 0);
 	ipv4_stats.tx_packets++;
-	if (next_hop == INADDR_BROADCAST_BE)
-		return eth_output(dev, nb, eth_broadcast_addr, ETH_P_IP);
-	return arp_output(dev, nb, next_hop);
+	return ip_send(dev, nb, next_hop);
 }
 
 void ipv4_print_stats(void)
@@ -209,4 +299,8 @@ void ipv4_print_stats(void)
 }
 
 void ipv4_zero_stats(void) { memset(&ipv4_stats, 0, sizeof(ipv4_stats)); }
-void ipv4_reset(void) { next_id = 0; }
+void ipv4_reset(void)
+{
+	next_id = 0;
+	ipv4_frag_reset();
+}

@@ -2,8 +2,9 @@
  * net/ipv4.h - the Internet Protocol, version 4 (RFC 791, host requirements of RFC 1122
  * section 3): header, receive validation and demultiplexing, output with routing.
  *
- * A host, not a router: no forwarding. Fragments are not reassembled: every fragment is
- * dropped and counted (docs/network.md says why). Options are accepted and skipped.
+ * A host, not a router: no forwarding. Fragments are reassembled (net/ipv4_frag.h) and
+ * datagrams larger than the MTU are sent in fragments; DF is never set, so routers may
+ * fragment too (docs/network.md says why). Options are accepted and skipped.
  */
 #ifndef NET_IPV4_H
 #define NET_IPV4_H
@@ -18,7 +19,8 @@
 #define IP_DF 0x4000      /* flags/fragment-offset field: don't fragment */
 #define IP_MF 0x2000      /* more fragments */
 #define IP_OFFSET 0x1fff  /* fragment offset, in 8-byte units */
-#define IP_DEFAULT_TTL 64 /* RFC 1700 recommends 64 */
+#define IP_DEFAULT_TTL 64 /* RFC 1700 recommends 64; RFC 1122 3.2.1.7: never 0 on a send */
+#define IP_MAX_TOTAL 65535 /* the total length field's limit */
 #define IPV4_HLEN 20      /* without options */
 #define IPV4_MAX_HLEN 60
 
@@ -54,8 +56,11 @@ enum ip_dest {
 #define IPV4_STATS(X)                                                                         \
 	X(rx_packets) X(rx_delivered) X(rx_runt) X(rx_bad_version) X(rx_bad_ihl) X(rx_bad_len)  \
 	X(rx_truncated) X(rx_bad_csum) X(rx_fragments) X(rx_bad_source) X(rx_not_for_us)        \
-	X(rx_multicast) X(rx_unknown_proto) X(tx_packets) X(tx_no_route) X(tx_too_big)          \
-	X(tx_no_headroom) X(tx_no_source) X(tx_bad_dest)
+	X(rx_multicast) X(rx_unknown_proto) X(rx_frag_reassembled) X(rx_frag_duplicate)         \
+	X(rx_frag_overlap) X(rx_frag_bad_len) X(rx_frag_tiny) X(rx_frag_short_first)             \
+	X(rx_frag_too_big) X(rx_frag_bad_end) X(rx_frag_after_drop) X(rx_frag_timeout)           \
+	X(rx_frag_evicted) X(rx_frag_no_slot) X(tx_packets) X(tx_no_route) X(tx_too_big)        \
+	X(tx_no_headroom) X(tx_no_source) X(tx_bad_dest) X(tx_fragments) X(tx_frag_no_buffers)
 struct ipv4_stats { IPV4_STATS(NET_STAT_FIELD) };
 extern struct ipv4_stats ipv4_stats;
 
@@ -64,11 +69,14 @@ extern struct ipv4_stats ipv4_stats;
 void ipv4_input(struct netbuf *nb);
 enum ip_dest ipv4_rx_dest(const struct netbuf *nb);
 
-/* Prepend an IPv4 header (no options, TTL 64, DF, the next ID) in front of nb->data and
- * send: broadcast destinations straight to the broadcast MAC, others through ARP to the
- * destination (on-link) or the gateway. saddr is normally inet_addr(); 0 is allowed only
- * for the limited broadcast (a DHCP client without an address). Consumes nb. Returns 0 or
- * -ENETUNREACH (no route), -EMSGSIZE (larger than the MTU), -ENETDOWN, -EINVAL, -ENOBUFS. */
+/* Prepend an IPv4 header (no options, TTL 64, DF clear, the next ID) in front of nb->data
+ * and send: broadcast destinations straight to the broadcast MAC, others through ARP to the
+ * destination (on-link) or the gateway. A datagram larger than the MTU leaves in fragments
+ * (RFC 791 3.2), copied into pool buffers, each a multiple of 8 bytes but the last; so does a
+ * buffer that is not the pool's (a reassembly slot: its copy goes out, the slot comes back at
+ * once). saddr is normally inet_addr(); 0 is allowed only for the limited broadcast (a DHCP
+ * client without an address). Consumes nb. Returns 0 or -ENETUNREACH (no route), -EMSGSIZE
+ * (more than IP_MAX_TOTAL), -ENETDOWN, -EINVAL, -ENOBUFS (no buffer: nothing was sent). */
 int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol);
 /* Route: the next hop for daddr, or -ENETUNREACH. Broadcasts give INADDR_BROADCAST_BE. */
 int ipv4_route(be32 daddr, be32 *next_hop);

@@ -132,6 +132,10 @@ void netbuf_free(struct netbuf *nb)
 {
 	if (!nb)
 		return;
+	if (nb->release) { /* not the pool's: its owner takes it back */
+		nb->release(nb);
+		return;
+	}
 	if (nb < pool || nb >= pool + stats.total || !nb->in_use) {
 		stats.bad_frees++;
 		return;

@@ -36,6 +36,10 @@ struct netbuf {
 	bool link_multicast;       /* received in a frame to a group MAC, broadcast or multicast
 				    * (set by the Ethernet layer): RFC 1122 3.2.2 forbids an ICMP
 				    * error about it, 3.3.6 an answer */
+	/* NULL for the pool's buffers. A buffer whose memory is someone else's (an IPv4
+	 * reassembly slot, net/ipv4_frag.c) sets it: netbuf_free calls it instead of returning
+	 * the buffer to the pool, and the pool never counts such a buffer. */
+	void (*release)(struct netbuf *nb);
 };
 
 static inline unsigned netbuf_len(const struct netbuf *nb) { return (unsigned)(nb->tail - nb->data); }
@@ -67,6 +71,7 @@ void netbuf_pool_set_max(unsigned max);
 
 /* A buffer with NETBUF_HEADROOM reserved and no data; NULL when the pool is empty (counted). */
 struct netbuf *netbuf_alloc(void);
+/* Back to the pool; a buffer with a release function goes to it instead (see struct netbuf). */
 void netbuf_free(struct netbuf *nb);
 
 struct netbuf_stats {

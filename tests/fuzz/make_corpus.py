@@ -33,9 +33,9 @@ def eth(dst, typ, payload, src=PEER_MAC):
     return dst + src + struct.pack("!H", typ) + payload
 
 
-def ipv4(proto, payload, src=PEER_IP, dst=OUR_IP, options=b"", frag=0x4000):
+def ipv4(proto, payload, src=PEER_IP, dst=OUR_IP, options=b"", frag=0x4000, ident=1):
     ihl = 5 + len(options) // 4
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(payload), 1, frag, 64, proto, 0, src, dst)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(payload), ident, frag, 64, proto, 0, src, dst)
     hdr += options
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     return hdr + payload
@@ -67,6 +67,16 @@ def dhcp(msgtype, yiaddr, extra=b"", file=b"", sname=b""):
     return eth(BCAST, 0x0800, ipv4(17, udp(67, 68, msg, dst=b"\xff" * 4), dst=b"\xff" * 4))
 
 
+def fragments(proto, data, step, ident, order=None):
+    """The frames of data (a UDP or ICMP message) cut into pieces of step bytes (RFC 791 3.2:
+    a multiple of 8, MF on all but the last), in the given order of piece numbers."""
+    pieces = [(off, data[off:off + step]) for off in range(0, len(data), step)]
+    order = range(len(pieces)) if order is None else order
+    return [eth(OUR_MAC, 0x0800, ipv4(proto, pieces[i][1], ident=ident,
+                                      frag=(0x2000 if i < len(pieces) - 1 else 0) | pieces[i][0] // 8))
+            for i in order]
+
+
 def rec(frame):
     return struct.pack("!H", len(frame)) + frame
 
@@ -89,6 +99,20 @@ def seeds():
     yield "arp_reply_flush", b"\0" + rec(echo) + rec(eth(OUR_MAC, 0x0806, arp(2, PEER_MAC, PEER_IP, OUR_MAC, OUR_IP)))
     yield "ip_options", b"\x02" + rec(eth(OUR_MAC, 0x0800, ipv4(17, udp(1, 7, b"opt"), options=b"\x01\x01\x01\x00")))
     yield "ip_fragment", b"\x02" + rec(eth(OUR_MAC, 0x0800, ipv4(17, udp(1, 7, b"frag"), frag=0x2000)))
+    # fragments (fuzz_net's inputs are cut at 4096 bytes by tests/fuzz/run.sh: small datagrams)
+    big_echo = udp(40000, 7, bytes(i * 7 & 0xFF for i in range(2500)))
+    big_ping = icmp_echo(0x77, 2, bytes(range(256)) * 12)
+    echo = udp(40000, 7, bytes(i * 3 & 0xFF for i in range(600)))
+    yield "ip_frag_udp_echo", b"\x02" + b"".join(rec(f) for f in fragments(17, big_echo, 1480, 0x100))
+    yield "ip_frag_ping_reverse", b"\x02" + b"".join(rec(f) for f in fragments(1, big_ping, 1480, 0x101, [2, 1, 0]))
+    yield "ip_frag_small_pieces", b"\x02" + b"".join(rec(f) for f in fragments(17, echo[:400], 48, 0x102))
+    over = fragments(17, echo, 256, 0x103) + fragments(17, echo, 248, 0x103)
+    dup = fragments(17, echo, 256, 0x104, [0, 0, 1, 1, 2])
+    tiny = fragments(17, echo, 8, 0x105, range(8))
+    yield "ip_frag_overlap_dup_tiny", b"\x02" + b"".join(rec(f) for f in over + dup + tiny)
+    lone = [fragments(17, echo, 256, 0x200 + i, [0])[0] for i in range(6)]
+    yield "ip_frag_evict_timeout", (b"\x02" + b"".join(rec(f) for f in lone) + wait(61000) +
+                                    b"".join(rec(f) for f in fragments(17, echo, 256, 0x205, [1, 2])))
     yield "ip_unknown_proto", b"\x02" + rec(eth(OUR_MAC, 0x0800, ipv4(6, b"\0" * 20)))
     yield "eth_misc", b"\0" + rec(eth(OUR_MAC, 0x86DD, b"\0" * 40)) + rec(eth(bytes.fromhex("01005e000001"), 0x0800, b""))
     offer = dhcp(2, OUR_IP)

@@ -364,15 +364,24 @@ def test_ipv4_every_header_field_lie(h):
 
 
 def test_ipv4_fragments_tiny_overlapping_never_completed(h):
-    big = IP(src=HOST_IP, dst=GUEST_IP, id=0x4242) / UDP(sport=5555, dport=7) / Raw(bytes(range(256)) * 12)
-    frags = fragment(big, fragsize=8) + fragment(big, fragsize=512)
-    # overlapping pieces of one datagram, and first pieces of many that never complete
+    """Reassembly's rules on the wire (docs/network.md, "Fragments"): a datagram in 8-byte
+    pieces is dropped at its first (tiny: no 68-byte MTU cuts so small) and the rest of it
+    with it; one piece overlapping another drops its datagram, and its later pieces too
+    (RFC 5722's rule); 100 first pieces that never complete hold the 4 slots in turn, each
+    new one evicting the oldest. Nothing of these is delivered; a well-formed datagram sent
+    among them, in 512-byte pieces, is."""
+    big = lambda ident, dport: (IP(src=HOST_IP, dst=GUEST_IP, id=ident) / UDP(sport=5555, dport=dport)  # noqa: E731
+                                / Raw(bytes(range(256)) * 12))
+    tiny = fragment(big(0x4242, 7), fragsize=8)
+    good = fragment(big(0x4343, 9), fragsize=512)
     over = [IP(src=HOST_IP, dst=GUEST_IP, id=0x77, flags="MF", frag=off, proto=17) / Raw(b"O" * 64)
             for off in (0, 4, 2, 6, 0)]
-    lone = [IP(src=HOST_IP, dst=GUEST_IP, id=1000 + i, flags="MF", proto=17) / Raw(b"L" * 32) for i in range(100)]
-    frames = [h.eth(type=0x0800) / f for f in frags + over + lone]
+    lone = [IP(src=HOST_IP, dst=GUEST_IP, id=1000 + i, flags="MF", proto=17) / Raw(b"L" * 64) for i in range(100)]
+    frames = [h.eth(type=0x0800) / f for f in tiny + good + over + lone]
     vals = run_group(h, frames)
-    expect(vals, ip__rx_fragments=len(frames), ip__rx_delivered=0, udp__echo_packets=0)
+    expect(vals, ip__rx_fragments=len(frames), ip__rx_frag_tiny=1, ip__rx_frag_overlap=1,
+           ip__rx_frag_after_drop=len(tiny) - 1 + len(over) - 2, ip__rx_frag_evicted=len(lone) - 4,
+           ip__rx_frag_reassembled=1, ip__rx_delivered=1, udp__discard_packets=1, udp__echo_packets=0)
     h.alive()
 
 

@@ -75,6 +75,9 @@ static void test_header_drops(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* A fragment is not delivered on its own: it goes to reassembly (test_net_ipfrag.c); these
+ * two never complete a datagram (the first is not a multiple of 8 bytes long, the second has
+ * no first part). DF alone is not a fragment. */
 static void test_fragments_dropped(void)
 {
 	struct iphdr *ip = (void *)pkt;
@@ -268,7 +271,7 @@ static void test_output_header_fields(void)
 	ip = h_ip(0);
 	CHECK_EQ(ip->ver_ihl, 0x45);
 	CHECK_EQ(ntohs(ip->tot_len), 31);
-	CHECK_EQ(ntohs(ip->frag_off), IP_DF);
+	CHECK_EQ(ntohs(ip->frag_off), 0); /* DF clear: routers may fragment (docs/network.md) */
 	CHECK_EQ(ip->ttl, 64);
 	CHECK_EQ(ip->protocol, IPPROTO_UDP);
 	CHECK_EQ(ip->saddr, h_our_ip);
@@ -317,10 +320,13 @@ static void test_output_refusals(void)
 	struct netbuf *nb;
 
 	h_setup(NULL, NULL);
+	/* larger than the MTU is no refusal: it leaves in two fragments (test_net_ipfrag.c) */
 	nb = netbuf_alloc();
 	netbuf_put(nb, 1481);
-	CHECK_EQ(ipv4_output(nb, h_our_ip, h_peer_ip, IPPROTO_UDP), -EMSGSIZE);
-	CHECK_EQ(ipv4_stats.tx_too_big, 1);
+	CHECK_EQ(ipv4_output(nb, h_our_ip, INADDR_BROADCAST_BE, IPPROTO_UDP), 0);
+	CHECK_EQ(h_ntx, 2);
+	CHECK_EQ(ipv4_stats.tx_too_big, 0);
+	h_clear_tx();
 	be32 bad_dst[] = { 0, IPV4(127, 0, 0, 1), IPV4(224, 0, 0, 1), IPV4(240, 0, 0, 1), IPV4(10, 0, 2, 15) };
 	for (unsigned i = 0; i < ARRAY_SIZE(bad_dst); i++) {
 		nb = netbuf_alloc();
@@ -341,6 +347,44 @@ static void test_output_refusals(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* RFC 1122 3.2.1.7: a host MUST NOT discard a datagram just because its TTL is below 2, and
+ * MUST NOT send one with TTL 0: TTL 0 and 1 are delivered and answered, and everything we
+ * send carries IP_DEFAULT_TTL (fragments too: test_net_ipfrag.c). */
+static void test_ttl_below_two_accepted(void)
+{
+	static u8 big[1000];
+	u8 seg[64];
+	struct iphdr *ip = (void *)pkt;
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, pkt,
+			 h_arp(pkt, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	for (u8 ttl = 0; ttl < 2; ttl++) {
+		n = h_udp(seg, h_peer_ip, h_our_ip, 4321, UDP_PORT_ECHO, "ttl", 3, true);
+		h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
+		ip->ttl = ttl;
+		fix_csum();
+		inject_pkt(IPV4_HLEN + n);
+		n = h_icmp_echo(seg, ICMP_ECHO, 1, ttl, "ttl", 3);
+		h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_ICMP, seg, n);
+		ip->ttl = ttl;
+		fix_csum();
+		inject_pkt(IPV4_HLEN + n);
+	}
+	CHECK_EQ(ipv4_stats.rx_delivered, 4);
+	CHECK_EQ(udp_stats.echo_packets, 2);
+	CHECK_EQ(icmp_stats.tx_echo_replies, 2);
+	CHECK_EQ(udp_sendto(h_peer_ip, 1000, 2000, big, 1000), 0);
+	CHECK_EQ(icmp_send_echo(h_peer_ip, 1, 1, 1000), 0);
+	CHECK_EQ(h_ntx, 6);
+	for (unsigned i = 0; i < h_ntx; i++)
+		CHECK_EQ(h_ip(i)->ttl, IP_DEFAULT_TTL);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_delivers_valid);
@@ -355,5 +399,6 @@ int main(void)
 	RUN(test_output_header_fields);
 	RUN(test_routing);
 	RUN(test_output_refusals);
+	RUN(test_ttl_below_two_accepted);
 	return unit_summary("net_ipv4");
 }
