@@ -7,9 +7,19 @@
  * lease's end (give the address up, start over).
  *
  * Transactions (4.1, table 5): one xid for the DISCOVERs and REQUESTs of an acquisition, a
- * new one for each renewal and each rebinding; retransmissions keep theirs. 'secs' counts
- * from the start of the acquisition or renewal (section 2, table 1); a REQUEST answering an
- * OFFER repeats the DISCOVER's (3.1 step 3).
+ * new one for each renewal, each rebinding, each INIT-REBOOT and each RELEASE;
+ * retransmissions keep theirs. 'secs' counts from the start of the acquisition or renewal
+ * (section 2, table 1); a REQUEST answering an OFFER repeats the DISCOVER's (3.1 step 3).
+ *
+ * A new address is not used at once: an ACK in REQUESTING moves to CHECKING, where net/arp.c
+ * probes the address (RFC 5227 2.1.1, 4 to 7 s); only when nobody claims it is it set. If
+ * someone does, a DHCPDECLINE goes to the server and the client starts over after 10 s (RFC
+ * 2131 3.1 step 5, 4.4.1). Renewals and INIT-REBOOT keep an address already in use: no probe.
+ *
+ * The link coming back with a lease still valid starts INIT-REBOOT (3.2, 3.7, 4.4.2): the
+ * address stays in use while a broadcast REQUEST asks to keep it; an ACK binds again, a NAK
+ * starts over, no answer keeps the lease until it ends (3.2 step 3). dhcp_release() sends
+ * DHCPRELEASE to the server (4.4.6) and gives the address up.
  *
  * Everything a server sends is checked before use: the fixed fields (op, htype, hlen, xid,
  * our MAC in chaddr), the magic cookie, every option's length against the space left, the
@@ -19,6 +29,7 @@
 #include "kernel/errno.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "net/arp.h"
 #include "net/dhcp.h"
 #include "net/inet.h"
 #include "net/inet_addr.h"
@@ -160,10 +171,13 @@ static u8 *opt_put(u8 *p, u8 code, u8 len, const void *val)
 	return p + 2 + len;
 }
 
-/* The options we send: type, client id, what we want to hear about, and for a REQUEST in
- * SELECTING the chosen address and server (4.3.2). Returns the end of the options. */
+/* The options we send (table 5): type and client id always (the same id in every message,
+ * 3.1 step 6); a REQUEST answering an OFFER names the address and the server (3.1 step 3,
+ * 4.3.2), an INIT-REBOOT one the address alone (4.4.2); a RELEASE the server and why.
+ * Returns the end of the options. */
 static u8 *put_options(u8 *p, u8 type, const u8 *mac)
 {
+	static const char release_msg[] = "released", decline_msg[] = "address in use (ARP)";
 	static const u8 params[] = { DHO_SUBNET_MASK, DHO_ROUTER, DHO_LEASE_TIME, DHO_SERVER_ID, DHO_T1, DHO_T2 };
 	u8 client_id[1 + ETH_ALEN] = { 1 }; /* hardware type, then the MAC (RFC 2132 9.14) */
 	u8 maxsize[2];
@@ -175,6 +189,15 @@ static u8 *put_options(u8 *p, u8 type, const u8 *mac)
 	if (type == DHCPREQUEST && dhcp.state == DHCP_REQUESTING) {
 		p = opt_put(p, DHO_REQUESTED_IP, 4, &dhcp.offered);
 		p = opt_put(p, DHO_SERVER_ID, 4, &dhcp.server_id);
+	} else if (type == DHCPREQUEST && dhcp.state == DHCP_REBOOTING) {
+		p = opt_put(p, DHO_REQUESTED_IP, 4, &dhcp.leased);
+	} else if (type == DHCPRELEASE) {
+		p = opt_put(p, DHO_SERVER_ID, 4, &dhcp.server_id);
+		p = opt_put(p, DHO_MESSAGE, sizeof(release_msg) - 1, release_msg);
+	} else if (type == DHCPDECLINE) {
+		p = opt_put(p, DHO_REQUESTED_IP, 4, &dhcp.leased);
+		p = opt_put(p, DHO_SERVER_ID, 4, &dhcp.server_id);
+		p = opt_put(p, DHO_MESSAGE, sizeof(decline_msg) - 1, decline_msg);
 	}
 	if (type == DHCPDISCOVER || type == DHCPREQUEST) {
 		p = opt_put(p, DHO_PARAM_REQ, sizeof(params), params);
@@ -192,13 +215,19 @@ static u16 secs_elapsed(void)
 	return (u16)MIN(secs, 0xffffull);
 }
 
+/* The fixed fields by table 5 and the addressing by 4.1 and 4.4.4: our address in ciaddr and
+ * as the source only where it is confirmed ours (RENEWING, REBINDING, RELEASE; never in
+ * INIT-REBOOT, 3.2 step 1, nor in a DECLINE), unicast to the server when RENEWING (4.4.5) and
+ * for a RELEASE, broadcast otherwise (a DECLINE too, 4.4.4); RELEASE and DECLINE have secs 0
+ * and flags 0. */
 static int dhcp_send(u8 type)
 {
 	struct net_device *dev = inet_dev();
-	bool have_addr = dhcp.state == DHCP_RENEWING || dhcp.state == DHCP_REBINDING;
-	be32 saddr = have_addr ? inet_addr() : 0;
-	be32 daddr = dhcp.state == DHCP_RENEWING ? dhcp.server_id : INADDR_BROADCAST_BE;
-	u16 secs = dhcp.state == DHCP_REQUESTING ? dhcp.discover_secs : secs_elapsed();
+	bool release = type == DHCPRELEASE, final = release || type == DHCPDECLINE;
+	bool have_addr = release || dhcp.state == DHCP_RENEWING || dhcp.state == DHCP_REBINDING;
+	be32 saddr = have_addr ? dhcp.leased : 0;
+	be32 daddr = release || dhcp.state == DHCP_RENEWING ? dhcp.server_id : INADDR_BROADCAST_BE;
+	u16 secs = final ? 0 : dhcp.state == DHCP_REQUESTING ? dhcp.discover_secs : secs_elapsed();
 	struct netbuf *nb = dev ? netbuf_alloc() : NULL;
 	struct dhcp_msg *msg;
 	int err;
@@ -220,7 +249,7 @@ static int dhcp_send(u8 type)
 	msg->xid = htonl(dhcp.xid);
 	msg->secs = htons(secs);
 	/* Without an address we cannot take unicast replies before ARP knows us (4.1). */
-	msg->flags = htons(have_addr ? 0 : DHCP_FLAG_BROADCAST);
+	msg->flags = htons(have_addr || final ? 0 : DHCP_FLAG_BROADCAST);
 	msg->ciaddr = saddr;
 	memcpy(msg->chaddr, dev->mac, ETH_ALEN);
 	msg->magic = htonl(DHCP_MAGIC);
@@ -235,7 +264,9 @@ static int dhcp_send(u8 type)
 
 const char *dhcp_state_name(enum dhcp_state s)
 {
-	static const char *const names[] = { "off", "init", "selecting", "requesting", "bound", "renewing", "rebinding" };
+	static const char *const names[] = { "off",	  "init",      "selecting", "requesting", "bound",
+					     "renewing", "rebinding", "rebooting", "releasing",  "released",
+					     "checking" };
 
 	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
 }
@@ -256,6 +287,16 @@ static void arm_backoff(void)
 
 	timer_arm(&dhcp.timer, dhcp.retry_ns - DHCP_RETRY_JITTER_NS + r);
 	dhcp.retry_ns = MIN(dhcp.retry_ns * 2, DHCP_RETRY_MAX_NS);
+}
+
+/* The same, but no later than the lease's end (INIT-REBOOT holds a lease while it asks). */
+static void arm_backoff_within_lease(void)
+{
+	u64 now = now_ns();
+
+	arm_backoff();
+	if (dhcp.timer.expires_ns > dhcp.expire_at)
+		timer_arm(&dhcp.timer, dhcp.expire_at > now ? dhcp.expire_at - now : 0);
 }
 
 /* 4.4.5: in RENEWING and REBINDING wait "one-half of the remaining time until T2 ... and
@@ -296,15 +337,69 @@ static void send_request(void)
 	dhcp_send(DHCPREQUEST);
 }
 
+/* BOUND, RENEWING, REBINDING and REBOOTING: the address is ours to use. */
+static bool holds_lease(void)
+{
+	return dhcp.state == DHCP_BOUND || dhcp.state == DHCP_RENEWING || dhcp.state == DHCP_REBINDING ||
+	       dhcp.state == DHCP_REBOOTING;
+}
+
+/* Our address goes: nothing may use it from now on (4.4.5, 3.7). */
+static void give_up_address(void)
+{
+	if (inet_if.source == INET_SRC_DHCP)
+		inet_clear_address();
+}
+
+/* BOUND: wait for T1 (at once when it has passed: after an unanswered INIT-REBOOT). */
+static void arm_t1(void)
+{
+	u64 now = now_ns();
+
+	if (dhcp.t1_at == UINT64_MAX)
+		timer_cancel(&dhcp.timer); /* an infinite lease */
+	else
+		timer_arm(&dhcp.timer, dhcp.t1_at > now ? dhcp.t1_at - now : 0);
+}
+
 static void lease_expired(void)
 {
 	char ip[INET_ADDRSTRLEN];
 
 	dhcp_stats.expiries++;
-	printk("dhcp: lease of %s expired; starting over\n", inet_fmt(ip, inet_addr()));
-	inet_clear_address();
+	printk("dhcp: lease of %s expired; starting over\n", inet_fmt(ip, dhcp.leased));
+	give_up_address();
 	dhcp_stats.restarts++;
 	start_over(0);
+}
+
+/* 3.2 step 3: INIT-REBOOT got no answer -- "the client MAY choose to use the previously
+ * allocated network address and configuration parameters for the remainder of the unexpired
+ * lease. This corresponds to moving to BOUND state", with the lease's own T1 and T2. */
+static void keep_lease(void)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	dhcp_stats.reboot_timeouts++;
+	printk("dhcp: no answer to INIT-REBOOT; keeping %s until the lease ends\n", inet_fmt(ip, dhcp.leased));
+	set_state(DHCP_BOUND);
+	arm_t1();
+}
+
+/* RELEASING: the RELEASE has left when nothing waits for ARP any more (it was sent, or ARP
+ * gave up on the server); until then the address stays, for ARP's answer is addressed to it.
+ * Then the address goes, whatever became of the RELEASE (4.4.6: DHCP does not depend on it). */
+static void release_poll(void)
+{
+	char ip[INET_ADDRSTRLEN], sv[INET_ADDRSTRLEN];
+
+	if (arp_pending_total() && now_ns() < dhcp.release_deadline) {
+		timer_arm(&dhcp.timer, DHCP_RELEASE_POLL_NS);
+		return;
+	}
+	set_state(DHCP_RELEASED);
+	give_up_address();
+	printk("dhcp: released %s to %s\n", inet_fmt(ip, dhcp.leased), inet_fmt(sv, dhcp.server_id));
 }
 
 static void dhcp_timer_fn(struct timer *t)
@@ -353,7 +448,25 @@ static void dhcp_timer_fn(struct timer *t)
 		send_request();
 		arm_until(dhcp.expire_at);
 		break;
+	case DHCP_REBOOTING:
+		if (now >= dhcp.expire_at) {
+			lease_expired();
+		} else if (dhcp.tries >= DHCP_REQUEST_TRIES) {
+			keep_lease();
+		} else {
+			send_request();
+			arm_backoff_within_lease();
+		}
+		break;
+	case DHCP_RELEASING:
+		release_poll();
+		break;
+	case DHCP_CHECKING: /* the lease ended before the probe did (the link stayed down) */
+		arp_probe_cancel();
+		lease_expired();
+		break;
 	case DHCP_OFF:
+	case DHCP_RELEASED:
 		break;
 	}
 }
@@ -404,9 +517,46 @@ static void lease_times(const struct dhcp_options *o, u32 *lease, u32 *t1, u32 *
 		*t1 = *t2 / 2 ? *t2 / 2 : 1;
 }
 
-static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
+/* BOUND with the lease just recorded: T1 armed, and the address set (and said) when it is
+ * new or its mask or gateway changed. */
+static void bind(void)
 {
 	char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+
+	set_state(DHCP_BOUND);
+	arm_t1();
+	if (!inet_configured() || inet_if.addr != dhcp.leased || inet_if.mask != dhcp.mask || inet_if.gw != dhcp.router) {
+		printk("dhcp: bound to %s/%d gw %s, lease %u s (renew %u s, rebind %u s)\n", inet_fmt(ip, dhcp.leased),
+		       inet_mask_to_prefix(dhcp.mask), dhcp.router ? inet_fmt(gw, dhcp.router) : "none", dhcp.lease_s,
+		       dhcp.t1_s, dhcp.t2_s);
+		inet_set_address(dhcp.leased, dhcp.mask, dhcp.router, INET_SRC_DHCP);
+	}
+}
+
+/* net/arp.c's answer about the ACKed address. In use: DHCPDECLINE to the server (3.1 step 5,
+ * 4.4.1: "the client MUST send a DHCPDECLINE message"), then a new acquisition after "a
+ * minimum of ten seconds" (3.1 step 5). */
+static void check_done(be32 addr, bool conflict)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (dhcp.state != DHCP_CHECKING || addr != dhcp.leased)
+		return; /* cannot happen: every way out of CHECKING cancels the probe */
+	if (!conflict) {
+		bind();
+		return;
+	}
+	dhcp_stats.declines++;
+	printk("dhcp: %s is in use; declined, starting over in %llu s\n", inet_fmt(ip, addr),
+	       DHCP_DECLINE_WAIT_NS / NSEC_PER_SEC);
+	dhcp.xid = dhcp_random(); /* table 5: "selected by client" */
+	dhcp_send(DHCPDECLINE);
+	dhcp_stats.restarts++;
+	start_over(DHCP_DECLINE_WAIT_NS);
+}
+
+static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
+{
 	be32 addr = msg->yiaddr;
 	be32 mask = o->have_mask ? o->mask : classful_mask(addr);
 	be32 router = o->have_router ? o->router : 0;
@@ -422,26 +572,34 @@ static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
 		router = 0; /* unusable as a gateway: keep the address, route on-link only */
 	lease_times(o, &lease, &t1, &t2);
 	dhcp_stats.acks++;
-	set_state(DHCP_BOUND);
+	dhcp.leased = addr;
 	dhcp.lease_s = lease;
+	dhcp.t1_s = t1;
+	dhcp.t2_s = t2;
 	dhcp.mask = mask;
 	dhcp.router = router;
 	if (o->have_server_id && ipv4_is_valid_host(o->server_id))
 		dhcp.server_id = o->server_id;
 	if (lease == 0xffffffffu) { /* infinite (RFC 2132 9.2) */
 		dhcp.t1_at = dhcp.t2_at = dhcp.expire_at = UINT64_MAX;
-		timer_cancel(&dhcp.timer);
 	} else {
 		dhcp.t1_at = base + (u64)t1 * NSEC_PER_SEC;
 		dhcp.t2_at = base + (u64)t2 * NSEC_PER_SEC;
 		dhcp.expire_at = base + (u64)lease * NSEC_PER_SEC;
-		timer_arm(&dhcp.timer, dhcp.t1_at > now_ns() ? dhcp.t1_at - now_ns() : 0);
 	}
-	if (!inet_configured() || inet_if.addr != addr || inet_if.mask != mask || inet_if.gw != router) {
-		printk("dhcp: bound to %s/%d gw %s, lease %u s (renew %u s, rebind %u s)\n", inet_fmt(ip, addr),
-		       inet_mask_to_prefix(mask), router ? inet_fmt(gw, router) : "none", lease, t1, t2);
-		inet_set_address(addr, mask, router, INET_SRC_DHCP);
+	/* 3.1 step 5, 4.4.1: a new address is checked before use (the probe's answer comes to
+	 * check_done); if no probe can start (another one runs), it is used unchecked */
+	if (dhcp.state == DHCP_REQUESTING) {
+		set_state(DHCP_CHECKING);
+		if (arp_probe(inet_dev(), addr, check_done) == 0) {
+			if (dhcp.expire_at == UINT64_MAX)
+				timer_cancel(&dhcp.timer);
+			else /* the lease may end before the probe does */
+				timer_arm(&dhcp.timer, dhcp.expire_at > now_ns() ? dhcp.expire_at - now_ns() : 0);
+			return;
+		}
 	}
+	bind();
 }
 
 /* The server a reply comes from: its server identifier (option 54, a MUST in OFFER, ACK and
@@ -454,20 +612,20 @@ static be32 reply_server(const struct dhcp_options *o, be32 from)
 /* Who may NAK us. REQUESTING: only the server we chose (3.1 step 4: "the selected server"
  * answers). RENEWING: our REQUEST was unicast to the server we hold the lease from (4.4.5),
  * so only it. REBINDING: the REQUEST went to "any server" (4.4.5), and figure 5 takes a NAK
- * there to INIT whoever sent it. */
+ * there to INIT whoever sent it. REBOOTING: we named no server, and any that knows we are
+ * on the wrong network says so (3.2 step 2, 4.3.2). */
 static bool nak_acceptable(const struct dhcp_options *o, be32 from)
 {
 	if (dhcp.state == DHCP_REQUESTING || dhcp.state == DHCP_RENEWING)
 		return reply_server(o, from) == dhcp.server_id;
-	return dhcp.state == DHCP_REBINDING;
+	return dhcp.state == DHCP_REBINDING || dhcp.state == DHCP_REBOOTING;
 }
 
 static void handle_nak(void)
 {
 	dhcp_stats.naks++;
 	printk("dhcp: server said NAK; starting over\n");
-	if (inet_if.source == INET_SRC_DHCP)
-		inet_clear_address();
+	give_up_address();
 	dhcp_stats.restarts++;
 	start_over(NSEC_PER_SEC); /* 3.1 step 5: restart, after a pause so a bad server cannot loop us */
 }
@@ -482,7 +640,7 @@ static bool reply_is_ours(const struct dhcp_msg *msg)
 static void dispatch(const struct dhcp_msg *msg, const struct dhcp_options *o, be32 from)
 {
 	bool waiting_ack = dhcp.state == DHCP_REQUESTING || dhcp.state == DHCP_RENEWING ||
-			   dhcp.state == DHCP_REBINDING;
+			   dhcp.state == DHCP_REBINDING || dhcp.state == DHCP_REBOOTING;
 
 	if (o->msg_type == DHCPNAK && waiting_ack) {
 		if (nak_acceptable(o, from))
@@ -538,23 +696,70 @@ void dhcp_start(void)
 
 void dhcp_stop(void)
 {
+	if (dhcp.state == DHCP_CHECKING)
+		arp_probe_cancel();
 	if (dhcp.state != DHCP_OFF)
 		timer_cancel(&dhcp.timer);
 	udp_unbind(UDP_PORT_BOOTPC);
 	memset(&dhcp, 0, sizeof(dhcp));
 }
 
+/* INIT-REBOOT (4.4.2): a new xid, secs from now; the REQUEST leaves from the timer. */
+static void init_reboot(void)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	dhcp_stats.reboots++;
+	set_state(DHCP_REBOOTING);
+	dhcp.xid = dhcp_random();
+	dhcp.started_ns = now_ns();
+	printk("dhcp: link up; confirming %s (INIT-REBOOT)\n", inet_fmt(ip, dhcp.leased));
+	timer_arm(&dhcp.timer, 0);
+}
+
+/* A link that comes back may be a new network (3.7: use DHCP "after a disconnection from the
+ * local network"): without a lease, a new acquisition at once; with one still valid,
+ * INIT-REBOOT; after a release, nothing. */
 void dhcp_link_change(bool up)
 {
-	/* A new link may be a new network: if we hold no lease yet, ask again at once. */
-	if (up && (dhcp.state == DHCP_SELECTING || dhcp.state == DHCP_REQUESTING || dhcp.state == DHCP_INIT))
+	if (!up)
+		return;
+	if (dhcp.state == DHCP_INIT || dhcp.state == DHCP_SELECTING || dhcp.state == DHCP_REQUESTING)
 		start_over(0);
+	else if (holds_lease() && now_ns() < dhcp.expire_at)
+		init_reboot();
 }
 
 int dhcp_renew_now(void)
 {
 	if (dhcp.state != DHCP_BOUND)
 		return -EINVAL;
+	timer_cancel(&dhcp.timer);
+	dhcp_timer_fn(&dhcp.timer);
+	return 0;
+}
+
+/* 4.4.6 and 3.1 step 6: a RELEASE to the server with its own xid (table 5), then the address
+ * goes once the RELEASE has left (release_poll). */
+int dhcp_release(void)
+{
+	if (!holds_lease())
+		return -EINVAL;
+	timer_cancel(&dhcp.timer); /* T1 and whatever else was due */
+	dhcp_stats.releases++;
+	set_state(DHCP_RELEASING);
+	dhcp.xid = dhcp_random();
+	dhcp.release_deadline = now_ns() + DHCP_RELEASE_WAIT_NS;
+	dhcp_send(DHCPRELEASE);
+	release_poll();
+	return 0;
+}
+
+int dhcp_restart(void)
+{
+	if (dhcp.state != DHCP_RELEASED)
+		return -EINVAL;
+	start_over(0);
 	timer_cancel(&dhcp.timer);
 	dhcp_timer_fn(&dhcp.timer);
 	return 0;
@@ -577,7 +782,7 @@ void dhcp_describe(void)
 	if (dhcp.state == DHCP_OFF)
 		return;
 	printk("  dhcp: %s", dhcp_state_name(dhcp.state));
-	if (dhcp.state >= DHCP_BOUND) {
+	if (holds_lease()) {
 		printk(", server %s, lease %u s,", inet_fmt(sv, dhcp.server_id), dhcp.lease_s);
 		print_secs_until("renew", dhcp.t1_at);
 		print_secs_until("rebind", dhcp.t2_at);

@@ -1,7 +1,12 @@
 /*
  * net/dhcp.h - the DHCP client (RFC 2131; options from RFC 2132) used with ip=dhcp:
- * the message format, option parsing that trusts nothing, and the client state machine
- * INIT -> SELECTING -> REQUESTING -> BOUND -> RENEWING -> REBINDING (RFC 2131 figure 5).
+ * the message format, option parsing that trusts nothing, and the client state machine of
+ * RFC 2131 figure 5: INIT -> SELECTING -> REQUESTING -> BOUND -> RENEWING -> REBINDING, and
+ * INIT-REBOOT -> REBOOTING -> BOUND when the link comes back with a lease still valid. Ours
+ * adds CHECKING between REQUESTING and BOUND: the ACKed address probed with ARP (RFC 5227
+ * 2.1.1, net/arp.c) before use, DHCPDECLINE when it is in use (RFC 2131 3.1 step 5); and
+ * RELEASING -> RELEASED: the address given back with DHCPRELEASE (4.4.6) and no further
+ * DHCP until dhcp_restart().
  */
 #ifndef NET_DHCP_H
 #define NET_DHCP_H
@@ -29,6 +34,7 @@
 #define DHO_MSG_TYPE 53
 #define DHO_SERVER_ID 54
 #define DHO_PARAM_REQ 55
+#define DHO_MESSAGE 56
 #define DHO_MAX_MSG_SIZE 57
 #define DHO_T1 58
 #define DHO_T2 59
@@ -53,6 +59,12 @@
  * 4 + 8 + 16 + 32 s, the "total delay of 60 seconds" of 3.1 step 5 and 3.2 step 3. */
 #define DHCP_REQUEST_TRIES 4
 #define DHCP_RENEW_MIN_WAIT_NS (60ull * 1000 * 1000 * 1000) /* 4.4.5 */
+/* A RELEASE waiting for the server's MAC keeps the address until ARP is done with it: at
+ * most ARP's 3 tries, 1 s apart; the client looks every 10 ms. */
+#define DHCP_RELEASE_WAIT_NS (3500ull * 1000 * 1000)
+#define DHCP_RELEASE_POLL_NS (10ull * 1000 * 1000)
+/* After a DECLINE, "a minimum of ten seconds before restarting" (3.1 step 5). */
+#define DHCP_DECLINE_WAIT_NS (10ull * 1000 * 1000 * 1000)
 #define DHCP_MIN_LEASE_S 10             /* shorter leases are treated as this long */
 #define DHCP_DEFAULT_LEASE_S 3600       /* an ACK without option 51 */
 
@@ -95,6 +107,7 @@ int dhcp_parse_reply(const void *msg, unsigned len, struct dhcp_options *o);
 
 enum dhcp_state {
 	DHCP_OFF, DHCP_INIT, DHCP_SELECTING, DHCP_REQUESTING, DHCP_BOUND, DHCP_RENEWING, DHCP_REBINDING,
+	DHCP_REBOOTING, DHCP_RELEASING, DHCP_RELEASED, DHCP_CHECKING,
 };
 
 struct dhcp_client {
@@ -106,8 +119,11 @@ struct dhcp_client {
 	u16 discover_secs;       /* secs of the last DISCOVER, repeated by REQUESTING (3.1 step 3) */
 	u64 request_sent_ns;     /* the lease counts from the REQUEST (4.4.1) */
 	be32 offered, server_id;
+	be32 leased;             /* the address of the lease we hold (REBOOTING asks for it again;
+				  * CHECKING: the one being probed) */
+	u64 release_deadline;    /* RELEASING: give the address up by then, RELEASE sent or not */
 	be32 mask, router;
-	u32 lease_s;
+	u32 lease_s, t1_s, t2_s;
 	u64 t1_at, t2_at, expire_at;
 	struct timer timer;
 	u32 rng;
@@ -117,7 +133,8 @@ extern struct dhcp_client dhcp;
 #define DHCP_STATS(X)                                                                         \
 	X(discovers) X(offers) X(requests) X(acks) X(naks) X(renewals) X(rebinds) X(expiries)   \
 	X(rx_malformed) X(rx_ignored) X(rx_bad_options) X(rx_bad_offer) X(retransmits)          \
-	X(restarts) X(tx_errors) X(naks_ignored)
+	X(restarts) X(tx_errors) X(naks_ignored) X(releases) X(reboots) X(reboot_timeouts) \
+	X(declines)
 struct dhcp_stats { DHCP_STATS(NET_STAT_FIELD) };
 extern struct dhcp_stats dhcp_stats;
 
@@ -125,6 +142,11 @@ void dhcp_start(void);         /* bind port 68 and begin (INIT) */
 void dhcp_stop(void);
 void dhcp_link_change(bool up);
 int dhcp_renew_now(void);      /* BOUND -> RENEWING at once (shell, tests) */
+/* DHCPRELEASE of the lease we hold, then the address goes (RELEASING -> RELEASED). 0, or
+ * -EINVAL without a lease. */
+int dhcp_release(void);
+/* RELEASED -> a new acquisition at once (a DISCOVER). 0, or -EINVAL in any other state. */
+int dhcp_restart(void);
 const char *dhcp_state_name(enum dhcp_state s);
 void dhcp_describe(void);
 void dhcp_print_stats(void);

@@ -165,6 +165,8 @@ static int cmd_udpsend(int argc, char **argv)
 }
 SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT", "send TEXT in one UDP datagram to IP:PORT");
 
+static bool dhcp_release_done(void *unused) { return dhcp.state != DHCP_RELEASING; }
+
 static int cmd_dhcp(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "renew") == 0) {
@@ -175,6 +177,24 @@ static int cmd_dhcp(int argc, char **argv)
 		printk("dhcp: renewing\n");
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "release") == 0) {
+		if (dhcp_release()) {
+			printk("dhcp: no lease to release (state %s)\n", dhcp_state_name(dhcp.state));
+			return -EAGAIN;
+		}
+		/* the address goes once the RELEASE has left: ARP may have to find the server first
+		 * ("dhcp: released ..." then); bounded by the client's own deadline */
+		loop_wait(now_ns() + DHCP_RELEASE_WAIT_NS + NSEC_PER_SEC, dhcp_release_done, NULL);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "start") == 0) {
+		if (dhcp_restart()) {
+			printk("dhcp: start follows a release (state %s)\n", dhcp_state_name(dhcp.state));
+			return -EAGAIN;
+		}
+		printk("dhcp: starting again\n");
+		return 0;
+	}
 	if (argc != 1)
 		return -EINVAL;
 	if (dhcp.state == DHCP_OFF)
@@ -183,7 +203,9 @@ static int cmd_dhcp(int argc, char **argv)
 		dhcp_describe();
 	return 0;
 }
-SHELL_COMMAND(dhcp, cmd_dhcp, "dhcp [renew]", "DHCP client state and lease (renew: ask the server now)");
+SHELL_COMMAND(dhcp, cmd_dhcp, "dhcp [renew|release|start]",
+	      "DHCP client state and lease (renew: ask the server now; release: give the address back; "
+	      "start: after a release, ask for one again)");
 
 static int cmd_inet(int argc, char **argv)
 {

@@ -140,6 +140,34 @@ static int find_sent(u8 type)
 	return -1;
 }
 
+/* Captured DHCP messages (ARP announcements and probes aside). */
+static unsigned count_dhcp(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < h_ntx; i++)
+		n += ntohs(h_eth(i)->h_proto) == ETH_P_IP && h_ip(i)->protocol == IPPROTO_UDP &&
+		     get_be16(h_l4(i) + 2) == UDP_PORT_BOOTPS;
+	return n;
+}
+
+/* Run timers until the address check (an RFC 5227 probe by net/arp.c) has ended, at most
+ * 10 s; returns the probes it sent (captured frames are freed). */
+static unsigned finish_check(void)
+{
+	u64 end = host_now_ns + 10 * SEC;
+	unsigned probes = 0;
+
+	while (dhcp.state == DHCP_CHECKING && timers_next_ns() <= end) {
+		next_timer();
+		for (unsigned i = 0; i < h_ntx; i++) /* a probe: ARP from sender address 0 */
+			probes += ntohs(h_eth(i)->h_proto) == ETH_P_ARP &&
+				  ((const struct arphdr_eth *)(h_eth(i) + 1))->ar_spa == 0;
+		h_clear_tx();
+	}
+	return probes;
+}
+
 static u32 xid_of(unsigned i) { return ntohl(sent_msg(i)->xid); }
 
 /* Start with ip=dhcp and let the first DISCOVER out. */
@@ -149,8 +177,9 @@ static void start_dhcp(void)
 	h_advance_ns(0);
 }
 
-/* Run the exchange up to BOUND with lease seconds; returns the xid. */
-static u32 get_bound(u32 lease)
+/* Start, and answer the DISCOVER with an OFFER of 10.0.2.15 for lease seconds: REQUESTING.
+ * Returns the xid. */
+static u32 start_and_offer(u32 lease)
 {
 	u32 xid;
 
@@ -158,8 +187,20 @@ static u32 get_bound(u32 lease)
 	xid = xid_of(0);
 	std_opts(DHCPOFFER, lease);
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	return xid;
+}
+
+/* Run the exchange up to BOUND with lease seconds (the address check included: the clock
+ * then stands 4 to 7 s after the REQUEST); returns the xid. */
+static u32 get_bound(u32 lease)
+{
+	u32 xid;
+
+	xid = start_and_offer(lease);
 	std_opts(DHCPACK, lease);
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	finish_check();
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
 	h_clear_tx();
 	return xid;
 }
@@ -198,6 +239,7 @@ static void test_discover_format(void)
 
 static void test_full_exchange(void)
 {
+	char line[160];
 	unsigned len;
 	const u8 *v;
 	u32 xid;
@@ -220,6 +262,9 @@ static void test_full_exchange(void)
 	host_log_clear();
 	std_opts(DHCPACK, 120);
 	inject_reply(xid, IPV4(10, 0, 2, 100), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_CHECKING); /* probed first: test_check_before_use */
+	CHECK(!inet_configured());
+	finish_check();
 	CHECK_EQ(dhcp.state, DHCP_BOUND);
 	CHECK(inet_configured());
 	CHECK_EQ(inet_if.addr, IPV4(10, 0, 2, 100));
@@ -228,12 +273,13 @@ static void test_full_exchange(void)
 	CHECK_EQ(inet_if.source, INET_SRC_DHCP);
 	CHECK(strstr(host_log, "net: ready ip=10.0.2.100 mac=52:54:00:12:34:56\n"));
 	CHECK(strstr(host_log, "dhcp: bound to 10.0.2.100/24 gw 10.0.2.2, lease 120 s (renew 60 s, rebind 105 s)"));
-	CHECK_EQ(h_ntx, 1); /* the gratuitous ARP */
-	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	CHECK(arp_stats.tx_announces >= 1); /* the gratuitous ARP */
 	h_clear_tx();
 	host_log_clear();
 	inet_describe(&h_dev);
-	CHECK(strstr(host_log, "dhcp: bound, server 10.0.2.2, lease 120 s, renew in 60 s rebind in 105 s expires in 120 s"));
+	snprintf(line, sizeof(line), "dhcp: bound, server 10.0.2.2, lease 120 s, renew in %llu s rebind in %llu s expires in %llu s",
+		 (dhcp.t1_at - host_now_ns) / SEC, (dhcp.t2_at - host_now_ns) / SEC, (dhcp.expire_at - host_now_ns) / SEC);
+	CHECK(strstr(host_log, line));
 	CHECK_EQ(dhcp_stats.offers, 1);
 	CHECK_EQ(dhcp_stats.acks, 1);
 	CHECK_EQ(h_leaked(), 0);
@@ -243,31 +289,39 @@ static void test_renew_rebind_expire(void)
 {
 	u32 xid = get_bound(100); /* T1 50 s, T2 87 s */
 	u8 a[28];
+	int i;
 
 	/* the server is on-link and known, so the unicast renewal leaves at once */
 	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
 			 h_arp(a, ARPOP_REQUEST, h_peer_mac, server, (const u8[6]){ 0 }, IPV4(10, 0, 2, 15))));
 	h_clear_tx();
-	h_advance_ns(50 * SEC - 1);
-	CHECK_EQ(h_ntx, 0);
+	h_advance_ns(dhcp.t1_at - 1 - host_now_ns);
+	CHECK_EQ(count_dhcp(), 0);
 	h_advance_ns(1);
 	CHECK_EQ(dhcp.state, DHCP_RENEWING);
-	CHECK_EQ(h_ntx, 1);
-	CHECK_EQ(sent_type(0), DHCPREQUEST);
-	CHECK_EQ(h_ip(0)->daddr, server);
-	CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
-	CHECK_EQ(sent_msg(0)->ciaddr, IPV4(10, 0, 2, 15));
-	CHECK_EQ(ntohs(sent_msg(0)->flags), 0);
-	unsigned len;
-	CHECK(!sent_opt(0, DHO_SERVER_ID, &len) && !sent_opt(0, DHO_REQUESTED_IP, &len));
+	CHECK_EQ(count_dhcp(), 1);
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		unsigned n = (unsigned)i, len;
+
+		CHECK_EQ(h_ip(n)->daddr, server);
+		CHECK_MEM(h_eth(n)->h_dest, h_peer_mac, 6);
+		CHECK_EQ(sent_msg(n)->ciaddr, IPV4(10, 0, 2, 15));
+		CHECK_EQ(ntohs(sent_msg(n)->flags), 0);
+		CHECK(!sent_opt(n, DHO_SERVER_ID, &len) && !sent_opt(n, DHO_REQUESTED_IP, &len));
+	}
 	h_clear_tx();
 	/* no answer: one more try at T2 at the latest, then rebinding broadcasts */
 	h_advance_ns(37 * SEC);
 	CHECK_EQ(dhcp.state, DHCP_REBINDING);
-	CHECK(h_ntx >= 1);
-	CHECK(eth_is_broadcast(h_eth(h_ntx - 1)->h_dest));
-	CHECK_EQ(h_ip(h_ntx - 1)->daddr, INADDR_BROADCAST_BE);
-	CHECK_EQ(h_ip(h_ntx - 1)->saddr, IPV4(10, 0, 2, 15));
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK(eth_is_broadcast(h_eth((unsigned)i)->h_dest));
+		CHECK_EQ(h_ip((unsigned)i)->daddr, INADDR_BROADCAST_BE);
+		CHECK_EQ(h_ip((unsigned)i)->saddr, IPV4(10, 0, 2, 15));
+	}
 	h_clear_tx();
 	/* an ACK while rebinding (to the rebinding's own transaction) renews the lease */
 	CHECK(dhcp.xid != xid);
@@ -359,10 +413,7 @@ static void test_request_gives_up_and_restarts(void)
 	u64 last;
 	u32 xid;
 
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 100);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(100);
 	CHECK_EQ(dhcp_stats.requests, 1);
 	last = host_now_ns;
 	h_clear_tx();
@@ -430,6 +481,7 @@ static void test_secs_and_xid(void)
 	h_clear_tx();
 	std_opts(DHCPACK, 2 * 86400); /* T1 a day, T2 1.75 days */
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	finish_check();
 	CHECK_EQ(dhcp.state, DHCP_BOUND);
 	bound_at = dhcp.request_sent_ns;
 	h_clear_tx();
@@ -587,10 +639,7 @@ static void test_nak_only_from_our_server(void)
 	h_clear_tx();
 
 	/* REQUESTING: only the server we chose */
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 100);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(100);
 	CHECK_EQ(dhcp.state, DHCP_REQUESTING);
 	nopts = 0;
 	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
@@ -627,6 +676,420 @@ static void test_nak_restarts(void)
 	CHECK_EQ(dhcp.state, DHCP_SELECTING);
 	h_clear_tx();
 	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* RFC 2131 4.4.6 / 3.1 step 6: DHCPRELEASE "to the server" -- unicast (4.4.4), fields and
+ * options of table 5: a new xid, secs 0, ciaddr our address, the server identifier (MUST),
+ * the same client identifier as the lease's (3.1 step 6), no requested address, parameter
+ * list or message size. Then the address is given up and the client stays quiet until told
+ * to start again. */
+static void test_release(void)
+{
+	u32 xid = get_bound(3600);
+	const struct dhcp_msg *m;
+	unsigned len;
+	const u8 *v;
+
+	server_arp(); /* the server's MAC is known: the RELEASE leaves at once */
+	h_clear_tx();
+	host_log_clear();
+	CHECK_EQ(dhcp_release(), 0);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(find_sent(DHCPRELEASE), 0);
+	CHECK_MEM(h_eth(0)->h_dest, h_peer_mac, 6);
+	CHECK_EQ(h_ip(0)->saddr, IPV4(10, 0, 2, 15));
+	CHECK_EQ(h_ip(0)->daddr, server);
+	m = sent_msg(0);
+	CHECK_EQ(m->ciaddr, IPV4(10, 0, 2, 15));
+	CHECK_EQ(m->yiaddr, 0);
+	CHECK_EQ(ntohs(m->secs), 0);
+	CHECK_EQ(ntohs(m->flags), 0);
+	CHECK(xid_of(0) != xid);
+	v = sent_opt(0, DHO_SERVER_ID, &len);
+	CHECK(v && len == 4 && memcmp(v, &server, 4) == 0);
+	v = sent_opt(0, DHO_CLIENT_ID, &len);
+	CHECK(v && len == 7 && v[0] == 1 && memcmp(v + 1, h_our_mac, 6) == 0);
+	CHECK(!sent_opt(0, DHO_REQUESTED_IP, &len) && !sent_opt(0, DHO_PARAM_REQ, &len) &&
+	      !sent_opt(0, DHO_MAX_MSG_SIZE, &len) && !sent_opt(0, DHO_LEASE_TIME, &len));
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_RELEASED);
+	CHECK_EQ(dhcp_stats.releases, 1);
+	CHECK(strstr(host_log, "dhcp: released 10.0.2.15 to 10.0.2.2\n"));
+	h_clear_tx();
+	/* quiet from now on: no timer, no DISCOVER, a late ACK changes nothing */
+	CHECK(!dhcp.timer.pending);
+	std_opts(DHCPACK, 3600);
+	inject_reply(dhcp.xid, IPV4(10, 0, 2, 15), h_our_mac);
+	h_advance_ns(86400 * SEC);
+	CHECK_EQ(h_ntx, 0);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp_release(), -EINVAL); /* nothing left to release */
+	CHECK_EQ(dhcp_renew_now(), -EINVAL);
+	/* dhcp_restart: a new acquisition at once, a new transaction, secs from 0 */
+	CHECK_EQ(dhcp_restart(), 0);
+	CHECK_EQ(dhcp.state, DHCP_SELECTING);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	CHECK_EQ(ntohs(sent_msg(0)->secs), 0);
+	CHECK_EQ(dhcp_restart(), -EINVAL); /* only after a release */
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* The server's MAC is not known: the RELEASE waits for ARP with the address still ours (the
+ * ARP reply is for that address), and the address goes when it has left -- or when ARP gave
+ * up on the server (3 requests, 1 s apart): a lost RELEASE costs nothing (4.4.6: "the correct
+ * operation of DHCP does not depend on the transmission of DHCPRELEASE messages"). */
+static void test_release_waits_for_arp(void)
+{
+	int i;
+
+	get_bound(3600);
+	arp_flush();
+	h_clear_tx();
+	CHECK_EQ(dhcp_release(), 0);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	CHECK_EQ(dhcp.state, DHCP_RELEASING);
+	CHECK(inet_configured());
+	CHECK_EQ(dhcp_release(), -EINVAL); /* already under way */
+	h_advance_ns(SEC / 2);
+	CHECK(inet_configured());
+	server_arp();
+	i = find_sent(DHCPRELEASE);
+	CHECK(i >= 0);
+	if (i >= 0)
+		CHECK_MEM(h_eth((unsigned)i)->h_dest, h_peer_mac, 6);
+	h_advance_ns(SEC / 10);
+	CHECK_EQ(dhcp.state, DHCP_RELEASED);
+	CHECK(!inet_configured());
+	h_clear_tx();
+
+	/* nobody answers ARP */
+	get_bound(3600);
+	arp_flush();
+	h_clear_tx();
+	CHECK_EQ(dhcp_release(), 0);
+	h_advance_ns(ARP_MAX_TRIES * ARP_RETRY_NS + SEC / 2);
+	CHECK_EQ(dhcp.state, DHCP_RELEASED);
+	CHECK(!inet_configured());
+	CHECK_EQ(find_sent(DHCPRELEASE), -1);
+	CHECK_EQ(dhcp_stats.releases, 1);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Take the link down and up, as a cable pulled and put back (config.c's link handler). */
+static void link_flap(void)
+{
+	netif_carrier_off(&h_dev);
+	netif_carrier_on(&h_dev);
+	h_advance_ns(0); /* what the link change armed */
+}
+
+/* INIT-REBOOT (RFC 2131 3.2, 4.4.2, 3.7 "after a disconnection from the local network"):
+ * with a lease still valid, the link coming back sends a REQUEST with a new xid, broadcast
+ * from 0.0.0.0 (4.1), ciaddr 0, the address as 'requested IP address' (MUST) and no server
+ * identifier (MUST NOT); the address stays in use meanwhile (3.7). An ACK from any server
+ * binds again, the lease counting from that REQUEST. */
+static void test_init_reboot_ack(void)
+{
+	u32 xid = get_bound(3600);
+	const struct dhcp_msg *m;
+	unsigned len;
+	const u8 *v;
+	u64 sent_at;
+	int i;
+
+	h_advance_ns(100 * SEC);
+	h_clear_tx();
+	host_log_clear();
+	link_flap();
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	CHECK_EQ(dhcp_stats.reboots, 1);
+	CHECK(inet_configured());
+	sent_at = host_now_ns;
+	i = find_sent(DHCPREQUEST);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		unsigned n = (unsigned)i;
+
+		CHECK(eth_is_broadcast(h_eth(n)->h_dest));
+		CHECK_EQ(h_ip(n)->saddr, 0);
+		CHECK_EQ(h_ip(n)->daddr, INADDR_BROADCAST_BE);
+		m = sent_msg(n);
+		CHECK_EQ(m->ciaddr, 0);
+		CHECK_EQ(ntohs(m->flags), DHCP_FLAG_BROADCAST);
+		CHECK_EQ(ntohs(m->secs), 0);
+		CHECK(xid_of(n) != xid && xid_of(n) == dhcp.xid);
+		v = sent_opt(n, DHO_REQUESTED_IP, &len);
+		CHECK(v && len == 4 && get_be32(v) == 0x0a00020f);
+		CHECK(!sent_opt(n, DHO_SERVER_ID, &len));
+		CHECK(sent_opt(n, DHO_PARAM_REQ, &len)); /* 4.4.1: the list goes in every message */
+	}
+	CHECK(strstr(host_log, "dhcp: link up; confirming 10.0.2.15 (INIT-REBOOT)\n"));
+	h_clear_tx();
+	/* an ACK, from another server even: bound again, the lease from the REQUEST */
+	h_advance_ns(SEC / 4);
+	std_opts(DHCPACK, 3600);
+	opt(DHO_SERVER_ID, 4, (const u8[]){ 10, 0, 2, 3 }); /* the first server id wins: 10.0.2.2 */
+	inject_reply_from(IPV4(10, 0, 2, 3), xid, IPV4(10, 0, 2, 15), h_our_mac); /* old xid */
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	inject_reply_from(IPV4(10, 0, 2, 3), dhcp.xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	CHECK_EQ(dhcp.t1_at, sent_at + 1800 * SEC);
+	CHECK_EQ(dhcp.expire_at, sent_at + 3600 * SEC);
+	CHECK(inet_configured());
+	CHECK(!strstr(host_log, "dhcp: bound")); /* nothing changed */
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* 3.2 step 3 / figure 5: a NAK to INIT-REBOOT (from any server: it says we are on the wrong
+ * network) means the address cannot be reused: it goes, and DISCOVER starts over. */
+static void test_init_reboot_nak(void)
+{
+	get_bound(3600);
+	link_flap();
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	nopts = 0;
+	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPNAK });
+	opt(DHO_SERVER_ID, 4, (const u8[]){ 10, 0, 2, 3 });
+	inject_reply_from(IPV4(10, 0, 2, 3), dhcp.xid, 0, h_our_mac);
+	CHECK_EQ(dhcp_stats.naks, 1);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	h_clear_tx();
+	CHECK(next_dhcp_tx(2 * SEC));
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* 3.2 step 3: no answer after the retransmissions of 4.1 (REQUESTs after 4, 8, 16 s, +-1 s;
+ * 60 s in all) -- the client "MAY choose to use the previously allocated network address ...
+ * for the remainder of the unexpired lease", i.e. BOUND with its old T1, T2 and end. */
+static void test_init_reboot_unanswered(void)
+{
+	static const unsigned expect_s[] = { 4, 8, 16 };
+	u64 base, last;
+
+	get_bound(3600);
+	base = dhcp.request_sent_ns;
+	h_advance_ns(100 * SEC);
+	link_flap();
+	last = host_now_ns;
+	h_clear_tx();
+	host_log_clear();
+	for (unsigned i = 0; i < ARRAY_SIZE(expect_s); i++) {
+		s64 off;
+
+		CHECK(next_dhcp_tx(70 * SEC));
+		off = (s64)(host_now_ns - last) - (s64)(expect_s[i] * SEC);
+		CHECK(off >= -(s64)SEC && off <= (s64)SEC);
+		CHECK(find_sent(DHCPREQUEST) >= 0);
+		last = host_now_ns;
+		h_clear_tx();
+	}
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	while (dhcp.state == DHCP_REBOOTING && timers_next_ns() != UINT64_MAX)
+		next_timer();
+	CHECK((s64)(host_now_ns - last) - (s64)(32 * SEC) >= -(s64)SEC &&
+	      (s64)(host_now_ns - last) - (s64)(32 * SEC) <= (s64)SEC);
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	CHECK(inet_configured());
+	CHECK_EQ(dhcp_stats.reboot_timeouts, 1);
+	CHECK_EQ(dhcp_stats.requests, 1 + DHCP_REQUEST_TRIES);
+	CHECK(strstr(host_log, "dhcp: no answer to INIT-REBOOT; keeping 10.0.2.15 until the lease ends\n"));
+	CHECK_EQ(count_dhcp(), 0);
+	/* the old lease's T1 */
+	CHECK(next_dhcp_tx(3600 * SEC));
+	CHECK_EQ(dhcp.state, DHCP_RENEWING);
+	CHECK_EQ(host_now_ns - base, 1800 * SEC);
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* A lease that ends during INIT-REBOOT ends on time (3.7: "If the lease expires before the
+ * client can contact a DHCP server, the client must immediately discontinue use"). */
+static void test_init_reboot_lease_ends(void)
+{
+	u64 base;
+	u32 xid;
+
+	xid = start_and_offer(100);
+	std_opts(DHCPACK, 100);
+	opt_u32(DHO_T1, 90);
+	opt_u32(DHO_T2, 95);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	finish_check();
+	base = dhcp.request_sent_ns;
+	h_advance_ns(base + 80 * SEC - host_now_ns);
+	link_flap();
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	while (inet_configured() && timers_next_ns() != UINT64_MAX)
+		next_timer();
+	CHECK_EQ(host_now_ns - base, 100 * SEC);
+	CHECK_EQ(dhcp_stats.expiries, 1);
+	CHECK_EQ(dhcp.state, DHCP_SELECTING);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* The link coming back without a lease: a new acquisition at once (SELECTING, REQUESTING);
+ * after a release: nothing. */
+static void test_link_up_without_lease(void)
+{
+	u32 xid;
+
+	start_dhcp();
+	xid = xid_of(0);
+	h_clear_tx();
+	link_flap();
+	CHECK_EQ(dhcp.state, DHCP_SELECTING);
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	CHECK(xid_of(0) != xid);
+	CHECK_EQ(dhcp_stats.reboots, 0);
+	h_clear_tx();
+	get_bound(3600);
+	server_arp();
+	dhcp_release();
+	h_clear_tx();
+	link_flap();
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(dhcp.state, DHCP_RELEASED);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* RFC 2131 3.1 step 5 and 4.4.1: the client SHOULD check the ACKed address is not in use
+ * before using it; RFC 5227 2.1.1 says how (net/arp.c's arp_probe: 3 probes, then 2 s of
+ * listening). The address is configured only then; the lease still counts from the REQUEST
+ * (4.4.1); replies meanwhile change nothing. */
+static void test_check_before_use(void)
+{
+	u64 acked_at, base;
+	unsigned probes;
+	u32 xid;
+
+	xid = start_and_offer(3600);
+	base = dhcp.request_sent_ns;
+	h_clear_tx();
+	host_log_clear();
+	std_opts(DHCPACK, 3600);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	acked_at = host_now_ns;
+	CHECK_EQ(dhcp.state, DHCP_CHECKING);
+	CHECK(arp_probing());
+	CHECK(!inet_configured());
+	CHECK(!strstr(host_log, "dhcp: bound"));
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac); /* a second ACK: ignored */
+	CHECK_EQ(dhcp_stats.acks, 1);
+	probes = finish_check();
+	CHECK_EQ(probes, ARP_PROBE_NUM);
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	CHECK(inet_configured());
+	CHECK_EQ(inet_if.addr, IPV4(10, 0, 2, 15));
+	CHECK(host_now_ns - acked_at >= ARP_PROBE_NUM * ARP_PROBE_MIN_NS - ARP_PROBE_MIN_NS + ARP_ANNOUNCE_WAIT_NS);
+	CHECK(host_now_ns - acked_at <= ARP_PROBE_WAIT_NS + (ARP_PROBE_NUM - 1) * ARP_PROBE_MAX_NS + ARP_ANNOUNCE_WAIT_NS);
+	CHECK(strstr(host_log, "dhcp: bound to 10.0.2.15/24"));
+	CHECK_EQ(dhcp.t1_at, base + 1800 * SEC);
+	CHECK_EQ(dhcp_stats.declines, 0);
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Someone answers the probe: RFC 2131 3.1 step 5 / 4.4.1 "the client MUST send a DHCPDECLINE
+ * message to the server" -- broadcast (4.4.4), a new xid, secs 0, ciaddr 0, flags 0, the
+ * address as 'requested IP address' and the server identifier (both MUST, table 5) -- and
+ * starts over, after "a minimum of ten seconds" (3.1 step 5). The address is never set. */
+static void test_decline_when_in_use(void)
+{
+	static const u8 squatter[6] = { 2, 0, 0, 0, 0, 0x77 };
+	const struct dhcp_msg *m;
+	u8 a[28];
+	unsigned len;
+	const u8 *v;
+	u64 declined_at;
+	u32 xid;
+	int i;
+
+	xid = start_and_offer(3600);
+	std_opts(DHCPACK, 3600);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	h_clear_tx();
+	host_log_clear();
+	while (!h_ntx && dhcp.state == DHCP_CHECKING && timers_next_ns() != UINT64_MAX)
+		next_timer(); /* the first probe */
+	CHECK_EQ(h_ntx, 1);
+	CHECK_EQ(ntohs(h_eth(0)->h_proto), ETH_P_ARP);
+	h_clear_tx();
+	/* the owner of 10.0.2.15 answers */
+	h_inject(h_frame(h_our_mac, squatter, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REPLY, squatter, IPV4(10, 0, 2, 15), h_our_mac, 0)));
+	declined_at = host_now_ns;
+	CHECK_EQ(dhcp_stats.declines, 1);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	CHECK(strstr(host_log, "dhcp: 10.0.2.15 is in use; declined, starting over in 10 s\n"));
+	i = find_sent(DHCPDECLINE);
+	CHECK_EQ(i, 0);
+	CHECK_EQ(h_ntx, 1);
+	if (i == 0) {
+		CHECK(eth_is_broadcast(h_eth(0)->h_dest));
+		CHECK_EQ(h_ip(0)->saddr, 0);
+		CHECK_EQ(h_ip(0)->daddr, INADDR_BROADCAST_BE);
+		m = sent_msg(0);
+		CHECK_EQ(m->ciaddr, 0);
+		CHECK_EQ(ntohs(m->secs), 0);
+		CHECK_EQ(ntohs(m->flags), 0);
+		CHECK(xid_of(0) != xid);
+		v = sent_opt(0, DHO_REQUESTED_IP, &len);
+		CHECK(v && len == 4 && get_be32(v) == 0x0a00020f);
+		v = sent_opt(0, DHO_SERVER_ID, &len);
+		CHECK(v && len == 4 && memcmp(v, &server, 4) == 0);
+		CHECK(!sent_opt(0, DHO_PARAM_REQ, &len) && !sent_opt(0, DHO_MAX_MSG_SIZE, &len) &&
+		      !sent_opt(0, DHO_LEASE_TIME, &len));
+	}
+	h_clear_tx();
+	/* ten seconds of quiet, then a new acquisition */
+	CHECK(next_dhcp_tx(20 * SEC));
+	CHECK_EQ(host_now_ns - declined_at, 10 * SEC);
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	CHECK(xid_of(0) != xid);
+	CHECK_EQ(ntohs(sent_msg(0)->secs), 0);
+	CHECK(!inet_configured());
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* The link goes down during the check: the probe waits for it (net/arp.c), but not beyond
+ * the lease, which ends on time: the check is given up and DISCOVER starts over. */
+static void test_check_ends_with_the_lease(void)
+{
+	u64 base;
+	u32 xid;
+
+	xid = start_and_offer(DHCP_MIN_LEASE_S);
+	base = dhcp.request_sent_ns;
+	std_opts(DHCPACK, DHCP_MIN_LEASE_S);
+	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	CHECK_EQ(dhcp.state, DHCP_CHECKING);
+	netif_carrier_off(&h_dev);
+	while (dhcp.state == DHCP_CHECKING && timers_next_ns() != UINT64_MAX)
+		next_timer();
+	CHECK_EQ(host_now_ns - base, DHCP_MIN_LEASE_S * SEC);
+	CHECK(!arp_probing());
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp_stats.expiries, 1);
+	CHECK_EQ(dhcp_stats.declines, 0);
+	CHECK_EQ(dhcp.state, DHCP_SELECTING);
+	netif_carrier_on(&h_dev);
+	h_clear_tx();
 	CHECK_EQ(h_leaked(), 0);
 }
 
@@ -787,10 +1250,7 @@ static void test_lease_time_repairs(void)
 	u32 xid;
 
 	/* T1/T2 given and sane: used */
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 120);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(120);
 	std_opts(DHCPACK, 120);
 	opt_u32(DHO_T1, 10);
 	opt_u32(DHO_T2, 20);
@@ -798,10 +1258,7 @@ static void test_lease_time_repairs(void)
 	CHECK_EQ(dhcp.t1_at - dhcp.request_sent_ns, 10 * SEC);
 	CHECK_EQ(dhcp.t2_at - dhcp.request_sent_ns, 20 * SEC);
 	/* absurd: T1 > T2 > lease, a 1-second lease -> minimum lease, defaults */
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 1);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(1);
 	std_opts(DHCPACK, 1);
 	opt_u32(DHO_T1, 500);
 	opt_u32(DHO_T2, 400);
@@ -809,23 +1266,21 @@ static void test_lease_time_repairs(void)
 	CHECK_EQ(dhcp.lease_s, DHCP_MIN_LEASE_S);
 	CHECK(dhcp.t1_at < dhcp.t2_at && dhcp.t2_at < dhcp.expire_at);
 	/* infinite lease: no timers */
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 0xffffffffu);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(0xffffffffu);
 	std_opts(DHCPACK, 0xffffffffu);
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
 	CHECK_EQ(dhcp.expire_at, UINT64_MAX);
 	CHECK(!dhcp.timer.pending);
+	finish_check();
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	CHECK(!dhcp.timer.pending);
 	/* no mask: classful; an off-link router is dropped */
-	start_dhcp();
-	xid = xid_of(0);
-	std_opts(DHCPOFFER, 100);
-	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	xid = start_and_offer(100);
 	nopts = 0;
 	opt(DHO_MSG_TYPE, 1, (const u8[]){ DHCPACK });
 	opt(DHO_ROUTER, 4, (const u8[]){ 192, 168, 0, 1 });
 	inject_reply(xid, IPV4(10, 0, 2, 15), h_our_mac);
+	finish_check();
 	CHECK_EQ(inet_if.mask, IPV4(255, 0, 0, 0));
 	CHECK_EQ(inet_if.gw, 0);
 	CHECK_EQ(dhcp.lease_s, DHCP_DEFAULT_LEASE_S);
@@ -844,6 +1299,16 @@ int main(void)
 	RUN(test_secs_and_xid);
 	RUN(test_renew_rebind_waits);
 	RUN(test_nak_only_from_our_server);
+	RUN(test_release);
+	RUN(test_release_waits_for_arp);
+	RUN(test_init_reboot_ack);
+	RUN(test_init_reboot_nak);
+	RUN(test_init_reboot_unanswered);
+	RUN(test_init_reboot_lease_ends);
+	RUN(test_link_up_without_lease);
+	RUN(test_check_before_use);
+	RUN(test_decline_when_in_use);
+	RUN(test_check_ends_with_the_lease);
 	RUN(test_nak_restarts);
 	RUN(test_ignores_foreign_replies);
 	RUN(test_bad_offers);
