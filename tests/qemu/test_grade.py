@@ -237,7 +237,7 @@ def test_grade_submission_scores_only_its_sources(tmp_path):
     before = snapshot(sub)
     out = tmp_path / "grade.json"
     r = subprocess.run(["make", "--no-print-directory", "grade", f"SUBMISSION={sub}", f"GRADE_JSON={out}",
-                        "GRADE_ARGS=--stage 2 --stage 6 --timeout 8"], cwd=ROOT, capture_output=True,
+                        "GRADE_ARGS=--stage 2 --stage 6 --timeout 4"], cwd=ROOT, capture_output=True,
                        text=True, timeout=900)
     log = r.stdout + r.stderr
     assert r.returncode != 0, log
@@ -253,7 +253,7 @@ def test_grade_submission_scores_only_its_sources(tmp_path):
     # the ring's unit checks run after the crashing interrupt tests and without a kernel
     assert units and all(c["status"] == "pass" for c in units), [c for c in units if c["status"] != "pass"]
     ring = by_name["tests/qemu/test_lab.py::test_stage2_receive_ring_filled"]
-    assert ring["status"] == "timeout" and ring["reason"].startswith("timed out after 8 s"), ring
+    assert ring["status"] == "timeout" and ring["reason"].startswith("timed out after 4 s"), ring
     assert "serial console" in ring["reason"], "the guest's last lines are in the reason"
     perf = by_name["tests/qemu/test_lab.py::test_stage6_kicks_and_interrupts_per_packet"]
     assert perf["status"] == "timeout", perf
