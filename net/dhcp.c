@@ -2,7 +2,7 @@
  * net/dhcp.c - DHCP client (RFC 2131, options RFC 2132).
  *
  * One timer drives the state machine: retransmissions with randomised exponential backoff
- * while SELECTING and REQUESTING (4.1), then T1 (renew: unicast REQUEST to the server), T2
+ * while SELECTING, REQUESTING and REBOOTING (4.1), then T1 (renew: unicast REQUEST to the server), T2
  * (rebind: broadcast REQUEST to anyone), with the waits of 4.4.5 in between, and the
  * lease's end (give the address up, start over).
  *

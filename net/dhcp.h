@@ -50,8 +50,8 @@
 #define DHCPNAK 6
 #define DHCPRELEASE 7
 
-/* Retransmission while SELECTING and REQUESTING (RFC 2131 4.1): the first after 4 s, then
- * 8 s, doubling up to 64 s, each randomised by a uniform value in -1..+1 s. */
+/* Retransmission while SELECTING, REQUESTING and REBOOTING (RFC 2131 4.1): the first after
+ * 4 s, then 8 s, doubling up to 64 s, each randomised by a uniform value in -1..+1 s. */
 #define DHCP_RETRY_FIRST_NS (4ull * 1000 * 1000 * 1000)
 #define DHCP_RETRY_MAX_NS (64ull * 1000 * 1000 * 1000)
 #define DHCP_RETRY_JITTER_NS (1000ull * 1000 * 1000)
@@ -133,7 +133,7 @@ extern struct dhcp_client dhcp;
 #define DHCP_STATS(X)                                                                         \
 	X(discovers) X(offers) X(requests) X(acks) X(naks) X(renewals) X(rebinds) X(expiries)   \
 	X(rx_malformed) X(rx_ignored) X(rx_bad_options) X(rx_bad_offer) X(retransmits)          \
-	X(restarts) X(tx_errors) X(naks_ignored) X(releases) X(reboots) X(reboot_timeouts) \
+	X(restarts) X(tx_errors) X(naks_ignored) X(releases) X(reboots) X(reboot_timeouts)      \
 	X(declines)
 struct dhcp_stats { DHCP_STATS(NET_STAT_FIELD) };
 extern struct dhcp_stats dhcp_stats;
