@@ -240,7 +240,8 @@ void inet_describe(struct net_device *dev)
 	if (!dev || dev != inet_if.dev)
 		return;
 	if (!inet_if.configured) {
-		printk("  inet: no address%s\n", dhcp.state != DHCP_OFF ? " (dhcp in progress)" : "");
+		printk("  inet: no address%s\n", dhcp.state == DHCP_RELEASED ? " (dhcp released; 'dhcp start' asks again)"
+						 : dhcp.state != DHCP_OFF     ? " (dhcp in progress)" : "");
 	} else {
 		printk("  inet %s/%d netmask %s broadcast %s gateway %s (%s)\n", inet_fmt(a, inet_if.addr),
 		       inet_mask_to_prefix(inet_if.mask), inet_fmt(m, inet_if.mask),
