@@ -1,7 +1,7 @@
 /*
  * net/arp.c - ARP (RFC 826) for IPv4 over Ethernet: the cache, answering requests for our
  * address, resolving next hops with a bounded queue per entry and timed retries, keeping
- * entries fresh without stalling traffic, and gratuitous announcements (RFC 5227 section 3).
+ * entries fresh without stalling traffic, and address conflict detection (RFC 5227).
  *
  * Receive follows RFC 826's "Packet Reception" algorithm: an existing entry for the sender is
  * refreshed whoever the target is ("merge"); a new entry is made only when we are the target;
@@ -167,25 +167,10 @@ static int arp_send(struct net_device *dev, struct netbuf *nb, u16 op, const u8 
 
 static const u8 zero_mac[ETH_ALEN];
 
-/* A request for target: broadcast while resolving, unicast to the known MAC when polling. */
-static int arp_send_request(struct net_device *dev, const u8 *eth_dest, be32 target)
-{
-	struct netbuf *nb = netbuf_alloc();
-
-	if (!nb) {
-		arp_stats.tx_errors++;
-		return -ENOBUFS;
-	}
-	if (eth_is_broadcast(eth_dest))
-		arp_stats.tx_requests++;
-	else
-		arp_stats.tx_polls++;
-	return arp_send(dev, nb, ARPOP_REQUEST, eth_dest, inet_addr(), zero_mac, target);
-}
-
-/* A broadcast request from us: sender spa, target tpa (0 / addr: a probe; addr / addr: an
- * announcement, RFC 5227 2.1.1 and 2.3). */
-static int arp_send_broadcast(struct net_device *dev, be32 spa, be32 tpa, u64 *counter)
+/* A request of ours in a new buffer, counted in *counter: to resolve (broadcast, sender our
+ * address), to poll (unicast to the known MAC), a probe (broadcast, sender 0.0.0.0) or an
+ * announcement (broadcast, sender = target = our address; RFC 5227 2.1.1 and 2.3). */
+static int arp_send_request(struct net_device *dev, const u8 *eth_dest, be32 spa, be32 tpa, u64 *counter)
 {
 	struct netbuf *nb = netbuf_alloc();
 
@@ -194,7 +179,7 @@ static int arp_send_broadcast(struct net_device *dev, be32 spa, be32 tpa, u64 *c
 		return -ENOBUFS;
 	}
 	(*counter)++;
-	return arp_send(dev, nb, ARPOP_REQUEST, eth_broadcast_addr, spa, zero_mac, tpa);
+	return arp_send(dev, nb, ARPOP_REQUEST, eth_dest, spa, zero_mac, tpa);
 }
 
 /* RFC 5227 2.3: the announcements of a newly set address, ANNOUNCE_INTERVAL apart. */
@@ -213,7 +198,7 @@ static void announce_timer_fn(struct timer *t)
 	if (!announce.left || !announce.dev->carrier || !inet_configured() || inet_addr() != announce.addr)
 		return;
 	announce.left--;
-	arp_send_broadcast(announce.dev, announce.addr, announce.addr, &arp_stats.tx_announces);
+	arp_send_request(announce.dev, eth_broadcast_addr, announce.addr, announce.addr, &arp_stats.tx_announces);
 	if (announce.left)
 		timer_arm(&announce.timer, ARP_ANNOUNCE_INTERVAL_NS);
 }
@@ -233,7 +218,7 @@ int arp_announce(struct net_device *dev, be32 addr)
 	announce.dev = dev;
 	announce.addr = addr;
 	announce.left = ARP_ANNOUNCE_NUM - 1;
-	err = arp_send_broadcast(dev, addr, addr, &arp_stats.tx_announces);
+	err = arp_send_request(dev, eth_broadcast_addr, addr, addr, &arp_stats.tx_announces);
 	timer_arm(&announce.timer, ARP_ANNOUNCE_INTERVAL_NS);
 	return err;
 }
@@ -270,7 +255,10 @@ static void arp_timer_fn(struct timer *t)
 		return;
 	}
 	e->tries++;
-	arp_send_request(inet_dev(), e->state == ARP_POLLING ? e->mac : eth_broadcast_addr, e->ip);
+	if (e->state == ARP_POLLING)
+		arp_send_request(inet_dev(), e->mac, inet_addr(), e->ip, &arp_stats.tx_polls);
+	else
+		arp_send_request(inet_dev(), eth_broadcast_addr, inet_addr(), e->ip, &arp_stats.tx_requests);
 	timer_arm(&e->timer, ARP_RETRY_NS);
 }
 
@@ -385,13 +373,13 @@ static u64 random_ns(u64 min, u64 max)
 	return min + arp_random(probe.dev->mac) % steps * NSEC_PER_MSEC;
 }
 
-/* The first probe of a round: after a random 0..PROBE_WAIT, and, once MAX_CONFLICTS probes
- * in a row found a conflict, no sooner than RATE_LIMIT_INTERVAL after the last attempt. */
-static void probe_schedule_first(bool new_attempt)
+/* The first probe: after a random 0..PROBE_WAIT, and, once MAX_CONFLICTS probes in a row
+ * found a conflict, no sooner than RATE_LIMIT_INTERVAL after the last attempt. */
+static void probe_schedule_first(void)
 {
 	u64 wait = random_ns(0, ARP_PROBE_WAIT_NS);
 
-	if (new_attempt && probe.conflicts >= ARP_MAX_CONFLICTS && probe.attempted) {
+	if (probe.conflicts >= ARP_MAX_CONFLICTS && probe.attempted) {
 		u64 next = probe.last_attempt_ns + ARP_RATE_LIMIT_INTERVAL_NS, now = now_ns();
 
 		if (now + wait < next)
@@ -422,8 +410,9 @@ static void probe_timer_fn(struct timer *t)
 {
 	if (!probe.done)
 		return;
-	if (!probe.dev->carrier) { /* probes would be lost and silence taken for "free" */
-		probe_schedule_first(false);
+	if (!probe.dev->carrier) { /* probes would be lost and silence taken for "free": */
+		probe.sent = 0;         /* look again in PROBE_WAIT, and start the round over */
+		timer_arm(&probe.timer, ARP_PROBE_WAIT_NS);
 		return;
 	}
 	if (probe.sent == ARP_PROBE_NUM) { /* ANNOUNCE_WAIT after the last probe: nobody objected */
@@ -434,8 +423,8 @@ static void probe_timer_fn(struct timer *t)
 		probe.attempted = true;
 		probe.last_attempt_ns = now_ns();
 	}
-	if (arp_send_broadcast(probe.dev, 0, probe.addr, &arp_stats.tx_probes) != -ENOBUFS)
-		probe.sent++;
+	if (arp_send_request(probe.dev, eth_broadcast_addr, 0, probe.addr, &arp_stats.tx_probes) == 0)
+		probe.sent++; /* a probe that could not be sent is sent again later, not counted */
 	timer_arm(&probe.timer, probe.sent < ARP_PROBE_NUM ? random_ns(ARP_PROBE_MIN_NS, ARP_PROBE_MAX_NS)
 			  : ARP_ANNOUNCE_WAIT_NS);
 }
@@ -452,7 +441,7 @@ int arp_probe(struct net_device *dev, be32 addr, arp_probe_done_t done)
 	probe.addr = addr;
 	probe.done = done;
 	printk("arp: probing %s before use (RFC 5227 2.1.1)\n", inet_fmt(ip, addr));
-	probe_schedule_first(true);
+	probe_schedule_first();
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * net/arp.h - the Address Resolution Protocol for IPv4 over Ethernet (RFC 826), with the
- * gratuitous announcement of RFC 5227 section 3.
+ * net/arp.h - the Address Resolution Protocol for IPv4 over Ethernet (RFC 826), with IPv4
+ * address conflict detection (RFC 5227).
  *
  * The cache is a fixed table: ARP_CACHE_SIZE entries. Resolving an address queues at most
  * ARP_QUEUE_LEN packets on its entry and asks ARP_MAX_TRIES times, ARP_RETRY_NS apart
@@ -110,7 +110,7 @@ void arp_announce_stop(void);
  * false after ANNOUNCE_WAIT without one (about 4 to 7 s after the call). The caller then
  * sets the address (inet_set_address, which announces it) or declines it; nothing is
  * configured or announced here. While the link is down no probe goes out: the round starts
- * again when it is up. After ARP_MAX_CONFLICTS conflicting probes in a row, a probe's first
+ * again (within PROBE_WAIT) when it is up; a probe that cannot be sent is not counted. After ARP_MAX_CONFLICTS conflicting probes in a row, a probe's first
  * packet waits until RATE_LIMIT_INTERVAL after the previous one's; a clean probe clears the
  * count. One probe at a time. Returns 0 (started), -EINVAL (no device or callback, addr not
  * a host address), -EBUSY (a probe is running). Counters: tx_probes, probes_clear,
