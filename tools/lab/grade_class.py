@@ -127,6 +127,14 @@ class Runner:
         self.user = user  # None: as we are
         self.workers = set()  # PIDs of the gradings running now
         self.lock = threading.Lock()
+        self.stopping = False  # interrupted: what ends now is not a result
+
+    def stop_all(self):
+        """Kill every grading now running, with all it started."""
+        with self.lock:
+            self.stopping = True
+            for pid in list(self.workers):
+                grade.kill_tree(pid)
 
     def sweep(self):
         """Kill what a finished grading left behind. Each grade.py is the subreaper of what
@@ -198,6 +206,9 @@ class Runner:
                 grade.kill_tree(proc.pid)
                 proc.wait()
                 status = None
+            except KeyboardInterrupt:  # it runs in a session of its own: ^C is ours to pass on
+                self.stop_all()
+                raise
             with self.lock:
                 self.workers.discard(proc.pid)
             self.sweep()
@@ -271,6 +282,8 @@ def grade_class(runner, submissions, out, jobs, only):
 
     def one(name):
         doc = runner.grade(name, submissions / name, out / f"{name}.log")
+        if runner.stopping:
+            return
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
         with lock:
             docs[name] = doc
@@ -279,8 +292,15 @@ def grade_class(runner, submissions, out, jobs, only):
                   + "".join(f"\n    note: {n}" for n in doc["notes"]), flush=True)
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for f in [pool.submit(one, n) for n in todo]:
-            f.result()
+        futures = [pool.submit(one, n) for n in todo]
+        try:
+            for f in futures:
+                f.result()
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            runner.stop_all()
+            sys.exit(f"grade-class: interrupted; {out} has the submissions that finished before")
     write_csv(out / "grades.csv", docs)
     print(f"grade-class: {len(todo)} graded in {time.monotonic() - start:.0f} s; {out / 'grades.csv'}")
 
