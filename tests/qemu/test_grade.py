@@ -7,6 +7,7 @@ Cheap, in every make test:
   - a pytest whose test will not stop at its limit is killed with what it started, its
     network namespace deleted, and the tests after it still run;
   - a unit binary that crashes (a sanitizer report) or hangs in one test loses that check only;
+  - a daemon a test leaves behind is killed;
   - one end to end `make grade SUBMISSION=dir GRADE_JSON=file` of a doctored student tree:
     its tests, grader and Makefile rewritten to pass everything (ignored: it scores what its
     sources earn), a probe that loops forever (the QEMU checks time out; the ring's unit
@@ -190,6 +191,24 @@ def test_a_unit_crash_or_hang_loses_only_its_own_check(tmp_path, monkeypatch):
     assert got["t_hang"][1].startswith("timed out after 1 s")
     assert "x == 1 failed" in got["t_fail"][1]
     assert grading.rows()[0]["score"] == 20 * 2 // 5
+
+
+def test_what_a_test_leaves_running_is_killed(tmp_path):
+    """A daemon forked by a student's test (its parent gone) comes to the grader, a
+    subreaper, and kill_strays ends it."""
+    script = (f"import subprocess, sys, time; sys.path.insert(0, {str(LAB)!r}); import grade\n"
+              "grade.become_subreaper()\n"
+              "subprocess.run(['sh', '-c', 'sleep 600 & echo $!'], stdout=open(sys.argv[1], 'w'))\n"
+              "time.sleep(0.2)\n"
+              "grade.kill_strays()\n")
+    pid_file = tmp_path / "daemon.pid"
+    subprocess.run([PYTHON, "-c", script, str(pid_file)], timeout=60, check=True)
+    pid = int(pid_file.read_text())
+    for _ in range(50):
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    assert not alive(pid)
 
 
 # ---- end to end -------------------------------------------------------------------------------

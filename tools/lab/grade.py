@@ -186,6 +186,19 @@ def kill_tree(pid):
     return pids
 
 
+def kill_strays(keep=()):
+    """Kill our children but those in keep (what we started and still wait for), each with
+    what is under it. A subreaper's other children are orphans that came to it: left behind
+    by something that ended or was killed (a student's test that forked a daemon, say)."""
+    for pid in process_children().get(os.getpid(), []):
+        if pid not in keep:
+            kill_tree(pid)
+            try:
+                os.waitpid(pid, 0)  # ours to reap
+            except ChildProcessError:
+                pass
+
+
 def run_bounded(argv, timeout, cwd=ROOT, out=None):
     """(exit status, or None when killed at the time limit; seconds) of argv, its output to
     the open file out (else discarded)."""
@@ -626,6 +639,7 @@ def grade(grading, verbose, jobs=1, qemu_timeout=None):
     units = [c for c in checks if c.binary]
     qemu = [c for c in checks if not c.binary]
     run_unit_checks(grading, units, jobs)
+    kill_strays()  # nothing the student's tests started lives on into the QEMU checks
     if not qemu:
         return
     kernel_ok, why = make(["build/kernel.elf"], "make-kernel.log", jobs)

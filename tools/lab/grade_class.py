@@ -137,17 +137,10 @@ class Runner:
                 grade.kill_tree(pid)
 
     def sweep(self):
-        """Kill what a finished grading left behind. Each grade.py is the subreaper of what
-        it starts, so a process it leaves when it ends (a student's daemon, say) comes to us,
-        a subreaper too: any child of ours that is not a running grading is such a leftover."""
+        """Kill what a finished grading left behind: each grade.py is the subreaper of what it
+        starts, so what is left when it ends comes to us, a subreaper too."""
         with self.lock:
-            for pid in grade.process_children().get(os.getpid(), []):
-                if pid not in self.workers:
-                    grade.kill_tree(pid)
-                    try:
-                        os.waitpid(pid, 0)  # ours to reap
-                    except ChildProcessError:
-                        pass
+            grade.kill_strays(keep=self.workers)
 
     def command(self, tree):
         """grade.py inside the scratch tree, in a user namespace of its own, as self.user."""
