@@ -42,6 +42,13 @@ def nic(*props, netdev="n0", addr=NIC_ADDR, mac=GUEST_MAC):
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def echo_pattern(line):
+    """The shell's echo of a typed line, as a regex. The kernel may print a whole line of its
+    own while the echo is on its way (an ARP defence, a link change, a recovery): it lands
+    after any character of the echo, so after each one a run of complete lines may sit."""
+    return r"(?:[^\n]*\n)*?".join(re.escape(c) for c in line) + r"\n"
+
+
 class GuestError(AssertionError):
     """A wait on the guest failed; the message carries the tail of the serial log."""
 
@@ -214,7 +221,7 @@ class Guest:
         if not self._at_prompt:
             self.wait_for(re.escape(PROMPT), timeout=30)
         self.send(line)
-        echo = self.wait_for(re.escape(line) + r"\n", timeout)
+        echo = self.wait_for(echo_pattern(line), timeout)
         end = self.wait_for(re.escape(PROMPT), timeout)
         return self.log[echo.end():end.start()]
 
