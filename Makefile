@@ -98,6 +98,7 @@ include tests/unit/unit.mk
 include tests/fuzz/fuzz.mk
 include lab.mk
 include tools/bench/bench.mk
+include tools/mutate/mutate.mk
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -DHOST_TEST \
                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 UNIT_BINS := $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))

@@ -85,6 +85,8 @@ static void check_and_stop(void)
 		vh_poll();
 	if (vh_leaked() != 0)
 		abort();
+	if (vh.tx_hdr_bad) /* a transmit header that breaks virtio 1.x 5.1.6.2.1 */
+		abort();
 	vh_teardown();
 	netbuf_get_stats(&st);
 	if (st.in_use != 0 || st.bad_frees != 0)

@@ -17,6 +17,7 @@
  * transmitted frames and raises interrupts through vring_interrupt, like a transport's
  * handler would. The stack (net/) runs on the driver's net_device.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,11 @@
 
 #define VH_POOL_BUFS 1800 /* the harness makes the packet-buffer pool (see vh_start) */
 #define VH_MAX_TX 64      /* transmitted frames kept for inspection */
+/* unit.h's check counters (tentative definitions: the same objects once a test includes it),
+ * so that a transmit header that breaks the rules fails the running test like a CHECK would.
+ * The fuzzer (no unit.h) reads vh.tx_hdr_bad instead. */
+static int unit_check_failures;
+static const char *unit_current;
 #define VH_CFG_LEN 12     /* virtio_net_config up to and including mtu (5.1.4) */
 
 struct vh_config {
@@ -65,6 +71,8 @@ struct vh_device {
 	unsigned tx_seen;
 	u8 tx_frame[VH_MAX_TX][NETBUF_DEFAULT_SIZE]; /* the last VH_MAX_TX frames, header stripped */
 	unsigned tx_len[VH_MAX_TX];
+	unsigned tx_hdr_bad;     /* transmit headers that broke 5.1.6.2.1 (vh_tx_hdr_fault) */
+	const char *tx_hdr_why;  /* the last such fault */
 };
 
 static struct vh_device vh;
@@ -449,8 +457,41 @@ static unsigned vh_rx_frame(const void *frame, u32 len)
 	return nbufs;
 }
 
+/* What is wrong with a transmit header the device received in front of a frame of flen bytes,
+ * or NULL: every byte is checked against virtio 1.x 5.1.6.2.1 (driver requirements, packet
+ * transmission) and what was negotiated. num_buffers 0; NEEDS_CSUM only with VIRTIO_NET_F_CSUM,
+ * and then csum_start + csum_offset + 2 inside the frame; DATA_VALID, RSC_INFO and the other
+ * flag bits never; gso_type GSO_NONE without HOST_TSO4/TSO6/UFO/USO (none of which this driver
+ * accepts), and then no gso_size or hdr_len either; csum_start and csum_offset 0 without
+ * NEEDS_CSUM (the driver promised nothing there). */
+static const char *vh_tx_hdr_fault(const u8 *h, unsigned hl, u32 flen)
+{
+	u16 hdr_len = (u16)(h[2] | h[3] << 8), gso_size = (u16)(h[4] | h[5] << 8);
+	u16 csum_start = (u16)(h[6] | h[7] << 8), csum_offset = (u16)(h[8] | h[9] << 8);
+	u64 gso = BIT_ULL(VIRTIO_NET_F_HOST_TSO4) | BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |
+		  BIT_ULL(VIRTIO_NET_F_HOST_UFO) | BIT_ULL(VIRTIO_NET_F_HOST_USO);
+
+	if (hl == 12 && (h[10] | h[11]))
+		return "num_buffers not 0";
+	if (h[0] & ~1u)
+		return "flags other than NEEDS_CSUM (DATA_VALID, RSC_INFO, reserved)";
+	if ((h[0] & 1) && !(vh.accepted & BIT_ULL(VIRTIO_NET_F_CSUM)))
+		return "NEEDS_CSUM without VIRTIO_NET_F_CSUM";
+	if ((h[0] & 1) && (u32)csum_start + csum_offset + 2 > flen)
+		return "csum_start + csum_offset outside the frame";
+	if (!(h[0] & 1) && (csum_start || csum_offset))
+		return "csum_start/csum_offset without NEEDS_CSUM";
+	if (h[1] != VIRTIO_NET_HDR_GSO_NONE && !(vh.accepted & gso))
+		return "gso_type not GSO_NONE without a HOST_* GSO feature";
+	if (h[1] == VIRTIO_NET_HDR_GSO_NONE && (gso_size || hdr_len))
+		return "gso_size/hdr_len with GSO_NONE";
+	return NULL;
+}
+
 /* The device sends what the driver queued for transmission (at most max frames), keeps a copy
- * of each frame without its header, completes them and interrupts as the rules say. */
+ * of each frame without its header, completes them and interrupts as the rules say. Each
+ * header is checked (vh_tx_hdr_fault): a bad one counts in vh.tx_hdr_bad, fails the running
+ * test, and its fault is kept in vh.tx_hdr_why. */
 static unsigned vh_tx_complete(unsigned max)
 {
 	struct sim_device *d = &vh.sim[TX_VQ];
@@ -465,6 +506,15 @@ static unsigned vh_tx_complete(unsigned max)
 		unsigned slot = vh.tx_seen % VH_MAX_TX;
 		u32 flen = got > hl ? got - hl : 0;
 
+		const char *fault = got < hl ? "shorter than the header" : vh_tx_hdr_fault(tmp, hl, flen);
+
+		if (fault) {
+			vh.tx_hdr_bad++;
+			vh.tx_hdr_why = fault;
+			unit_check_failures++;
+			printf("#   %s: the simulated device got a bad transmit header: %s\n",
+			       unit_current ? unit_current : "vh_tx_complete", fault);
+		}
 		if (flen > sizeof(vh.tx_frame[0]))
 			flen = sizeof(vh.tx_frame[0]);
 		memcpy(vh.tx_frame[slot], tmp + (got > hl ? hl : got), flen);
