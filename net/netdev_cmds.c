@@ -15,7 +15,7 @@
 #include "net/netdev.h"
 
 #define SENDRAW_ETHERTYPE 0x88b5 /* IEEE 802 "local experimental" ethertype */
-#define SENDRAW_BURST 32        /* frames per kick */
+#define SENDRAW_BURST 32        /* frames per kick, unless the command says otherwise */
 
 extern bool netdev_framelog;
 
@@ -131,12 +131,13 @@ static struct netbuf *sendraw_alloc(struct net_device *dev)
 static int cmd_sendraw(int argc, char **argv)
 {
 	struct net_device *dev = first_dev();
-	u64 count, size;
+	u64 count, size, burst = SENDRAW_BURST;
 	u64 sent = 0, failed = 0;
 
 	if (!dev)
 		return -ENODEV;
-	if (argc != 3 || parse_u64(argv[1], &count) < 0 || parse_u64(argv[2], &size) < 0)
+	if (argc < 3 || argc > 4 || parse_u64(argv[1], &count) < 0 || parse_u64(argv[2], &size) < 0 ||
+	    (argc == 4 && (parse_u64(argv[3], &burst) < 0 || burst == 0)))
 		return -EINVAL;
 	if (size < 18 || size > dev->mtu + ETH_HLEN) {
 		printk("sendraw: SIZE must be 18..%u (MTU %u + Ethernet header)\n", dev->mtu + ETH_HLEN, dev->mtu);
@@ -154,14 +155,15 @@ static int cmd_sendraw(int argc, char **argv)
 			failed++;
 		else
 			sent++;
-		if (i % SENDRAW_BURST == SENDRAW_BURST - 1)
+		if (i % burst == burst - 1)
 			loop_once(); /* end of a burst: kick the device, reclaim what it finished */
 	}
 	printk("sendraw: %llu frames of %llu bytes queued, %llu failed\n", sent,
 	       size, failed);
 	return 0;
 }
-SHELL_COMMAND(sendraw, cmd_sendraw, "sendraw COUNT SIZE", "send COUNT broadcast test frames of SIZE bytes (pattern: docs/serial.md)");
+SHELL_COMMAND(sendraw, cmd_sendraw, "sendraw COUNT SIZE [BURST]",
+	      "send COUNT broadcast test frames of SIZE bytes, BURST (32) between kicks (pattern: docs/serial.md)");
 
 /* `perf`: per-packet costs since the last `perf -z` (or boot), from snapshots of the
  * counters, so nothing else is disturbed. */
