@@ -11,9 +11,11 @@ Each unit binary prints "ok - test" / "not ok - test" lines and a closing
 Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
 e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
 
-The last line is always "N passed, N failed, N skipped" over every unit test and pytest test;
-above it, each skipped test with its reason, and the wire the network tests had (a TAP, or the
-unix-socket wire of tools/privnet.sh with the reason no TAP could be made). pytest's "no tests
+The last line is always "N passed, N failed, N skipped" over every unit test and pytest test
+(with "(N of them expected failures)" when pytest xfailed some; a test marked xfail that passes
+is a failure: xfail_strict); above it, each skipped test with its reason (a unit-style command
+reports one as a "skip - name: reason" line: the fuzz run without clang), and the wire the
+network tests had (a TAP, or the unix-socket wire of tools/privnet.sh with the reason no TAP could be made). pytest's "no tests
 collected" (exit status 5) is a failure. Exit status: 0 only if nothing failed and something ran.
 """
 import argparse
@@ -33,7 +35,7 @@ PYTHON = "/usr/bin/python3"  # Debian's, which has pytest; not whatever python3 
 JUNIT = ROOT / "build" / "pytest.xml"
 UNIT_TIMEOUT = 300
 
-RESULT_RE = re.compile(r"^(not ok|ok) - (.*)$")
+RESULT_RE = re.compile(r"^(not ok|ok|skip) - (.*)$")
 SUMMARY_RE = re.compile(r"(\d+) passed, (\d+) failed\s*$")
 
 
@@ -63,11 +65,11 @@ def run_unit(path, tally, verbose, shell=False):
         status = None
     elapsed = time.monotonic() - start
 
-    ok, bad = [], []
+    ok, bad, skipped = [], [], []
     for line in out.splitlines():
         m = RESULT_RE.match(line)
         if m:
-            (ok if m.group(1) == "ok" else bad).append(m.group(2))
+            {"ok": ok, "not ok": bad, "skip": skipped}[m.group(1)].append(m.group(2))
     summary = None
     for line in out.splitlines():
         m = SUMMARY_RE.search(line)
@@ -86,7 +88,7 @@ def run_unit(path, tally, verbose, shell=False):
         problem = f"exit status {status} although every test passed"
     elif status == 0 and failed:
         problem = "exit status 0 although tests failed"
-    elif passed + failed == 0:
+    elif passed + failed == 0 and not skipped:
         problem = "ran no tests"
     if problem:
         failed += 1
@@ -95,7 +97,9 @@ def run_unit(path, tally, verbose, shell=False):
     tally.passed += passed
     tally.failed += failed
     tally.failures += [f"unit/{name}: {b}" for b in bad]
-    print(f"unit/{name}: {passed} passed, {failed} failed ({elapsed:.1f} s)")
+    tally.skips += [f"unit/{name}: {s}" for s in skipped]
+    print(f"unit/{name}: {passed} passed, {failed} failed"
+          + (f", {len(skipped)} skipped" if skipped else "") + f" ({elapsed:.1f} s)")
     if bad or verbose:
         for line in out.splitlines():
             if verbose or not line.startswith("ok - "):
@@ -114,8 +118,11 @@ def count_junit(path):
             failed += 1
             names.append(test_id)
         elif "skipped" in tags:
-            reason = case.find("skipped").get("message", "")
-            skipped.append(f"{test_id}: {reason}")
+            sk = case.find("skipped")
+            reason = sk.get("message", "")
+            # an expected failure (pytest.mark.xfail) is a skip of its own type in the XML
+            prefix = "xfail: " if sk.get("type") == "pytest.xfail" else ""
+            skipped.append(f"{prefix}{test_id}: {reason}")
         else:
             passed += 1
     return passed, failed, skipped, names
@@ -127,7 +134,8 @@ def run_pytest(tally):
         JUNIT.unlink()
     except FileNotFoundError:
         pass
-    argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider",
+    # xfail_strict: a test marked as expected to fail that passes is a failure, not a pass
+    argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider", "-o", "xfail_strict=true",
             f"--junitxml={JUNIT}"] + shlex.split(os.environ.get("PYTEST_ARGS", ""))
     print("pytest: " + " ".join(shlex.quote(a) for a in argv), flush=True)
     print("pytest: network tests on " + describe_wire(), flush=True)
@@ -182,7 +190,9 @@ def main():
             print(f"    {s}")
     if tally.passed + tally.failed == 0:
         print("runtests: no test ran", file=sys.stderr)
-    print(f"{tally.passed} passed, {tally.failed} failed, {len(tally.skips)} skipped", flush=True)
+    xfails = sum(1 for s in tally.skips if s.startswith("pytest: xfail: "))
+    print(f"{tally.passed} passed, {tally.failed} failed, {len(tally.skips)} skipped"
+          + (f" ({xfails} of them expected failures)" if xfails else ""), flush=True)
     return 1 if tally.failed or tally.passed + tally.failed == 0 else 0
 
 

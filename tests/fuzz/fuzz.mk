@@ -32,6 +32,6 @@ fuzz: $(FUZZ_BINS)
 	$(Q)for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(BUILD)/fuzz/$$t $(FUZZ_TIME) || exit 1; done
 
 fuzz-short: $(FUZZ_BINS)
-	$(Q)for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(BUILD)/fuzz/$$t $(FUZZ_SHORT_TIME) || exit 1; done
+	$(Q)for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh --short $(BUILD)/fuzz/$$t $(FUZZ_SHORT_TIME) || exit 1; done
 
 .PHONY: fuzz fuzz-short
