@@ -166,6 +166,18 @@ static void inet_link_handler(struct net_device *dev, bool up)
 	dhcp_link_change(true);
 }
 
+/* The device's events (net/netdev.h): a new MAC (ifconfig hw ether) and a request to announce
+ * ourselves (virtio-net's GUEST_ANNOUNCE after a migration) both mean the switches and the
+ * neighbours' ARP caches must learn where our address is now: announce it (RFC 5227 2.3,
+ * which section 3 calls gratuitous ARP). */
+static void inet_event_handler(struct net_device *dev, enum netdev_event event)
+{
+	if (dev != inet_if.dev || !inet_if.configured)
+		return;
+	if (event == NETDEV_CHANGEADDR || event == NETDEV_NOTIFY_PEERS)
+		arp_announce(dev, inet_if.addr);
+}
+
 /* acd=1: a static address is probed first (RFC 5227 2.1.1) and set only if nobody has it. */
 static be32 acd_mask, acd_gw;
 
@@ -198,6 +210,7 @@ void inet_attach(struct net_device *dev, const char *ip, const char *gw)
 	inet_if.dev = dev;
 	netdev_set_rx_handler(eth_input);
 	netdev_set_link_handler(inet_link_handler);
+	netdev_set_event_handler(inet_event_handler);
 	udp_services_start();
 	icmp_reset();
 	if (inet_parse_config(ip, gw, &addr, &mask, &gwaddr, &use_dhcp))

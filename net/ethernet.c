@@ -22,28 +22,17 @@ struct eth_stats eth_stats;
 #define ETH_STAT(f) NET_STAT(struct eth_stats, f)
 static const struct net_stat_desc eth_stat_desc[] = { ETH_STATS(ETH_STAT) };
 
-static u8 mcast_list[ETH_MCAST_MAX][ETH_ALEN];
-static unsigned mcast_count;
-
+/* The groups live on the device (net/netdev.c), so that its driver can have the device
+ * filter for them too (virtio-net's MAC table); this layer still checks every frame. */
 int eth_add_multicast(const u8 *mac)
 {
-	for (unsigned i = 0; i < mcast_count; i++)
-		if (memcmp(mcast_list[i], mac, ETH_ALEN) == 0)
-			return 0;
-	if (mcast_count == ETH_MCAST_MAX)
-		return -ENOSPC;
-	memcpy(mcast_list[mcast_count++], mac, ETH_ALEN);
-	return 0;
+	return inet_dev() ? dev_mc_add(inet_dev(), mac) : -ENODEV;
 }
 
-void eth_clear_multicast(void) { mcast_count = 0; }
-
-static bool mcast_wanted(const u8 *mac)
+void eth_clear_multicast(void)
 {
-	for (unsigned i = 0; i < mcast_count; i++)
-		if (memcmp(mcast_list[i], mac, ETH_ALEN) == 0)
-			return true;
-	return false;
+	if (inet_dev())
+		dev_mc_clear(inet_dev());
 }
 
 static void eth_drop(struct netbuf *nb, u64 *counter)
@@ -58,7 +47,7 @@ static bool eth_for_us(struct net_device *dev, const struct ethhdr *eh, u64 **wh
 	if (eth_is_broadcast(eh->h_dest) || memcmp(eh->h_dest, dev->mac, ETH_ALEN) == 0)
 		return true;
 	if (eth_is_multicast(eh->h_dest)) {
-		if (mcast_wanted(eh->h_dest))
+		if (dev_mc_contains(dev, eh->h_dest))
 			return true;
 		*why = &eth_stats.rx_multicast;
 		return false;

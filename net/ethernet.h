@@ -14,7 +14,7 @@
 #define ETH_P_ARP 0x0806
 #define ETH_ZLEN 60        /* shortest frame without the FCS: shorter ones are padded */
 #define ETH_P_802_3_MIN 0x0600 /* type values below this are 802.3 length fields */
-#define ETH_MCAST_MAX 4    /* multicast addresses protocols may ask for */
+#define ETH_MCAST_MAX NETDEV_MC_MAX /* multicast addresses protocols may ask for */
 
 /* IEEE 802.3 3.1.1: destination, source, type. */
 struct ethhdr {
@@ -49,7 +49,8 @@ void eth_input(struct net_device *dev, struct netbuf *nb);
 /* Prepend the header (our MAC as source), pad to ETH_ZLEN and hand to the device. Consumes
  * nb. Returns 0 or a negative errno (the frame is then dropped and counted). */
 int eth_output(struct net_device *dev, struct netbuf *nb, const u8 *dest, u16 ethertype);
-/* Accept frames sent to a multicast MAC (a protocol asks); -ENOSPC when the table is full. */
+/* Accept frames sent to a multicast MAC (a protocol asks), on the stack's device and in its
+ * filter (dev_mc_add); -ENOSPC when the table is full, -ENODEV without a device. */
 int eth_add_multicast(const u8 *mac);
 void eth_clear_multicast(void);
 

@@ -16,6 +16,7 @@ static int ndevices;
 static struct napi_struct *poll_head, *poll_tail; /* shared with IRQ handlers */
 static void (*rx_handler)(struct net_device *dev, struct netbuf *nb);
 static void (*link_handler)(struct net_device *dev, bool up);
+static void (*event_handler)(struct net_device *dev, enum netdev_event event);
 bool netdev_framelog; /* print a CRC of every received frame (net/netdev_cmds.c) */
 
 /* Pool buffers the registered devices and the stack need, by the policy in netdev.h. */
@@ -81,6 +82,83 @@ int netdev_count(void) { return ndevices; }
 
 void netdev_set_rx_handler(void (*handler)(struct net_device *dev, struct netbuf *nb)) { rx_handler = handler; }
 void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up)) { link_handler = handler; }
+void netdev_set_event_handler(void (*handler)(struct net_device *dev, enum netdev_event event))
+{
+	event_handler = handler;
+}
+
+static void netdev_event(struct net_device *dev, enum netdev_event event)
+{
+	if (event_handler)
+		event_handler(dev, event);
+}
+
+void netdev_notify_peers(struct net_device *dev) { netdev_event(dev, NETDEV_NOTIFY_PEERS); }
+
+int dev_set_mac_address(struct net_device *dev, const u8 *mac)
+{
+	static const u8 zero[ETH_ALEN];
+	int err;
+
+	if ((mac[0] & 1) || memcmp(mac, zero, ETH_ALEN) == 0)
+		return -EINVAL;
+	if (!dev->ops->ndo_set_mac_address)
+		return -EOPNOTSUPP;
+	err = dev->ops->ndo_set_mac_address(dev, mac);
+	if (err)
+		return err;
+	memcpy(dev->mac, mac, ETH_ALEN);
+	netdev_event(dev, NETDEV_CHANGEADDR);
+	return 0;
+}
+
+static int dev_set_rx_mode(struct net_device *dev)
+{
+	return dev->ops && dev->ops->ndo_set_rx_mode ? dev->ops->ndo_set_rx_mode(dev) : -EOPNOTSUPP;
+}
+
+/* Set one receive flag and tell the driver; set back on an error. */
+static int dev_set_rx_flag(struct net_device *dev, bool *flag, bool on)
+{
+	bool was = *flag;
+	int err;
+
+	*flag = on;
+	err = dev_set_rx_mode(dev);
+	if (err)
+		*flag = was;
+	return err;
+}
+
+int dev_set_promiscuity(struct net_device *dev, bool on) { return dev_set_rx_flag(dev, &dev->promisc, on); }
+int dev_set_allmulti(struct net_device *dev, bool on) { return dev_set_rx_flag(dev, &dev->allmulti, on); }
+
+bool dev_mc_contains(const struct net_device *dev, const u8 *mac)
+{
+	for (unsigned i = 0; i < dev->mc_count; i++)
+		if (memcmp(dev->mc[i], mac, ETH_ALEN) == 0)
+			return true;
+	return false;
+}
+
+int dev_mc_add(struct net_device *dev, const u8 *mac)
+{
+	if (dev_mc_contains(dev, mac))
+		return 0;
+	if (dev->mc_count == NETDEV_MC_MAX)
+		return -ENOSPC;
+	memcpy(dev->mc[dev->mc_count++], mac, ETH_ALEN);
+	dev_set_rx_mode(dev); /* the device's answer is the driver's to count */
+	return 0;
+}
+
+void dev_mc_clear(struct net_device *dev)
+{
+	if (!dev->mc_count)
+		return;
+	dev->mc_count = 0;
+	dev_set_rx_mode(dev);
+}
 
 /* Cost accounting: the time of each outermost call into a driver goes to rx_cycles for a
  * receive poll (with the stack and the replies sent while handling its frames) and to

@@ -37,6 +37,7 @@
 #define NAPI_BUDGET 64
 #define TX_BACKLOG_LIMIT 256 /* frames queued while a device's ring is full */
 #define NET_STACK_BUFS 256   /* pool buffers for the stack itself: ARP's queues (32 entries x 8) */
+#define NETDEV_MC_MAX 4      /* multicast addresses a device is asked to receive (dev_mc_add) */
 
 enum netdev_tx { NETDEV_TX_OK = 0, NETDEV_TX_BUSY = 1 };
 
@@ -53,6 +54,13 @@ struct net_device_ops {
 	void (*ndo_describe)(struct net_device *dev); /* ifconfig: driver details */
 	void (*ndo_stats)(struct net_device *dev);    /* netstat: driver counters */
 	void (*ndo_zero_stats)(struct net_device *dev);
+	/* Optional. Tell the device what to receive: dev->promisc, dev->allmulti and the
+	 * multicast list dev->mc (Linux's ndo_set_rx_mode, but with a result: 0, -EOPNOTSUPP when
+	 * the device cannot filter or be told, or the error of the command that failed). */
+	int (*ndo_set_rx_mode)(struct net_device *dev);
+	/* Optional. Make the device use mac as its address (dev->mac is still the old one);
+	 * 0 or a negative errno (-EOPNOTSUPP: this device cannot change it). */
+	int (*ndo_set_mac_address)(struct net_device *dev, const u8 *mac);
 };
 
 struct netdev_stats {
@@ -103,6 +111,12 @@ struct net_device {
 	unsigned tx_ring_size; /* frames the device holds in flight */
 	unsigned rx_buf_len;   /* bytes of frame one receive buffer must hold past NETBUF_HEADROOM */
 	bool flush_pending;
+	/* what to receive besides our MAC and broadcast (dev_set_promiscuity, dev_set_allmulti,
+	 * dev_mc_add); the driver's ndo_set_rx_mode hands it to the device */
+	bool promisc;
+	bool allmulti;
+	u8 mc[NETDEV_MC_MAX][ETH_ALEN];
+	unsigned mc_count;
 	struct netbuf_queue tx_backlog;
 	struct netdev_stats stats;
 };
@@ -147,6 +161,32 @@ void netif_receive(struct net_device *dev, struct netbuf *nb);
 void netdev_set_rx_handler(void (*handler)(struct net_device *dev, struct netbuf *nb));
 /* Called when a device's carrier changes (the stack sends a gratuitous ARP on link up). */
 void netdev_set_link_handler(void (*handler)(struct net_device *dev, bool up));
+
+/*
+ * Events a driver reports for the layers above, Linux's netdevice notifier in one handler
+ * (the stack registers it: net/config.c): NETDEV_CHANGEADDR after dev_set_mac_address changed
+ * dev->mac, NETDEV_NOTIFY_PEERS when the device asks the guest to announce itself (Linux's
+ * netdev_notify_peers; virtio-net's GUEST_ANNOUNCE after a migration). The stack answers both
+ * with gratuitous ARP; the driver never calls it directly.
+ */
+enum netdev_event { NETDEV_CHANGEADDR, NETDEV_NOTIFY_PEERS };
+void netdev_set_event_handler(void (*handler)(struct net_device *dev, enum netdev_event event));
+void netdev_notify_peers(struct net_device *dev);
+/* A new unicast MAC for dev: the driver's ndo_set_mac_address first, then dev->mac and
+ * NETDEV_CHANGEADDR. 0, -EINVAL (a group or zero address), -EOPNOTSUPP (no way to change it)
+ * or the driver's error; dev->mac is unchanged unless 0. */
+int dev_set_mac_address(struct net_device *dev, const u8 *mac);
+/* Receive filtering: set the flag and tell the driver (ndo_set_rx_mode). On an error the flag
+ * is set back and the error returned (-EOPNOTSUPP: the device cannot be told). */
+int dev_set_promiscuity(struct net_device *dev, bool on);
+int dev_set_allmulti(struct net_device *dev, bool on);
+/* The multicast list: add an address (0 if already there, -ENOSPC when NETDEV_MC_MAX are),
+ * empty it, or ask whether it holds mac. Adding and emptying tell the driver; what the device
+ * says is counted by the driver, the list holds the address either way (the stack's own
+ * filter uses it: net/ethernet.c). */
+int dev_mc_add(struct net_device *dev, const u8 *mac);
+void dev_mc_clear(struct net_device *dev);
+bool dev_mc_contains(const struct net_device *dev, const u8 *mac);
 
 void netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 		    int (*poll)(struct napi_struct *napi, int budget));

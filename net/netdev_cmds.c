@@ -28,23 +28,106 @@ static struct net_device *first_dev(void)
 	return dev;
 }
 
-static int cmd_ifconfig(int argc, char **argv)
+static void ifconfig_show(struct net_device *dev)
 {
-	if (netdev_count() == 0)
-		printk("no network devices\n");
-	for (int i = 0; i < netdev_count(); i++) {
-		struct net_device *dev = netdev_get(i);
+	printk("%s: %s mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u link %s%s%s\n", dev->name, dev->driver_name,
+	       dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4], dev->mac[5], dev->mtu,
+	       dev->carrier ? "up" : "down", dev->promisc ? " promisc" : "", dev->allmulti ? " allmulti" : "");
+	inet_describe(dev);
+	if (dev->ops->ndo_describe)
+		dev->ops->ndo_describe(dev);
+}
 
-		printk("%s: %s mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u link %s\n", dev->name, dev->driver_name,
-		       dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4], dev->mac[5], dev->mtu,
-		       dev->carrier ? "up" : "down");
-		inet_describe(dev);
-		if (dev->ops->ndo_describe)
-			dev->ops->ndo_describe(dev);
+static int parse_mac(const char *s, u8 mac[ETH_ALEN])
+{
+	for (int i = 0; i < ETH_ALEN; i++) {
+		u64 v = 0;
+		int digits = 0;
+
+		for (; digits < 2 && *s && *s != ':'; digits++, s++) {
+			char c = *s;
+
+			if (c >= '0' && c <= '9')
+				v = v * 16 + (u64)(c - '0');
+			else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+				v = v * 16 + (u64)((c | 0x20) - 'a' + 10);
+			else
+				return -EINVAL;
+		}
+		if (!digits || *s != (i == ETH_ALEN - 1 ? '\0' : ':'))
+			return -EINVAL;
+		if (*s)
+			s++;
+		mac[i] = (u8)v;
 	}
 	return 0;
 }
-SHELL_COMMAND(ifconfig, cmd_ifconfig, "ifconfig", "network interfaces: MAC, MTU, link, features");
+
+static void print_mac_change(struct net_device *dev, const u8 *m)
+{
+	printk("ifconfig: %s hw ether %02x:%02x:%02x:%02x:%02x:%02x\n", dev->name, m[0], m[1], m[2], m[3], m[4],
+	       m[5]);
+}
+
+/* ifconfig IFACE promisc|allmulti on|off, ifconfig IFACE hw ether MAC */
+static int ifconfig_set(struct net_device *dev, int argc, char **argv)
+{
+	bool on = argc == 4 && strcmp(argv[3], "on") == 0;
+	int err;
+
+	if (argc == 5 && strcmp(argv[2], "hw") == 0 && strcmp(argv[3], "ether") == 0) {
+		u8 mac[ETH_ALEN];
+
+		if (parse_mac(argv[4], mac) < 0)
+			return -EINVAL;
+		err = dev_set_mac_address(dev, mac);
+		if (err == -EINVAL)
+			printk("ifconfig: %s is a group or zero address, not one a host may use\n", argv[4]);
+		else if (!err)
+			print_mac_change(dev, dev->mac);
+		return err;
+	}
+	if (argc != 4 || (strcmp(argv[3], "on") != 0 && strcmp(argv[3], "off") != 0))
+		return -EINVAL;
+	if (strcmp(argv[2], "promisc") == 0)
+		err = dev_set_promiscuity(dev, on);
+	else if (strcmp(argv[2], "allmulti") == 0)
+		err = dev_set_allmulti(dev, on);
+	else
+		return -EINVAL;
+	if (err == -EOPNOTSUPP)
+		printk("ifconfig: %s: its device cannot be told what to receive (virtio-net: no VIRTIO_NET_F_CTRL_RX)\n",
+		       dev->name);
+	else if (!err)
+		printk("ifconfig: %s %s %s\n", dev->name, argv[2], on ? "on" : "off");
+	return err;
+}
+
+static int cmd_ifconfig(int argc, char **argv)
+{
+	if (argc > 1) {
+		for (int i = 0; i < netdev_count(); i++) {
+			struct net_device *dev = netdev_get(i);
+
+			if (strcmp(dev->name, argv[1]) != 0)
+				continue;
+			if (argc == 2) {
+				ifconfig_show(dev);
+				return 0;
+			}
+			return ifconfig_set(dev, argc, argv);
+		}
+		printk("ifconfig: no interface %s\n", argv[1]);
+		return -ENODEV;
+	}
+	if (netdev_count() == 0)
+		printk("no network devices\n");
+	for (int i = 0; i < netdev_count(); i++)
+		ifconfig_show(netdev_get(i));
+	return 0;
+}
+SHELL_COMMAND(ifconfig, cmd_ifconfig, "ifconfig [IFACE [promisc|allmulti on|off | hw ether MAC]]",
+	      "network interfaces: MAC, MTU, link, features; receive filter and MAC (docs/serial.md)");
 
 /* netstat's two lines per device: traffic, then queueing and drops. The tables describe the
  * whole struct net_device, so a gauge (the backlog's length now) can sit among the counters. */

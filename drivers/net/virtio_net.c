@@ -7,8 +7,9 @@
  * try_fill_recv; transmit through start_xmit -> xmit_skb -> virtqueue_add_outbuf, with
  * free_old_xmit reclaiming and skb_xmit_done (interrupt) waking the TX poll.
  *
- * Simpler than Linux: one queue pair (no MQ/RSS), no control queue, no checksum or
- * segmentation offloads (every frame is complete and checksummed by the stack), no XDP.
+ * Simpler than Linux: one queue pair (a device offering MQ is told so on the control queue:
+ * virtio_net_ctrl.c, which holds every control command), no RSS, no checksum or segmentation
+ * offloads (every frame is complete and checksummed by the stack), no XDP.
  *
  * Everything the device hands us is checked: used lengths (shorter than the header, runts,
  * longer than the MTU allows), num_buffers (zero, or more than the device completed), config
@@ -417,7 +418,10 @@ static void skb_xmit_done(struct virtqueue *svq)
  * Configuration, probe, remove
  */
 
-static void virtnet_update_link(struct virtnet_info *vi)
+/* The status field (5.1.4): the link, and VIRTIO_NET_S_ANNOUNCE, which the device sets (QEMU:
+ * after a migration) to have us announce ourselves (5.1.6.5.4) -- the link first, so the
+ * announcement goes out on a link that is up. */
+static void virtnet_update_status(struct virtnet_info *vi)
 {
 	le16 status = VIRTIO_NET_S_LINK_UP; /* without STATUS the link is always up (5.1.4) */
 
@@ -430,6 +434,8 @@ static void virtnet_update_link(struct virtnet_info *vi)
 		netif_carrier_on(&vi->dev);
 	else
 		netif_carrier_off(&vi->dev);
+	if (status & VIRTIO_NET_S_ANNOUNCE)
+		virtnet_guest_announce(vi);
 }
 
 /* From the event loop, after a configuration interrupt. */
@@ -443,7 +449,7 @@ static void virtnet_config_changed(struct virtio_device *vdev)
 		virtnet_schedule_recovery(vi, "device needs reset");
 		return;
 	}
-	virtnet_update_link(vi);
+	virtnet_update_status(vi);
 }
 
 static void random_mac(u8 mac[ETH_ALEN])
@@ -468,6 +474,8 @@ static int virtnet_read_mac(struct virtnet_info *vi)
 {
 	u8 *mac = vi->dev.mac;
 
+	if (vi->ctrl.mac_set) /* ifconfig hw ether: ours, set again on the control queue */
+		return 0;
 	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_MAC)) {
 		if (virtio_cread_bytes(vi->vdev, VIRTIO_NET_CFG_MAC, mac, ETH_ALEN) < 0) {
 			printk("%s: cannot read the device MAC; refusing the device\n", vi->vdev->name);
@@ -515,8 +523,10 @@ static unsigned virtnet_mtu_limit(void)
  */
 static int virtnet_validate(struct virtio_device *vdev)
 {
-	int mtu;
+	int mtu = virtnet_ctrl_validate(vdev);
 
+	if (mtu < 0)
+		return mtu;
 	if (!virtio_has_feature(vdev, VIRTIO_NET_F_MTU))
 		return 0;
 	mtu = virtnet_cread_mtu(vdev);
@@ -582,17 +592,27 @@ static int virtnet_alloc_queues(struct virtnet_info *vi)
 	return 0;
 }
 
+/* Our queue pair, and with CTRL_VQ the control queue after every pair the device has
+ * (virtnet_ctrl_index); the pairs we do not use are left unset (no name). The control queue
+ * never interrupts: each command is polled for. */
 static int virtnet_find_vqs(struct virtnet_info *vi)
 {
-	struct virtqueue *vqs[VIRTNET_NVQS];
-	vq_callback_t callbacks[VIRTNET_NVQS] = { skb_recv_done, skb_xmit_done };
-	static const char *const names[VIRTNET_NVQS] = { "rx0", "tx0" };
-	int err = vi->vdev->config->find_vqs(vi->vdev, VIRTNET_NVQS, vqs, callbacks, names);
+	unsigned ctrl = virtnet_ctrl_index(vi->vdev);
+	unsigned nvqs = ctrl ? ctrl + 1 : VIRTNET_NVQS;
+	struct virtqueue *vqs[VIRTIO_MAX_VQS];
+	vq_callback_t callbacks[VIRTIO_MAX_VQS] = { skb_recv_done, skb_xmit_done };
+	const char *names[VIRTIO_MAX_VQS] = { "rx0", "tx0" };
+	int err;
 
+	if (ctrl)
+		names[ctrl] = "ctrl";
+	err = vi->vdev->config->find_vqs(vi->vdev, nvqs, vqs, callbacks, names);
 	if (err)
 		return err;
 	vi->rvq = vqs[RX_VQ];
 	vi->svq = vqs[TX_VQ];
+	vi->ctrl.cvq = ctrl ? vqs[ctrl] : NULL;
+	vi->ctrl.stuck = false;
 	virtqueue_disable_cb(vi->svq); /* armed only when the ring fills (see virtnet_tx_reclaim) */
 	return 0;
 }
@@ -641,6 +661,7 @@ static void virtnet_remove(struct virtio_device *vdev)
 		free_old_xmit(vi);
 		free_unused_bufs(vi);
 	}
+	virtnet_ctrl_remove(vi); /* a control buffer the device kept stays in vi->ctrl: static */
 	vdev->config->del_vqs(vdev);
 	vi->rvq = vi->svq = NULL;
 	vi->tx_kick_pending = false;
@@ -660,6 +681,8 @@ static const struct net_device_ops virtnet_netdev_ops = {
 	.ndo_describe = virtnet_describe,
 	.ndo_stats = virtnet_stats,
 	.ndo_zero_stats = virtnet_zero_stats,
+	.ndo_set_rx_mode = virtnet_set_rx_mode,
+	.ndo_set_mac_address = virtnet_set_mac_address,
 };
 
 static struct virtnet_info *virtnet_get_info(struct virtio_device *vdev)
@@ -742,9 +765,10 @@ static int virtnet_probe(struct virtio_device *vdev)
 		goto err_reset;
 	}
 	vi->watchdog_idle_s = 0;
+	virtnet_ctrl_probe(vi); /* pairs, MAC, receive filter: before frames flow */
 	netif_device_attach(&vi->dev); /* before the link: link up sends a gratuitous ARP */
 	virtnet_recovery_done(vi);
-	virtnet_update_link(vi);
+	virtnet_update_status(vi);
 	printk("%s: %s ready: header %u bytes, rx ring %u, tx ring %u, %u-byte receive buffers%s\n", vi->dev.name,
 	       vdev->name, vi->hdr_len, vi->rvq->num, vi->svq->num, vi->rx_buf_len,
 	       vi->mergeable_rx_bufs ? " (mergeable)" : "");
@@ -754,6 +778,7 @@ err_reset:
 	if (virtio_reset_device(vdev) == 0) /* else the device keeps them (see virtnet_remove) */
 		free_unused_bufs(vi);
 err_del_vqs:
+	virtnet_ctrl_remove(vi);
 	vdev->config->del_vqs(vdev);
 	vi->rvq = vi->svq = NULL;
 err_out:
@@ -766,6 +791,11 @@ static const unsigned virtnet_features[] = {
 	VIRTIO_NET_F_MRG_RXBUF,
 	VIRTIO_NET_F_MTU,
 	VIRTIO_F_ANY_LAYOUT,
+	VIRTIO_NET_F_CTRL_VQ,
+	VIRTIO_NET_F_CTRL_RX,
+	VIRTIO_NET_F_CTRL_MAC_ADDR,
+	VIRTIO_NET_F_GUEST_ANNOUNCE,
+	VIRTIO_NET_F_MQ,
 };
 
 static const struct virtio_driver virtio_net_driver = {

@@ -67,4 +67,42 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg_rxbuf) == 12, "virtio 1.x 5.1.6"
 
 #define VIRTIO_NET_HDR_GSO_NONE 0
 
+/*
+ * The control virtqueue (5.1.6.5), with VIRTIO_NET_F_CTRL_VQ: the last queue, index 2 without
+ * VIRTIO_NET_F_MQ and 2 * max_virtqueue_pairs with it (5.1.2). A command is one chain: the
+ * header below and the command's data, both device-readable, then one device-writable ack byte.
+ */
+struct virtio_net_ctrl_hdr {
+	u8 class;
+	u8 cmd;
+} __packed;
+_Static_assert(sizeof(struct virtio_net_ctrl_hdr) == 2, "virtio 1.x 5.1.6.5");
+
+typedef u8 virtio_net_ctrl_ack;
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+
+/* 5.1.6.5.1 receive filtering: data is one byte, 0 off, 1 on (VIRTIO_NET_F_CTRL_RX) */
+#define VIRTIO_NET_CTRL_RX 0
+#define VIRTIO_NET_CTRL_RX_PROMISC 0
+#define VIRTIO_NET_CTRL_RX_ALLMULTI 1
+
+/* 5.1.6.5.2 MAC address filtering: TABLE_SET takes two tables, unicast then multicast, each a
+ * le32 count followed by that many addresses (VIRTIO_NET_F_CTRL_RX); ADDR_SET takes the six
+ * bytes of the device's new address (VIRTIO_NET_F_CTRL_MAC_ADDR). */
+#define VIRTIO_NET_CTRL_MAC 1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
+
+/* 5.1.6.5.4 gratuitous packets: ACK, no data, once the guest has announced itself after the
+ * device set VIRTIO_NET_S_ANNOUNCE (VIRTIO_NET_F_GUEST_ANNOUNCE) */
+#define VIRTIO_NET_CTRL_ANNOUNCE 3
+#define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
+
+/* 5.1.6.5.5 multiqueue: VQ_PAIRS_SET takes a le16 count, 1..max_virtqueue_pairs (VIRTIO_NET_F_MQ) */
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN 1
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX 0x8000
+
 #endif

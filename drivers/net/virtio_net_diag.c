@@ -59,6 +59,13 @@ void virtnet_describe(struct net_device *dev)
 	if (vi->rvq && vi->svq)
 		printk("  rx ring %u (posted %u), tx ring %u (in flight %u)\n", vi->rvq->num, vi->rx_posted,
 		       vi->svq->num, vi->tx_inflight);
+	if (virtio_has_feature(vi->vdev, VIRTIO_NET_F_CTRL_RX))
+		printk("  rx filter (device): %s\n", virtnet_rx_mode_in_step(vi)
+			       ? "as the interface says (promisc, allmulti, multicast groups acknowledged)"
+			       : "NOT in step with the interface: a control command failed (see ctrl_last)");
+	else
+		printk("  rx filter (device): none we can set (no VIRTIO_NET_F_CTRL_RX): the device decides\n");
+	virtnet_ctrl_describe(vi, " ");
 }
 
 /* netstat's driver lines: receive, transmit, drops (each followed by what it holds), then
@@ -93,6 +100,12 @@ void virtnet_stats(struct net_device *dev)
 	printk("%s: drops", dev->name);
 	net_stats_print(virtnet_drop_desc, ARRAY_SIZE(virtnet_drop_desc), &vi->stats);
 	printk("\n");
+	{
+		char prefix[sizeof(dev->name) + 1];
+
+		snprintk(prefix, sizeof(prefix), "%s:", dev->name);
+		virtnet_ctrl_describe(vi, prefix);
+	}
 	printk("%s: recovery device_recoveries %llu recovery_attempts %llu down_ms %llu state %s last %s\n",
 	       dev->name, vi->recovery.recoveries, vi->recovery.attempts, virtnet_down_ms(vi),
 	       virtnet_health_name(vi->recovery.state), vi->recovery.reason);
@@ -110,4 +123,5 @@ void virtnet_zero_stats(struct net_device *dev)
 	if (vi->svq) /* frames completed before the zero are counted before it */
 		free_old_xmit(vi);
 	memset(&vi->stats, 0, sizeof(vi->stats));
+	memset(&vi->ctrl.stats, 0, sizeof(vi->ctrl.stats));
 }

@@ -8,6 +8,7 @@
 #ifndef DRIVERS_NET_VIRTIO_NET_PRIV_H
 #define DRIVERS_NET_VIRTIO_NET_PRIV_H
 
+#include "drivers/net/virtio_net.h"
 #include "drivers/virtio/virtio.h"
 #include "drivers/virtio/virtio_ring.h"
 #include "kernel/time.h"
@@ -32,6 +33,47 @@ struct virtnet_stats {
 	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
 	u64 tx_add_error;       /* the ring refused a frame for another reason */
 	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
+};
+
+/* The control queue (virtio_net_ctrl.c). */
+#define VIRTNET_CTRL_TIMEOUT_MS 1000 /* a command's answer; a device that answers at all does
+					* so within the kick (QEMU handles the queue in its notify) */
+#define VIRTNET_CTRL_DATA_MAX (2 * sizeof(le32) + NETDEV_MC_MAX * ETH_ALEN) /* the MAC tables */
+
+struct virtnet_ctrl_stats {
+	u64 sent;      /* commands the device was given */
+	u64 ok;        /* ... and acknowledged with VIRTIO_NET_OK */
+	u64 nak;       /* answered with anything else (VIRTIO_NET_ERR) */
+	u64 timeouts;  /* not answered within CTRL_TIMEOUT_MS: the queue is then stuck */
+	u64 bad_len;   /* answered without the ack byte (used length 0) */
+	u64 unusable;  /* refused here: the queue stuck, broken or full */
+	u64 late;      /* a timed-out command answered after all (the queue is usable again) */
+	u64 announces; /* VIRTIO_NET_S_ANNOUNCE requests handled (GUEST_ANNOUNCE) */
+};
+
+struct virtnet_ctrl {
+	struct virtqueue *cvq;      /* NULL without VIRTIO_NET_F_CTRL_VQ (or while torn down) */
+	bool stuck;                 /* the device holds a command it never answered */
+	/* the one command in flight: header, data, ack (device memory reach: static storage) */
+	struct virtio_net_ctrl_hdr hdr;
+	u8 data[VIRTNET_CTRL_DATA_MAX];
+	u8 ack;
+	/* what the device was last told; a stale part was not acknowledged (or not sent since
+	 * the reset) and is sent again */
+	unsigned stale;
+#define CTRL_STALE_PROMISC 1u
+#define CTRL_STALE_ALLMULTI 2u
+#define CTRL_STALE_TABLE 4u
+	bool promisc, allmulti;
+	u8 mc[NETDEV_MC_MAX][ETH_ALEN];
+	unsigned mc_count;
+	bool mac_set;               /* ifconfig hw ether: set the MAC again after a reset */
+	/* the last command and how it ended */
+	bool any;
+	u8 last_class, last_cmd;
+	int last_err;
+	u8 last_ack;
+	struct virtnet_ctrl_stats stats;
 };
 
 /* Self-healing (virtio_net_recovery.c): where the device stands, and what it cost so far. */
@@ -73,11 +115,34 @@ struct virtnet_info {
 	u64 watchdog_completed;     /* stats.tx_completed at the last look */
 	unsigned watchdog_idle_s;   /* seconds with frames in flight and none completed */
 	struct virtnet_recovery recovery;
+	struct virtnet_ctrl ctrl;
 	struct virtnet_stats stats;
 };
 
 /* virtio_net.c */
 void free_old_xmit(struct virtnet_info *vi); /* take back what the device has transmitted */
+
+/* virtio_net_ctrl.c */
+/* Index of the control queue (5.1.2): 2 * max_virtqueue_pairs with MQ, else 2; 0 without
+ * VIRTIO_NET_F_CTRL_VQ. */
+unsigned virtnet_ctrl_index(struct virtio_device *vdev);
+/* From validate: drop control features the device offers without what they depend on (5.1.3.1)
+ * and MQ when its queue count is out of range or beyond VIRTIO_MAX_VQS. */
+int virtnet_ctrl_validate(struct virtio_device *vdev);
+/* Send one command and wait for its ack (bounded): 0, or -EOPNOTSUPP (no control queue),
+ * -EIO (refused: VIRTIO_NET_ERR, or the queue is stuck), -ETIMEDOUT, -EPROTO (no ack byte). */
+int virtnet_send_command(struct virtnet_info *vi, u8 class, u8 cmd, const void *data, unsigned len);
+/* After DRIVER_OK in every probe: one queue pair (MQ), our MAC again if it was changed, the
+ * receive filter as the net_device says. */
+void virtnet_ctrl_probe(struct virtnet_info *vi);
+void virtnet_ctrl_remove(struct virtnet_info *vi); /* the device was reset: nothing in flight */
+/* The device set VIRTIO_NET_S_ANNOUNCE: have the stack announce us, then ACK (5.1.6.5.4). */
+void virtnet_guest_announce(struct virtnet_info *vi);
+int virtnet_set_rx_mode(struct net_device *dev);                      /* ndo_set_rx_mode */
+bool virtnet_rx_mode_in_step(const struct virtnet_info *vi); /* the device acked what dev says */
+int virtnet_set_mac_address(struct net_device *dev, const u8 *mac);   /* ndo_set_mac_address */
+/* ifconfig and netstat: "<prefix> ctrl sent N ok N failed N ..." */
+void virtnet_ctrl_describe(struct virtnet_info *vi, const char *prefix);
 
 /* virtio_net_recovery.c */
 void virtnet_recovery_init(struct virtnet_info *vi);

@@ -39,7 +39,9 @@
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
 
-#define VIRTIO_MAX_VQS 8
+/* Queue indexes a device may use here. virtio-net puts its control queue after every queue pair
+ * (index 2N with MQ, 5.1.2), so this bounds the pairs a driver can accept MQ with: 16. */
+#define VIRTIO_MAX_VQS 33
 
 struct virtio_device;
 
@@ -53,8 +55,10 @@ struct virtio_config_ops {
 	int (*reset)(struct virtio_device *vdev); /* status 0, and wait until the device agrees */
 	u64 (*get_features)(struct virtio_device *vdev);
 	void (*set_features)(struct virtio_device *vdev, u64 features);
-	/* create nvqs queues (callbacks[i] may be NULL for a queue that never interrupts) and
-	 * wire their interrupts; 0 or a negative errno with nothing left half set up */
+	/* create queues 0..nvqs-1 (callbacks[i] may be NULL for a queue that never interrupts;
+	 * names[i] NULL: no queue at index i, vqs[i] NULL, e.g. the queue pairs virtio-net does
+	 * not use in front of its control queue) and wire their interrupts; 0 or a negative errno
+	 * with nothing left half set up */
 	int (*find_vqs)(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs[],
 			vq_callback_t callbacks[], const char *const names[]);
 	void (*del_vqs)(struct virtio_device *vdev);

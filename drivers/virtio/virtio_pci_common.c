@@ -178,6 +178,11 @@ static int vp_setup_queues(struct virtio_pci_device *vp, unsigned nvqs, struct v
 		info->vp = vp;
 		info->irq = -1;
 		info->msix_vector = VIRTIO_MSI_NO_VECTOR;
+		info->vq = NULL;
+		vp->nvqs = vp->vdev.nvqs = i + 1;
+		vqs[i] = vp->vdev.vqs[i] = NULL;
+		if (!names[i]) /* a queue the driver does not use: left unset (Linux does the same) */
+			continue;
 		if (callbacks[i] && vp->irq_mode == VP_IRQ_MSIX_SHARED)
 			vector = 1;
 		else if (callbacks[i] && per_vq)
@@ -216,7 +221,7 @@ static int vp_find_vqs_msix(struct virtio_pci_device *vp, unsigned nvqs, struct 
 
 	if (per_vq)
 		for (unsigned i = 0; i < nvqs; i++)
-			want += callbacks[i] != NULL;
+			want += names[i] && callbacks[i];
 	err = pci_msix_map(vp->pci);
 	if (err)
 		return err;
@@ -283,6 +288,7 @@ int vp_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs
 	struct virtio_pci_device *vp = to_vp_device(vdev);
 	const char *mode = cmdline_get("virtio_irq"); /* msix | shared | intx: for tests and labs */
 	int err = -ENODEV;
+	unsigned made = 0;
 
 	if (nvqs > VIRTIO_MAX_VQS)
 		return -EINVAL;
@@ -301,8 +307,11 @@ int vp_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtqueue *vqs
 	 * Until now nothing was enabled, so a failed attempt above left the device's queues free
 	 * for the next one (an enabled queue only a reset takes back, 4.1.4.3.2). */
 	for (unsigned i = 0; i < nvqs; i++)
-		vp->enable_vq(&vp->vqs[i]);
-	printk("%s: %u queues, interrupts by %s\n", vdev->name, nvqs,
+		if (vp->vqs[i].vq) {
+			vp->enable_vq(&vp->vqs[i]);
+			made++;
+		}
+	printk("%s: %u queues, interrupts by %s\n", vdev->name, made,
 	       vp->irq_mode == VP_IRQ_MSIX_PER_VQ   ? "MSI-X, one vector per queue"
 	       : vp->irq_mode == VP_IRQ_MSIX_SHARED ? "MSI-X, queues share one vector"
 						    : "INTx (vp_interrupt reads the ISR)");

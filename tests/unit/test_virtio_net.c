@@ -1546,11 +1546,323 @@ static void test_reset_and_remove_with_buffers_out(void)
 	finish(); /* remove with frames in flight */
 }
 
+/* ---- the control queue (virtio 1.x 5.1.6.5; drivers/net/virtio_net_ctrl.c) ---- */
+
+#define CTRL_FEATURES (BIT_ULL(VIRTIO_NET_F_CTRL_VQ) | BIT_ULL(VIRTIO_NET_F_CTRL_RX) | \
+		       BIT_ULL(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT_ULL(VIRTIO_NET_F_GUEST_ANNOUNCE))
+
+static const u8 new_mac[ETH_ALEN] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
+
+static void start_ctrl(u64 more, u16 max_pairs, enum vh_ctrl_answer answer)
+{
+	struct vh_config c;
+
+	vh_default_config(&c);
+	c.features |= CTRL_FEATURES | more;
+	c.max_pairs = max_pairs;
+	c.ctrl_answer = answer;
+	vh_start(&c);
+}
+
+static bool cmd_is(unsigned i, u8 class, u8 cmd, const void *data, unsigned len)
+{
+	const struct vh_ctrl_cmd *c = vh_ctrl_cmd(i);
+
+	return c->class == class && c->cmd == cmd && c->len == len && memcmp(c->data, data, len) == 0;
+}
+
+static struct virtnet_ctrl_stats *cst(void) { return &vh_vi()->ctrl.stats; }
+
+/* The probe turns QEMU's reset state (promiscuous) into ours: promisc off, allmulti off, an
+ * empty table; three commands on the control queue, index 2, each acknowledged. */
+static void test_ctrl_probe_sets_filter(void)
+{
+	static const u8 off = 0, empty_tables[8] = { 0 };
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	CHECK(vh_bound());
+	CHECK(vh.accepted & BIT_ULL(VIRTIO_NET_F_CTRL_VQ));
+	CHECK(vh_vi()->ctrl.cvq && vh_vi()->ctrl.cvq->index == 2);
+	CHECK_EQ(vh.ctrl_seen, 3);
+	CHECK(cmd_is(2, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1));
+	CHECK(cmd_is(1, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, &off, 1));
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, empty_tables, 8));
+	CHECK(!vh.promisc && !vh.allmulti);
+	CHECK_EQ(cst()->sent, 3);
+	CHECK_EQ(cst()->ok, 3);
+	CHECK(virtnet_rx_mode_in_step(vh_vi()));
+	stack_up();
+	check_ping(56, 1);
+	finish();
+}
+
+/* promisc and allmulti send one command each, only when they change; a multicast group the
+ * stack joins goes into the device's table. */
+static void test_ctrl_promisc_allmulti_table(void)
+{
+	static const u8 on = 1, group[ETH_ALEN] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb };
+	u8 table[8 + ETH_ALEN] = { 0, 0, 0, 0, 1, 0, 0, 0 };
+	struct net_device *dev;
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	stack_up();
+	dev = &vh_vi()->dev;
+	CHECK_EQ(dev_set_promiscuity(dev, true), 0);
+	CHECK_EQ(vh.ctrl_seen, 4);
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1));
+	CHECK(vh.promisc && dev->promisc);
+	CHECK_EQ(dev_set_promiscuity(dev, true), 0); /* no change: nothing sent */
+	CHECK_EQ(vh.ctrl_seen, 4);
+	CHECK_EQ(dev_set_allmulti(dev, true), 0);
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, &on, 1));
+	CHECK(vh.allmulti);
+	CHECK_EQ(dev_set_promiscuity(dev, false), 0);
+	CHECK(!vh.promisc);
+	memcpy(table + 8, group, ETH_ALEN);
+	CHECK_EQ(eth_add_multicast(group), 0);
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table, sizeof(table)));
+	CHECK_EQ(vh.mc_count, 1);
+	eth_clear_multicast();
+	CHECK_EQ(vh.mc_count, 0);
+	CHECK_EQ(cst()->nak + cst()->timeouts + cst()->bad_len, 0);
+	check_ping(56, 2);
+	finish();
+}
+
+/* A device that refuses (VIRTIO_NET_ERR): the error comes back, the flag stays as it was,
+ * counted; the data path is untouched. */
+static void test_ctrl_nak(void)
+{
+	struct net_device *dev;
+
+	start_ctrl(0, 0, VH_CTRL_NAK);
+	CHECK(vh_bound());
+	CHECK_EQ(cst()->nak, 3); /* the probe's three, refused: the probe still succeeds */
+	stack_up();
+	dev = &vh_vi()->dev;
+	CHECK(!virtnet_rx_mode_in_step(vh_vi()));
+	CHECK_EQ(dev_set_promiscuity(dev, true), -EIO);
+	CHECK(!dev->promisc);
+	CHECK_EQ(cst()->nak, 3); /* the three the device never took are sent again */
+	CHECK_EQ(vh_vi()->ctrl.last_ack, VIRTIO_NET_ERR);
+	CHECK(log_has("control command rx promisc refused by the device (ack 1: VIRTIO_NET_ERR)"));
+	check_ping(56, 3);
+	finish();
+}
+
+/* A device that never answers: each command gives up after VIRTNET_CTRL_TIMEOUT_MS of the (simulated)
+ * clock, the queue is stuck and later commands are refused at once without touching it, until
+ * the late answer arrives; the data path works throughout. */
+static void test_ctrl_timeout(void)
+{
+	struct net_device *dev;
+	u64 t0;
+	unsigned seen;
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	stack_up();
+	dev = &vh_vi()->dev;
+	vh.cfg.ctrl_answer = VH_CTRL_SILENT;
+	t0 = host_now_ns;
+	CHECK_EQ(dev_set_promiscuity(dev, true), -ETIMEDOUT);
+	CHECK(host_now_ns - t0 >= VIRTNET_CTRL_TIMEOUT_MS * NSEC_PER_MSEC);
+	CHECK(host_now_ns - t0 < (VIRTNET_CTRL_TIMEOUT_MS + 10) * NSEC_PER_MSEC);
+	CHECK(vh_vi()->ctrl.stuck);
+	CHECK_EQ(cst()->timeouts, 1);
+	CHECK(log_has("control command rx promisc: no answer from the device within 1000 ms"));
+	seen = vh.ctrl_seen;
+	t0 = host_now_ns;
+	CHECK_EQ(dev_set_allmulti(dev, true), -EIO); /* stuck: not even posted */
+	CHECK_EQ(host_now_ns, t0);
+	CHECK_EQ(vh.ctrl_seen, seen);
+	CHECK_EQ(cst()->unusable, 2); /* allmulti, and promisc again (never acknowledged) */
+	check_ping(56, 4);
+	/* the answer comes after all: the queue is usable again */
+	vh.cfg.ctrl_answer = VH_CTRL_ACK;
+	vh_ctrl_answer_late();
+	CHECK_EQ(dev_set_allmulti(dev, true), 0);
+	CHECK_EQ(cst()->late, 1);
+	CHECK(!vh_vi()->ctrl.stuck);
+	CHECK(vh.allmulti);
+	/* and a reset takes back a command the device sits on */
+	vh.cfg.ctrl_answer = VH_CTRL_SILENT;
+	CHECK_EQ(dev_set_allmulti(dev, false), -ETIMEDOUT);
+	vh.cfg.ctrl_answer = VH_CTRL_ACK;
+	CHECK_EQ(virtio_reprobe(&vh.vdev), 0);
+	CHECK(!vh_vi()->ctrl.stuck);
+	CHECK_EQ(dev_set_allmulti(dev, false), 0);
+	vh_poll();
+	vh_tx_complete(64);
+	vh_poll();
+	finish();
+}
+
+/* A used buffer whose length says the ack was not written (0), or more than our one byte
+ * (the ring cuts that to 0): -EPROTO, the ack never read, the queue usable for the next. */
+static void test_ctrl_bad_used_len(void)
+{
+	struct net_device *dev;
+	u64 ring_bad;
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	stack_up();
+	dev = &vh_vi()->dev;
+	vh.cfg.ctrl_answer = VH_CTRL_NO_ACK;
+	CHECK_EQ(dev_set_promiscuity(dev, true), -EPROTO);
+	CHECK_EQ(cst()->bad_len, 1);
+	CHECK(!dev->promisc);
+	ring_bad = vh_vi()->ctrl.cvq->stats.bad_used_len;
+	vh.cfg.ctrl_answer = VH_CTRL_LONG;
+	CHECK_EQ(dev_set_promiscuity(dev, true), -EPROTO);
+	CHECK_EQ(cst()->bad_len, 2);
+	CHECK_EQ(vh_vi()->ctrl.cvq->stats.bad_used_len, ring_bad + 1);
+	CHECK(log_has("returned it without writing the ack (used length 0)"));
+	vh.cfg.ctrl_answer = VH_CTRL_ACK;
+	CHECK_EQ(dev_set_promiscuity(dev, true), 0);
+	CHECK(vh.promisc);
+	finish();
+}
+
+/* ifconfig hw ether: MAC_ADDR_SET, our MAC, then a gratuitous ARP from the new address (the
+ * stack hears of it through the netdev event, not from the driver); kept across a reset. */
+static void test_ctrl_mac_change(void)
+{
+	struct net_device *dev;
+	unsigned n, len;
+	const u8 *f;
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	stack_up();
+	dev = &vh_vi()->dev;
+	n = vh.tx_seen;
+	CHECK_EQ(dev_set_mac_address(dev, new_mac), 0);
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, new_mac, ETH_ALEN));
+	CHECK_MEM(dev->mac, new_mac, ETH_ALEN);
+	CHECK_MEM(vh.mac_now, new_mac, ETH_ALEN);
+	vh_poll();
+	CHECK_EQ(vh_tx_complete(64), 1);
+	f = vh_tx(n, &len);
+	CHECK_EQ(get_be16(f + 12), ETH_P_ARP);
+	CHECK_MEM(f, eth_broadcast_addr, ETH_ALEN);
+	CHECK_MEM(f + 6, new_mac, ETH_ALEN);               /* Ethernet source */
+	CHECK_MEM(f + ETH_HLEN + 8, new_mac, ETH_ALEN);    /* sender hardware address */
+	CHECK_EQ(get_be32(f + ETH_HLEN + 14), get_be32(f + ETH_HLEN + 24)); /* sender IP = target IP */
+	CHECK_EQ(dev_set_mac_address(dev, (const u8[6]){ 0x01, 0, 0x5e, 0, 0, 1 }), -EINVAL);
+	/* a reset: the device forgets (QEMU takes its configured MAC back); we set ours again */
+	memcpy(vh.mac_now, vh.cfg.mac, ETH_ALEN);
+	CHECK_EQ(virtio_reprobe(&vh.vdev), 0);
+	CHECK_MEM(dev->mac, new_mac, ETH_ALEN);
+	CHECK_MEM(vh.mac_now, new_mac, ETH_ALEN);
+	vh_poll();
+	vh_tx_complete(64);
+	vh_poll();
+	finish();
+	/* without VIRTIO_NET_F_CTRL_MAC_ADDR: a clear message, nothing changes */
+	start_default();
+	stack_up();
+	dev = &vh_vi()->dev;
+	CHECK_EQ(dev_set_mac_address(dev, new_mac), -EOPNOTSUPP);
+	CHECK_MEM(dev->mac, vh.cfg.mac, ETH_ALEN);
+	CHECK(log_has("the device cannot change its MAC address: VIRTIO_NET_F_CTRL_MAC_ADDR not offered"));
+	CHECK_EQ(dev_set_promiscuity(dev, true), -EOPNOTSUPP);
+	finish();
+}
+
+/* VIRTIO_NET_S_ANNOUNCE (5.1.6.5.4): a gratuitous ARP, then ANNOUNCE_ACK, which clears it. */
+static void test_guest_announce(void)
+{
+	unsigned n, len;
+	u16 st;
+	const u8 *f;
+
+	start_ctrl(0, 0, VH_CTRL_ACK);
+	stack_up();
+	n = arp_stats.tx_announces;
+	vh_request_announce();
+	CHECK_EQ(arp_stats.tx_announces, n + 1);
+	CHECK(cmd_is(0, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, "", 0));
+	memcpy(&st, vh.cfgspace + VIRTIO_NET_CFG_STATUS, 2);
+	CHECK_EQ(st, VIRTIO_NET_S_LINK_UP);
+	CHECK_EQ(cst()->announces, 1);
+	CHECK_EQ(cst()->nak, 0);
+	vh_poll();
+	n = vh.tx_seen;
+	CHECK_EQ(vh_tx_complete(64), 1);
+	f = vh_tx(n, &len);
+	CHECK_EQ(get_be16(f + 12), ETH_P_ARP);
+	CHECK_MEM(f + ETH_HLEN + 14, ((const u8[4]){ 10, 0, 2, 15 }), 4); /* sender IP: ours */
+	finish();
+	/* not negotiated: the bit means nothing to us, and nothing is sent */
+	{
+		struct vh_config c;
+
+		vh_default_config(&c);
+		c.features |= BIT_ULL(VIRTIO_NET_F_CTRL_VQ);
+		vh_start(&c);
+	}
+	stack_up();
+	n = arp_stats.tx_announces;
+	vh_request_announce();
+	CHECK_EQ(arp_stats.tx_announces, n);
+	CHECK_EQ(vh.ctrl_seen, 0);
+	finish();
+}
+
+/* MQ with four pairs: the control queue is queue 8 (5.1.2), the pairs we do not use are not set
+ * up, and the device is told we use one. Too many pairs for us: MQ declined, control queue 2. */
+static void test_ctrl_mq(void)
+{
+	static const u8 one[2] = { 1, 0 };
+
+	start_ctrl(BIT_ULL(VIRTIO_NET_F_MQ), 4, VH_CTRL_ACK);
+	CHECK(vh_bound());
+	CHECK(vh.accepted & BIT_ULL(VIRTIO_NET_F_MQ));
+	CHECK(vh_vi()->ctrl.cvq && vh_vi()->ctrl.cvq->index == 8);
+	for (unsigned i = 2; i < 8; i++)
+		CHECK(vh.vqs[i] == NULL);
+	CHECK(cmd_is(3, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, one, 2));
+	CHECK_EQ(vh.pairs, 1);
+	stack_up();
+	check_ping(56, 5);
+	finish();
+	start_ctrl(BIT_ULL(VIRTIO_NET_F_MQ), 40, VH_CTRL_ACK);
+	CHECK(vh_bound());
+	CHECK(!(vh.accepted & BIT_ULL(VIRTIO_NET_F_MQ)));
+	CHECK(vh_vi()->ctrl.cvq && vh_vi()->ctrl.cvq->index == 2);
+	CHECK(log_has("max_virtqueue_pairs 40 is outside 1..16; not accepting MQ"));
+	finish();
+}
+
+/* 5.1.3.1: CTRL_RX and the others only with CTRL_VQ. */
+static void test_ctrl_features_need_ctrl_vq(void)
+{
+	struct vh_config c;
+
+	vh_default_config(&c);
+	c.features |= BIT_ULL(VIRTIO_NET_F_CTRL_RX) | BIT_ULL(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	vh_start(&c);
+	CHECK(vh_bound());
+	CHECK(!(vh.accepted & (BIT_ULL(VIRTIO_NET_F_CTRL_RX) | BIT_ULL(VIRTIO_NET_F_GUEST_ANNOUNCE))));
+	CHECK(log_has("CTRL_RX offered without CTRL_VQ; not accepting it"));
+	CHECK(vh_vi()->ctrl.cvq == NULL);
+	CHECK_EQ(virtnet_send_command(vh_vi(), VIRTIO_NET_CTRL_RX, 0, NULL, 0), -EOPNOTSUPP);
+	finish();
+}
+
 int main(void)
 {
 	host_quiet = 1;
 	host_now_ns = NSEC_PER_SEC;
 	RUN(test_probe_well_behaved);
+	RUN(test_ctrl_probe_sets_filter);
+	RUN(test_ctrl_promisc_allmulti_table);
+	RUN(test_ctrl_nak);
+	RUN(test_ctrl_timeout);
+	RUN(test_ctrl_bad_used_len);
+	RUN(test_ctrl_mac_change);
+	RUN(test_guest_announce);
+	RUN(test_ctrl_mq);
+	RUN(test_ctrl_features_need_ctrl_vq);
 	RUN(test_probe_legacy_small_header);
 	RUN(test_probe_access_platform);
 	RUN(test_queue_size_check);

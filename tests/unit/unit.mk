@@ -32,7 +32,7 @@ RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c kern
 # (vp_common_harness.c) and the whole stack, with net/netdev.c #included by netdev_harness.c
 # instead of linked
 VIRTNET_HARNESS_SRCS := $(filter-out net/netdev.c,$(NET_HARNESS_SRCS)) $(VIRTIO_RING_SRCS) \
-                        drivers/net/virtio_net_diag.c drivers/net/virtio_net_recovery.c \
+                        drivers/net/virtio_net_diag.c drivers/net/virtio_net_recovery.c drivers/net/virtio_net_ctrl.c \
                         tests/unit/sim_device_harness.c tests/unit/netdev_harness.c \
                         tests/unit/vp_common_harness.c
 

@@ -37,6 +37,23 @@
 static int unit_check_failures;
 static const char *unit_current;
 #define VH_CFG_LEN 12     /* virtio_net_config up to and including mtu (5.1.4) */
+#define VH_MAX_VQS 9      /* four queue pairs and the control queue */
+#define VH_CTRL_LOG 16    /* control commands kept for inspection */
+
+/* How the simulated device answers a control command (5.1.6.5). */
+enum vh_ctrl_answer {
+	VH_CTRL_ACK,     /* carries it out, ack VIRTIO_NET_OK, used length 1 */
+	VH_CTRL_NAK,     /* ack VIRTIO_NET_ERR */
+	VH_CTRL_SILENT,  /* keeps the buffer and never answers (vh_ctrl_answer_late) */
+	VH_CTRL_NO_ACK,  /* returns it with used length 0: the ack byte not written */
+	VH_CTRL_LONG,    /* returns it with a used length beyond its one writable byte */
+};
+
+struct vh_ctrl_cmd {
+	u8 class, cmd;
+	u8 data[64];
+	unsigned len;
+};
 
 struct vh_config {
 	u64 features;        /* offered */
@@ -51,6 +68,8 @@ struct vh_config {
 	                      * refuses a driver that leaves ACCESS_PLATFORM out) */
 	bool stuck_reset;    /* status never reads back 0 after a reset */
 	u16 mtu_late;        /* non-zero: the MTU field changes to this once FEATURES_OK is set */
+	u16 max_pairs;       /* max_virtqueue_pairs (0: 1) */
+	enum vh_ctrl_answer ctrl_answer;
 };
 
 struct vh_device {
@@ -62,9 +81,9 @@ struct vh_device {
 	u32 generation;
 	int unstable_left;
 	unsigned nvqs;
-	struct virtqueue *vqs[2];
-	struct sim_device sim[2];
-	unsigned kicks[2];
+	struct virtqueue *vqs[VH_MAX_VQS];
+	struct sim_device sim[VH_MAX_VQS];
+	unsigned kicks[VH_MAX_VQS];
 	unsigned resets;
 	/* what the device did */
 	unsigned rx_no_buffer;          /* frames the device had to drop: nothing posted */
@@ -73,6 +92,15 @@ struct vh_device {
 	unsigned tx_len[VH_MAX_TX];
 	unsigned tx_hdr_bad;     /* transmit headers that broke 5.1.6.2.1 (vh_tx_hdr_fault) */
 	const char *tx_hdr_why;  /* the last such fault */
+	/* the control queue, device side: what it was told, and its filter state (QEMU's model) */
+	unsigned ctrl_seen;
+	struct vh_ctrl_cmd ctrl_log[VH_CTRL_LOG]; /* the last VH_CTRL_LOG commands */
+	struct sim_buf ctrl_held;                 /* VH_CTRL_SILENT: the command it sits on */
+	bool ctrl_holding;
+	bool promisc, allmulti;
+	unsigned mc_count;
+	u8 mac_now[ETH_ALEN];                     /* its address, after MAC_ADDR_SET */
+	u16 pairs;                                /* after MQ_VQ_PAIRS_SET */
 };
 
 static struct vh_device vh;
@@ -185,11 +213,16 @@ static u64 vh_get_features(struct virtio_device *vdev)
 
 static void vh_set_features(struct virtio_device *vdev, u64 f) { to_vh(vdev)->accepted = f; }
 
+static bool vh_notify(struct virtqueue *vq);
+static void vh_ctrl_device(struct vh_device *d, struct virtqueue *vq);
+
 static bool vh_notify(struct virtqueue *vq)
 {
 	struct vh_device *d = vq->priv;
 
-	d->kicks[vq->index & 1]++;
+	d->kicks[vq->index]++;
+	if (vq->index >= 2) /* the control queue: handled within the kick, as QEMU does */
+		vh_ctrl_device(d, vq);
 	return true;
 }
 
@@ -199,7 +232,7 @@ static void vh_del_vqs(struct virtio_device *vdev)
 
 	for (unsigned i = 0; i < d->nvqs; i++) {
 		vdev->vqs[i] = NULL;
-		if (vdev->dead) /* as vp_del_vqs: a device that never reset keeps its rings (in vh.vqs) */
+		if (vdev->dead || !d->vqs[i]) /* as vp_del_vqs: a device that never reset keeps its rings */
 			continue;
 		vring_del_virtqueue(d->vqs[i]);
 		d->vqs[i] = NULL;
@@ -214,11 +247,17 @@ static int vh_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtque
 {
 	struct vh_device *d = to_vh(vdev);
 
-	if (nvqs > 2)
+	if (nvqs > VH_MAX_VQS)
 		return -EINVAL;
 	for (unsigned i = 0; i < nvqs; i++) {
-		int size = virtio_check_queue_size(vdev, i, d->cfg.qsize[i], !d->cfg.legacy);
+		int size;
 		struct virtqueue *vq;
+
+		vqs[i] = d->vqs[i] = vdev->vqs[i] = NULL;
+		d->nvqs = vdev->nvqs = i + 1;
+		if (!names[i]) /* a queue the driver leaves unset */
+			continue;
+		size = virtio_check_queue_size(vdev, i, i < 2 ? d->cfg.qsize[i] : 64, !d->cfg.legacy);
 
 		if (size < 0) {
 			vh_del_vqs(vdev);
@@ -330,7 +369,10 @@ static int vh_start(const struct vh_config *cfg)
 	vh.cfg = *cfg;
 	memcpy(vh.cfgspace + VIRTIO_NET_CFG_MAC, cfg->mac, ETH_ALEN);
 	memcpy(vh.cfgspace + VIRTIO_NET_CFG_STATUS, &cfg->link_status, 2);
-	vh.cfgspace[VIRTIO_NET_CFG_MAX_VQ_PAIRS] = 1;
+	vh.cfgspace[VIRTIO_NET_CFG_MAX_VQ_PAIRS] = (u8)(cfg->max_pairs ? cfg->max_pairs : 1);
+	vh.cfgspace[VIRTIO_NET_CFG_MAX_VQ_PAIRS + 1] = (u8)(cfg->max_pairs >> 8);
+	vh.promisc = true; /* QEMU's state after a reset */
+	memcpy(vh.mac_now, cfg->mac, ETH_ALEN);
 	memcpy(vh.cfgspace + VIRTIO_NET_CFG_MTU, &cfg->mtu, 2);
 	vh.unstable_left = cfg->unstable_reads;
 	vh.vdev.config = &vh_ops;
@@ -540,6 +582,134 @@ static void vh_set_link(bool up)
 {
 	u16 st = up ? VIRTIO_NET_S_LINK_UP : 0;
 
+	memcpy(vh.cfgspace + VIRTIO_NET_CFG_STATUS, &st, 2);
+	vh.generation++;
+	virtio_config_changed(&vh.vdev);
+	vh_run_work();
+}
+
+/* ---- the control queue, device side ---------------------------------------------------------- */
+
+/* Carry out one command as QEMU's virtio-net does (hw/net/virtio-net.c: receive mode, MAC
+ * table and address, announce acknowledgement, queue pairs); the ack it would write. */
+static u8 vh_ctrl_execute(struct vh_device *d, const struct vh_ctrl_cmd *c)
+{
+	u16 st;
+
+	switch (c->class << 8 | c->cmd) {
+	case VIRTIO_NET_CTRL_RX << 8 | VIRTIO_NET_CTRL_RX_PROMISC:
+	case VIRTIO_NET_CTRL_RX << 8 | VIRTIO_NET_CTRL_RX_ALLMULTI:
+		if (c->len != 1)
+			return VIRTIO_NET_ERR;
+		*(c->cmd == VIRTIO_NET_CTRL_RX_PROMISC ? &d->promisc : &d->allmulti) = c->data[0];
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MAC << 8 | VIRTIO_NET_CTRL_MAC_ADDR_SET:
+		if (c->len != ETH_ALEN)
+			return VIRTIO_NET_ERR;
+		memcpy(d->mac_now, c->data, ETH_ALEN);
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MAC << 8 | VIRTIO_NET_CTRL_MAC_TABLE_SET: {
+		u32 uni, multi;
+
+		if (c->len < 8)
+			return VIRTIO_NET_ERR;
+		memcpy(&uni, c->data, 4);
+		if (4 + uni * 6 + 4 > c->len)
+			return VIRTIO_NET_ERR;
+		memcpy(&multi, c->data + 4 + uni * 6, 4);
+		if (4 + uni * 6 + 4 + multi * 6 != c->len)
+			return VIRTIO_NET_ERR;
+		d->mc_count = multi;
+		return VIRTIO_NET_OK;
+	}
+	case VIRTIO_NET_CTRL_ANNOUNCE << 8 | VIRTIO_NET_CTRL_ANNOUNCE_ACK:
+		memcpy(&st, d->cfgspace + VIRTIO_NET_CFG_STATUS, 2);
+		if (!(st & VIRTIO_NET_S_ANNOUNCE))
+			return VIRTIO_NET_ERR;
+		st &= (u16)~VIRTIO_NET_S_ANNOUNCE;
+		memcpy(d->cfgspace + VIRTIO_NET_CFG_STATUS, &st, 2);
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MQ << 8 | VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET:
+		if (c->len != 2 || !(d->accepted & BIT_ULL(VIRTIO_NET_F_MQ)))
+			return VIRTIO_NET_ERR;
+		memcpy(&d->pairs, c->data, 2);
+		return VIRTIO_NET_OK;
+	default:
+		return VIRTIO_NET_ERR;
+	}
+}
+
+static void vh_ctrl_complete(struct vh_device *d, struct virtqueue *vq, const struct sim_buf *b, u8 ack, u32 len)
+{
+	struct sim_device *sd = &d->sim[vq->index];
+
+	if (len)
+		vh_buf_write(b, 0, &ack, 1);
+	sim_push(sd, b->head, len);
+	sim_flush(sd);
+}
+
+static void vh_ctrl_device(struct vh_device *d, struct virtqueue *vq)
+{
+	struct sim_buf b;
+
+	while (sim_pop(&d->sim[vq->index], &b)) {
+		struct vh_ctrl_cmd *c = &d->ctrl_log[d->ctrl_seen++ % VH_CTRL_LOG];
+		u8 raw[2 + sizeof(c->data)];
+		u32 n = sim_read_out(&b, raw, sizeof(raw));
+		u8 ack;
+
+		if (b.nin != 1 || b.in_bytes != 1 || n < 2) /* QEMU: "ctrl missing headers" */
+			abort();
+		c->class = raw[0];
+		c->cmd = raw[1];
+		c->len = n - 2;
+		memcpy(c->data, raw + 2, c->len);
+		switch (d->cfg.ctrl_answer) {
+		case VH_CTRL_SILENT:
+			d->ctrl_held = b;
+			d->ctrl_holding = true;
+			continue;
+		case VH_CTRL_NO_ACK:
+			vh_ctrl_complete(d, vq, &b, 0, 0);
+			continue;
+		case VH_CTRL_LONG:
+			vh_ctrl_complete(d, vq, &b, VIRTIO_NET_OK, 64);
+			continue;
+		case VH_CTRL_NAK:
+			ack = VIRTIO_NET_ERR;
+			break;
+		default:
+			ack = vh_ctrl_execute(d, c);
+		}
+		vh_ctrl_complete(d, vq, &b, ack, 1);
+	}
+}
+
+/* The command a silent device sat on is answered after all (acknowledged). */
+__attribute__((unused)) static void vh_ctrl_answer_late(void)
+{
+	struct virtqueue *vq = vh_vi()->ctrl.cvq;
+
+	if (!vh.ctrl_holding || !vq)
+		abort();
+	vh.ctrl_holding = false;
+	vh_ctrl_complete(&vh, vq, &vh.ctrl_held, VIRTIO_NET_OK, 1);
+}
+
+/* The last control command the device saw (i = 0), the one before (1), ... */
+__attribute__((unused)) static const struct vh_ctrl_cmd *vh_ctrl_cmd(unsigned i)
+{
+	return &vh.ctrl_log[(vh.ctrl_seen - 1 - i) % VH_CTRL_LOG];
+}
+
+/* The device sets VIRTIO_NET_S_ANNOUNCE (QEMU after a migration) and interrupts. */
+__attribute__((unused)) static void vh_request_announce(void)
+{
+	u16 st;
+
+	memcpy(&st, vh.cfgspace + VIRTIO_NET_CFG_STATUS, 2);
+	st |= VIRTIO_NET_S_ANNOUNCE;
 	memcpy(vh.cfgspace + VIRTIO_NET_CFG_STATUS, &st, 2);
 	vh.generation++;
 	virtio_config_changed(&vh.vdev);
