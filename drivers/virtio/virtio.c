@@ -123,8 +123,39 @@ void virtio_print_features(const struct virtio_device *vdev, u64 features)
 	printk("\n");
 }
 
+/* virtio_ring=split|packed on the command line: which ring layout to ask for. Unset: the
+ * packed ring (virtio 1.2 2.8) whenever the device offers VIRTIO_F_RING_PACKED. */
+enum ring_choice { RING_ANY, RING_SPLIT, RING_PACKED };
+
+static enum ring_choice ring_choice(void)
+{
+	const char *v = cmdline_get("virtio_ring");
+
+	if (!v)
+		return RING_ANY;
+	if (strcmp(v, "split") == 0)
+		return RING_SPLIT;
+	if (strcmp(v, "packed") == 0)
+		return RING_PACKED;
+	return RING_ANY;
+}
+
+/* Say what the command line's ring choice came to, when it did not get its way. */
+static void report_ring_choice(const struct virtio_device *vdev)
+{
+	const char *v = cmdline_get("virtio_ring");
+
+	if (v && ring_choice() == RING_ANY)
+		printk("%s: virtio_ring=%s not understood (split or packed); the packed ring when offered\n",
+		       vdev->name, v);
+	else if (ring_choice() == RING_PACKED && !(vdev->offered & BIT_ULL(VIRTIO_F_RING_PACKED)))
+		printk("%s: virtio_ring=packed, but the device does not offer RING_PACKED(34)%s; using the split ring\n",
+		       vdev->name, vdev->modern ? " (QEMU: -device virtio-net-pci,packed=on)" :
+		       " (a legacy transport never can)");
+}
+
 /* What the core itself can use, whatever the driver: the ring features it implements, and
- * VERSION_1 and ACCESS_PLATFORM on a modern transport (both are bits above 31, which the
+ * VERSION_1, ACCESS_PLATFORM and RING_PACKED on a modern transport (bits above 31, which the
  * legacy feature register cannot carry). */
 static u64 transport_features(const struct virtio_device *vdev)
 {
@@ -132,6 +163,8 @@ static u64 transport_features(const struct virtio_device *vdev)
 
 	if (vdev->modern) {
 		f |= BIT_ULL(VIRTIO_F_VERSION_1);
+		if (ring_choice() != RING_SPLIT)
+			f |= BIT_ULL(VIRTIO_F_RING_PACKED);
 		/*
 		 * ACCESS_PLATFORM (bit 33, virtio 1.x 6 "Reserved Feature Bits"): the device reaches
 		 * our memory through the platform's DMA translation (an IOMMU), so the addresses we
@@ -162,6 +195,7 @@ static int negotiate_features(struct virtio_device *vdev, const struct virtio_dr
 	if (!vdev->modern)
 		vdev->features &= 0xffffffffull; /* the legacy register holds 32 bits */
 	/* LAB:END */
+	report_ring_choice(vdev);
 	/* The driver's last word on the subset, with the configuration in view (3.1.1 step 4). */
 	if (drv->validate) {
 		int err = drv->validate(vdev);

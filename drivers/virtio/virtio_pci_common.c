@@ -349,9 +349,9 @@ void vp_describe(struct virtio_device *vdev)
 		if (!vq)
 			continue;
 		virtqueue_snapshot(vq, &snap);
-		printk("  queue %u %-4s size %4u free %4u avail.idx %5u used.idx %5u last_used %5u%s\n", i,
+		printk("  queue %u %-4s size %4u free %4u avail.idx %5u used.idx %5u last_used %5u %s ring%s\n", i,
 		       vq->name, vq->num, snap.num_free, snap.avail_idx, snap.used_idx, snap.last_used,
-		       vq->broken ? " BROKEN" : "");
+		       vq->packed ? "packed" : "split", vq->broken ? " BROKEN" : "");
 		printk("         vector %u%s irq %d: added %llu completed %llu kicks %llu (suppressed %llu) interrupts %llu (spurious %llu)\n",
 		       info->msix_vector, info->msix_vector == VIRTIO_MSI_NO_VECTOR ? "(none)" : "", info->irq,
 		       vq->stats.added, vq->stats.completed,

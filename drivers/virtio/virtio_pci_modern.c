@@ -228,9 +228,12 @@ static int vp_modern_setup_vq(struct virtio_pci_device *vp, struct virtio_pci_vq
 		return -EIO;
 	}
 
-	vq = vring_create_virtqueue(index, size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
-				    virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vp_modern_notify,
-				    callback, name);
+	/* RING_PACKED negotiated: every queue of the device is packed (virtio 1.2 2.8); the same
+	 * three registers then take the descriptor ring and the driver's and device's event
+	 * structures (4.1.4.3: queue_desc, queue_driver, queue_device). */
+	vq = (virtio_has_feature(vdev, VIRTIO_F_RING_PACKED) ? vring_create_virtqueue_packed : vring_create_virtqueue)(
+		index, size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
+		virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vp_modern_notify, callback, name);
 	if (!vq)
 		return -ENOMEM;
 	vq->priv = info;

@@ -13,10 +13,14 @@
  * counted and skipped. Freeing a chain uses only driver-side state (desc_state[head].last/ndescs),
  * never a walk over device memory.
  *
- * Left out compared with Linux: packed rings, DMA mapping/IOMMU (identity map, see mem.h),
- * per-buffer contexts, and IN_ORDER; none is needed by virtio-net on QEMU.
+ * Packed rings (section 2.8) live in virtio_ring_packed.c behind the same entry points: each
+ * public function below that differs starts with "if (vq->packed)" and goes there.
+ *
+ * Left out compared with Linux: DMA mapping/IOMMU (identity map, see mem.h), per-buffer
+ * contexts, and IN_ORDER; none is needed by virtio-net on QEMU.
  */
 #include "drivers/virtio/virtio_ring.h"
+#include "drivers/virtio/virtio_ring_packed.h"
 #include "drivers/virtio/virtio_barrier.h"
 #include "drivers/virtio/vring_trace.h"
 #include "kernel/errno.h"
@@ -107,6 +111,10 @@ static void vring_init_state(struct virtqueue *vq)
 {
 	unsigned i;
 
+	if (vq->packed) {
+		vring_packed_init_state(vq);
+		return;
+	}
 	memset(vq->ring_mem, 0, vq->ring_bytes);
 	memset(vq->desc_state, 0, sizeof(*vq->desc_state) * vq->num);
 	for (i = 0; i + 1 < vq->num; i++)
@@ -120,9 +128,9 @@ static void vring_init_state(struct virtqueue *vq)
 	vq->broken = false;
 }
 
-struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool event_idx,
-					 bool indirect, vq_notify_t notify, vq_callback_t callback,
-					 const char *name)
+static struct virtqueue *vq_create(unsigned index, unsigned num, bool event_idx, bool indirect,
+				   vq_notify_t notify, vq_callback_t callback, const char *name,
+				   bool packed)
 {
 	struct vq_meta_layout m;
 	struct virtqueue *vq;
@@ -136,7 +144,8 @@ struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool even
 	vq = dma_alloc(m.total, 16, &meta_phys);
 	if (!vq)
 		goto err_meta;
-	ring = dma_alloc(vring_size(num), VRING_LEGACY_ALIGN, &ring_phys);
+	ring = dma_alloc(packed ? vring_packed_size(num) : vring_size(num), VRING_LEGACY_ALIGN,
+			 &ring_phys);
 	if (!ring)
 		goto err_ring;
 
@@ -147,13 +156,17 @@ struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool even
 	vq->notify = notify;
 	vq->event_idx = event_idx;
 	vq->indirect = indirect;
+	vq->packed = packed;
 	vq->meta_bytes = m.total;
 	vq->desc_state = (struct vring_desc_state *)((char *)vq + m.state_off);
 	if (indirect) {
 		vq->indir_pool = (struct vring_desc *)((char *)vq + m.indir_off);
 		vq->indir_pool_phys = virt_to_phys(vq->indir_pool);
 	}
-	vring_place(vq, ring, num);
+	if (packed)
+		vring_packed_place(vq, ring, num);
+	else
+		vring_place(vq, ring, num);
 	vring_init_state(vq);
 	return vq;
 
@@ -162,6 +175,20 @@ err_ring:
 err_meta:
 	printk("virtio_ring: %s: no memory for a %u-entry queue\n", name ? name : "vq", num);
 	return NULL;
+}
+
+struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool event_idx,
+					 bool indirect, vq_notify_t notify, vq_callback_t callback,
+					 const char *name)
+{
+	return vq_create(index, num, event_idx, indirect, notify, callback, name, false);
+}
+
+struct virtqueue *vring_create_virtqueue_packed(unsigned index, unsigned num, bool event_idx,
+						bool indirect, vq_notify_t notify,
+						vq_callback_t callback, const char *name)
+{
+	return vq_create(index, num, event_idx, indirect, notify, callback, name, true);
 }
 
 void vring_del_virtqueue(struct virtqueue *vq)
@@ -287,6 +314,8 @@ static void vq_publish(struct virtqueue *vq, u16 head)
 int virtqueue_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned out_sgs,
 		      unsigned in_sgs, void *data)
 {
+	if (vq->packed)
+		return vq_packed_add_sgs(vq, sgs, out_sgs, in_sgs, data);
 	/* LAB:SOLUTION stage2 virtqueue_add_sgs */
 	struct vring_desc_state *st;
 	unsigned total, needed;
@@ -351,10 +380,14 @@ int virtqueue_add_inbuf(struct virtqueue *vq, struct scatterlist *sg, unsigned n
 
 bool virtqueue_kick_prepare(struct virtqueue *vq)
 {
-	u16 added = vq->added_since_kick;
-	u16 new_idx = vq->avail_idx_shadow;
-	u16 old_idx = (u16)(new_idx - added);
+	u16 added, new_idx, old_idx;
 	bool needed;
+
+	if (vq->packed)
+		return vq_packed_kick_prepare(vq);
+	added = vq->added_since_kick;
+	new_idx = vq->avail_idx_shadow;
+	old_idx = (u16)(new_idx - added);
 
 	/* 2.7.13.4.1: our avail->idx store must be visible before we load the device's
 	 * suppression state; otherwise we could read a stale "don't notify" while the device,
@@ -456,6 +489,8 @@ static void vq_update_used_event(struct virtqueue *vq)
 
 void *virtqueue_get_buf(struct virtqueue *vq, unsigned *len)
 {
+	if (vq->packed)
+		return vq_packed_get_buf(vq, len);
 	/* LAB:SOLUTION stage2 virtqueue_get_buf */
 	void *data = NULL;
 	u16 used_idx;
@@ -490,6 +525,8 @@ void *virtqueue_get_buf(struct virtqueue *vq, unsigned *len)
 
 bool virtqueue_more_used(const struct virtqueue *vq)
 {
+	if (vq->packed)
+		return vq_packed_more_used(vq);
 	return !vq->broken && READ_ONCE(vq->used->idx) != vq->last_used_idx;
 }
 
@@ -498,6 +535,10 @@ bool virtqueue_more_used(const struct virtqueue *vq)
 void virtqueue_disable_cb(struct virtqueue *vq)
 {
 	VQ_TRACE(vq, "virtqueue_disable_cb", VQ_NOID, 0);
+	if (vq->packed) {
+		vq_packed_disable_cb(vq);
+		return;
+	}
 	/* LAB:SOLUTION stage3 virtqueue_disable_cb */
 	if (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT)
 		return;
@@ -537,6 +578,8 @@ static void vq_arm_cb(struct virtqueue *vq, u16 event)
 bool virtqueue_enable_cb(struct virtqueue *vq)
 {
 	VQ_TRACE(vq, "virtqueue_enable_cb", VQ_NOID, 0);
+	if (vq->packed)
+		return vq_packed_enable_cb(vq);
 	/* LAB:SOLUTION stage3 virtqueue_enable_cb */
 	vq_arm_cb(vq, vq->last_used_idx);
 	/* 2.7.14 note: publish the re-enabled flag/event before re-reading used->idx. An entry
@@ -551,6 +594,8 @@ bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 	u16 outstanding, delay;
 
 	VQ_TRACE(vq, "virtqueue_enable_cb_delayed", VQ_NOID, 0);
+	if (vq->packed)
+		return vq_packed_enable_cb_delayed(vq);
 	/* LAB:SOLUTION stage6 virtqueue_enable_cb_delayed */
 	if (!vq->event_idx)
 		return virtqueue_enable_cb(vq);
@@ -574,6 +619,8 @@ void *virtqueue_detach_unused_buf(struct virtqueue *vq)
 {
 	unsigned i;
 
+	if (vq->packed)
+		return vq_packed_detach_unused_buf(vq);
 	/* No avail->idx rollback: 2.7.6.1 forbids decrementing it; vring_reset zeroes it after
 	 * the device reset instead. */
 	for (i = 0; i < vq->num; i++)
@@ -604,6 +651,10 @@ bool vring_interrupt(struct virtqueue *vq)
 
 void virtqueue_snapshot(const struct virtqueue *vq, struct vring_snapshot *s)
 {
+	if (vq->packed) {
+		vq_packed_snapshot(vq, s);
+		return;
+	}
 	s->avail_idx = vq->avail_idx_shadow;
 	s->used_idx = READ_ONCE(vq->used->idx);
 	s->last_used = vq->last_used_idx;
@@ -624,6 +675,10 @@ static void mark_chain(const struct virtqueue *vq, unsigned head, u8 *owner, u8 
 
 void virtqueue_desc_owners(const struct virtqueue *vq, unsigned n_used, u8 *owner)
 {
+	if (vq->packed) {
+		vq_packed_desc_owners(vq, n_used, owner);
+		return;
+	}
 	memset(owner, VRING_DESC_FREE, vq->num);
 	for (unsigned i = 0; i < vq->num; i++)
 		if (vq->desc_state[i].data)

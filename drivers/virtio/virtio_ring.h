@@ -1,6 +1,9 @@
 /*
- * drivers/virtio/virtio_ring.h - split virtqueues (virtio 1.x, section 2.7 "Split
- * Virtqueues"; the legacy layout of section 2.7.2's "Legacy Interfaces" note).
+ * drivers/virtio/virtio_ring.h - virtqueues: split (virtio 1.x, section 2.7 "Split
+ * Virtqueues"; the legacy layout of section 2.7.2's "Legacy Interfaces" note) and packed
+ * (section 2.8 "Packed Virtqueues", VIRTIO_F_RING_PACKED; drivers/virtio/virtio_ring_packed.c).
+ * One struct virtqueue and one virtqueue_* API for both: each entry point that differs looks
+ * at vq->packed once and goes to the packed code; the split path pays one predictable branch.
  *
  * The ring is the only code that touches descriptors, the available ring and the used ring.
  * It knows no transport: a transport supplies notify() (how to kick the device) and takes
@@ -55,11 +58,37 @@ struct vring_used {
 	struct vring_used_elem ring[]; /* num entries, then le16 avail_event (EVENT_IDX) */
 };
 
+/* ---- wire layout of a packed ring: virtio 1.2 section 2.8.13 - 2.8.14 ----
+ * One descriptor ring the driver and the device both write, plus two 4-byte event suppression
+ * structures. Descriptor flags NEXT/WRITE/INDIRECT are the split ring's values. */
+#define VRING_PACKED_DESC_F_AVAIL 0x0080u /* bit 7: equals the driver's wrap counter when posted */
+#define VRING_PACKED_DESC_F_USED 0x8000u  /* bit 15: equals the device's wrap counter when used */
+#define VRING_PACKED_EVENT_FLAG_ENABLE 0x0 /* 2.8.14: notifications on */
+#define VRING_PACKED_EVENT_FLAG_DISABLE 0x1 /* notifications off */
+#define VRING_PACKED_EVENT_FLAG_DESC 0x2  /* only at the descriptor off_wrap names (EVENT_IDX) */
+#define VRING_PACKED_EVENT_WRAP 15        /* off_wrap: bits 0-14 ring offset, bit 15 wrap counter */
+
+struct vring_packed_desc {
+	le64 addr;
+	le32 len;
+	le16 id;    /* buffer id: the driver's, echoed back by the device in the used descriptor */
+	le16 flags;
+};
+_Static_assert(sizeof(struct vring_packed_desc) == 16, "virtio 1.2 2.8.13");
+
+struct vring_packed_event {
+	le16 off_wrap;
+	le16 flags;
+};
+_Static_assert(sizeof(struct vring_packed_event) == 4, "virtio 1.2 2.8.14");
+
 /* The legacy interface requires the used ring to start on a 4096-byte boundary after the
  * descriptor table and avail ring (virtio 1.x 2.7.2, legacy note); we use that layout for
  * both transports, which also satisfies the modern alignment rules (16/2/4 bytes). */
 #define VRING_LEGACY_ALIGN 4096
 size_t vring_size(unsigned num); /* bytes of the whole contiguous ring for num entries */
+/* A packed ring: num descriptors, then the driver's and the device's event structures. */
+size_t vring_packed_size(unsigned num);
 
 #define VIRTQUEUE_MAX_SIZE 4096 /* the largest queue we allocate; the spec allows 32768 */
 #define VIRTQUEUE_MAX_INDIRECT 16 /* descriptors per indirect table */
@@ -81,7 +110,9 @@ struct virtqueue_stats {
 	u64 indirect;         /* buffers added through an indirect table */
 	u64 bad_used_id;      /* used.id out of range or not the head of a chain in flight */
 	u64 bad_used_len;     /* used.len larger than the device-writable part of the buffer */
-	u64 bad_used_idx;     /* used.idx moved more than num ahead of us */
+	u64 bad_used_idx;     /* used.idx moved more than num ahead of us (packed: a used
+			       * descriptor where nothing was in flight, or a chain running past
+			       * what we posted) */
 };
 
 struct virtqueue;
@@ -93,10 +124,12 @@ struct vring_desc_state {
 	u32 in_len;       /* device-writable bytes in the chain: the bound for used.len */
 	u16 ndescs;       /* descriptors the chain occupies in the main table (1 if indirect) */
 	u16 last;         /* index of the chain's last descriptor, to splice it onto the free list */
-	struct vring_desc *indir; /* this head's indirect table, when used */
+	void *indir;      /* this head's indirect table, when used (struct vring_desc, or
+			   * struct vring_packed_desc in a packed ring) */
 	u16 next;         /* private copy of desc[i].next for EVERY descriptor i: the free list
 			   * and chains are followed through it, never through the table the
-			   * device can see (and, if it misbehaves, scribble on) */
+			   * device can see (and, if it misbehaves, scribble on).
+			   * Packed ring: indexed by buffer id, next links the free ids. */
 };
 
 struct virtqueue {
@@ -111,6 +144,7 @@ struct virtqueue {
 	bool event_idx;     /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;      /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool broken;        /* a notify failed or the device misbehaved fatally: refuse work */
+	bool packed;        /* the layout of section 2.8 (VIRTIO_F_RING_PACKED), not 2.7 */
 
 	/* the ring, in DMA memory */
 	void *ring_mem;
@@ -119,14 +153,25 @@ struct virtqueue {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	phys_addr_t desc_phys, avail_phys, used_phys;
+	/* packed ring (split fields above NULL): the descriptor ring and the two event
+	 * structures; desc_phys, avail_phys and used_phys then hold their addresses, the three a
+	 * modern transport programs (queue_desc, queue_driver, queue_device; 4.1.4.3) */
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_event *driver_event; /* ours: used buffer notifications */
+	struct vring_packed_event *device_event; /* the device's: available buffer notifications */
 
 	/* driver-side state (never read from device memory) */
 	unsigned num_free;
-	u16 free_head;         /* first free descriptor; chained through desc[i].next */
-	u16 avail_idx_shadow;  /* our copy of avail->idx (free running) */
-	u16 last_used_idx;     /* next used entry to consume (free running) */
-	u16 avail_flags_shadow;
-	u16 added_since_kick;  /* buffers made available since the last kick_prepare */
+	u16 free_head;         /* first free descriptor; chained through desc[i].next
+				* (packed: the first free buffer id) */
+	u16 avail_idx_shadow;  /* our copy of avail->idx (free running); packed: descriptors
+				* posted, free running, so the slot is idx % num and the driver's
+				* wrap counter is 1 while idx / num is even (num is a power of two) */
+	u16 last_used_idx;     /* next used entry to consume (free running); packed: in
+				* descriptors, slot and device wrap counter as above */
+	u16 avail_flags_shadow; /* packed: the flags we last wrote in driver_event */
+	u16 added_since_kick;  /* buffers made available since the last kick_prepare
+				* (packed: descriptors) */
 	struct vring_desc_state *desc_state; /* num entries, indexed by descriptor */
 	struct vring_desc *indir_pool;       /* num * VIRTQUEUE_MAX_INDIRECT descriptors */
 	phys_addr_t indir_pool_phys;
@@ -139,6 +184,10 @@ struct virtqueue {
 struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool event_idx,
 					 bool indirect, vq_notify_t notify, vq_callback_t callback,
 					 const char *name);
+/* The same, laid out as a packed ring (section 2.8). */
+struct virtqueue *vring_create_virtqueue_packed(unsigned index, unsigned num, bool event_idx,
+						bool indirect, vq_notify_t notify,
+						vq_callback_t callback, const char *name);
 void vring_del_virtqueue(struct virtqueue *vq);
 /* Back to the freshly-created state (after a device reset has returned every buffer with
  * virtqueue_detach_unused_buf): indices to 0, all descriptors free, stats kept. */
@@ -183,15 +232,24 @@ bool vring_interrupt(struct virtqueue *vq);
 /* ---- read-only views for diagnostics (`vq`, `trace`, the transports' describe) ----
  * Only this ring code touches descriptors and rings; whatever shows them reads through these. */
 struct vring_snapshot {
-	u16 avail_idx;     /* what we have published in avail->idx */
-	u16 used_idx;      /* used->idx as read now: device-written, not checked */
+	u16 avail_idx;     /* what we have published in avail->idx (packed: descriptors posted) */
+	u16 used_idx;      /* used->idx as read now: device-written, not checked (packed: where
+			    * the run of used descriptors from last_used ends, read now) */
 	u16 last_used;     /* the next used entry we will take */
 	unsigned num_free; /* free descriptors */
 	bool callbacks;    /* used-buffer interrupts wanted (VRING_AVAIL_F_NO_INTERRUPT clear) */
 };
 void virtqueue_snapshot(const struct virtqueue *vq, struct vring_snapshot *s);
 
-/* Who holds each descriptor, for the `vq` picture. */
+/* A packed ring's wrap counters and event structures, as read now (for `vq`). */
+struct vring_packed_view {
+	u8 avail_wrap, used_wrap;                /* the driver's two wrap counters (2.8.1) */
+	u16 driver_flags, driver_off_wrap;        /* what we ask of the device */
+	u16 device_flags, device_off_wrap;        /* what the device asks of us: unchecked */
+};
+void virtqueue_packed_view(const struct virtqueue *vq, struct vring_packed_view *v);
+
+/* Who holds each descriptor, for the `vq` picture (packed: each slot of the ring). */
 enum vring_desc_owner {
 	VRING_DESC_FREE,   /* on the free list */
 	VRING_DESC_POSTED, /* in a chain made available: the device owns it */

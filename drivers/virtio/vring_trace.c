@@ -33,6 +33,7 @@ struct trace_rec {
 	u32 id, val;
 	u16 avail_idx, used_idx, last_used;
 	u16 num_free;
+	u16 num;     /* packed rings: the size, for the slot and wrap columns; 0 for split */
 };
 
 bool vring_trace_on;
@@ -82,6 +83,7 @@ void vring_trace_event(const struct virtqueue *vq, const char *step, u32 id, u32
 	r->used_idx = snap.used_idx;
 	r->last_used = snap.last_used;
 	r->num_free = (u16)snap.num_free;
+	r->num = vq->packed ? (u16)vq->num : 0;
 	trace_head++;
 	if (trace_limited && --trace_left == 0)
 		WRITE_ONCE(vring_trace_on, false);
@@ -121,9 +123,14 @@ static void trace_print(const struct trace_rec *r)
 		snprintk(val, sizeof(val), "%s %u", label, r->val);
 	else
 		val[0] = '\0';
-	printk("trace: tsc %llu +%6llu ns %-4s %-27s id %-4s %-12s avail.idx %5u used.idx %5u last_used %5u free %4u\n",
+	printk("trace: tsc %llu +%6llu ns %-4s %-27s id %-4s %-12s avail.idx %5u used.idx %5u last_used %5u free %4u",
 	       r->tsc, delta, r->vq, name, id, val, r->avail_idx,
 	       r->used_idx, r->last_used, r->num_free);
+	/* A packed ring's indices count descriptors; where they fall: slot and wrap counter */
+	if (r->num)
+		printk(" | slot/wrap avail %u/%u last_used %u/%u", r->avail_idx % r->num,
+		       !(r->avail_idx & r->num), r->last_used % r->num, !(r->last_used & r->num));
+	printk("\n");
 	trace_last_tsc = r->tsc;
 }
 
@@ -220,7 +227,8 @@ static void draw_ring_bar(const struct virtqueue *vq, unsigned n_used, unsigned 
 	for (unsigned c = 0; c < cols; c++)
 		bar[c] = group_char(slots, c * per, per);
 	bar[cols] = '\0';
-	printk("  avail ring in index order from last_used (%u slot%s per character):\n", per, per == 1 ? "" : "s");
+	printk("  %s in index order from last_used (%u slot%s per character):\n",
+	       vq->packed ? "descriptor ring" : "avail ring", per, per == 1 ? "" : "s");
 	printk("    last_used -> [%s] <- last_used + %u\n", bar, vq->num);
 }
 
@@ -230,7 +238,8 @@ static void draw_desc_table(const struct virtqueue *vq)
 	unsigned chars = vq->num / per;
 	char line[PICTURE_COLS + 1];
 
-	printk("  descriptor table (%u descriptor%s per character):\n", per, per == 1 ? "" : "s");
+	printk("  descriptor %s (%u descriptor%s per character):\n", vq->packed ? "ring by slot" : "table", per,
+	       per == 1 ? "" : "s");
 	for (unsigned start = 0; start < chars; start += PICTURE_COLS) {
 		unsigned n = MIN((unsigned)PICTURE_COLS, chars - start);
 
@@ -239,6 +248,28 @@ static void draw_desc_table(const struct virtqueue *vq)
 		line[n] = '\0';
 		printk("    %5u %s\n", start * per, line);
 	}
+}
+
+static const char *event_flags_name(u16 flags)
+{
+	static const char *const names[] = { "ENABLE", "DISABLE", "DESC", "reserved(3)" };
+
+	return flags < ARRAY_SIZE(names) ? names[flags] : "reserved";
+}
+
+/* virtio 1.2 2.8.1 and 2.8.14: the wrap counters and both event structures of a packed ring. */
+static void draw_packed_state(const struct virtqueue *vq, u16 avail, u16 last)
+{
+	struct vring_packed_view v;
+	unsigned mask = vq->num - 1;
+
+	virtqueue_packed_view(vq, &v);
+	printk("  packed ring: next avail slot %u wrap %u (ours)   next used slot %u wrap %u (ours)\n",
+	       avail & mask, v.avail_wrap, last & mask, v.used_wrap);
+	printk("  driver event (ours, used-buffer interrupts):   flags %s off %u wrap %u\n",
+	       event_flags_name(v.driver_flags), v.driver_off_wrap & 0x7fffu, v.driver_off_wrap >> 15);
+	printk("  device event (the device's, our kicks):        flags %s off %u wrap %u\n",
+	       event_flags_name(v.device_flags), v.device_off_wrap & 0x7fffu, v.device_off_wrap >> 15);
 }
 
 static void draw_vq(const struct virtio_device *vdev, const struct virtqueue *vq)
@@ -254,12 +285,18 @@ static void draw_vq(const struct virtio_device *vdev, const struct virtqueue *vq
 	n_used = (u16)(used - last);
 	n_posted = (u16)(avail - used);
 
-	printk("vq %s: %s queue %u, %u entries, %u descriptors free, event_idx %s, indirect %s, callbacks %s%s\n",
-	       vq->name, vdev->name, vq->index, vq->num, snap.num_free, vq->event_idx ? "on" : "off",
-	       vq->indirect ? "on" : "off", snap.callbacks ? "on" : "off",
+	printk("vq %s: %s queue %u, %u entries, %u descriptors free, %s ring, event_idx %s, indirect %s, callbacks %s%s\n",
+	       vq->name, vdev->name, vq->index, vq->num, snap.num_free, vq->packed ? "packed" : "split",
+	       vq->event_idx ? "on" : "off", vq->indirect ? "on" : "off", snap.callbacks ? "on" : "off",
 	       vq->broken ? ", BROKEN" : "");
-	printk("  avail.idx %u (slot %u, ours)   used.idx %u (slot %u, the device's)   last_used %u (slot %u, ours)\n",
-	       avail, avail & mask, used, used & mask, last, last & mask);
+	if (vq->packed) /* indices count descriptors; "used" is where the device's run ends */
+		printk("  avail.idx %u (slot %u, ours)   used.idx %u (slot %u, the end of the used run)   last_used %u (slot %u, ours)\n",
+		       avail, avail & mask, used, used & mask, last, last & mask);
+	else
+		printk("  avail.idx %u (slot %u, ours)   used.idx %u (slot %u, the device's)   last_used %u (slot %u, ours)\n",
+		       avail, avail & mask, used, used & mask, last, last & mask);
+	if (vq->packed)
+		draw_packed_state(vq, avail, last);
 	if (n_used > vq->num || n_posted > vq->num) {
 		/* The device's index is outside what can be outstanding: draw nothing from it. */
 		printk("  used.idx is %u entries from last_used: not a state a working device can be in\n", n_used);

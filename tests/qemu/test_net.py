@@ -120,6 +120,16 @@ def guest_features(g):
     return set(re.findall(r"(\w+)\(\d+\)", re.search(r"^  features:(.*)$", out, re.M).group(1))), out
 
 
+def check_ring_kind(g, props, append):
+    """packed=on (and no virtio_ring=split): RING_PACKED negotiated and both queues packed;
+    otherwise neither."""
+    packed = "packed=on" in props and "virtio_ring=split" not in append
+    features, out = guest_features(g)
+    assert ("RING_PACKED" in features) == packed, out
+    rings = re.findall(r"^  queue \d+ \w+ .* (split|packed) ring", out, re.M)
+    assert len(rings) >= 2 and set(rings) == {"packed" if packed else "split"}, out
+
+
 def check_host_mtu(g, host_mtu):
     """The MTU the guest chose and whether VIRTIO_NET_F_MTU was negotiated, by the rule."""
     want_feature, want_mtu = mtu_rule(host_mtu)
@@ -232,6 +242,8 @@ MATRIX = [
     ("modern-q35", ["disable-legacy=on"], "q35", "", None, 1514),
     ("no-mrg-rxbuf", ["mrg_rxbuf=off"], "pc", "", None, 1514),
     ("no-event-idx-no-indirect", ["event_idx=off", "indirect_desc=off"], "pc", "", None, 1514),
+    # VIRTIO_F_RING_PACKED offered: both queues packed (virtio 1.2 2.8)
+    ("packed", ["packed=on"], "pc", "", None, 1514),
     ("queue-1024", ["rx_queue_size=1024", "tx_queue_size=256"], "pc", "", None, 1514),
     ("mtu-9000", ["host_mtu=9000"], "pc", "", 9000, 9014),
     ("mtu-1280", ["host_mtu=1280"], "pc", "", None, 1294),
@@ -254,6 +266,14 @@ MATRIX = [
 ]
 MATRIX_FULL = [
     ("legacy-msix-q35", ["disable-modern=on"], "q35", "", None, 1514),
+    ("packed-no-event-idx-no-indirect", ["packed=on", "event_idx=off", "indirect_desc=off"], "pc", "", None, 1514),
+    ("packed-modern-q35-intx-no-mrg", ["packed=on", "disable-legacy=on", "vectors=0", "mrg_rxbuf=off"], "q35", "",
+     None, 1514),
+    ("packed-queue-1024", ["packed=on", "rx_queue_size=1024", "tx_queue_size=256"], "pc", "", None, 1514),
+    ("packed-merge-small-buffers", ["packed=on"], "pc", "vnet_rxbuf=256", None, 1514),
+    ("packed-mtu-9000", ["packed=on", "host_mtu=9000"], "pc", "", 9000, 9014),
+    # offered, refused on the command line: split rings
+    ("packed-forced-split", ["packed=on"], "pc", "virtio_ring=split", None, 1514),
     ("legacy-no-mrg", ["disable-modern=on", "mrg_rxbuf=off"], "pc", "", None, 1514),
     ("legacy-10byte-header", ["disable-modern=on", "mrg_rxbuf=off", "any_layout=off"], "pc", "", None, 1514),
     ("modern-intx-q35", ["disable-legacy=on", "vectors=0"], "q35", "", None, 1514),
@@ -284,6 +304,7 @@ def test_frames_both_ways(net, props, machine, append, tap_mtu, max_frame):
                     "pairs: -netdev tap,queues=N; QEMU 7.2's -netdev dgram (the socket wire) "
                     "takes no queues= ('Parameter 'queues' is unexpected')")
     g, link, wire = net(props, machine, append, tap_mtu, queues=MQ_PAIRS if mq else 1)
+    check_ring_kind(g, props, append)
     if "iommu_platform=on" in props:
         accepting = re.search(r"virtio0: accepting .*", g.log).group(0)
         assert "ACCESS_PLATFORM(33)" in accepting, accepting

@@ -23,6 +23,11 @@ def boot_nic(boot, *props, machine="pc", append=""):
     return g
 
 
+def ring_kinds(info):
+    """Each queue's ring layout as `virtio` lists it: split or packed."""
+    return re.findall(r"^  queue \d+ \w+ .* (split|packed) ring", info, re.M)
+
+
 def status_steps(log):
     return re.findall(r"virtio0: \[ *[\d.]+ ms\] status \+= (\w+) +-> 0x([0-9a-f]{2})", log)
 
@@ -41,6 +46,9 @@ CONFIGS = [
     ("modern-intx-pc", ["vectors=0"], "pc", "modern", "INTx"),
     ("modern-q35-intx", ["disable-legacy=on", "vectors=0"], "q35", "modern", "INTx"),
     ("shared-vector", ["vectors=2"], "pc", "modern", "MSI-X shared"),
+    # VIRTIO_F_RING_PACKED offered (modern only): negotiated, both queues packed
+    ("modern-packed-pc", ["packed=on"], "pc", "modern", "MSI-X per-queue"),
+    ("modern-packed-q35-intx", ["packed=on", "disable-legacy=on", "vectors=0"], "q35", "modern", "INTx"),
 ]
 
 
@@ -80,6 +88,9 @@ def test_status_sequence_and_virtio_command(boot, props, machine, transport, irq
     ctrl = re.search(r"queue 2 ctrl\s+size\s+(\d+) free\s+(\d+)", info)
     assert ctrl and ctrl.group(1) == ctrl.group(2), info
     assert re.findall(r"bad entries: id (\d+) len (\d+) idx (\d+)", info) == [("0", "0", "0")] * 3
+    packed = "packed=on" in props
+    assert ("RING_PACKED(34)" in info.split("features:")[1].split("\n")[0]) == packed, info
+    assert ring_kinds(info) == ["packed" if packed else "split"] * 3, info
 
 
 def test_intx_interrupts_are_acknowledged_through_isr(boot):
@@ -109,6 +120,32 @@ def test_rx_queue_size_1024(boot):
     g = boot_nic(boot, "rx_queue_size=1024", "tx_queue_size=256")
     info = virtio_info(g)
     assert re.search(r"queue 0 rx0\s+size\s+1024 free\s+0 avail\.idx\s+1024", info), info
+
+
+@pytest.mark.parametrize("props,append,ring,message", [
+    (["packed=on"], "virtio_ring=split", "split", None),
+    (["packed=on"], "virtio_ring=packed", "packed", None),
+    ([], "virtio_ring=packed", "split",
+     r"virtio0: virtio_ring=packed, but the device does not offer RING_PACKED\(34\) \(QEMU: -device virtio-net-pci,packed=on\); using the split ring"),
+    (["packed=on", "disable-modern=on"], "virtio_ring=packed", "split",
+     r"virtio0: virtio_ring=packed, but the device does not offer RING_PACKED\(34\) \(a legacy transport never can\); using the split ring"),
+    (["packed=on"], "virtio_ring=circular", "packed",
+     r"virtio0: virtio_ring=circular not understood \(split or packed\); the packed ring when offered"),
+], ids=["offered-forced-split", "offered-forced-packed", "not-offered-forced-packed", "legacy-forced-packed",
+        "bad-value"])
+def test_ring_choice(boot, props, append, ring, message):
+    """virtio_ring= on the command line: the ring asked for when the device offers it, else a
+    clear message and the split ring; either way the device runs."""
+    g = boot_nic(boot, *props, append=append)
+    if message:
+        assert re.search(message, g.log), g.log
+    else:
+        assert "virtio0: virtio_ring=" not in g.log, g.log
+    info = virtio_info(g)
+    assert ring_kinds(info) == [ring] * 3, info
+    assert ("RING_PACKED(34)" in info.split("features:")[1].split("\n")[0]) == (ring == "packed"), info
+    rx = re.search(r"queue 0 rx0\s+size\s+(\d+) free\s+0 avail\.idx\s+(\d+)", info)
+    assert rx and rx.group(1) == rx.group(2), info
 
 
 @pytest.mark.parametrize("props,force,transport", [

@@ -47,26 +47,29 @@ u16 sim_used_event(const struct sim_device *d) { return READ_ONCE(*sim_used_even
 u16 sim_avail_flags(const struct sim_device *d) { return READ_ONCE(d->avail->flags); }
 u16 sim_avail_event(const struct sim_device *d) { return READ_ONCE(*sim_avail_event_ptr(d)); }
 
-static bool sim_add_seg(struct sim_buf *b, const struct vring_desc *desc)
+bool sim_add_piece(struct sim_buf *b, u64 addr, u32 len, bool write)
 {
-	bool write = desc->flags & VRING_DESC_F_WRITE;
-
-	if (desc->len == 0 || desc->addr == 0 || b->nsegs == SIM_MAX_SEGS)
+	if (len == 0 || addr == 0 || b->nsegs == SIM_MAX_SEGS)
 		return false;
 	if (!write && b->nin)
-		return false; /* 2.7.4.2: readable pieces must all come first */
-	b->seg[b->nsegs].addr = phys_to_virt(desc->addr);
-	b->seg[b->nsegs].len = desc->len;
+		return false; /* 2.7.4.2 (packed: 2.8.17): readable pieces must all come first */
+	b->seg[b->nsegs].addr = phys_to_virt(addr);
+	b->seg[b->nsegs].len = len;
 	b->seg[b->nsegs].write = write;
 	b->nsegs++;
 	if (write) {
 		b->nin++;
-		b->in_bytes += desc->len;
+		b->in_bytes += len;
 	} else {
 		b->nout++;
-		b->out_bytes += desc->len;
+		b->out_bytes += len;
 	}
 	return true;
+}
+
+static bool sim_add_seg(struct sim_buf *b, const struct vring_desc *desc)
+{
+	return sim_add_piece(b, desc->addr, desc->len, desc->flags & VRING_DESC_F_WRITE);
 }
 
 /* Follow a chain from table[i] (size entries); top is false inside an indirect table. */

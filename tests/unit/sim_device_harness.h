@@ -61,6 +61,10 @@ u16 sim_avail_pending(const struct sim_device *d);
 /* Take the next available buffer; false when there is none. */
 bool sim_pop(struct sim_device *d, struct sim_buf *b);
 
+/* Add one piece to b (both rings' devices use it): false when it breaks a driver rule (empty,
+ * no address, readable after writable, too many pieces). */
+bool sim_add_piece(struct sim_buf *b, u64 addr, u32 len, bool write);
+
 /* Write up to max bytes of pattern(seed) into b's writable pieces, in order; returns the
  * count written. Copy up to max readable bytes into dst; returns the count copied. */
 u32 sim_write(const struct sim_buf *b, u8 seed, u32 max);

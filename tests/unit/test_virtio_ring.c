@@ -12,40 +12,15 @@
 
 #include "drivers/virtio/virtio_ring.h"
 #include "tests/unit/kernel_harness.h"
+#include "tests/unit/ring_test_harness.h"
 #include "tests/unit/sim_device_harness.h"
 #include "tests/unit/unit.h"
 
 /* ---- harness ---- */
 
-static unsigned notify_calls, callback_calls;
-static bool notify_ok = true;
-static bool napi_mode;      /* callback behaves like virtio-net's: disable, schedule poll */
-static bool poll_scheduled;
-static bool kicked;         /* the device has a notification to act on */
-static int tok[128];        /* tokens: only their addresses matter */
-
-static bool t_notify(struct virtqueue *vq)
-{
-	(void)vq;
-	notify_calls++;
-	kicked = true;
-	return notify_ok;
-}
-
-static void t_callback(struct virtqueue *vq)
-{
-	callback_calls++;
-	if (napi_mode) {
-		virtqueue_disable_cb(vq);
-		poll_scheduled = true;
-	}
-}
-
 static struct virtqueue *new_vq(unsigned num, bool event_idx, bool indirect)
 {
-	notify_calls = callback_calls = 0;
-	notify_ok = true;
-	napi_mode = poll_scheduled = kicked = false;
+	ring_test_reset();
 	return vring_create_virtqueue(0, num, event_idx, indirect, t_notify, t_callback, "test");
 }
 
@@ -92,33 +67,6 @@ static bool descs_accounted(const struct virtqueue *vq)
 			return false;
 	}
 	return count == vq->num;
-}
-
-static int post_in(struct virtqueue *vq, void *buf, u32 len, void *token)
-{
-	struct scatterlist sg = { buf, len };
-
-	return virtqueue_add_inbuf(vq, &sg, 1, token);
-}
-
-static int post_out(struct virtqueue *vq, void *buf, u32 len, void *token)
-{
-	struct scatterlist sg = { buf, len };
-
-	return virtqueue_add_outbuf(vq, &sg, 1, token);
-}
-
-/* A buffer of npieces pieces of piece bytes each, the first nout device-readable. */
-static int post_pieces(struct virtqueue *vq, u8 *mem, unsigned npieces, unsigned nout, u32 piece,
-		       void *token)
-{
-	struct scatterlist sg[40];
-
-	for (unsigned i = 0; i < npieces; i++) {
-		sg[i].addr = mem + i * piece;
-		sg[i].len = piece;
-	}
-	return virtqueue_add_sgs(vq, sg, nout, npieces - nout, token);
 }
 
 /* Fresh rings: avail and used parts all zero, descriptors empty (only the free list's next
@@ -646,159 +594,44 @@ static void test_vring_interrupt(void)
 
 /* ---- long runs: indices wrap past 65535 ---- */
 
-static u32 rng_state = 12345;
-
-static u32 rnd(u32 n)
+/* The split simulated device behind the long run's struct ring_sim. */
+static bool split_take_one(void *dev, u8 seed)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state % n;
-}
-
-struct wrap_run {
-	struct virtqueue *vq;
-	struct sim_device d;
-	u32 posted, completed, target;
-	bool device_awake, failed;
-	u32 exp_len[32];
-	u8 *first_in[32]; /* the first device-writable piece, or NULL */
-	u8 mem[32][3][32];
-};
-
-/* Driver: post a random burst and kick once for it, as start_xmit would. */
-static bool wrap_post(struct wrap_run *w)
-{
-	unsigned burst = rnd(w->vq->num + 1), added = 0;
-
-	while (added < burst && w->posted < w->target) {
-		unsigned slot = w->posted % 32, np = 1 + rnd(3), nout = rnd(np + 1);
-		struct scatterlist sg[3];
-		u32 in = 0;
-		int err;
-
-		w->first_in[slot] = nout < np ? w->mem[slot][nout] : NULL;
-		for (unsigned i = 0; i < np; i++) {
-			sg[i].addr = w->mem[slot][i];
-			sg[i].len = 1 + rnd(32);
-			if (i >= nout)
-				in += sg[i].len;
-		}
-		err = virtqueue_add_sgs(w->vq, sg, nout, np - nout, &tok[slot]);
-		if (err == -ENOSPC)
-			break;
-		CHECK_EQ(err, 0);
-		if (err)
-			return false;
-		w->exp_len[slot] = in;
-		w->posted++;
-		added++;
-	}
-	if (added)
-		CHECK(virtqueue_kick(w->vq));
-	return added != 0;
-}
-
-/* Device: sleeps until kicked, then works in random bursts until the ring is empty. */
-static bool wrap_device(struct wrap_run *w)
-{
-	unsigned n = 0, burst = 1 + rnd(w->vq->num);
+	struct sim_device *d = dev;
 	struct sim_buf b;
 
-	if (kicked && !w->device_awake) {
-		w->device_awake = true;
-		sim_disable_notify(&w->d);
-	}
-	kicked = false;
-	if (!w->device_awake)
+	if (!sim_pop(d, &b))
 		return false;
-	while (n < burst && sim_pop(&w->d, &b)) {
-		sim_push(&w->d, b.head, sim_write(&b, (u8)(w->d.popped - 1), b.in_bytes));
-		n++;
-	}
-	if (sim_flush(&w->d))
-		vring_interrupt(w->vq);
-	if (sim_avail_pending(&w->d) == 0) {
-		sim_enable_notify(&w->d);
-		if (sim_avail_pending(&w->d) == 0) /* the device's own race check */
-			w->device_awake = false;
-		else
-			sim_disable_notify(&w->d);
-	}
-	return n != 0;
+	sim_push(d, b.head, sim_write(&b, seed, b.in_bytes));
+	return true;
 }
 
-/* Driver: a NAPI-like poll, scheduled only by the interrupt callback. */
-static bool wrap_poll(struct wrap_run *w, bool delayed)
-{
-	unsigned budget = 1 + rnd(w->vq->num), got = 0, len;
-	void *t;
-
-	if (!poll_scheduled)
-		return false;
-	while (got < budget && (t = virtqueue_get_buf(w->vq, &len))) {
-		unsigned slot = w->completed % 32;
-		u8 seed = (u8)w->completed;
-
-		if (t != &tok[slot] || len != w->exp_len[slot]) {
-			w->failed = true;
-			return false;
-		}
-		/* the device numbers buffers in the order it takes them, which is ours */
-		if (w->first_in[slot] && w->first_in[slot][0] != sim_pattern(seed, 0))
-			w->failed = true;
-		w->completed++;
-		got++;
-	}
-	if (got < budget) {
-		bool idle = delayed && rnd(2) ? virtqueue_enable_cb_delayed(w->vq)
-					      : virtqueue_enable_cb(w->vq);
-		if (idle)
-			poll_scheduled = false;
-		else
-			virtqueue_disable_cb(w->vq);
-	}
-	return got != 0;
-}
+static bool split_flush(void *dev) { return sim_flush(dev); }
+static bool split_pending(void *dev) { return sim_avail_pending(dev) != 0; }
+static void split_enable_notify(void *dev) { sim_enable_notify(dev); }
+static void split_disable_notify(void *dev) { sim_disable_notify(dev); }
 
 static void run_wrap(unsigned num, bool event_idx, bool indirect)
 {
 	static struct wrap_run w;
-	unsigned idle = 0;
+	static struct sim_device d;
+	struct wrap_device_counts counts;
+	const char *why;
 
 	memset(&w, 0, sizeof(w));
 	w.vq = new_vq(num, event_idx, indirect);
 	w.target = 70000;
-	napi_mode = true;
-	sim_attach(&w.d, w.vq);
-	while (w.completed < w.target && idle < 1000 && !w.failed) {
-		bool progress = wrap_post(&w);
-
-		progress |= wrap_device(&w);
-		progress |= wrap_poll(&w, event_idx);
-		idle = progress ? 0 : idle + 1;
-	}
-	napi_mode = false;
-	CHECK(!w.failed);
-	CHECK(idle < 1000); /* a stall means a lost kick or interrupt */
-	CHECK_EQ(w.completed, w.target);
-	CHECK_EQ(w.posted, w.target);
+	w.max_pieces = 3;
+	w.sim = (struct ring_sim){ &d, split_take_one, split_flush, split_pending, split_enable_notify,
+				   split_disable_notify };
+	sim_attach(&d, w.vq);
+	CHECK(wrap_run_loop(&w, event_idx));
+	counts = (struct wrap_device_counts){ d.interrupts, d.interrupts_suppressed, d.chain_errors };
+	why = wrap_run_check(&w, &counts);
+	CHECK_STR(why ? why : "ok", "ok");
 	CHECK_EQ(w.vq->avail_idx_shadow, (u16)w.target);
 	CHECK_EQ(w.vq->last_used_idx, (u16)w.target);
-	CHECK_EQ(w.vq->stats.added, w.target);
-	CHECK_EQ(w.vq->stats.completed, w.target);
-	CHECK_EQ(w.vq->num_free, num);
 	CHECK(descs_accounted(w.vq));
-	CHECK_EQ(w.d.chain_errors, 0);
-	CHECK_EQ(w.vq->stats.bad_used_id + w.vq->stats.bad_used_len + w.vq->stats.bad_used_idx, 0);
-	CHECK(w.vq->stats.kicks_suppressed > 0);
-	CHECK(w.d.interrupts_suppressed > 0);
-	CHECK_EQ(w.vq->stats.interrupts, w.d.interrupts);
-	CHECK_EQ(w.vq->stats.kicks, notify_calls);
-	if (indirect)
-		CHECK(w.vq->stats.indirect > 0);
-	else
-		CHECK_EQ(w.vq->stats.indirect, 0);
 	del_vq(w.vq);
 }
 

@@ -19,14 +19,17 @@ KERNEL_HOST_SRCS := kernel/format.c kernel/crc32.c kernel/timer.c
 KERNEL_HARNESS   := tests/unit/kernel_harness.c
 # The stack: all of net/ but the shell commands (net/*_cmds.c need the shell).
 NET_SRCS         := $(filter-out %_cmds.c,$(wildcard net/*.c))
-# The split virtqueue (the only virtio file linked as it is; see VIRTNET_HARNESS_SRCS).
-VIRTIO_RING_SRCS := drivers/virtio/virtio_ring.c
+# The virtqueues, split and packed (the only virtio files linked as they are; see
+# VIRTNET_HARNESS_SRCS).
+VIRTIO_RING_SRCS := $(wildcard drivers/virtio/virtio_ring*.c)
 
 # What each family links besides its tests/unit/test_<name>.c:
 # the stack on a fake eth0 and a simulated clock (net_harness.c)
 NET_HARNESS_SRCS     := $(NET_SRCS) $(KERNEL_HOST_SRCS) $(KERNEL_HARNESS) tests/unit/net_harness.c
-# the ring against a simulated device
-RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c kernel/format.c $(KERNEL_HARNESS)
+# the ring against a simulated device (split and packed)
+RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c tests/unit/sim_packed_harness.c \
+                        tests/unit/ring_test_harness.c \
+                        kernel/format.c $(KERNEL_HARNESS)
 # the virtio-net driver and virtio core (#included by tests/unit/virtnet_harness.c, which the
 # test itself #includes; the driver's diagnostics linked as they are), the INTx handler
 # (vp_common_harness.c) and the whole stack, with net/netdev.c #included by netdev_harness.c
@@ -47,7 +50,7 @@ UNIT_DEPS = $(wildcard tests/unit/*.h tests/unit/*_harness.c kernel/*.h net/*.h 
 # ---- the tests, by family ------------------------------------------------------------------
 unit_names = $(patsubst tests/unit/test_%.c,%,$(wildcard $(patsubst %,tests/unit/test_%.c,$(1))))
 UNIT_NET_TESTS    := $(call unit_names,net_* netdev_*)
-UNIT_RING_TESTS   := $(call unit_names,virtio_ring)
+UNIT_RING_TESTS   := $(call unit_names,virtio_ring virtio_ring_packed)
 # the virtio-net harness set also serves the PCI transports' tests (vp_common_harness.c in it)
 UNIT_VIRTNET_TESTS := $(call unit_names,virtio_net virtio_pci)
 # test_<x>.c for a kernel/<x>.c: that file alone (cmdline, format, frames)
