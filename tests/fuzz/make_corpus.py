@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tests/fuzz/make_corpus.py - write the seed corpora for fuzz_net (tests/fuzz/fuzz_net.c, into
-corpus/) and fuzz_virtnet (tests/fuzz/fuzz_virtnet.c, into corpus_virtnet/).
+corpus/), fuzz_virtnet (tests/fuzz/fuzz_virtnet.c, into corpus_virtnet/) and fuzz_vring_packed
+(tests/fuzz/fuzz_vring_packed.c, into corpus_vring_packed/).
 
 Each fuzz_net seed is a script in fuzz_net's format: a mode byte, then records (2-byte length +
 frame, or 0x8000|n to advance the clock n * 10 ms). The frames are well-formed examples of what
@@ -181,6 +182,44 @@ def virtnet_seeds():
     yield "dhcp", b"\x10" + vtx() + vframe(offer) + vtx() + vframe(ack) + vtx() + vclock(200)
 
 
+# fuzz_vring_packed: a mode byte (size 1 << (m & 7), 8 EVENT_IDX, 16 INDIRECT_DESC), then ops
+def p_post(pieces, nout, size=64):
+    return bytes([0, (pieces - 1) | (nout << 4)] + [size - 1] * pieces)
+
+
+def p_complete(k, length):
+    return bytes([3, k]) + struct.pack(">H", length)
+
+
+def p_used(ident, length, step):
+    return bytes([4]) + struct.pack(">HIB", ident, length, step)
+
+
+P_KICK, P_FLUSH, P_ENABLE, P_DELAYED, P_DISABLE, P_IRQ, P_VIEW, P_RESET = (
+    bytes([1]), bytes([11]), bytes([8]), bytes([9]), bytes([7]), bytes([10]), bytes([13]), bytes([12]))
+
+
+def p_take(n=255):
+    return bytes([2, n])
+
+
+def vring_packed_seeds():
+    lap = (p_post(1, 0) + P_KICK + p_complete(0, 64) + P_FLUSH + P_IRQ + p_take()) * 40
+    chains = (p_post(3, 1) + p_post(2, 0) + P_KICK + p_complete(1, 0) + p_complete(0, 128) + P_FLUSH
+              + p_take() + P_VIEW) * 20
+    return [
+        ("laps_event_idx", bytes([3 | 8]) + P_ENABLE + lap),
+        ("laps_plain", bytes([2]) + lap),
+        ("chains_out_of_order", bytes([3]) + chains),
+        ("indirect", bytes([4 | 8 | 16]) + (p_post(5, 2) + P_KICK + p_complete(0, 300) + P_DELAYED + P_FLUSH
+                                            + p_take()) * 30),
+        ("hostile", bytes([3 | 8]) + p_post(1, 0) + p_post(2, 1) + P_KICK + p_used(7, 9, 1) + p_used(0xffff, 1, 2)
+         + p_complete(0, 5000) + P_FLUSH + P_VIEW + p_take() + P_RESET + p_post(1, 0) + p_used(0, 0, 3) + p_take()),
+        ("events", bytes([2 | 8]) + bytes([6, 0x80, 0x02, 2]) + (p_post(1, 0) + P_KICK + P_DISABLE
+                                                                 + p_complete(0, 1) + P_FLUSH + P_ENABLE) * 10),
+    ]
+
+
 def write(dirname, items):
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), dirname)
     os.makedirs(out, exist_ok=True)
@@ -192,6 +231,7 @@ def write(dirname, items):
 def main():
     write("corpus", seeds())
     write("corpus_virtnet", virtnet_seeds())
+    write("corpus_vring_packed", vring_packed_seeds())
 
 
 if __name__ == "__main__":
