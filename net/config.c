@@ -153,31 +153,6 @@ int inet_parse_config(const char *ip, const char *gw, be32 *addr, be32 *mask, be
 	return 0;
 }
 
-static void inet_link_handler(struct net_device *dev, bool up)
-{
-	if (dev != inet_if.dev)
-		return;
-	if (!up) {
-		arp_flush(); /* whatever we knew about the wire may be stale when it returns */
-		return;
-	}
-	if (inet_if.configured)
-		arp_announce(dev, inet_if.addr);
-	dhcp_link_change(true);
-}
-
-/* The device's events (net/netdev.h): a new MAC (ifconfig hw ether) and a request to announce
- * ourselves (virtio-net's GUEST_ANNOUNCE after a migration) both mean the switches and the
- * neighbours' ARP caches must learn where our address is now: announce it (RFC 5227 2.3,
- * which section 3 calls gratuitous ARP). */
-static void inet_event_handler(struct net_device *dev, enum netdev_event event)
-{
-	if (dev != inet_if.dev || !inet_if.configured)
-		return;
-	if (event == NETDEV_CHANGEADDR || event == NETDEV_NOTIFY_PEERS)
-		arp_announce(dev, inet_if.addr);
-}
-
 /* acd=1: a static address is probed first (RFC 5227 2.1.1) and set only if nobody has it. */
 static be32 acd_mask, acd_gw;
 
@@ -200,6 +175,42 @@ static bool acd_probe_first(struct net_device *dev, be32 addr, be32 mask, be32 g
 	acd_mask = mask;
 	acd_gw = gw;
 	return arp_probe(dev, addr, acd_probe_done) == 0;
+}
+
+/* Link up: the link may be another network now (RFC 5227 2.1: probe "whenever the link
+ * state changes"). With acd=1 a static address is given up and probed again (set back and
+ * announced when nobody has it; a probe already running for it goes on); otherwise the
+ * address is announced again (2.3). DHCP confirms its lease with INIT-REBOOT. */
+static void inet_link_handler(struct net_device *dev, bool up)
+{
+	be32 addr = inet_if.addr, mask = inet_if.mask, gw = inet_if.gw;
+	char ip[INET_ADDRSTRLEN];
+
+	if (dev != inet_if.dev)
+		return;
+	if (!up) {
+		arp_flush(); /* whatever we knew about the wire may be stale when it returns */
+		return;
+	}
+	if (inet_if.configured && inet_if.source == INET_SRC_STATIC && acd_probe_first(dev, addr, mask, gw)) {
+		printk("net: link up; probing %s again before use (acd=1)\n", inet_fmt(ip, addr));
+		inet_clear_address();
+	} else if (inet_if.configured) {
+		arp_announce(dev, inet_if.addr);
+	}
+	dhcp_link_change(true);
+}
+
+/* The device's events (net/netdev.h): a new MAC (ifconfig hw ether) and a request to announce
+ * ourselves (virtio-net's GUEST_ANNOUNCE after a migration) both mean the switches and the
+ * neighbours' ARP caches must learn where our address is now: announce it (RFC 5227 2.3,
+ * which section 3 calls gratuitous ARP). */
+static void inet_event_handler(struct net_device *dev, enum netdev_event event)
+{
+	if (dev != inet_if.dev || !inet_if.configured)
+		return;
+	if (event == NETDEV_CHANGEADDR || event == NETDEV_NOTIFY_PEERS)
+		arp_announce(dev, inet_if.addr);
 }
 
 void inet_attach(struct net_device *dev, const char *ip, const char *gw)

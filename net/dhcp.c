@@ -533,6 +533,19 @@ static void bind(void)
 	}
 }
 
+/* DHCPDECLINE of dhcp.leased, from no address (4.4.4: broadcast, ciaddr 0), with an xid of
+ * its own (table 5: "selected by client"); a new acquisition after "a minimum of ten seconds"
+ * (3.1 step 5). */
+static void decline_and_restart(void)
+{
+	dhcp_stats.declines++;
+	set_state(DHCP_INIT);
+	dhcp.xid = dhcp_random();
+	dhcp_send(DHCPDECLINE);
+	dhcp_stats.restarts++;
+	start_over(DHCP_DECLINE_WAIT_NS);
+}
+
 /* net/arp.c's answer about the ACKed address. In use: DHCPDECLINE to the server (3.1 step 5,
  * 4.4.1: "the client MUST send a DHCPDECLINE message"), then a new acquisition after "a
  * minimum of ten seconds" (3.1 step 5). */
@@ -546,13 +559,27 @@ static void check_done(be32 addr, bool conflict)
 		bind();
 		return;
 	}
-	dhcp_stats.declines++;
 	printk("dhcp: %s is in use; declined, starting over in %llu s\n", inet_fmt(ip, addr),
 	       DHCP_DECLINE_WAIT_NS / NSEC_PER_SEC);
-	dhcp.xid = dhcp_random(); /* table 5: "selected by client" */
-	dhcp_send(DHCPDECLINE);
-	dhcp_stats.restarts++;
-	start_over(DHCP_DECLINE_WAIT_NS);
+	decline_and_restart();
+}
+
+/* net/arp.c's word that another host keeps claiming our address after we defended it
+ * (RFC 5227 2.4 (b): stop using it). An address from DHCP is given up and declined to the
+ * server -- DHCPDECLINE says "network address is already in use" (RFC 2131 3.1 step 5, table
+ * 2) -- and a new acquisition starts after the same ten seconds as a failed check. */
+static void dhcp_conflict(be32 addr)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (!holds_lease() || addr != dhcp.leased || inet_if.source != INET_SRC_DHCP)
+		return;
+	timer_cancel(&dhcp.timer);
+	dhcp_stats.conflicts++;
+	printk("dhcp: %s is in use by another host; declined, starting over in %llu s\n", inet_fmt(ip, addr),
+	       DHCP_DECLINE_WAIT_NS / NSEC_PER_SEC);
+	give_up_address();
+	decline_and_restart();
 }
 
 static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
@@ -689,6 +716,7 @@ void dhcp_start(void)
 	timer_setup(&dhcp.timer, dhcp_timer_fn);
 	udp_unbind(UDP_PORT_BOOTPC);
 	udp_bind(UDP_PORT_BOOTPC, dhcp_input, NULL);
+	arp_set_conflict_handler(dhcp_conflict);
 	dhcp.rng = (u32)now_ns() ^ get_be32(dev->mac + 2) ^ 0x5bd1e995u;
 	printk("dhcp: starting on %s\n", dev->name);
 	start_over(0);
@@ -701,6 +729,7 @@ void dhcp_stop(void)
 	if (dhcp.state != DHCP_OFF)
 		timer_cancel(&dhcp.timer);
 	udp_unbind(UDP_PORT_BOOTPC);
+	arp_set_conflict_handler(NULL);
 	memset(&dhcp, 0, sizeof(dhcp));
 }
 

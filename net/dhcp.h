@@ -4,7 +4,9 @@
  * RFC 2131 figure 5: INIT -> SELECTING -> REQUESTING -> BOUND -> RENEWING -> REBINDING, and
  * INIT-REBOOT -> REBOOTING -> BOUND when the link comes back with a lease still valid. Ours
  * adds CHECKING between REQUESTING and BOUND: the ACKed address probed with ARP (RFC 5227
- * 2.1.1, net/arp.c) before use, DHCPDECLINE when it is in use (RFC 2131 3.1 step 5); and
+ * 2.1.1, net/arp.c) before use, DHCPDECLINE when it is in use (RFC 2131 3.1 step 5) -- and
+ * the same when, bound, another host goes on claiming the address after one defence (RFC 5227
+ * 2.4 (b), through arp_set_conflict_handler: conflicts, declines); and
  * RELEASING -> RELEASED: the address given back with DHCPRELEASE (4.4.6) and no further
  * DHCP until dhcp_restart().
  */
@@ -134,7 +136,7 @@ extern struct dhcp_client dhcp;
 	X(discovers) X(offers) X(requests) X(acks) X(naks) X(renewals) X(rebinds) X(expiries)   \
 	X(rx_malformed) X(rx_ignored) X(rx_bad_options) X(rx_bad_offer) X(retransmits)          \
 	X(restarts) X(tx_errors) X(naks_ignored) X(releases) X(reboots) X(reboot_timeouts)      \
-	X(declines)
+	X(declines) X(conflicts)
 struct dhcp_stats { DHCP_STATS(NET_STAT_FIELD) };
 extern struct dhcp_stats dhcp_stats;
 

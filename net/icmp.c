@@ -52,12 +52,123 @@ static void icmp_drop(struct netbuf *nb, u64 *counter)
 	netbuf_free(nb);
 }
 
+/* The time an IP timestamp option records (RFC 791 3.1): milliseconds since midnight UT,
+ * which we do not know -- so, as RFC 791 allows, another time with the high-order bit set:
+ * milliseconds since boot, modulo a day. */
+static u32 ip_timestamp(void)
+{
+	return (u32)(now_ns() / NSEC_PER_MSEC % (24ull * 3600 * 1000)) | 0x80000000u;
+}
+
+/* A source route received complete (pointer past its end) reversed for the reply (RFC 1122
+ * 3.2.2.6 MUST, 3.2.1.8 (c)): it holds the addresses A1..An the routers recorded; the reply
+ * goes to An, its option listing An-1 .. A1 and then the requester, pointer at the start. */
+static bool reverse_source_route(u8 *o, unsigned olen, be32 requester, be32 *first_hop)
+{
+	unsigned n = (olen - 3) / 4;
+	u8 addrs[IPV4_MAX_HLEN];
+
+	if ((olen - 3) % 4 || n == 0 || o[2] <= olen)
+		return false; /* malformed, or not complete: we are not a router (RFC 1122 3.3.5) */
+	memcpy(addrs, o + 3, n * 4);
+	memcpy(first_hop, addrs + (n - 1) * 4, 4);
+	for (unsigned i = 0; i + 1 < n; i++)
+		memcpy(o + 3 + i * 4, addrs + (n - 2 - i) * 4, 4);
+	memcpy(o + 3 + (n - 1) * 4, &requester, 4);
+	o[2] = 4;
+	return true;
+}
+
+/* RFC 1122 3.2.2.6: the options of an echo request go back in the reply. Record route and
+ * timestamp get our entry (RFC 791 3.1: at the pointer, the pointer moved on; no room: record
+ * route is left as it is, timestamp counts an overflow), so the route is the round trip's; a
+ * complete source route is reversed and the reply goes to its last hop (*daddr). opts holds
+ * optlen bytes, edited in place. False when an option is malformed or a source route is not
+ * complete: such a request is not answered. */
+static bool echo_reflect_options(u8 *opts, unsigned optlen, be32 *daddr)
+{
+	be32 me = inet_addr();
+	bool routed = false;
+
+	for (unsigned i = 0; i < optlen;) {
+		u8 *o = opts + i, type = o[0];
+		unsigned olen, ptr;
+
+		if (type == IPOPT_END)
+			break;
+		if (type == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (optlen - i < 2 || o[1] < 2 || o[1] > optlen - i)
+			return false;
+		olen = o[1];
+		ptr = olen >= 3 ? o[2] : 0;
+		switch (type) {
+		case IPOPT_RR:
+			if (olen < 3 || ptr < 4)
+				return false;
+			if (ptr + 3 <= olen) { /* room for 4 bytes at ptr - 1 */
+				memcpy(o + ptr - 1, &me, 4);
+				o[2] = (u8)(ptr + 4);
+			}
+			break;
+		case IPOPT_TS: {
+			unsigned flag = olen >= 4 ? o[3] & 0x0f : 0, entry = flag == 0 ? 4 : 8;
+			bool ours = true;
+
+			if (olen < 4 || ptr < 5 || (flag != 0 && flag != 1 && flag != 3))
+				return false;
+			if (ptr + entry - 1 > olen) { /* full: count an overflow, at most 15 */
+				if ((o[3] >> 4) < 15)
+					o[3] = (u8)(o[3] + 0x10);
+				break;
+			}
+			if (flag == 3) /* prespecified addresses: only when the next one is ours */
+				ours = memcmp(o + ptr - 1, &me, 4) == 0;
+			if (!ours)
+				break;
+			if (flag == 1)
+				memcpy(o + ptr - 1, &me, 4);
+			put_be32(o + ptr - 1 + entry - 4, ip_timestamp());
+			o[2] = (u8)(ptr + entry);
+			break;
+		}
+		case IPOPT_LSRR:
+		case IPOPT_SSRR:
+			if (routed || !reverse_source_route(o, olen, *daddr, daddr))
+				return false; /* RFC 1122 3.2.1.8: at most one source route */
+			routed = true;
+			break;
+		default:
+			break; /* reflected as it came */
+		}
+		i += olen;
+	}
+	return true;
+}
+
+/* Where the reply to the echo request in nb goes and with which options: to its source with
+ * its options reflected (echo_reflect_options, into opts). False when they are malformed. */
+static bool echo_reply_header(const struct netbuf *nb, struct ip_tx *tx, u8 *opts)
+{
+	const struct iphdr *ip = ip_hdr(nb);
+
+	tx->saddr = inet_addr();
+	tx->daddr = ip->saddr;
+	tx->protocol = IPPROTO_ICMP;
+	tx->optlen = ip_hdrlen(ip) - IPV4_HLEN;
+	tx->opts = tx->optlen ? opts : NULL;
+	memcpy(opts, ip + 1, tx->optlen); /* the reply's header will be written over them */
+	return echo_reflect_options(opts, tx->optlen, &tx->daddr);
+}
+
 /* Echo request -> echo reply in the same buffer. Only the type byte changes in the ICMP
- * message, so the checksum is updated (RFC 1624) instead of recomputed over the payload. */
-static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
+ * message, so the checksum is updated (RFC 1624) instead of recomputed over the payload. tx
+ * says where it goes, with the request's options (echo_reply_header). */
+static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic, const struct ip_tx *tx)
 {
 	/* LAB:SOLUTION stage5 icmp_echo_reply */
-	be32 peer = ip_hdr(nb)->saddr;
 	u16 old_word = (u16)(ic->type << 8 | ic->code);
 
 	if (ipv4_rx_dest(nb) != IP_DEST_UNICAST) {
@@ -73,7 +184,7 @@ static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic)
 	ic->type = ICMP_ECHOREPLY;
 	ic->checksum = htons(inet_csum_update16(ntohs(ic->checksum), old_word, (u16)(ic->type << 8 | ic->code)));
 	icmp_stats.tx_echo_replies++;
-	if (ipv4_output(nb, inet_addr(), peer, IPPROTO_ICMP) < 0)
+	if (ipv4_output_opts(nb, tx) < 0)
 		icmp_stats.tx_errors++;
 	/* LAB:END */
 }
@@ -95,10 +206,20 @@ void icmp_input(struct netbuf *nb)
 		return;
 	}
 	switch (ic->type) {
-	case ICMP_ECHO:
+	case ICMP_ECHO: {
+		u8 opts[IPV4_MAX_HLEN - IPV4_HLEN];
+		struct ip_tx tx;
+
 		icmp_stats.rx_echo_requests++;
-		icmp_echo_reply(nb, ic);
+		if (!echo_reply_header(nb, &tx, opts)) {
+			icmp_drop(nb, &icmp_stats.rx_echo_bad_options);
+			return;
+		}
+		if (tx.optlen && ipv4_rx_dest(nb) == IP_DEST_UNICAST && !nb->link_multicast)
+			icmp_stats.tx_echo_options++;
+		icmp_echo_reply(nb, ic, &tx);
 		return;
+	}
 	case ICMP_ECHOREPLY:
 		icmp_stats.rx_echo_replies++;
 		ping_on_reply(nb, ic);
@@ -140,7 +261,9 @@ static u64 *error_refused(const struct netbuf *nb)
 	return NULL;
 }
 
-void icmp_send_unreach(struct netbuf *nb, u8 code)
+/* An error of type and code about the datagram in nb, built in the same buffer: the quote is
+ * the original datagram from its IP header on, as much as fits in 576 bytes. */
+static void icmp_send_error(struct netbuf *nb, u8 type, u8 code, u64 *sent)
 {
 	unsigned quoted, max_quote = MIN(ICMP_ERROR_MAX_TOTAL, ipv4_max_payload() + IPV4_HLEN) - IPV4_HLEN - ICMP_HLEN;
 	struct iphdr *orig = ip_hdr(nb);
@@ -156,7 +279,6 @@ void icmp_send_unreach(struct netbuf *nb, u8 code)
 		icmp_drop(nb, &icmp_stats.tx_rate_limited);
 		return;
 	}
-	/* The quote is the original datagram from its IP header on, in place. */
 	nb->data = (u8 *)orig;
 	quoted = MIN(netbuf_len(nb), max_quote);
 	netbuf_trim(nb, quoted);
@@ -165,15 +287,37 @@ void icmp_send_unreach(struct netbuf *nb, u8 code)
 		icmp_drop(nb, &icmp_stats.tx_errors);
 		return;
 	}
-	ic->type = ICMP_DEST_UNREACH;
+	ic->type = type;
 	ic->code = code;
 	ic->checksum = 0;
 	ic->id = 0;
 	ic->sequence = 0;
 	ic->checksum = htons(inet_csum(ic, netbuf_len(nb)));
-	icmp_stats.tx_dest_unreach++;
+	(*sent)++;
 	if (ipv4_output(nb, inet_addr(), dest, IPPROTO_ICMP) < 0)
 		icmp_stats.tx_errors++;
+}
+
+void icmp_send_unreach(struct netbuf *nb, u8 code)
+{
+	icmp_send_error(nb, ICMP_DEST_UNREACH, code, &icmp_stats.tx_dest_unreach);
+}
+
+void icmp_send_reasm_timeout(const void *ip, unsigned len, bool link_multicast)
+{
+	struct netbuf *nb = netbuf_alloc();
+	u8 *p = nb ? netbuf_put(nb, MIN(len, ICMP_ERROR_MAX_TOTAL)) : NULL;
+
+	if (!p) {
+		netbuf_free(nb);
+		icmp_stats.tx_errors++;
+		return;
+	}
+	memcpy(p, ip, netbuf_len(nb));
+	nb->network_off = (u16)(p - nb->head);
+	nb->transport_off = (u16)(nb->network_off + ip_hdrlen(ip));
+	nb->link_multicast = link_multicast;
+	icmp_send_error(nb, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, &icmp_stats.tx_time_exceeded);
 }
 
 int icmp_send_echo(be32 dst, u16 id, u16 seq, unsigned size)
@@ -184,9 +328,9 @@ int icmp_send_echo(be32 dst, u16 id, u16 seq, unsigned size)
 
 	if (!inet_dev())
 		return -ENETDOWN;
-	if (size > ipv4_max_payload() - ICMP_HLEN)
+	if (size > IPV4_MAX_SEND - ICMP_HLEN)
 		return -EMSGSIZE;
-	nb = netbuf_alloc();
+	nb = ipv4_alloc_tx(ICMP_HLEN + size); /* larger than the MTU: sent in fragments */
 	if (!nb)
 		return -ENOBUFS;
 	ic = netbuf_put(nb, ICMP_HLEN + size);
@@ -217,7 +361,7 @@ int ping_begin(struct ping_session *ps, be32 dst, unsigned size)
 		return -EBUSY;
 	if (!inet_dev())
 		return -ENETDOWN;
-	if (size > ipv4_max_payload() - ICMP_HLEN)
+	if (size > IPV4_MAX_SEND - ICMP_HLEN)
 		return -EMSGSIZE;
 	memset(ps, 0, sizeof(*ps));
 	ps->dst = dst;

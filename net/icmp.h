@@ -19,6 +19,10 @@
 #define ICMP_HOST_UNREACH 1
 #define ICMP_PROT_UNREACH 2
 #define ICMP_PORT_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+/* Time exceeded codes (RFC 792) */
+#define ICMP_EXC_TTL 0
+#define ICMP_EXC_FRAGTIME 1 /* fragment reassembly time exceeded */
 
 #define ICMP_HLEN 8
 /* RFC 1812 4.3.2.3: an error carries as much of the offending datagram as fits in 576. */
@@ -40,16 +44,19 @@ _Static_assert(sizeof(struct icmphdr) == ICMP_HLEN, "ICMP header is 8 bytes");
 
 #define ICMP_STATS(X)                                                                         \
 	X(rx_packets) X(rx_runt) X(rx_bad_csum) X(rx_echo_requests) X(rx_echo_broadcast_ignored) \
-	X(rx_echo_link_bcast_ignored) X(rx_echo_unconfigured) X(rx_echo_replies)                \
-	X(rx_dest_unreach) X(rx_time_exceeded) X(rx_other_types) X(tx_echo_replies)             \
-	X(tx_echo_requests) X(tx_dest_unreach) X(tx_rate_limited) X(tx_error_suppressed)        \
-	X(tx_error_link_bcast) X(tx_errors)
+	X(rx_echo_link_bcast_ignored) X(rx_echo_unconfigured) X(rx_echo_bad_options)            \
+	X(rx_echo_replies) X(rx_dest_unreach) X(rx_time_exceeded) X(rx_other_types)             \
+	X(tx_echo_replies) X(tx_echo_options) X(tx_echo_requests) X(tx_dest_unreach)            \
+	X(tx_time_exceeded) X(tx_rate_limited) X(tx_error_suppressed) X(tx_error_link_bcast)    \
+	X(tx_errors)
 struct icmp_stats { ICMP_STATS(NET_STAT_FIELD) };
 extern struct icmp_stats icmp_stats;
 
 /* nb->data at the ICMP header (IPv4 pulled, ip_hdr(nb) valid). Consumes nb; an echo
  * request becomes its own reply (type changed, checksum updated, addresses swapped: the
- * payload is neither copied nor read again), unless it went to a broadcast address or came
+ * payload is neither copied nor read again; the request's IP options go back, RFC 1122
+ * 3.2.2.6: record route and timestamp with our entry, a complete source route reversed;
+ * malformed options or an incomplete source route: not answered, rx_echo_bad_options), unless it went to a broadcast address or came
  * in a link-layer broadcast or multicast frame (counted, not answered). */
 void icmp_input(struct netbuf *nb);
 /* Answer the received datagram in nb (any layer above IPv4) with destination unreachable,
@@ -58,7 +65,13 @@ void icmp_input(struct netbuf *nb);
  * tx_error_link_bcast: it came as a link-layer broadcast or multicast) or the rate limit is
  * exhausted. */
 void icmp_send_unreach(struct netbuf *nb, u8 code);
-/* Echo request to dst with size payload bytes: byte i is (seq + i) & 0xff. */
+/* RFC 792 time exceeded, code 1, about a datagram whose reassembly timed out (RFC 1122 3.3.2:
+ * SHOULD, when its first fragment came): ip points at the first fragment's IPv4 header and len
+ * bytes of it and its data, link_multicast says whether a fragment came as a link-layer
+ * broadcast or multicast. Suppressed, counted and rate limited as icmp_send_unreach. */
+void icmp_send_reasm_timeout(const void *ip, unsigned len, bool link_multicast);
+/* Echo request to dst with size payload bytes (at most IPV4_MAX_SEND - 8: more than the MTU
+ * goes in fragments): byte i is (seq + i) & 0xff. */
 int icmp_send_echo(be32 dst, u16 id, u16 seq, unsigned size);
 void icmp_reset(void);
 

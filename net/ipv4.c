@@ -162,21 +162,47 @@ int ipv4_route(be32 daddr, be32 *next_hop)
 }
 
 /* frag_off: MF and the offset in 8-byte blocks of a fragment, 0 for a whole datagram. DF is
- * never set: a router with a smaller MTU fragments rather than drops (docs/network.md). */
-static void ip_build_header(struct iphdr *ip, unsigned tot_len, be32 saddr, be32 daddr, u8 protocol, u16 id,
-			    u16 frag_off)
+ * never set: a router with a smaller MTU fragments rather than drops (docs/network.md).
+ * optlen bytes of options (a multiple of 4, at most 40) follow the fixed header. */
+static void ip_build_header(struct iphdr *ip, unsigned tot_len, const struct ip_tx *tx, u16 id, u16 frag_off,
+			    const u8 *opts, unsigned optlen)
 {
-	ip->ver_ihl = 0x45;
+	unsigned hlen = IPV4_HLEN + optlen;
+
+	ip->ver_ihl = (u8)(0x40 | hlen / 4);
 	ip->tos = 0;
 	ip->tot_len = htons((u16)tot_len);
 	ip->id = htons(id);
 	ip->frag_off = htons(frag_off);
 	ip->ttl = IP_DEFAULT_TTL;
-	ip->protocol = protocol;
+	ip->protocol = tx->protocol;
 	ip->check = 0;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	ip->check = htons(inet_csum(ip, IPV4_HLEN));
+	ip->saddr = tx->saddr;
+	ip->daddr = tx->daddr;
+	if (optlen)
+		memcpy(ip + 1, opts, optlen);
+	ip->check = htons(inet_csum(ip, hlen));
+}
+
+/* RFC 791 3.1 "Options", the copied flag: the options of fragments after the first are those
+ * whose type has bit 7 set (source routes, security), padded with end-of-list to 4 bytes.
+ * opts is well-formed (ipv4_output's caller built it). Returns the length written to out. */
+static unsigned ip_copied_options(const u8 *opts, unsigned optlen, u8 *out)
+{
+	unsigned i = 0, n = 0;
+
+	while (i < optlen && opts[i] != IPOPT_END) {
+		unsigned olen = opts[i] == IPOPT_NOP ? 1 : opts[i + 1];
+
+		if (opts[i] & IPOPT_COPIED) {
+			memcpy(out + n, opts + i, olen);
+			n += olen;
+		}
+		i += olen;
+	}
+	while (n % 4)
+		out[n++] = IPOPT_END;
+	return n;
 }
 
 /* What may not be sent at all: the checks of RFC 1122 3.2.1.3 applied to ourselves. */
@@ -186,10 +212,6 @@ static int ip_output_check(struct netbuf *nb, be32 saddr, be32 daddr)
 
 	if (!dev)
 		return -ENETDOWN;
-	if (netbuf_len(nb) > IP_MAX_TOTAL - IPV4_HLEN) {
-		ipv4_stats.tx_too_big++;
-		return -EMSGSIZE;
-	}
 	if (daddr == 0 || ipv4_is_multicast(daddr) || ipv4_is_loopback(daddr) || ipv4_is_reserved(daddr) ||
 	    (inet_configured() && daddr == inet_addr())) {
 		ipv4_stats.tx_bad_dest++;
@@ -210,44 +232,47 @@ static int ip_send(struct net_device *dev, struct netbuf *nb, be32 next_hop)
 }
 
 /* RFC 791 3.2's fragmentation procedure, done by copying: nb's data in pieces of as many
- * whole 8-byte blocks as the MTU (and a pool buffer) holds, each in a pool buffer with its
- * own header -- one id, the offset, MF on all but the last. Every buffer is taken before any
- * is sent, so a pool that runs dry drops the datagram whole and nothing useless goes out.
- * One piece (no MF, offset 0) when nb fits but is not the pool's. Consumes nb. */
-static int ip_output_copies(struct net_device *dev, struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol,
-			    be32 next_hop)
+ * whole 8-byte blocks as the MTU (and a pool buffer) holds after the piece's header, each in a
+ * pool buffer with its own header -- one id, the offset, MF on all but the last; the first
+ * carries every option, the others the copied ones. Every buffer is taken before any is sent,
+ * so a pool that runs dry drops the datagram whole and nothing useless goes out. One piece
+ * (no MF, offset 0) when nb fits but is not the pool's. Consumes nb. */
+static int ip_output_copies(struct net_device *dev, struct netbuf *nb, const struct ip_tx *tx, be32 next_hop)
 {
-	unsigned len = netbuf_len(nb), step = (dev->mtu - IPV4_HLEN) & ~7u, pieces, off = 0;
+	unsigned len = netbuf_len(nb), off = 0, pieces = 0, room = netbuf_buf_size() - NETBUF_HEADROOM;
+	u8 later_opts[IPV4_MAX_HLEN - IPV4_HLEN];
+	unsigned later_len = ip_copied_options(tx->opts, tx->optlen, later_opts);
 	struct netbuf_queue q;
 	struct netbuf *f;
 	u16 id = next_id++;
 	int err = 0;
 
-	step = MIN(step, (netbuf_buf_size() - NETBUF_HEADROOM) & ~7u);
-	if (step == 0 || dev->mtu < IPV4_HLEN) { /* no device we attach to has so small an MTU */
+	if (dev->mtu < IPV4_HLEN + tx->optlen + 8) { /* no device we attach to has so small an MTU */
 		ip_drop(nb, &ipv4_stats.tx_too_big);
 		return -EMSGSIZE;
 	}
-	pieces = len ? (len + step - 1) / step : 1;
-	netbuf_queue_init(&q, pieces);
+	netbuf_queue_init(&q, IP_MAX_TOTAL / 8 + 1);
 	do {
-		unsigned n = MIN(step, len - off);
+		const u8 *opts = off ? later_opts : tx->opts;
+		unsigned optlen = off ? later_len : tx->optlen;
+		unsigned step = (MIN(dev->mtu - IPV4_HLEN - optlen, room) & ~7u), n = MIN(step, len - off);
 		struct iphdr *ip;
 		u8 *p;
 
 		f = netbuf_alloc();
 		p = f ? netbuf_put(f, n) : NULL;
-		if (!p) {
+		ip = p ? netbuf_push(f, IPV4_HLEN + optlen) : NULL;
+		if (!ip) {
 			netbuf_free(f);
 			netbuf_queue_purge(&q);
 			ip_drop(nb, &ipv4_stats.tx_frag_no_buffers);
 			return -ENOBUFS;
 		}
 		memcpy(p, nb->data + off, n);
-		ip = netbuf_push(f, IPV4_HLEN);
-		ip_build_header(ip, IPV4_HLEN + n, saddr, daddr, protocol, id,
-				(u16)((off + n < len ? IP_MF : 0) | off / 8));
+		ip_build_header(ip, IPV4_HLEN + optlen + n, tx, id, (u16)((off + n < len ? IP_MF : 0) | off / 8), opts,
+				optlen);
 		netbuf_enqueue(&q, f);
+		pieces++;
 		off += n;
 	} while (off < len);
 	netbuf_free(nb);
@@ -263,15 +288,22 @@ static int ip_output_copies(struct net_device *dev, struct netbuf *nb, be32 sadd
 	return err;
 }
 
-int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
+int ipv4_output_opts(struct netbuf *nb, const struct ip_tx *tx)
 {
 	struct net_device *dev = inet_dev();
+	unsigned hlen = IPV4_HLEN + tx->optlen;
 	be32 next_hop;
 	struct iphdr *ip;
-	int err = ip_output_check(nb, saddr, daddr);
+	int err = ip_output_check(nb, tx->saddr, tx->daddr);
 
+	if (!err && (tx->optlen % 4 || hlen > IPV4_MAX_HLEN))
+		err = -EINVAL;
+	if (!err && netbuf_len(nb) > IP_MAX_TOTAL - hlen) {
+		ipv4_stats.tx_too_big++;
+		err = -EMSGSIZE;
+	}
 	if (!err) {
-		err = ipv4_route(daddr, &next_hop);
+		err = ipv4_route(tx->daddr, &next_hop);
 		if (err)
 			ipv4_stats.tx_no_route++;
 	}
@@ -279,18 +311,55 @@ int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
 		netbuf_free(nb);
 		return err;
 	}
-	/* Larger than the MTU, or memory that is not the pool's (a reassembly slot, which must
-	 * come back now and never reach the device): sent as copies. */
-	if (netbuf_len(nb) > dev->mtu - IPV4_HLEN || nb->release)
-		return ip_output_copies(dev, nb, saddr, daddr, protocol, next_hop);
-	ip = netbuf_push(nb, IPV4_HLEN);
+	/* Larger than the MTU, or memory that is not the pool's (a reassembly slot or the big
+	 * send buffer, which must come back now and never reach the device): sent as copies. */
+	if (netbuf_len(nb) > dev->mtu - hlen || nb->release)
+		return ip_output_copies(dev, nb, tx, next_hop);
+	ip = netbuf_push(nb, hlen);
 	if (!ip) {
 		ip_drop(nb, &ipv4_stats.tx_no_headroom);
 		return -ENOBUFS;
 	}
-	ip_build_header(ip, netbuf_len(nb), saddr, daddr, protocol, next_id++, 0);
+	ip_build_header(ip, netbuf_len(nb), tx, next_id++, 0, tx->opts, tx->optlen);
 	ipv4_stats.tx_packets++;
 	return ip_send(dev, nb, next_hop);
+}
+
+int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol)
+{
+	struct ip_tx tx = { .saddr = saddr, .daddr = daddr, .protocol = protocol };
+
+	return ipv4_output_opts(nb, &tx);
+}
+
+/* The send buffer for datagrams a pool buffer cannot hold: static, one at a time, given back
+ * by netbuf_free (ipv4_output copies it into fragments and frees it before it returns). */
+static struct {
+	struct netbuf nb;
+	bool busy;
+	u8 mem[NETBUF_HEADROOM + IPV4_MAX_SEND];
+} big_tx;
+
+static void big_tx_release(struct netbuf *nb) { big_tx.busy = false; }
+
+struct netbuf *ipv4_alloc_tx(unsigned len)
+{
+	struct netbuf *nb = &big_tx.nb;
+
+	if (len > IPV4_MAX_SEND)
+		return NULL;
+	if (len + NETBUF_HEADROOM <= netbuf_buf_size())
+		return netbuf_alloc();
+	if (big_tx.busy)
+		return NULL;
+	big_tx.busy = true;
+	memset(nb, 0, sizeof(*nb));
+	nb->head = big_tx.mem;
+	nb->end = big_tx.mem + sizeof(big_tx.mem);
+	nb->data = nb->tail = big_tx.mem + NETBUF_HEADROOM;
+	nb->in_use = true;
+	nb->release = big_tx_release;
+	return nb;
 }
 
 void ipv4_print_stats(void)
@@ -302,5 +371,6 @@ void ipv4_zero_stats(void) { memset(&ipv4_stats, 0, sizeof(ipv4_stats)); }
 void ipv4_reset(void)
 {
 	next_id = 0;
+	big_tx.busy = false;
 	ipv4_frag_reset();
 }

@@ -23,6 +23,17 @@
 #define IP_MAX_TOTAL 65535 /* the total length field's limit */
 #define IPV4_HLEN 20      /* without options */
 #define IPV4_MAX_HLEN 60
+/* Bytes above IPv4 we send in one datagram (fragmented): what we take in (IPV4_FRAG_MAX_DATA) */
+#define IPV4_MAX_SEND 16384
+
+/* Option types (RFC 791 3.1): the copied flag is bit 7 of the type */
+#define IPOPT_END 0
+#define IPOPT_NOP 1
+#define IPOPT_COPIED 0x80
+#define IPOPT_RR 7    /* record route */
+#define IPOPT_TS 68   /* internet timestamp */
+#define IPOPT_LSRR 131 /* loose source and record route */
+#define IPOPT_SSRR 137 /* strict source and record route */
 
 /* RFC 791 section 3.1. version and IHL share the first byte: use the accessors. */
 struct iphdr {
@@ -78,6 +89,20 @@ enum ip_dest ipv4_rx_dest(const struct netbuf *nb);
  * client without an address). Consumes nb. Returns 0 or -ENETUNREACH (no route), -EMSGSIZE
  * (more than IP_MAX_TOTAL), -ENETDOWN, -EINVAL, -ENOBUFS (no buffer: nothing was sent). */
 int ipv4_output(struct netbuf *nb, be32 saddr, be32 daddr, u8 protocol);
+/* ipv4_output with options: optlen bytes (a multiple of 4, at most 40, well-formed) after the
+ * fixed header; a datagram sent in fragments has them all in its first, and the ones with the
+ * copied flag in the others (RFC 791 3.1). -EINVAL for a bad optlen. */
+struct ip_tx {
+	be32 saddr, daddr;
+	u8 protocol;
+	const u8 *opts;
+	unsigned optlen;
+};
+int ipv4_output_opts(struct netbuf *nb, const struct ip_tx *tx);
+/* A buffer for a datagram of len bytes above IPv4 (len <= IPV4_MAX_SEND), data at its start:
+ * a pool buffer when one holds it, else the one static send buffer, which ipv4_output sends
+ * in fragments and gives back. NULL when neither is free or len is larger. */
+struct netbuf *ipv4_alloc_tx(unsigned len);
 /* Route: the next hop for daddr, or -ENETUNREACH. Broadcasts give INADDR_BROADCAST_BE. */
 int ipv4_route(be32 daddr, be32 *next_hop);
 /* Largest payload above IPv4 in one packet on our device. */

@@ -44,6 +44,7 @@ struct frag_slot {
 	bool have_last;      /* the fragment without MF came: total is known */
 	bool link_multicast; /* some fragment came in a link-layer group frame */
 	u8 hlen;             /* the first fragment's header length, 0 until it came */
+	u16 first_len;       /* and its data bytes */
 	u32 total;           /* data bytes of the whole datagram, once have_last */
 	u32 held;            /* data bytes held */
 	u32 max_end;         /* end of the furthest data held */
@@ -73,10 +74,18 @@ static void slot_timeout(struct timer *t)
 {
 	struct frag_slot *s = container_of(t, struct frag_slot, timer);
 
-	/* RFC 1122 3.3.2: a datagram not complete in time is dropped. (Its SHOULD, an ICMP
-	 * time exceeded when the first fragment came, is not sent: see docs/network.md.) */
-	if (s->state == SLOT_ASSEMBLING)
+	/* RFC 1122 3.3.2: a datagram not complete in time is dropped, and when its first
+	 * fragment came, the sender hears of it: time exceeded, code 1 (RFC 792), quoting that
+	 * fragment (its header in front of its data, where slot_deliver would put it). */
+	if (s->state == SLOT_ASSEMBLING) {
 		ipv4_stats.rx_frag_timeout++;
+		if (s->hlen) {
+			u8 *ip = s->mem + DATA_OFF - s->hlen;
+
+			memcpy(ip, s->hdr, s->hlen);
+			icmp_send_reasm_timeout(ip, s->hlen + s->first_len, s->link_multicast);
+		}
+	}
 	if (s->state != SLOT_DELIVERED)
 		slot_free(s);
 }
@@ -285,6 +294,7 @@ struct netbuf *ipv4_frag_input(struct netbuf *nb)
 	s->link_multicast |= nb->link_multicast;
 	if (off == 0) {
 		s->hlen = (u8)hlen;
+		s->first_len = (u16)len;
 		memcpy(s->hdr, ip, hlen);
 	}
 	if (!mf) {

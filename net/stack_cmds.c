@@ -97,8 +97,7 @@ static int cmd_ping(int argc, char **argv)
 	if (err == -EBUSY)
 		printk("ping: another ping is running\n");
 	if (err == -EMSGSIZE)
-		printk("ping: -s %llu is more than the MTU allows (%u)\n", a.size,
-		       ipv4_max_payload() - ICMP_HLEN);
+		printk("ping: -s %llu is more than we send (%u)\n", a.size, IPV4_MAX_SEND - ICMP_HLEN);
 	if (err)
 		return err;
 	printk("PING %s %llu(%llu) bytes of data.\n", inet_fmt(ip, a.dst), a.size,
@@ -134,6 +133,32 @@ static int cmd_arp(int argc, char **argv)
 }
 SHELL_COMMAND(arp, cmd_arp, "arp [-f]", "the ARP cache (-f: flush it)");
 
+/* udpsend -s SIZE IP PORT: SIZE bytes, byte i being 'a' + i % 26 (more than the MTU leaves in
+ * fragments). */
+static int udpsend_sized(int argc, char **argv)
+{
+	static char fill[IPV4_MAX_SEND];
+	u64 size, port;
+	be32 dst;
+	u16 sport;
+	int err;
+
+	if (argc != 5 || parse_u64(argv[2], &size) || inet_parse_addr(argv[3], &dst) || parse_u64(argv[4], &port) ||
+	    port == 0 || port > 65535)
+		return -EINVAL;
+	if (size > IPV4_MAX_SEND - UDP_HLEN) {
+		printk("udpsend: -s is at most %u\n", IPV4_MAX_SEND - UDP_HLEN);
+		return -EMSGSIZE;
+	}
+	for (u64 i = 0; i < size; i++)
+		fill[i] = (char)('a' + i % 26);
+	sport = udp_ephemeral_port();
+	err = udp_sendto(dst, sport, (u16)port, fill, size);
+	if (!err)
+		printk("udpsend: %llu bytes to %s:%llu from port %u\n", size, argv[3], port, sport);
+	return err;
+}
+
 static int cmd_udpsend(int argc, char **argv)
 {
 	static char text[1500];
@@ -143,6 +168,8 @@ static int cmd_udpsend(int argc, char **argv)
 	u16 sport;
 	int err;
 
+	if (argc > 1 && strcmp(argv[1], "-s") == 0)
+		return udpsend_sized(argc, argv);
 	if (argc < 4 || inet_parse_addr(argv[1], &dst) || parse_u64(argv[2], &port) || port == 0 || port > 65535)
 		return -EINVAL;
 	for (int i = 3; i < argc; i++) { /* the shell split the text at spaces: join it again */
@@ -163,7 +190,8 @@ static int cmd_udpsend(int argc, char **argv)
 		printk("udpsend: %zu bytes to %s:%llu from port %u\n", len, argv[1], port, sport);
 	return err;
 }
-SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT", "send TEXT in one UDP datagram to IP:PORT");
+SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT | udpsend -s SIZE IP PORT",
+	      "send TEXT, or SIZE bytes a..z (up to 16376: fragmented), in one UDP datagram to IP:PORT");
 
 static bool dhcp_release_done(void *unused) { return dhcp.state != DHCP_RELEASING; }
 

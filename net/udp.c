@@ -119,9 +119,9 @@ int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
 		return -EINVAL;
 	if (!inet_dev() || !inet_configured())
 		return -ENETDOWN;
-	if (len > ipv4_max_payload() - UDP_HLEN)
+	if (len > IPV4_MAX_SEND - UDP_HLEN)
 		return -EMSGSIZE;
-	nb = netbuf_alloc();
+	nb = ipv4_alloc_tx(UDP_HLEN + (unsigned)len); /* more than the MTU: sent in fragments */
 	if (!nb)
 		return -ENOBUFS;
 	p = netbuf_put(nb, (unsigned)len);

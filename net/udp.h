@@ -52,8 +52,9 @@ int udp_bind(u16 port, udp_handler_t handler, void *ctx);
 int udp_unbind(u16 port);
 bool udp_port_bound(u16 port);
 
-/* Copy len bytes into a new datagram and send it from our address. Returns 0 or -EINVAL
- * (port 0, or a destination we may not send to), -EMSGSIZE (more than the MTU allows),
+/* Copy len bytes into a new datagram and send it from our address; more than the MTU holds
+ * leaves in fragments. Returns 0 or -EINVAL (port 0, or a destination we may not send to),
+ * -EMSGSIZE (more than IPV4_MAX_SEND - UDP_HLEN bytes),
  * -ENETDOWN (no address yet), -ENETUNREACH, -ENOBUFS. */
 int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len);
 /* Prepend the UDP header to the payload at nb->data, checksum it, send. Consumes nb. */

@@ -162,3 +162,68 @@ def test_udp_echo_4000_exact(fr):
     for k in ("rx_frag_overlap", "rx_frag_bad_len", "rx_frag_tiny", "rx_frag_timeout", "rx_frag_evicted",
               "tx_frag_no_buffers"):
         assert after["ip." + k] == before["ip." + k], (k, after)
+
+
+def test_guest_sends_more_than_the_mtu(fr):
+    """udp_sendto and ping of more than the MTU leave the guest in fragments, whole on arrival:
+    `udpsend -s 4000` to a host UDP socket, `ping -s 4000` to the host."""
+    want = bytes((ord("a") + i % 26) for i in range(SIZE))
+    before = inetstat(fr.g)
+    if fr.kernel_host:
+        s = fr.host.udp_socket()
+        s.settimeout(8.0)
+        try:
+            out = fr.g.cmd(f"udpsend -s {SIZE} {HOST_IP} {s.getsockname()[1]}")
+            assert f"udpsend: {SIZE} bytes to {HOST_IP}" in out, out
+            data, src = s.recvfrom(65536)
+        finally:
+            s.close()
+        assert src[0] == GUEST_IP and data == want
+        out = fr.g.cmd(f"ping {HOST_IP} -c 2 -s {SIZE} -i 300 -W 3", timeout=20)
+        assert "2 packets transmitted, 2 received" in out, out
+        assert out.count(f"{SIZE + 8} bytes from {HOST_IP}") == 2, out
+        pings = 2
+    else:  # the fake host does not reassemble: the test takes the fragments off the wire
+        since = time.time()
+        out = fr.g.cmd(f"udpsend -s {SIZE} {HOST_IP} 40123")
+        assert f"udpsend: {SIZE} bytes to {HOST_IP}" in out, out
+        udp = UDP(fr.answer_from_guest(since, 17))
+        assert (udp.dport, udp.len) == (40123, 8 + SIZE) and bytes(udp.payload) == want
+        since = time.time()
+        fr.g.cmd(f"ping {HOST_IP} -c 1 -s {SIZE} -W 1", timeout=20)
+        answer = fr.answer_from_guest(since, 1)
+        req = ICMP(answer)
+        assert (req.type, len(answer)) == (8, 8 + SIZE) and checksum(answer) == 0
+        assert bytes(req.payload) == bytes((1 + i) & 0xFF for i in range(SIZE))  # seq 1: byte i is 1 + i
+        pings = 1
+    after = inetstat(fr.g)
+    assert after["ip.tx_fragments"] - before["ip.tx_fragments"] == 3 * (1 + pings), after
+    assert after["icmp.tx_echo_requests"] - before["icmp.tx_echo_requests"] == pings, after
+    assert after["ip.tx_frag_no_buffers"] == before["ip.tx_frag_no_buffers"], after
+
+
+def test_echo_reply_keeps_record_route(fr):
+    """RFC 1122 3.2.2.6: an echo request's IP options come back in the reply; record route
+    with the guest's address added (RFC 791 3.1), so the route recorded is the round trip."""
+    before = inetstat(fr.g)
+    if fr.kernel_host:
+        r = fr.host.ns.run(["ping", "-n", "-R", "-c", "1", "-W", "3", GUEST_IP], check=False, timeout=30)
+        text = r.stdout + r.stderr
+        assert "1 packets transmitted, 1 received" in text, text
+        route = text.split("RR:", 1)[1].split("\n\n", 1)[0].split() if "RR:" in text else []
+        assert GUEST_IP in route, text  # the guest's entry, put in on the way back
+    else:
+        from scapy.layers.inet import IPOption_RR
+        q = fr.host.listen(lambda p: ICMP in p and p[ICMP].type == 0 and p[ICMP].id == 0x5252)
+        try:
+            fr.host.send(fr.host.ip_to(GUEST_IP, options=[IPOption_RR(pointer=4, routers=["0.0.0.0"] * 3)]) /
+                         ICMP(type=8, id=0x5252, seq=1) / Raw(b"route"))
+            p = q.get(timeout=5)
+        finally:
+            fr.host.unlisten(q)
+        opts = bytes(p[IP])[20:p[IP].ihl * 4]
+        assert opts[:3] == bytes([7, 15, 8]), opts.hex()  # record route, pointer moved on by 4
+        assert socket.inet_ntoa(opts[3:7]) == GUEST_IP and opts[7:15] == bytes(8), opts.hex()
+        assert bytes(p[ICMP].payload) == b"route"
+    after = inetstat(fr.g)
+    assert after["icmp.tx_echo_options"] - before["icmp.tx_echo_options"] == 1, after

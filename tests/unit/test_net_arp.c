@@ -1065,6 +1065,53 @@ static void test_print_cache(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Link up (RFC 5227 2.1: probe when the link state changes): with acd=1 the static address is
+ * given up and probed again, then set and announced; a conflict then leaves no address.
+ * Without acd=1 it stays and is announced again at once (2.3), no probe. */
+static void test_link_up_reprobes_with_acd(void)
+{
+	h_set_cmdline("acd", "1");
+	h_setup(NULL, NULL);
+	probes_until_end(h_our_ip);
+	h_advance_ns(ARP_ANNOUNCE_INTERVAL_NS);
+	CHECK(inet_configured());
+	h_clear_tx();
+	host_log_clear();
+	netif_carrier_off(&h_dev);
+	netif_carrier_on(&h_dev);
+	CHECK(!inet_configured());
+	CHECK(arp_probing());
+	CHECK(strstr(host_log, "net: link up; probing 10.0.2.15 again before use (acd=1)"));
+	CHECK_EQ(probes_until_end(h_our_ip), ARP_PROBE_NUM);
+	CHECK(inet_configured());
+	CHECK_EQ(inet_if.gw, h_peer_ip);
+	CHECK_EQ(h_ntx, 1);
+	CHECK(is_announcement(0, h_our_ip));
+	h_clear_tx();
+	h_advance_ns(ARP_ANNOUNCE_INTERVAL_NS);
+	h_clear_tx();
+	/* again, and this time someone has it */
+	netif_carrier_off(&h_dev);
+	netif_carrier_on(&h_dev);
+	h_advance_ns(ARP_PROBE_WAIT_NS + ARP_PROBE_MIN_NS);
+	h_inject(arp_pkt(ARPOP_REPLY, host3_mac, h_our_ip, IPV4(0, 0, 0, 0), NULL));
+	CHECK(!inet_configured());
+	CHECK(!arp_probing());
+	h_clear_tx();
+
+	h_set_cmdline("acd", NULL);
+	h_setup(NULL, NULL);
+	h_clear_tx();
+	netif_carrier_off(&h_dev);
+	netif_carrier_on(&h_dev);
+	CHECK(inet_configured());
+	CHECK(!arp_probing());
+	CHECK_EQ(h_ntx, 1);
+	CHECK(is_announcement(0, h_our_ip));
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_reply_in_place);
@@ -1094,5 +1141,6 @@ int main(void)
 	RUN(test_probe_rate_limited_after_max_conflicts);
 	RUN(test_probe_waits_for_link);
 	RUN(test_acd_static_address);
+	RUN(test_link_up_reprobes_with_acd);
 	return unit_summary("net_arp");
 }

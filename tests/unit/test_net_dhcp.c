@@ -1067,6 +1067,65 @@ static void test_decline_when_in_use(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+
+/* Bound, another host claims 10.0.2.15: the first claim is defended (one announcement, the
+ * address kept); a second within DEFEND_INTERVAL makes net/arp.c call the DHCP client's
+ * conflict handler (RFC 5227 2.4 (b)): the address goes, a DECLINE is broadcast from 0.0.0.0,
+ * and a new acquisition starts ten seconds later (RFC 2131 3.1 step 5). A static address
+ * under the same attack is kept (2.4 (c)): no handler. */
+static void test_conflict_when_bound_declines(void)
+{
+	static const u8 squatter[6] = { 2, 0, 0, 0, 0, 0x78 };
+	u64 declined_at;
+	u32 xid = get_bound(3600);
+	u8 a[28];
+	int i;
+
+	host_log_clear();
+	h_inject(h_frame(eth_broadcast_addr, squatter, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, squatter, IPV4(10, 0, 2, 15), (const u8[6]){ 0 }, IPV4(10, 0, 2, 15))));
+	CHECK_EQ(arp_stats.tx_defends, 1);
+	CHECK(inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_BOUND);
+	CHECK_EQ(count_dhcp(), 0);
+	h_clear_tx();
+	h_advance_ns(SEC);
+	h_inject(h_frame(eth_broadcast_addr, squatter, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, squatter, IPV4(10, 0, 2, 15), (const u8[6]){ 0 }, IPV4(10, 0, 2, 15))));
+	declined_at = host_now_ns;
+	CHECK_EQ(dhcp_stats.conflicts, 1);
+	CHECK_EQ(dhcp_stats.declines, 1);
+	CHECK(!inet_configured());
+	CHECK_EQ(dhcp.state, DHCP_INIT);
+	CHECK(strstr(host_log, "dhcp: 10.0.2.15 is in use by another host; declined, starting over in 10 s\n"));
+	i = find_sent(DHCPDECLINE);
+	CHECK_EQ(count_dhcp(), 1);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(h_ip((unsigned)i)->saddr, 0);
+		CHECK_EQ(h_ip((unsigned)i)->daddr, INADDR_BROADCAST_BE);
+		CHECK_EQ(sent_msg((unsigned)i)->ciaddr, 0);
+		CHECK(xid_of((unsigned)i) != xid);
+	}
+	h_clear_tx();
+	CHECK(next_dhcp_tx(20 * SEC));
+	CHECK_EQ(host_now_ns - declined_at, 10 * SEC);
+	CHECK_EQ(sent_type(0), DHCPDISCOVER);
+	h_clear_tx();
+	/* dhcp_stop (inet_reset) takes the handler away: a static address is kept */
+	h_setup(NULL, NULL);
+	h_clear_tx();
+	for (int k = 0; k < 2; k++)
+		h_inject(h_frame(eth_broadcast_addr, squatter, ETH_P_ARP, a,
+				 h_arp(a, ARPOP_REQUEST, squatter, IPV4(10, 0, 2, 15), (const u8[6]){ 0 },
+				       IPV4(10, 0, 2, 15))));
+	CHECK_EQ(arp_stats.conflicts_undefended, 1);
+	CHECK(inet_configured());
+	CHECK_EQ(dhcp_stats.conflicts, 0);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 /* The link goes down during the check: the probe waits for it (net/arp.c), but not beyond
  * the lease, which ends on time: the check is given up and DISCOVER starts over. */
 static void test_check_ends_with_the_lease(void)
@@ -1308,6 +1367,7 @@ int main(void)
 	RUN(test_link_up_without_lease);
 	RUN(test_check_before_use);
 	RUN(test_decline_when_in_use);
+	RUN(test_conflict_when_bound_declines);
 	RUN(test_check_ends_with_the_lease);
 	RUN(test_nak_restarts);
 	RUN(test_ignores_foreign_replies);

@@ -331,7 +331,7 @@ static void test_ping_errors_and_limits(void)
 
 	h_setup(NULL, NULL);
 	learn_peer();
-	CHECK_EQ(ping_begin(&ps, h_peer_ip, 1473), -EMSGSIZE);
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, IPV4_MAX_SEND - ICMP_HLEN + 1), -EMSGSIZE);
 	CHECK_EQ(ping_begin(&ps, IPV4(10, 0, 9, 9), 1472), 0);
 	ps.quiet = true;
 	ping_send_next(&ps); /* via the gateway 10.0.2.2, known */
@@ -353,6 +353,170 @@ static void test_ping_errors_and_limits(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+
+/* An echo request from src to us with olen bytes of IP options, 100 bytes of payload. */
+static void inject_echo_opts(be32 src, const u8 *opts, unsigned olen)
+{
+	static u8 pkt[2048];
+	struct iphdr *ip = (void *)pkt;
+	unsigned n, hlen = IPV4_HLEN + olen;
+
+	for (unsigned i = 0; i < 100; i++)
+		payload[i] = (u8)(i * 3);
+	n = h_icmp_echo(msg, ICMP_ECHO, 0x77, 5, payload, 100);
+	h_ipv4(pkt, src, h_our_ip, IPPROTO_ICMP, NULL, 0);
+	memcpy(pkt + IPV4_HLEN, opts, olen);
+	memcpy(pkt + hlen, msg, n);
+	ip->ver_ihl = (u8)(0x40 | hlen / 4);
+	ip->tot_len = htons((u16)(hlen + n));
+	ip->check = 0;
+	ip->check = htons(inet_csum(ip, hlen));
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, hlen + n));
+}
+
+/* The reply's options (after checking the reply is whole and right); NULL when no reply. */
+static const u8 *reply_opts(unsigned hlen, be32 dst)
+{
+	const struct icmphdr *ic;
+
+	CHECK_EQ(h_ntx, 1);
+	if (h_ntx != 1)
+		return NULL;
+	CHECK_EQ(ip_hdrlen(h_ip(0)), hlen);
+	CHECK_EQ(inet_csum(h_ip(0), hlen), 0);
+	CHECK_EQ(h_ip(0)->saddr, h_our_ip);
+	CHECK_EQ(h_ip(0)->daddr, dst);
+	CHECK_EQ(ntohs(h_ip(0)->tot_len), hlen + ICMP_HLEN + 100);
+	ic = (const void *)h_l4(0);
+	CHECK_EQ(ic->type, ICMP_ECHOREPLY);
+	CHECK_EQ(inet_csum(ic, ICMP_HLEN + 100), 0);
+	CHECK_MEM(h_l4(0) + ICMP_HLEN, payload, 100);
+	return (const u8 *)(h_ip(0) + 1);
+}
+
+/* RFC 1122 3.2.2.6: the request's options come back; record route and timestamp with our
+ * entry (RFC 791 3.1), an option we do not know as it came. */
+static void test_echo_reflects_options(void)
+{
+	u8 rr[12] = { IPOPT_RR, 11, 8, 10, 0, 2, 2, 0, 0, 0, 0, IPOPT_END }; /* one hop recorded */
+	u8 rr_full[8] = { IPOPT_RR, 7, 8, 10, 0, 2, 2, IPOPT_END };
+	u8 ts0[12] = { IPOPT_TS, 12, 5, 0 };
+	u8 ts1[12] = { IPOPT_TS, 12, 5, 1 };
+	u8 ts3[20] = { IPOPT_TS, 20, 5, 3, 10, 0, 2, 2, 0, 0, 0, 0, 10, 0, 2, 15 };
+	u8 ts_full[8] = { IPOPT_TS, 8, 9, 0x20, 1, 2, 3, 4 };
+	u8 other[4] = { 0x94, 4, 0, 0 }; /* router alert (RFC 2113): reflected untouched */
+	const u8 *o;
+	u32 t, want;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	h_advance_ns(5 * NSEC_PER_SEC);
+	want = 0x80000000u | (u32)(now_ns() / NSEC_PER_MSEC % 86400000u); /* the clock stands still */
+	inject_echo_opts(h_peer_ip, rr, sizeof(rr));
+	o = reply_opts(32, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 12);
+		CHECK_MEM(o + 3, rr + 3, 4);
+		CHECK_MEM(o + 7, &h_our_ip, 4);
+		CHECK_EQ(o[11], IPOPT_END);
+	}
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, rr_full, sizeof(rr_full));
+	o = reply_opts(28, h_peer_ip);
+	if (o)
+		CHECK_MEM(o, rr_full, sizeof(rr_full)); /* no room: as it came */
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, ts0, sizeof(ts0));
+	o = reply_opts(32, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 9);
+		t = get_be32(o + 4);
+		CHECK_EQ(t, want); /* not UT: the high bit, then ms (since boot) */
+	}
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, ts1, sizeof(ts1));
+	o = reply_opts(32, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 13);
+		CHECK_MEM(o + 4, &h_our_ip, 4);
+		CHECK_EQ(get_be32(o + 8), want);
+	}
+	h_clear_tx();
+	/* prespecified: the first address is not ours, so nothing is written */
+	inject_echo_opts(h_peer_ip, ts3, sizeof(ts3));
+	o = reply_opts(40, h_peer_ip);
+	if (o)
+		CHECK_MEM(o, ts3, sizeof(ts3));
+	h_clear_tx();
+	ts3[2] = 13; /* now the next one is ours */
+	inject_echo_opts(h_peer_ip, ts3, sizeof(ts3));
+	o = reply_opts(40, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 21);
+		CHECK_EQ(get_be32(o + 16), want);
+	}
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, ts_full, sizeof(ts_full));
+	o = reply_opts(28, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[3], 0x30); /* overflow counted */
+		CHECK_EQ(o[2], 9);
+	}
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, other, sizeof(other));
+	o = reply_opts(24, h_peer_ip);
+	if (o)
+		CHECK_MEM(o, other, sizeof(other));
+	h_clear_tx();
+	CHECK_EQ(icmp_stats.tx_echo_options, 8);
+	CHECK_EQ(icmp_stats.tx_echo_replies, 8);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* A complete source route is reversed (RFC 1122 3.2.2.6 MUST): the reply goes to the last
+ * recorded hop, listing the others backwards and then the requester. Malformed options and
+ * a route not complete (we would be a hop: RFC 1122 3.3.5) get no reply. */
+static void test_echo_source_route_and_bad_options(void)
+{
+	be32 far = IPV4(10, 0, 9, 9);
+	u8 lsrr[12] = { IPOPT_LSRR, 11, 12, 10, 0, 7, 1, 10, 0, 2, 2, IPOPT_END };
+	u8 ssrr1[8] = { IPOPT_SSRR, 7, 8, 10, 0, 2, 2, IPOPT_END };
+	u8 incomplete[8] = { IPOPT_LSRR, 7, 4, 10, 0, 2, 2, IPOPT_END };
+	u8 two_routes[16] = { IPOPT_LSRR, 7, 8, 10, 0, 2, 2, IPOPT_SSRR, 7, 8, 10, 0, 2, 2, IPOPT_END };
+	u8 bad_len[4] = { IPOPT_RR, 9, 4, 0 };
+	u8 zero_len[4] = { 0x94, 0, 0, 0 };
+	u8 bad_ptr[8] = { IPOPT_RR, 7, 2, 0, 0, 0, 0, IPOPT_END };
+	static const u8 reversed[8] = { 10, 0, 7, 1, 10, 0, 9, 9 };
+	const u8 *o;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	inject_echo_opts(far, lsrr, sizeof(lsrr));
+	o = reply_opts(32, h_peer_ip); /* to A2 = 10.0.2.2 */
+	if (o) {
+		CHECK_EQ(o[0], IPOPT_LSRR);
+		CHECK_EQ(o[2], 4);
+		CHECK_MEM(o + 3, reversed, 8);
+	}
+	h_clear_tx();
+	inject_echo_opts(far, ssrr1, sizeof(ssrr1));
+	o = reply_opts(28, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 4);
+		CHECK_MEM(o + 3, &far, 4);
+	}
+	h_clear_tx();
+	inject_echo_opts(far, incomplete, sizeof(incomplete));
+	inject_echo_opts(far, two_routes, sizeof(two_routes));
+	inject_echo_opts(h_peer_ip, bad_len, sizeof(bad_len));
+	inject_echo_opts(h_peer_ip, zero_len, sizeof(zero_len));
+	inject_echo_opts(h_peer_ip, bad_ptr, sizeof(bad_ptr));
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(icmp_stats.rx_echo_bad_options, 5);
+	CHECK_EQ(icmp_stats.tx_echo_replies, 2);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_echo_reply_in_place_all_sizes);
@@ -365,5 +529,7 @@ int main(void)
 	RUN(test_rate_limit);
 	RUN(test_ping_session);
 	RUN(test_ping_errors_and_limits);
+	RUN(test_echo_reflects_options);
+	RUN(test_echo_source_route_and_bad_options);
 	return unit_summary("net_icmp");
 }

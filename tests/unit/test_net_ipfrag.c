@@ -581,6 +581,134 @@ static void test_pool_dry_drops_the_datagram(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+
+/* RFC 1122 3.3.2 / RFC 792: a datagram whose first fragment came and that times out gets
+ * time exceeded, code 1, quoting that fragment; one whose first fragment never came, or that
+ * came in a link-layer broadcast, gets nothing. */
+static void test_timeout_sends_time_exceeded(void)
+{
+	const struct icmphdr *ic;
+	const struct iphdr *q;
+	unsigned k = 0, ip_frames = 0;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	udp_dgram(UDP_PORT_DISCARD, 4000, 11);
+	inject_frag(7, IPPROTO_UDP, dgram, 0, 1480, true);
+	inject_frag(8, IPPROTO_UDP, dgram, 1480, 1480, true); /* no first fragment */
+	inject_frag_full(eth_broadcast_addr, h_peer_ip, h_our_ip, 9, IPPROTO_UDP, dgram, 0, 1480, true, 0);
+	CHECK_EQ(h_ntx, 0);
+	h_advance_ns(IPV4_FRAG_TIMEOUT_NS);
+	CHECK_EQ(ipv4_stats.rx_frag_timeout, 3);
+	CHECK_EQ(icmp_stats.tx_time_exceeded, 1);
+	CHECK_EQ(icmp_stats.tx_error_link_bcast, 1);
+	/* besides it, at most ARP's poll of the peer, whose entry went stale meanwhile */
+	for (unsigned i = 0; i < h_ntx; i++)
+		if (ntohs(h_eth(i)->h_proto) == ETH_P_IP) {
+			k = i;
+			ip_frames++;
+		}
+	CHECK_EQ(ip_frames, 1);
+	if (ip_frames != 1)
+		return;
+	CHECK_EQ(h_ip(k)->protocol, IPPROTO_ICMP);
+	CHECK_EQ(h_ip(k)->daddr, h_peer_ip);
+	ic = (const void *)h_l4(k);
+	CHECK_EQ(ic->type, ICMP_TIME_EXCEEDED);
+	CHECK_EQ(ic->code, ICMP_EXC_FRAGTIME);
+	CHECK_EQ(inet_csum(ic, ntohs(h_ip(k)->tot_len) - IPV4_HLEN), 0);
+	q = (const void *)(ic + 1);
+	CHECK_EQ(ntohs(q->id), 7);
+	CHECK_EQ(ntohs(q->frag_off), IP_MF);
+	CHECK_EQ(q->saddr, h_peer_ip);
+	/* as much of the first fragment as fits in 576 bytes: header, then its data */
+	CHECK_EQ(ntohs(h_ip(k)->tot_len), ICMP_ERROR_MAX_TOTAL);
+	CHECK_MEM((const u8 *)(q + 1), dgram, ICMP_ERROR_MAX_TOTAL - 2 * IPV4_HLEN - ICMP_HLEN);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* Options on a datagram sent in fragments (RFC 791 3.1): all in the first, the copied ones
+ * (type bit 7: a source route) in every other, non-copied ones (record route) only first. */
+static void test_options_in_fragments(void)
+{
+	static const u8 rr[8] = { IPOPT_RR, 7, 4, 0, 0, 0, 0, IPOPT_END };
+	static const u8 mixed[12] = { IPOPT_RR, 3, 4, IPOPT_NOP, IPOPT_LSRR, 7, 8, 10, 0, 2, 2, IPOPT_END };
+	struct ip_tx tx = { .saddr = h_our_ip, .daddr = h_peer_ip, .protocol = IPPROTO_UDP };
+	struct netbuf nb;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	tx.opts = rr;
+	tx.optlen = sizeof(rr);
+	CHECK_EQ(ipv4_output_opts(big_buffer(&nb, 3000, 4), &tx), 0);
+	CHECK_EQ(h_ntx, 3); /* 1472 + 1480 + 48 */
+	CHECK_EQ(ip_hdrlen(h_ip(0)), 28);
+	CHECK_MEM((const u8 *)(h_ip(0) + 1), rr, sizeof(rr));
+	CHECK_EQ(inet_csum(h_ip(0), 28), 0);
+	CHECK_EQ(ntohs(h_ip(0)->tot_len), 1500);
+	CHECK_EQ(ip_hdrlen(h_ip(1)), 20);
+	CHECK_EQ(ntohs(h_ip(1)->frag_off) & IP_OFFSET, 1472 / 8);
+	CHECK_EQ(ip_hdrlen(h_ip(2)), 20);
+	CHECK_EQ(ntohs(h_ip(2)->tot_len), IPV4_HLEN + 48);
+	CHECK_MEM(h_l4(1), big_store + NETBUF_HEADROOM + 1472, 1480);
+	h_clear_tx();
+	tx.opts = mixed;
+	tx.optlen = sizeof(mixed);
+	CHECK_EQ(ipv4_output_opts(big_buffer(&nb, 2000, 5), &tx), 0);
+	CHECK_EQ(h_ntx, 2);
+	CHECK_EQ(ip_hdrlen(h_ip(0)), 32);
+	CHECK_EQ(ip_hdrlen(h_ip(1)), 28);
+	CHECK_MEM((const u8 *)(h_ip(1) + 1), mixed + 4, 7); /* the source route alone, padded */
+	CHECK_EQ(((const u8 *)(h_ip(1) + 1))[7], IPOPT_END);
+	CHECK_EQ(inet_csum(h_ip(1), 28), 0);
+	h_clear_tx();
+	/* options that are not whole words, or too many */
+	tx.optlen = 6;
+	CHECK_EQ(ipv4_output_opts(big_buffer(&nb, 100, 5), &tx), -EINVAL);
+	tx.optlen = 44;
+	CHECK_EQ(ipv4_output_opts(big_buffer(&nb, 100, 5), &tx), -EINVAL);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* udp_sendto and ping of more than the MTU go out in fragments, through the one big send
+ * buffer, which comes back each time; IPV4_MAX_SEND is the limit. */
+static void test_sendto_and_ping_fragmented(void)
+{
+	static struct ping_session ps;
+	u8 proto = 0;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	fill(payload, 4000, 12);
+	for (int round = 0; round < 2; round++) {
+		CHECK_EQ(udp_sendto(h_peer_ip, 5555, 6666, payload, 4000), 0);
+		CHECK_EQ(h_ntx, 3);
+		CHECK_EQ(reassemble_sent(0, &proto), 4008);
+		CHECK_EQ(proto, IPPROTO_UDP);
+		CHECK_EQ(get_be16(got + 4), 4008);
+		CHECK_EQ(udp_sum_ok(got, 4008, h_our_ip, h_peer_ip), 0);
+		CHECK_MEM(got + UDP_HLEN, payload, 4000);
+		h_clear_tx();
+	}
+	CHECK_EQ(udp_sendto(h_peer_ip, 5555, 6666, payload, IPV4_MAX_SEND - UDP_HLEN), 0);
+	CHECK_EQ(h_ntx, 12);
+	CHECK_EQ(reassemble_sent(0, &proto), IPV4_MAX_SEND);
+	h_clear_tx();
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, 4000), 0);
+	ps.quiet = true;
+	CHECK_EQ(ping_send_next(&ps), 0);
+	CHECK_EQ(reassemble_sent(0, &proto), 4008);
+	CHECK_EQ(proto, IPPROTO_ICMP);
+	CHECK_EQ(got[0], ICMP_ECHO);
+	CHECK_EQ(inet_csum(got, 4008), 0);
+	CHECK_EQ(got[8 + 3999], (u8)(1 + 3999));
+	h_clear_tx();
+	ping_end(&ps);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_in_order_udp_echo_4000);
@@ -597,5 +725,8 @@ int main(void)
 	RUN(test_fragmented_output_exact);
 	RUN(test_fragments_follow_the_mtu);
 	RUN(test_pool_dry_drops_the_datagram);
+	RUN(test_timeout_sends_time_exceeded);
+	RUN(test_options_in_fragments);
+	RUN(test_sendto_and_ping_fragmented);
 	return unit_summary("net_ipfrag");
 }

@@ -70,13 +70,14 @@ static void test_bind_api(void)
 
 static void test_sendto_errors_and_limits(void)
 {
-	static u8 big[1500];
+	static u8 big[IPV4_MAX_SEND];
 
 	h_setup(NULL, NULL);
 	learn_peer();
 	CHECK_EQ(udp_sendto(h_peer_ip, 0, 7, "x", 1), -EINVAL);
 	CHECK_EQ(udp_sendto(h_peer_ip, 7, 0, "x", 1), -EINVAL);
-	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, big, 1473), -EMSGSIZE);
+	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, big, IPV4_MAX_SEND - UDP_HLEN + 1), -EMSGSIZE);
+	CHECK_EQ(h_ntx, 0);
 	CHECK_EQ(udp_sendto(h_peer_ip, 7, 7, big, 1472), 0);
 	CHECK_EQ(ntohs(h_ip(0)->tot_len), 1500);
 	CHECK_EQ(udp_sendto(IPV4(127, 0, 0, 1), 7, 7, "x", 1), -EINVAL);
