@@ -209,8 +209,9 @@ static void inet_event_handler(struct net_device *dev, enum netdev_event event)
 {
 	if (dev != inet_if.dev || !inet_if.configured)
 		return;
-	if (event == NETDEV_CHANGEADDR || event == NETDEV_NOTIFY_PEERS)
-		arp_announce(dev, inet_if.addr);
+	arp_announce(dev, inet_if.addr);
+	if (event == NETDEV_NOTIFY_PEERS) /* moved: a DHCP lease is confirmed, as on link up */
+		dhcp_moved();
 }
 
 void inet_attach(struct net_device *dev, const char *ip, const char *gw)

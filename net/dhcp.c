@@ -734,7 +734,7 @@ void dhcp_stop(void)
 }
 
 /* INIT-REBOOT (4.4.2): a new xid, secs from now; the REQUEST leaves from the timer. */
-static void init_reboot(void)
+static void init_reboot(const char *why)
 {
 	char ip[INET_ADDRSTRLEN];
 
@@ -742,7 +742,7 @@ static void init_reboot(void)
 	set_state(DHCP_REBOOTING);
 	dhcp.xid = dhcp_random();
 	dhcp.started_ns = now_ns();
-	printk("dhcp: link up; confirming %s (INIT-REBOOT)\n", inet_fmt(ip, dhcp.leased));
+	printk("dhcp: %s; confirming %s (INIT-REBOOT)\n", why, inet_fmt(ip, dhcp.leased));
 	timer_arm(&dhcp.timer, 0);
 }
 
@@ -756,7 +756,17 @@ void dhcp_link_change(bool up)
 	if (dhcp.state == DHCP_INIT || dhcp.state == DHCP_SELECTING || dhcp.state == DHCP_REQUESTING)
 		start_over(0);
 	else if (holds_lease() && now_ns() < dhcp.expire_at)
-		init_reboot();
+		init_reboot("link up");
+}
+
+/* The machine was moved (a live migration, a snapshot restored: the device asked us to announce
+ * ourselves). Our clock did not run meanwhile (docs/migration.md), the server's did, and the
+ * network may be another: a lease we still think valid is confirmed (3.7 again), once per move
+ * (the device asks several times). */
+void dhcp_moved(void)
+{
+	if (dhcp.state != DHCP_REBOOTING && holds_lease() && now_ns() < dhcp.expire_at)
+		init_reboot("moved to another host");
 }
 
 int dhcp_renew_now(void)

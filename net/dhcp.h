@@ -143,6 +143,9 @@ extern struct dhcp_stats dhcp_stats;
 void dhcp_start(void);         /* bind port 68 and begin (INIT) */
 void dhcp_stop(void);
 void dhcp_link_change(bool up);
+/* The machine moved (net/config.c, on NETDEV_NOTIFY_PEERS): confirm a valid lease by
+ * INIT-REBOOT unless that is under way. */
+void dhcp_moved(void);
 int dhcp_renew_now(void);      /* BOUND -> RENEWING at once (shell, tests) */
 /* DHCPRELEASE of the lease we hold, then the address goes (RELEASING -> RELEASED). 0, or
  * -EINVAL without a lease. */

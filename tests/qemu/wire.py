@@ -238,13 +238,16 @@ def make_frame(size, seed):
 
 class Wire:
     """A link (a TapLink or a SocketLink), with a thread counting and collecting the frames of
-    our ethertype that the guest sends (keep=False: counting only)."""
+    our ethertype (or of ethertypes) that the guest sends (keep=False: counting only), and in
+    times the time each kept one was read."""
 
-    def __init__(self, link, keep=True):
+    def __init__(self, link, keep=True, ethertypes=(TEST_ETHERTYPE,)):
         self.link = link
         link.listen()  # before anything is sent: no frame of the guest's may be missed
         self.keep = keep
+        self.ethertypes = ethertypes
         self.frames = []
+        self.times = []
         self.count = 0
         self.stop = False
         self.thread = threading.Thread(target=self._rx, daemon=True)
@@ -256,9 +259,10 @@ class Wire:
                 data = self.link.recv(timeout=0.2)
             except (OSError, ValueError):
                 return
-            if data and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == TEST_ETHERTYPE:
+            if data and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] in self.ethertypes:
                 self.count += 1
                 if self.keep:
+                    self.times.append(time.time())
                     self.frames.append(data)
 
     def send(self, frame):

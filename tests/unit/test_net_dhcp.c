@@ -847,6 +847,29 @@ static void test_init_reboot_ack(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* A move (live migration: the device asks us to announce ourselves, net/config.c's event
+ * handler) confirms the lease by INIT-REBOOT, as a link that comes back does; the device's
+ * further requests while that runs start nothing new. */
+static void test_moved_init_reboot(void)
+{
+	get_bound(3600);
+	h_advance_ns(100 * SEC);
+	h_clear_tx();
+	host_log_clear();
+	netdev_notify_peers(&h_dev);
+	h_advance_ns(0);
+	CHECK_EQ(dhcp.state, DHCP_REBOOTING);
+	CHECK_EQ(dhcp_stats.reboots, 1);
+	CHECK(find_sent(DHCPREQUEST) >= 0);
+	CHECK(strstr(host_log, "dhcp: moved to another host; confirming 10.0.2.15 (INIT-REBOOT)\n"));
+	netdev_notify_peers(&h_dev);
+	h_advance_ns(0);
+	CHECK_EQ(dhcp_stats.reboots, 1);
+	h_clear_tx();
+	arp_flush();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 /* 3.2 step 3 / figure 5: a NAK to INIT-REBOOT (from any server: it says we are on the wrong
  * network) means the address cannot be reused: it goes, and DISCOVER starts over. */
 static void test_init_reboot_nak(void)
@@ -1361,6 +1384,7 @@ int main(void)
 	RUN(test_release);
 	RUN(test_release_waits_for_arp);
 	RUN(test_init_reboot_ack);
+	RUN(test_moved_init_reboot);
 	RUN(test_init_reboot_nak);
 	RUN(test_init_reboot_unanswered);
 	RUN(test_init_reboot_lease_ends);
