@@ -29,6 +29,10 @@
 #                      console also copied to build/trace/guest.log, and QEMU's virtio_* and
 #                      virtqueue_* trace events into build/trace/qemu.log (docs/data-path.md)
 #   PCAP=file.pcap     record every frame of the NIC (QEMU filter-dump) for Wireshark/tshark
+#   INCOMING=file      take the guest from a state file written by the monitor's
+#                      migrate "exec:cat > file" (QEMU -incoming): the saved guest runs on here,
+#                      and announces itself on its new wire (docs/migration.md). Same MACHINE,
+#                      MEM, NET and kernel as the run that saved it.
 #
 # The guest's `exit N` leaves QEMU with status 2N+1 (isa-debug-exit); that is a normal end and
 # this script returns 0. A fault or panic ends with status 33 (guest code 16), returned as is.
@@ -108,6 +112,10 @@ fi
 
 # shellcheck disable=SC2206 # QEMU_ARGS is deliberately split into words
 [ -n "${QEMU_ARGS:-}" ] && args+=(${QEMU_ARGS})
+if [ -n "${INCOMING:-}" ]; then
+	[ -f "$INCOMING" ] || die "INCOMING=$INCOMING: no such state file (the monitor's migrate \"exec:cat > FILE\" writes one)"
+	args+=(-incoming "exec:cat $(printf %q "$INCOMING")")
+fi
 
 # TRACE=1 / PCAP=: the guest's trace and QEMU's side of the same story (docs/data-path.md).
 if [ "${TRACE:-0}" = 1 ] || [ -n "${PCAP:-}" ]; then
@@ -254,6 +262,7 @@ fi
 if [ "$GDB" != 1 ]; then
 	echo "run: booting $what in QEMU ($describe)"
 	echo "run: quit with Ctrl-A x, or 'exit' at the vnet> prompt; Ctrl-A c switches to the QEMU monitor"
+	[ -n "${INCOMING:-}" ] && echo "run: the guest comes from $INCOMING and runs on where it was saved (press Enter for a prompt)"
 	if [ "$NET" = tap ]; then
 		echo "run: the guest is 10.0.2.15 on tap0 in network namespace $RUN_NS (host side 10.0.2.2)$where; from another terminal:"
 		echo "run:   ${reach[*]} ping 10.0.2.15                   (ICMP echo)"
