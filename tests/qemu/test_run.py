@@ -110,14 +110,25 @@ def test_run_sh_user_network_takes_dhcp(tmp_path):
         g.kill()
 
 
+@contextlib.contextmanager
+def run_sh(tmp_path, name, *env):
+    """tools/run.sh with env (NAME=VALUE ...) as a Guest; its process group killed at the end."""
+    g = Guest(["env", *env, str(ROOT / "tools" / "run.sh")], tmp_path, name=name)
+    try:
+        yield g
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(g.pid, signal.SIGTERM)
+        g.kill()
+
+
 def test_run_sh_migrate_to_file_and_incoming(tmp_path):
     """docs/migration.md's recipe with make run: in the monitor (Ctrl-A c), migrate the running
     guest to a file and quit; `INCOMING=file` starts a new QEMU that takes it from there. The
     restored guest is asked by its device to announce itself (GUEST_ANNOUNCE), confirms its DHCP
     lease, and its shell answers."""
     state = tmp_path / "guest.state"
-    g = Guest(["env", "NET=user", str(ROOT / "tools" / "run.sh")], tmp_path, name="run-save")
-    try:
+    with run_sh(tmp_path, "run-save", "NET=user") as g:
         g.wait_for(r"dhcp: bound to 10\.0\.2\.15/24", timeout=60)
         g.send_raw("\x01c")  # to the monitor
         g.wait_for(r"\(qemu\) ", timeout=10)
@@ -127,14 +138,8 @@ def test_run_sh_migrate_to_file_and_incoming(tmp_path):
         g.wait_for(r"Migration status: completed", timeout=30)
         g.send("quit")
         g.wait_exit(30)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(g.pid, signal.SIGTERM)
-        g.kill()
     assert state.stat().st_size > 0
-    g = Guest(["env", "NET=user", f"INCOMING={state}", str(ROOT / "tools" / "run.sh")], tmp_path,
-              name="run-incoming")
-    try:
+    with run_sh(tmp_path, "run-incoming", "NET=user", f"INCOMING={state}") as g:
         g.wait_for(rf"run: the guest comes from {re.escape(str(state))}", timeout=30)
         g.wait_for(r"eth0: the device asks us to announce ourselves", timeout=30)
         g.wait_for(r"dhcp: moved to another host; confirming 10\.0\.2\.15 \(INIT-REBOOT\)", timeout=30)
@@ -143,7 +148,3 @@ def test_run_sh_migrate_to_file_and_incoming(tmp_path):
         assert re.search(r"ctrl_failed 0 .*announces [1-9]", out), out
         g.send("exit")
         assert g.wait_exit(30) == 0
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(g.pid, signal.SIGTERM)
-        g.kill()
