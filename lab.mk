@@ -8,6 +8,11 @@
 #                           scapy, tshark, ping, ...), never root: tools/privnet.sh gives the
 #                           tests a user namespace to make TAPs in, or a unix-socket wire
 #                           where that is impossible (checks needing a TAP are then skipped)
+#   make lab-hostside       the host half watched (LAB.md, "The host half"): QEMU under strace on
+#                           a TAP, its monitor and trace events, our ring trace, all kept in
+#                           build/hostside/ (timeline.txt puts the host's side on one clock)
+#   make lab-answers ANSWERS=file
+#                           the same experiment, and the answers in file that it can check
 #   make lab DEST=dir       the student tree: this tree with every solution region replaced
 #                           by a compiling stub and a TODO (LAB_ARGS="--solved 2" keeps
 #                           stages 1-2 solved); docs/lab-teachers.md explains the markers
@@ -48,6 +53,21 @@ grade-class:
 	$(Q)tools/deps.sh test
 	$(Q)$(PRIVNET) $(GRADE_CLASS) --out $(OUT) $(foreach s,$(GRADE_ONLY),--only $(s)) $(SUBMISSIONS)
 
+HOSTSIDE_TEST = LAB_HOSTSIDE_OUT=$(abspath $(BUILD))/hostside $(PRIVNET) $(PYTHON) -m pytest -q -rs \
+                -p no:cacheprovider tests/qemu/test_lab_hostside.py
+
+lab-hostside: $(BUILD)/kernel.elf
+	$(Q)tools/deps.sh hostside
+	$(Q)rm -rf $(BUILD)/hostside
+	$(Q)$(HOSTSIDE_TEST)
+	@echo "lab-hostside: strace.log, timeline.txt, monitor.txt, ring-trace.txt, qemu-trace.log in $(BUILD)/hostside/"
+
+lab-answers: $(BUILD)/kernel.elf
+	@test -n "$(ANSWERS)" -a -f "$(ANSWERS)" || { echo "usage: make lab-answers ANSWERS=file (Q1: ... lines; LAB.md, The host half)" >&2; exit 2; }
+	$(Q)tools/deps.sh hostside
+	$(Q)rm -rf $(BUILD)/hostside
+	$(Q)LAB_ANSWERS=$(abspath $(ANSWERS)) $(HOSTSIDE_TEST)
+
 lab:
 	@test -n "$(DEST)" || { echo "usage: make lab DEST=dir [LAB_ARGS=--solved K]" >&2; exit 2; }
 	@test -f tools/lab/mklab.py || { echo "make lab: this is already a student tree (no tools/lab/mklab.py)" >&2; exit 2; }
@@ -63,4 +83,4 @@ $(BUILD)/grade/unit/$(1): $(BUILD)/grade/unit/$(1).c $$($(1)_SRCS) $$(UNIT_DEPS)
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call grade_unit_rule,$(t))))
 
-.PHONY: grade grade-class lab
+.PHONY: grade grade-class lab lab-hostside lab-answers

@@ -549,7 +549,7 @@ static u64 *arp_validate(const struct netbuf *nb, const struct arphdr_eth *ah)
  * anything but the addresses) and send it to the asker. */
 static void arp_reply_in_place(struct net_device *dev, struct netbuf *nb, struct arphdr_eth *ah)
 {
-	/* LAB:SOLUTION stage5 arp_reply_in_place */
+	/* LAB:SOLUTION stage6 arp_reply_in_place */
 	be32 asker_ip = ah->ar_spa;
 
 	netbuf_trim(nb, sizeof(*ah)); /* drop link padding */

@@ -168,7 +168,7 @@ static bool echo_reply_header(const struct netbuf *nb, struct ip_tx *tx, u8 *opt
  * says where it goes, with the request's options (echo_reply_header). */
 static void icmp_echo_reply(struct netbuf *nb, struct icmphdr *ic, const struct ip_tx *tx)
 {
-	/* LAB:SOLUTION stage5 icmp_echo_reply */
+	/* LAB:SOLUTION stage6 icmp_echo_reply */
 	u16 old_word = (u16)(ic->type << 8 | ic->code);
 
 	if (ipv4_rx_dest(nb) != IP_DEST_UNICAST) {

@@ -50,7 +50,7 @@ enum ip_dest ipv4_rx_dest(const struct netbuf *nb) { return classify_dest(ip_hdr
 /* Header checks; returns the counter to bump, or NULL when the header is sound. */
 static u64 *ip_validate(struct netbuf *nb, const struct iphdr *ip)
 {
-	/* LAB:SOLUTION stage5 ip_validate */
+	/* LAB:SOLUTION stage6 ip_validate */
 	unsigned len = netbuf_len(nb), hlen, tot;
 
 	if (len < IPV4_HLEN)

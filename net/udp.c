@@ -135,7 +135,7 @@ int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
 
 int udp_reply(struct netbuf *nb, const struct udp_meta *m, enum udp_reply_payload payload)
 {
-	/* LAB:SOLUTION stage5 udp_reply */
+	/* LAB:SOLUTION stage6 udp_reply */
 	struct udphdr *uh;
 	unsigned len;
 	int err;
@@ -172,7 +172,7 @@ static void udp_drop(struct netbuf *nb, u64 *counter)
 /* Length and checksum; returns the counter to bump or NULL. */
 static u64 *udp_validate(struct netbuf *nb, const struct udphdr *uh)
 {
-	/* LAB:SOLUTION stage5 udp_validate */
+	/* LAB:SOLUTION stage6 udp_validate */
 	const struct iphdr *ip = ip_hdr(nb);
 	unsigned ulen;
 

@@ -3,6 +3,7 @@
 #
 #   run    QEMU, and ip + nc for its TAP network      (make run)
 #   gdb    run + gdb                                (make gdb)
+#   hostside  test + strace                         (make lab-hostside, make lab-answers)
 #   iso    run + what grub-mkrescue needs           (make iso)
 #   test   iso + pytest, scapy, the network tools   (make test)
 #          the QEMU tests drive (ip, tshark, dnsmasq, ping, arping), and clang with its
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 run|gdb|iso|test|fuzz" >&2
+	echo "usage: $0 run|gdb|iso|test|fuzz|hostside" >&2
 	exit 2
 }
 
@@ -32,6 +33,7 @@ run) pkgs=("${run_pkgs[@]}") ;;
 gdb) pkgs=("${run_pkgs[@]}" gdb) ;;
 iso) pkgs=("${iso_pkgs[@]}") ;;
 test | fuzz) pkgs=("${test_pkgs[@]}") ;;
+hostside) pkgs=("${test_pkgs[@]}" strace) ;;
 *) usage ;;
 esac
 

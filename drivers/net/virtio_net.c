@@ -135,7 +135,7 @@ static unsigned try_fill_recv(struct virtnet_info *vi)
 	return added;
 }
 
-/* LAB:SOLUTION stage4 receive_buf */
+/* LAB:SOLUTION stage5 receive_buf */
 static void drop_rx(struct virtnet_info *vi, struct netbuf *nb, u64 *counter)
 {
 	(*counter)++;
@@ -236,7 +236,7 @@ static int virtnet_receive(struct virtnet_info *vi, int budget)
 static int virtnet_poll(struct napi_struct *napi, int budget)
 {
 	struct virtnet_info *vi = container_of(napi, struct virtnet_info, napi);
-	/* LAB:SOLUTION stage4 virtnet_poll */
+	/* LAB:SOLUTION stage5 virtnet_poll */
 	int received;
 
 	vi->stats.rx_polls++;
@@ -265,7 +265,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 	vi->stats.rx_interrupts++;
 	VQ_TRACE(rvq, "skb_recv_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
-	/* LAB:SOLUTION stage3 skb_recv_done */
+	/* LAB:SOLUTION stage4 skb_recv_done */
 	virtqueue_napi_schedule(&vi->napi, rvq);
 	/* LAB:END */
 }
@@ -276,7 +276,7 @@ static void skb_recv_done(struct virtqueue *rvq)
 
 void free_old_xmit(struct virtnet_info *vi)
 {
-	/* LAB:SOLUTION stage4 free_old_xmit */
+	/* LAB:SOLUTION stage5 free_old_xmit */
 	unsigned len;
 	struct netbuf *nb;
 
@@ -291,7 +291,7 @@ void free_old_xmit(struct virtnet_info *vi)
 /* Put one frame on the transmit queue, header prepended in the headroom. */
 static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 {
-	/* LAB:SOLUTION stage4 xmit_skb */
+	/* LAB:SOLUTION stage5 xmit_skb */
 	struct scatterlist sg[2];
 	u8 *hdr = netbuf_push(nb, vi->hdr_len);
 	int err;
@@ -339,7 +339,7 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 	}
 	vi->tx_inflight++;
 	vi->stats.tx_frames++;
-	/* LAB:SOLUTION stage6 start_xmit */
+	/* LAB:SOLUTION stage7 start_xmit */
 	vi->tx_kick_pending = true;
 	/* LAB:END */
 	return NETDEV_TX_OK;
@@ -409,7 +409,7 @@ static void skb_xmit_done(struct virtqueue *svq)
 	vi->stats.tx_interrupts++;
 	VQ_TRACE(svq, "skb_xmit_done", VQ_NOID, 0);
 	vi->dev.stats.irqs++;
-	/* LAB:SOLUTION stage3 skb_xmit_done */
+	/* LAB:SOLUTION stage4 skb_xmit_done */
 	virtqueue_napi_schedule(&vi->napi_tx, svq);
 	/* LAB:END */
 }

@@ -41,7 +41,7 @@ static void vp_vring_interrupt(struct virtio_pci_device *vp)
 static void vp_interrupt(int irq, void *data)
 {
 	struct virtio_pci_device *vp = data;
-	/* LAB:SOLUTION stage3 vp_interrupt */
+	/* LAB:SOLUTION stage4 vp_interrupt */
 	u8 isr = vp->read_isr(vp);
 
 	vp->isr_reads++;

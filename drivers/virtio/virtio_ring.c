@@ -84,7 +84,7 @@ static le16 *vring_used_event(const struct virtqueue *vq)
 }
 /* LAB:END */
 
-/* LAB:SOLUTION stage6 vring_avail_event */
+/* LAB:SOLUTION stage7 vring_avail_event */
 static le16 *vring_avail_event(const struct virtqueue *vq)
 {
 	return (le16 *)(void *)&vq->used->ring[vq->num];
@@ -396,7 +396,7 @@ bool virtqueue_kick_prepare(struct virtqueue *vq)
 	vq->added_since_kick = 0;
 	if (vq->broken || added == 0)
 		return false;
-	/* LAB:SOLUTION stage6 virtqueue_kick_prepare */
+	/* LAB:SOLUTION stage7 virtqueue_kick_prepare */
 	if (added == ADDED_SATURATED)
 		needed = true; /* too many steps for the event arithmetic: just kick */
 	else if (vq->event_idx)
@@ -449,6 +449,48 @@ static void *vq_detach(struct virtqueue *vq, u16 head)
 	return data;
 }
 
+/* LAB:SOLUTION stage3 used_checks */
+/* Nothing the device writes in the used ring is trusted (2.7.8: it returns heads it was given,
+ * and no more bytes than the chain holds; a driver must survive one that does not). */
+
+/* An entry's id must name a chain in flight: out of range, not a head, or already completed
+ * (a double completion) is counted and skipped. */
+static inline bool vq_used_id_ok(struct virtqueue *vq, u32 id)
+{
+	if (id >= vq->num || !vq->desc_state[id].data) {
+		vq->stats.bad_used_id++;
+		return false;
+	}
+	return true;
+}
+
+/* More than the device could write: the buffer still comes back (so it is not leaked) with
+ * length 0, which every caller treats as "drop" rather than trusting bytes never written. */
+static inline u32 vq_used_len(struct virtqueue *vq, u32 id, u32 written)
+{
+	if (written > vq->desc_state[id].in_len) {
+		vq->stats.bad_used_len++;
+		return 0;
+	}
+	return written;
+}
+
+/* At most num entries can be outstanding; an index further ahead (or behind) means the device
+ * lost track of the ring. Nothing in it can be trusted, so the queue is not used again until
+ * a reset; detach_unused_buf then returns every buffer. */
+static inline bool vq_used_idx_ok(struct virtqueue *vq, u16 used_idx)
+{
+	if ((u16)(used_idx - vq->last_used_idx) > vq->num) {
+		vq->stats.bad_used_idx++;
+		vq->broken = true;
+		printk("virtio_ring: %s: used idx %u vs %u, queue marked broken\n", vq->name,
+		       used_idx, vq->last_used_idx);
+		return false;
+	}
+	return true;
+}
+/* LAB:END */
+
 /* LAB:SOLUTION stage2 get_buf_helpers */
 /* Consume the used entry at last_used_idx. NULL when the entry was bad (counted). */
 static void *vq_take_used(struct virtqueue *vq, unsigned *len)
@@ -458,17 +500,9 @@ static void *vq_take_used(struct virtqueue *vq, unsigned *len)
 	u32 written = READ_ONCE(e->len);
 
 	vq->last_used_idx++;
-	/* Out of range, not a head, or already completed (a double completion): skip. */
-	if (id >= vq->num || !vq->desc_state[id].data) {
-		vq->stats.bad_used_id++;
+	if (!vq_used_id_ok(vq, id))
 		return NULL;
-	}
-	/* More than the device could write: return the buffer (so it is not leaked) with length
-	 * 0, which every caller treats as "drop" rather than trusting bytes never written. */
-	if (written > vq->desc_state[id].in_len) {
-		vq->stats.bad_used_len++;
-		written = 0;
-	}
+	written = vq_used_len(vq, id, written);
 	if (len)
 		*len = written;
 	VQ_TRACE(vq, "virtqueue_get_buf/len", id, written);
@@ -502,16 +536,8 @@ void *virtqueue_get_buf(struct virtqueue *vq, unsigned *len)
 	used_idx = READ_ONCE(vq->used->idx);
 	if (used_idx == vq->last_used_idx)
 		return NULL;
-	/* At most num entries can be outstanding; an index further ahead (or behind) means the
-	 * device lost track of the ring. Nothing in it can be trusted, so stop using the queue
-	 * until a reset; detach_unused_buf then returns every buffer. */
-	if ((u16)(used_idx - vq->last_used_idx) > vq->num) {
-		vq->stats.bad_used_idx++;
-		vq->broken = true;
-		printk("virtio_ring: %s: used idx %u vs %u, queue marked broken\n", vq->name,
-		       used_idx, vq->last_used_idx);
+	if (!vq_used_idx_ok(vq, used_idx))
 		return NULL;
-	}
 	/* 2.7.8.2: the device writes entries before the index; load in the same order. */
 	virtio_rmb();
 	while (!data && vq->last_used_idx != used_idx)
@@ -539,7 +565,7 @@ void virtqueue_disable_cb(struct virtqueue *vq)
 		vq_packed_disable_cb(vq);
 		return;
 	}
-	/* LAB:SOLUTION stage3 virtqueue_disable_cb */
+	/* LAB:SOLUTION stage4 virtqueue_disable_cb */
 	if (vq->avail_flags_shadow & VRING_AVAIL_F_NO_INTERRUPT)
 		return;
 	vq->avail_flags_shadow |= VRING_AVAIL_F_NO_INTERRUPT;
@@ -554,7 +580,7 @@ void virtqueue_disable_cb(struct virtqueue *vq)
 	/* LAB:END */
 }
 
-/* LAB:SOLUTION stage3 vq_arm_cb */
+/* LAB:SOLUTION stage4 vq_arm_cb */
 /* Turn interrupts back on, due when the entry at index event is written. Called from the
  * loop, while the queue's interrupt handler may run virtqueue_disable_cb at any instruction:
  * with interrupts off here, the shadow and what the device reads change together (otherwise
@@ -580,7 +606,7 @@ bool virtqueue_enable_cb(struct virtqueue *vq)
 	VQ_TRACE(vq, "virtqueue_enable_cb", VQ_NOID, 0);
 	if (vq->packed)
 		return vq_packed_enable_cb(vq);
-	/* LAB:SOLUTION stage3 virtqueue_enable_cb */
+	/* LAB:SOLUTION stage4 virtqueue_enable_cb */
 	vq_arm_cb(vq, vq->last_used_idx);
 	/* 2.7.14 note: publish the re-enabled flag/event before re-reading used->idx. An entry
 	 * the device added in between is either seen below or raises an interrupt. */
@@ -596,7 +622,7 @@ bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 	VQ_TRACE(vq, "virtqueue_enable_cb_delayed", VQ_NOID, 0);
 	if (vq->packed)
 		return vq_packed_enable_cb_delayed(vq);
-	/* LAB:SOLUTION stage6 virtqueue_enable_cb_delayed */
+	/* LAB:SOLUTION stage7 virtqueue_enable_cb_delayed */
 	if (!vq->event_idx)
 		return virtqueue_enable_cb(vq);
 	if (vq->broken)
@@ -634,7 +660,7 @@ bool vring_interrupt(struct virtqueue *vq)
 {
 	vq->stats.interrupts++;
 	VQ_TRACE(vq, "vring_interrupt", VQ_NOID, 0);
-	/* LAB:SOLUTION stage3 vring_interrupt */
+	/* LAB:SOLUTION stage4 vring_interrupt */
 	if (vq->broken)
 		return false;
 	if (!virtqueue_more_used(vq)) {

@@ -11,7 +11,7 @@ Cheap, in every make test:
   - one end to end `make grade SUBMISSION=dir GRADE_JSON=file` of a doctored student tree:
     its tests, grader and Makefile rewritten to pass everything (ignored: it scores what its
     sources earn), a probe that loops forever (the QEMU checks time out; the ring's unit
-    checks still score), an ASan error in a stage 6 function (that check's reason is the
+    checks still score), an ASan error in a stage 7 function (that check's reason is the
     report; the tests after it still run), and the submission left untouched.
 With FULL=1: make grade-class over three small submissions (grades.csv, a JSON each, notes).
 Inside a student tree (no generator) these skip.
@@ -233,7 +233,7 @@ def tamper(tree):
         '#include <stdio.h>\nint main(void)\n{\n\tputs("ok - test_chain_out_in");\n\treturn 0;\n}\n')
     (tree / "tests/qemu/test_lab.py").write_text(
         "def test_stage2_receive_ring_filled():\n    pass\n\n\n"
-        "def test_stage6_kicks_and_interrupts_per_packet():\n    pass\n")
+        "def test_stage7_kicks_and_interrupts_per_packet():\n    pass\n")
     (tree / "tools/lab/grade.py").write_text("print('grade: 100/100 points')\n")
     (tree / "Makefile").write_text("grade:\n\t@echo 100/100\n")
 
@@ -256,7 +256,7 @@ def test_grade_submission_scores_only_its_sources(tmp_path):
     before = snapshot(sub)
     out = tmp_path / "grade.json"
     r = subprocess.run(["make", "--no-print-directory", "grade", f"SUBMISSION={sub}", f"GRADE_JSON={out}",
-                        "GRADE_ARGS=--stage 2 --stage 6 --timeout 4"], cwd=ROOT, capture_output=True,
+                        "GRADE_ARGS=--stage 2 --stage 7 --timeout 4"], cwd=ROOT, capture_output=True,
                        text=True, timeout=900)
     log = r.stdout + r.stderr
     assert r.returncode != 0, log
@@ -274,14 +274,14 @@ def test_grade_submission_scores_only_its_sources(tmp_path):
     ring = by_name["tests/qemu/test_lab.py::test_stage2_receive_ring_filled"]
     assert ring["status"] == "timeout" and ring["reason"].startswith("timed out after 4 s"), ring
     assert "serial console" in ring["reason"], "the guest's last lines are in the reason"
-    perf = by_name["tests/qemu/test_lab.py::test_stage6_kicks_and_interrupts_per_packet"]
+    perf = by_name["tests/qemu/test_lab.py::test_stage7_kicks_and_interrupts_per_packet"]
     assert perf["status"] == "timeout", perf
     asan = by_name["unit/virtio_ring: test_interrupt_event_idx"]
     assert asan["status"] == "fail" and "AddressSanitizer: stack-buffer-overflow" in asan["reason"], asan
     kick = by_name["unit/virtio_ring: test_kick_event_idx"]
     assert kick["status"] == "fail" and "failed" in kick["reason"], kick
     scores = {s["stage"]: s["score"] for s in doc["stages"]}
-    assert scores == {2: 20 * len(units) // (len(units) + 1), 6: 0}, scores
+    assert scores == {2: 12 * len(units) // (len(units) + 1), 7: 0}, scores
     assert doc["total"] == scores[2] and doc["notes"] == [], doc["notes"]
     if os.geteuid() == 0 and open("/proc/self/uid_map").read().split()[:3] == ["0", "0", "4294967295"]:
         assert "as nobody" in log, "root grades the student's code as an unprivileged user"

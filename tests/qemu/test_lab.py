@@ -134,7 +134,7 @@ def test_stage2_receive_ring_filled(boot):
     assert rows and all(set(r) == {"A"} for r in rows), out
 
 
-# ---- stage 3: interrupts -------------------------------------------------------------------
+# ---- stage 4: interrupts -------------------------------------------------------------------
 
 def numbered_frame(i):
     """A minimum-size frame to the guest, of our test ethertype, numbered i."""
@@ -142,7 +142,7 @@ def numbered_frame(i):
 
 
 @pytest.mark.parametrize("props", [[], ["vectors=0"]], ids=["msix", "intx"])
-def test_stage3_receive_interrupt(boot, props):
+def test_stage4_receive_interrupt(boot, props):
     """Frames from the wire raise the receive queue's interrupt, which reaches skb_recv_done
     and schedules the receive poll (MSI-X: the queue's own vector; INTx: vp_interrupt)."""
     link = open_link(host_addr=None)
@@ -166,7 +166,7 @@ def test_stage3_receive_interrupt(boot, props):
         link.close()
 
 
-# ---- stage 6: performance ------------------------------------------------------------------
+# ---- stage 7: performance ------------------------------------------------------------------
 #
 # Counted by the device: QEMU's trace events virtio_queue_notify (the driver notified a queue)
 # and virtio_notify (QEMU decided to interrupt the driver about a queue), switched on through
@@ -222,7 +222,7 @@ def burst_as_the_device_counts(g, trace, frames, burst):
     return counts
 
 
-def test_stage6_kicks_and_interrupts_per_packet(boot, tmp_path):
+def test_stage7_kicks_and_interrupts_per_packet(boot, tmp_path):
     """A burst of 20000 small frames, 32 between flushes: the device is notified at most once
     and interrupts at most once per ten frames it sends (the kick deferred to the end of each
     burst, notification and interrupt suppression)."""
@@ -237,7 +237,7 @@ def test_stage6_kicks_and_interrupts_per_packet(boot, tmp_path):
 
 
 @pytest.mark.parametrize("props", [[], ["event_idx=off"]], ids=["event-idx", "no-event-idx"])
-def test_stage6_kicks_suppressed_while_device_busy(boot, tmp_path, props):
+def test_stage7_kicks_suppressed_while_device_busy(boot, tmp_path, props):
     """20000 frames, each flushed on its own: while QEMU's transmit handler is still to run it
     has asked not to be notified (avail_event with EVENT_IDX, VRING_USED_F_NO_NOTIFY without:
     virtio 1.x 2.7.10), and a driver that honours it kicks for far fewer than the flushes. A
@@ -282,7 +282,7 @@ def test_student_tree_builds_and_boots(boot, tmp_path):
     warning and boots to the shell (the network stays down: nothing can be queued yet)."""
     tree = tmp_path / "lab"
     out = make_tree(tree)
-    for s in range(1, 7):
+    for s in range(1, 8):
         assert re.search(rf"stage {s} [1-9]\d* region", out), out
     ring = (tree / "drivers/virtio/virtio_ring.c").read_text()
     assert "TODO(lab stage 2)" in ring and "return -ENOSYS;" in ring
@@ -321,7 +321,7 @@ def test_grader_names_existing_checks():
 
 @needs_markers
 @pytest.mark.full  # make test-full only (tests/qemu/conftest.py)
-@pytest.mark.parametrize("stage", range(1, 7))
+@pytest.mark.parametrize("stage", range(1, 8))
 def test_stage_fails_until_solved(tmp_path, stage):
     """Stages 1..K-1 solved: stage K scores nothing. Stages 1..K solved: full points."""
     for solved, want_full in ((stage - 1, False), (stage, True)):
