@@ -95,6 +95,7 @@ void eth_input(struct net_device *dev, struct netbuf *nb)
 		return;
 	case ETH_P_ARP:
 		eth_stats.rx_arp++;
+		nb->ip_summed = NETBUF_CSUM_NONE; /* no checksum; a reply is built in this buffer */
 		arp_input(nb);
 		return;
 	default:

@@ -123,6 +123,9 @@ void ipv4_input(struct netbuf *nb)
 	switch (ip->protocol) {
 	case IPPROTO_ICMP:
 		ipv4_stats.rx_delivered++;
+		/* A device vouches for TCP and UDP checksums only (5.1.6.4): ICMP verifies its own,
+		 * and its reply, built in this buffer, must carry no received marks. */
+		nb->ip_summed = NETBUF_CSUM_NONE;
 		icmp_input(nb);
 		return;
 	case IPPROTO_UDP:
@@ -131,6 +134,7 @@ void ipv4_input(struct netbuf *nb)
 		return;
 	default:
 		ipv4_stats.rx_unknown_proto++;
+		nb->ip_summed = NETBUF_CSUM_NONE;
 		/* RFC 1122 3.2.2.1: protocol unreachable (consumes nb). */
 		icmp_send_unreach(nb, ICMP_PROT_UNREACH);
 	}

@@ -56,6 +56,8 @@ void netbuf_reset(struct netbuf *nb, unsigned headroom)
 	nb->protocol = 0;
 	nb->network_off = nb->transport_off = 0;
 	nb->link_multicast = false;
+	nb->ip_summed = NETBUF_CSUM_NONE;
+	nb->csum_start = nb->csum_offset = 0;
 	nb->next = NULL;
 }
 

@@ -24,6 +24,8 @@
 
 struct net_device;
 
+enum { NETBUF_CSUM_NONE, NETBUF_CSUM_PARTIAL, NETBUF_CSUM_UNNECESSARY };
+
 struct netbuf {
 	u8 *head, *data, *tail, *end;
 	struct netbuf *next;       /* queue link; owned by whoever holds the buffer */
@@ -36,6 +38,17 @@ struct netbuf {
 	bool link_multicast;       /* received in a frame to a group MAC, broadcast or multicast
 				    * (set by the Ethernet layer): RFC 1122 3.2.2 forbids an ICMP
 				    * error about it, 3.3.6 an answer */
+	/* Checksum offload (Linux's ip_summed, csum_start, csum_offset). On transmit the stack
+	 * sets NETBUF_CSUM_PARTIAL only for a device with NETIF_F_HW_CSUM (net/netdev.h): the
+	 * 16-bit ones' complement sum of the bytes from head + csum_start to the end of the frame
+	 * goes to head + csum_start + csum_offset, whose field holds the seed (the pseudo-header
+	 * sum). On receive the driver says what the device vouched for: NETBUF_CSUM_UNNECESSARY
+	 * (checksums verified), NETBUF_CSUM_PARTIAL (data verified, the checksum field still only
+	 * the seed, at csum_start + csum_offset). The stack clears it once it has used it, so a
+	 * buffer turned into a reply never carries a received frame's marks. */
+	u8 ip_summed;              /* NETBUF_CSUM_* */
+	u16 csum_start;            /* PARTIAL: offset from head where the summed bytes begin */
+	u16 csum_offset;           /* PARTIAL: where the result goes, counted from csum_start */
 	/* NULL for the pool's buffers. A buffer whose memory is someone else's (an IPv4
 	 * reassembly slot, net/ipv4_frag.c) sets it: netbuf_free calls it instead of returning
 	 * the buffer to the pool, and the pool never counts such a buffer. */

@@ -94,6 +94,10 @@ struct napi_struct {
 	bool tx; /* a transmit-completion poll (netif_napi_add_tx): its time is tx_cycles */
 };
 
+/* net_device.features. The stack asks for an offload only where the device has it. */
+#define NETIF_F_HW_CSUM (1u << 0) /* completes a checksum the stack marks NETBUF_CSUM_PARTIAL */
+#define NETIF_F_RXCSUM (1u << 1)  /* may mark received frames as verified (netbuf.ip_summed) */
+
 struct net_device {
 	char name[8];
 	int ifindex;
@@ -105,6 +109,7 @@ struct net_device {
 	const struct net_device_ops *ops;
 	void *priv;
 	const char *driver_name;
+	u32 features; /* NETIF_F_*: what the device does for the stack (set by the driver) */
 	/* What the device needs from the packet-buffer pool, stated by the driver before
 	 * register_netdev (the sizing policy is at the top of this file). */
 	unsigned rx_ring_size; /* receive buffers the device holds posted */

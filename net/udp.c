@@ -3,6 +3,11 @@
  * ports, transmit with the checksum always generated, and the echo (RFC 862) and discard
  * (RFC 863) services.
  *
+ * Checksum offload (net/netbuf.h, ip_summed): on a device with NETIF_F_HW_CSUM a datagram
+ * that goes out whole carries only the pseudo-header sum in its checksum field and asks the
+ * device to sum the rest (virtio 1.x 5.1.6.2); a received datagram the device vouched for
+ * (DATA_VALID, or NEEDS_CSUM: 5.1.6.4) is not summed again.
+ *
  * A datagram for a port nobody bound gets ICMP port unreachable (RFC 1122 4.1.3.1), sent by
  * icmp_send_unreach under its rate limit.
  */
@@ -11,6 +16,7 @@
 #include "net/checksum.h"
 #include "net/icmp.h"
 #include "net/inet.h"
+#include "net/netdev.h"
 #include "net/udp.h"
 
 struct udp_stats udp_stats;
@@ -83,6 +89,15 @@ static u16 udp_checksum(const struct udphdr *uh, unsigned len, be32 saddr, be32 
 	return inet_csum_fold(inet_csum_add(inet_pseudo_sum(saddr, daddr, IPPROTO_UDP, (u16)len), uh, len));
 }
 
+/* Can the device complete this datagram's checksum? Only for one that leaves in this buffer:
+ * a datagram sent in fragments (ipv4_output copies it) is summed here, whole. */
+static bool udp_csum_offload(const struct netbuf *nb, unsigned len)
+{
+	const struct net_device *dev = inet_dev();
+
+	return dev && (dev->features & NETIF_F_HW_CSUM) && !nb->release && len <= dev->mtu - IPV4_HLEN;
+}
+
 int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport)
 {
 	struct udphdr *uh = netbuf_push(nb, UDP_HLEN);
@@ -100,8 +115,19 @@ int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport)
 	uh->dest = htons(dport);
 	uh->len = htons((u16)len);
 	uh->check = 0;
-	sum = udp_checksum(uh, len, saddr, daddr);
-	uh->check = htons(sum ? sum : 0xffff); /* RFC 768: a computed zero is sent as all ones */
+	nb->ip_summed = NETBUF_CSUM_NONE;
+	if (udp_csum_offload(nb, len)) {
+		/* 5.1.6.2: the field holds the pseudo-header sum, folded, not complemented; the
+		 * device adds header and data and stores the complement. */
+		nb->ip_summed = NETBUF_CSUM_PARTIAL;
+		nb->csum_start = (u16)((u8 *)uh - nb->head);
+		nb->csum_offset = offsetof(struct udphdr, check);
+		uh->check = htons((u16)~inet_csum_fold(inet_pseudo_sum(saddr, daddr, IPPROTO_UDP, (u16)len)));
+		udp_stats.tx_csum_offload++;
+	} else {
+		sum = udp_checksum(uh, len, saddr, daddr);
+		uh->check = htons(sum ? sum : 0xffff); /* RFC 768: a computed zero is sent as all ones */
+	}
 	err = ipv4_output(nb, saddr, daddr, IPPROTO_UDP);
 	if (err)
 		udp_stats.tx_errors++;
@@ -143,6 +169,7 @@ int udp_reply(struct netbuf *nb, const struct udp_meta *m, enum udp_reply_payloa
 	if (payload != UDP_PAYLOAD_UNCHANGED || netbuf_len(nb) != m->rx_len || m->rx_check == 0 ||
 	    m->daddr != inet_addr())
 		return udp_output(nb, inet_addr(), m->saddr, m->dport, m->sport);
+	nb->ip_summed = NETBUF_CSUM_NONE; /* the checksum as received is still right */
 	uh = netbuf_push(nb, UDP_HLEN);
 	if (!uh) {
 		udp_stats.tx_errors++;
@@ -169,6 +196,16 @@ static void udp_drop(struct netbuf *nb, u64 *counter)
 	netbuf_free(nb);
 }
 
+/* Did the device vouch for this datagram (5.1.6.4)? DATA_VALID, or NEEDS_CSUM naming exactly
+ * our checksum field (anything else is no promise about UDP: the sum is checked). */
+static bool udp_csum_trusted(const struct netbuf *nb, const struct udphdr *uh)
+{
+	if (nb->ip_summed == NETBUF_CSUM_UNNECESSARY)
+		return true;
+	return nb->ip_summed == NETBUF_CSUM_PARTIAL && nb->head + nb->csum_start == (const u8 *)uh &&
+	       nb->csum_offset == offsetof(struct udphdr, check);
+}
+
 /* Length and checksum; returns the counter to bump or NULL. */
 static u64 *udp_validate(struct netbuf *nb, const struct udphdr *uh)
 {
@@ -184,6 +221,8 @@ static u64 *udp_validate(struct netbuf *nb, const struct udphdr *uh)
 	netbuf_trim(nb, ulen);
 	if (uh->check == 0)
 		udp_stats.rx_no_csum++; /* allowed by RFC 768: the sender computed none */
+	else if (udp_csum_trusted(nb, uh))
+		udp_stats.rx_csum_trusted++;
 	else if (udp_checksum(uh, ulen, ip->saddr, ip->daddr) != 0)
 		return &udp_stats.rx_bad_csum;
 	if (uh->dest == 0)
@@ -196,9 +235,11 @@ void udp_input(struct netbuf *nb)
 {
 	struct udphdr *uh = (void *)nb->data;
 	u64 *bad = udp_validate(nb, uh);
+	bool partial = nb->ip_summed == NETBUF_CSUM_PARTIAL;
 	struct udp_binding *b;
 	struct udp_meta m;
 
+	nb->ip_summed = NETBUF_CSUM_NONE; /* used: a reply built in this buffer sets its own */
 	udp_stats.rx_datagrams++;
 	if (bad) {
 		udp_drop(nb, bad);
@@ -208,7 +249,7 @@ void udp_input(struct netbuf *nb)
 	m.daddr = ip_hdr(nb)->daddr;
 	m.sport = ntohs(uh->source);
 	m.dport = ntohs(uh->dest);
-	m.rx_check = ntohs(uh->check);
+	m.rx_check = partial ? 0 : ntohs(uh->check); /* a seed is no checksum to send back */
 	m.rx_len = (u16)(netbuf_len(nb) - UDP_HLEN);
 	m.dest = ipv4_rx_dest(nb);
 	m.link_multicast = nb->link_multicast;

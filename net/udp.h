@@ -35,7 +35,8 @@ _Static_assert(sizeof(struct udphdr) == UDP_HLEN, "UDP header is 8 bytes");
 struct udp_meta {
 	be32 saddr, daddr;
 	u16 sport, dport;
-	u16 rx_check;      /* the checksum field as received (host order), for udp_reply */
+	u16 rx_check;      /* the checksum field as received (host order), for udp_reply; 0 when
+			    * it is not a checksum (the device left it for us: NETBUF_CSUM_PARTIAL) */
 	u16 rx_len;        /* payload bytes as received, for udp_reply */
 	enum ip_dest dest; /* unicast to us, broadcast, or "we have no address yet" */
 	bool link_multicast; /* came in a link-layer broadcast or multicast frame (whatever dest
@@ -86,7 +87,8 @@ void udp_reset(void);
 #define UDP_STATS(X)                                                                          \
 	X(rx_datagrams) X(rx_runt) X(rx_bad_len) X(rx_bad_csum) X(rx_no_csum) X(rx_bad_port)      \
 	X(rx_no_port) X(rx_unconfigured) X(tx_datagrams) X(tx_errors) X(echo_packets)           \
-	X(echo_bytes) X(echo_ignored) X(echo_loop_refused) X(discard_packets) X(discard_bytes)
+	X(echo_bytes) X(echo_ignored) X(echo_loop_refused) X(discard_packets) X(discard_bytes)   \
+	X(rx_csum_trusted) X(tx_csum_offload)
 struct udp_stats { UDP_STATS(NET_STAT_FIELD) };
 extern struct udp_stats udp_stats;
 

@@ -8,8 +8,12 @@
  * free_old_xmit reclaiming and skb_xmit_done (interrupt) waking the TX poll.
  *
  * Simpler than Linux: one queue pair (a device offering MQ is told so on the control queue:
- * virtio_net_ctrl.c, which holds every control command), no RSS, no checksum or segmentation
- * offloads (every frame is complete and checksummed by the stack), no XDP.
+ * virtio_net_ctrl.c, which holds every control command), no RSS, no segmentation offloads
+ * (every frame is complete), no XDP. Checksum offload is there (VIRTIO_NET_F_CSUM and
+ * VIRTIO_NET_F_GUEST_CSUM, 5.1.6.2 and 5.1.6.4) without the driver knowing any protocol: the
+ * stack marks a netbuf "sum from here, store there" and the driver copies that into the
+ * header; on receive it copies the header's flags into the netbuf for the stack to use.
+ * vnet_csum=off and vnet_guest_csum=off on the command line leave either feature out.
  *
  * Everything the device hands us is checked: used lengths (shorter than the header, runts,
  * longer than the MTU allows), num_buffers (zero, or more than the device completed), config
@@ -177,6 +181,38 @@ static bool merge_rx_buffers(struct virtnet_info *vi, struct netbuf *nb, u16 num
 	return ok;
 }
 
+/*
+ * What the header says about the frame's checksums (5.1.6.4), into nb->ip_summed for the
+ * stack. nb->data is at the header, the whole frame behind it. Only with GUEST_CSUM: without
+ * it the device must send flags 0 (5.1.6.4.1), and anything else it sends is ignored, so the
+ * stack verifies every checksum itself. DATA_VALID: the device verified them. NEEDS_CSUM: the
+ * device verified the data but left the checksum field holding only the seed, to be summed
+ * from csum_start (counted from the Ethernet header) and stored csum_offset further on; a
+ * place outside the frame is a device error (false: the frame is dropped).
+ */
+static bool rx_csum_flags(struct virtnet_info *vi, struct netbuf *nb)
+{
+	struct virtio_net_hdr hdr;
+	unsigned frame_len = netbuf_len(nb) - vi->hdr_len;
+
+	nb->ip_summed = NETBUF_CSUM_NONE;
+	if (!vi->rx_csum)
+		return true;
+	memcpy(&hdr, nb->data, sizeof(hdr)); /* read once: the checks and the use see one value */
+	if (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) { /* 5.1.6.4.2: else csum_* are not used */
+		if ((unsigned)hdr.csum_start + hdr.csum_offset + 2 > frame_len)
+			return false;
+		nb->ip_summed = NETBUF_CSUM_PARTIAL;
+		nb->csum_start = (u16)(nb->data + vi->hdr_len - nb->head + hdr.csum_start);
+		nb->csum_offset = hdr.csum_offset;
+		vi->stats.rx_csum_partial++;
+	} else if (hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+		nb->ip_summed = NETBUF_CSUM_UNNECESSARY;
+		vi->stats.rx_csum_valid++;
+	}
+	return true;
+}
+
 static void receive_buf(struct virtnet_info *vi, struct netbuf *nb, unsigned len)
 {
 	u16 num_buffers = 1;
@@ -201,6 +237,10 @@ static void receive_buf(struct virtnet_info *vi, struct netbuf *nb, unsigned len
 			netbuf_free(nb);
 			return;
 		}
+	}
+	if (!rx_csum_flags(vi, nb)) {
+		drop_rx(vi, nb, &vi->stats.rx_bad_csum_hdr);
+		return;
 	}
 	netbuf_pull(nb, vi->hdr_len);
 	if (netbuf_len(nb) < ETH_HLEN) {
@@ -288,6 +328,17 @@ void free_old_xmit(struct virtnet_info *vi)
 	/* LAB:END */
 }
 
+/* 5.1.6.2: the device sums the frame from csum_start (counted from the Ethernet header) to its
+ * end and stores the result csum_offset bytes further on; the stack has put the seed (the
+ * pseudo-header sum) there. nb->data is at our header, the Ethernet header behind it. */
+static void xmit_csum(struct virtnet_info *vi, struct virtio_net_hdr *hdr, const struct netbuf *nb)
+{
+	hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	hdr->csum_start = (le16)(nb->head + nb->csum_start - (nb->data + vi->hdr_len));
+	hdr->csum_offset = nb->csum_offset;
+	vi->stats.tx_csum_partial++;
+}
+
 /* Put one frame on the transmit queue, header prepended in the headroom. */
 static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 {
@@ -298,7 +349,9 @@ static int xmit_skb(struct virtnet_info *vi, struct netbuf *nb)
 
 	if (!hdr)
 		return -ENOBUFS;
-	memset(hdr, 0, vi->hdr_len); /* no offloads: flags 0, GSO_NONE, num_buffers 0 */
+	memset(hdr, 0, vi->hdr_len); /* flags 0, GSO_NONE, num_buffers 0 */
+	if (nb->ip_summed == NETBUF_CSUM_PARTIAL)
+		xmit_csum(vi, (struct virtio_net_hdr *)hdr, nb);
 	if (vi->any_layout) {
 		sg[0].addr = nb->data;
 		sg[0].len = netbuf_len(nb);
@@ -323,6 +376,12 @@ static enum netdev_tx start_xmit(struct netbuf *nb, struct net_device *dev)
 
 	VQ_TRACE(vi->svq, "start_xmit/len", VQ_NOID, netbuf_len(nb));
 	free_old_xmit(vi);
+	if (nb->ip_summed == NETBUF_CSUM_PARTIAL && !vi->tx_csum) {
+		/* only after a re-probe lost VIRTIO_NET_F_CSUM under a frame in the backlog */
+		vi->stats.tx_csum_unsupported++;
+		netbuf_free(nb);
+		return NETDEV_TX_OK;
+	}
 	err = xmit_skb(vi, nb);
 	if (err == -ENOSPC) {
 		vi->stats.tx_ring_full++;
@@ -513,6 +572,28 @@ static unsigned virtnet_mtu_limit(void)
 	return VIRTNET_MAX_MTU;
 }
 
+/* vnet_csum=off / vnet_guest_csum=off: leave VIRTIO_NET_F_CSUM / VIRTIO_NET_F_GUEST_CSUM out
+ * although the device offers it (for tests, labs and the benchmark's offload row). */
+static void virtnet_csum_switch(struct virtio_device *vdev, const char *key, unsigned bit)
+{
+	const char *v = cmdline_get(key);
+
+	if (!v || strcmp(v, "on") == 0)
+		return;
+	if (strcmp(v, "off") != 0) {
+		printk("%s: %s=%s ignored (on or off)\n", vdev->name, key, v);
+		return;
+	}
+	if (virtio_has_feature(vdev, bit))
+		virtio_clear_feature(vdev, bit);
+}
+
+static void virtnet_csum_switches(struct virtio_device *vdev)
+{
+	virtnet_csum_switch(vdev, "vnet_csum", VIRTIO_NET_F_CSUM);
+	virtnet_csum_switch(vdev, "vnet_guest_csum", VIRTIO_NET_F_GUEST_CSUM);
+}
+
 /*
  * Before FEATURES_OK (Linux's virtnet_validate). Accepting VIRTIO_NET_F_MTU binds the driver
  * to the device's mtu: receive buffers for a frame of that size (5.1.4.2), nothing longer
@@ -527,6 +608,7 @@ static int virtnet_validate(struct virtio_device *vdev)
 
 	if (mtu < 0)
 		return mtu;
+	virtnet_csum_switches(vdev);
 	if (!virtio_has_feature(vdev, VIRTIO_NET_F_MTU))
 		return 0;
 	mtu = virtnet_cread_mtu(vdev);
@@ -717,6 +799,9 @@ static int virtnet_probe(struct virtio_device *vdev)
 			      ? sizeof(struct virtio_net_hdr_mrg_rxbuf)
 			      : sizeof(struct virtio_net_hdr);
 	vi->any_layout = virtio_has_feature(vdev, VIRTIO_F_VERSION_1) || virtio_has_feature(vdev, VIRTIO_F_ANY_LAYOUT);
+	vi->tx_csum = virtio_has_feature(vdev, VIRTIO_NET_F_CSUM);
+	vi->rx_csum = virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM);
+	vi->dev.features = (vi->tx_csum ? NETIF_F_HW_CSUM : 0) | (vi->rx_csum ? NETIF_F_RXCSUM : 0);
 	err = virtnet_read_mac(vi);
 	if (err)
 		goto err_out;
@@ -786,6 +871,8 @@ err_out:
 }
 
 static const unsigned virtnet_features[] = {
+	VIRTIO_NET_F_CSUM,
+	VIRTIO_NET_F_GUEST_CSUM,
 	VIRTIO_NET_F_MAC,
 	VIRTIO_NET_F_STATUS,
 	VIRTIO_NET_F_MRG_RXBUF,

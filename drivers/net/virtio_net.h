@@ -65,6 +65,10 @@ struct virtio_net_hdr_mrg_rxbuf {
 } __packed;
 _Static_assert(sizeof(struct virtio_net_hdr_mrg_rxbuf) == 12, "virtio 1.x 5.1.6");
 
+/* virtio_net_hdr.flags (5.1.6) */
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1 /* checksum from csum_start to the end, stored at csum_offset */
+#define VIRTIO_NET_HDR_F_DATA_VALID 2 /* receive: the device has verified the frame's checksums */
+
 #define VIRTIO_NET_HDR_GSO_NONE 0
 
 /*

@@ -83,6 +83,10 @@ static const struct net_stat_desc virtnet_drop_desc[] = {
 	VIRTNET_STAT(rx_too_short) VIRTNET_STAT(rx_runt) VIRTNET_STAT(rx_too_long) VIRTNET_STAT(rx_bad_num_buffers)
 	VIRTNET_STAT(rx_merge_overflow) VIRTNET_STAT(rx_refill_nomem) VIRTNET_STAT(tx_ring_full)
 	VIRTNET_STAT(tx_no_headroom) VIRTNET_STAT(tx_add_error) VIRTNET_STAT(tx_timeouts)
+	VIRTNET_STAT(rx_bad_csum_hdr) VIRTNET_STAT(tx_csum_unsupported)
+};
+static const struct net_stat_desc virtnet_csum_desc[] = {
+	VIRTNET_STAT(tx_csum_partial) VIRTNET_STAT(rx_csum_valid) VIRTNET_STAT(rx_csum_partial)
 };
 
 void virtnet_stats(struct net_device *dev)
@@ -97,6 +101,9 @@ void virtnet_stats(struct net_device *dev)
 	printk("%s: virtio", dev->name);
 	net_stats_print(virtnet_tx_desc, ARRAY_SIZE(virtnet_tx_desc), &vi->stats);
 	printk(" tx_inflight %u/%u\n", vi->tx_inflight, vi->svq ? vi->svq->num : 0);
+	printk("%s: csum tx %s rx %s", dev->name, vi->tx_csum ? "offload" : "off", vi->rx_csum ? "offload" : "off");
+	net_stats_print(virtnet_csum_desc, ARRAY_SIZE(virtnet_csum_desc), &vi->stats);
+	printk("\n");
 	printk("%s: drops", dev->name);
 	net_stats_print(virtnet_drop_desc, ARRAY_SIZE(virtnet_drop_desc), &vi->stats);
 	printk("\n");

@@ -22,6 +22,10 @@ struct virtnet_stats {
 	u64 rx_frames, rx_buffers;
 	u64 rx_kicks, tx_kicks;
 	u64 tx_frames, tx_completed;
+	/* checksum offload (VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM) */
+	u64 tx_csum_partial;    /* frames sent with NEEDS_CSUM: the device completes the checksum */
+	u64 rx_csum_valid;      /* frames the device marked DATA_VALID */
+	u64 rx_csum_partial;    /* frames the device marked NEEDS_CSUM (verified, field not filled) */
 	/* drops, by reason */
 	u64 rx_too_short;       /* used length shorter than the virtio-net header */
 	u64 rx_runt;            /* frame shorter than an Ethernet header */
@@ -32,6 +36,8 @@ struct virtnet_stats {
 	u64 tx_ring_full;       /* start_xmit said busy */
 	u64 tx_no_headroom;     /* no room to prepend the header: dropped */
 	u64 tx_add_error;       /* the ring refused a frame for another reason */
+	u64 rx_bad_csum_hdr;    /* NEEDS_CSUM whose csum_start/csum_offset lie outside the frame */
+	u64 tx_csum_unsupported; /* the stack asked for a checksum the device does not complete */
 	u64 tx_timeouts;        /* the device sat on transmitted frames for TX_TIMEOUT_S */
 };
 
@@ -103,6 +109,8 @@ struct virtnet_info {
 	unsigned hdr_len;           /* 10, or 12 with MRG_RXBUF or VERSION_1 */
 	bool mergeable_rx_bufs;
 	bool any_layout;            /* the header may share a descriptor with the frame */
+	bool tx_csum;               /* VIRTIO_NET_F_CSUM: the device completes our checksums */
+	bool rx_csum;               /* VIRTIO_NET_F_GUEST_CSUM: received frames may carry flags */
 	unsigned rx_buf_len;        /* device-writable bytes per receive buffer */
 	unsigned max_frame;         /* MTU + Ethernet header */
 	unsigned rx_posted;         /* buffers the device holds on the receive queue */

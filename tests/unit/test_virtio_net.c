@@ -1947,6 +1947,254 @@ static void test_ctrl_features_need_ctrl_vq(void)
 	finish();
 }
 
+/* ---- checksum offload (VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM; 5.1.6.2, 5.1.6.4) ---- */
+
+#define CSUM_FEATURES (BIT_ULL(VIRTIO_NET_F_CSUM) | BIT_ULL(VIRTIO_NET_F_GUEST_CSUM))
+
+/* A device offering both checksum features (unless the command line says off), stack up. */
+static void start_csum(const char *csum, const char *guest_csum)
+{
+	struct vh_config c;
+
+	h_set_cmdline("vnet_csum", csum);
+	h_set_cmdline("vnet_guest_csum", guest_csum);
+	vh_default_config(&c);
+	c.features |= CSUM_FEATURES;
+	vh_start(&c);
+	h_set_cmdline("vnet_csum", NULL);
+	h_set_cmdline("vnet_guest_csum", NULL);
+	CHECK(vh_bound());
+	stack_up();
+	udp_zero_stats();
+}
+
+/* The 12 header bytes a frame went out with must be exactly these. */
+static void check_tx_header(unsigned i, u8 flags, u16 csum_start, u16 csum_offset)
+{
+	const u8 want[12] = { flags, 0, 0, 0, 0, 0, (u8)csum_start, (u8)(csum_start >> 8),
+			      (u8)csum_offset, (u8)(csum_offset >> 8), 0, 0 };
+
+	CHECK_EQ(vh_hdr_len(), 12);
+	CHECK(memcmp(vh_tx_header(i), want, sizeof(want)) == 0);
+}
+
+/* The UDP datagram in frame f (IPv4 without options) sums to zero with its pseudo-header. */
+static bool udp_sum_ok(const u8 *f)
+{
+	const struct iphdr *ip = (const void *)(f + ETH_HLEN);
+	const u8 *uh = f + ETH_HLEN + IPV4_HLEN;
+	u16 ulen = get_be16(uh + 4);
+
+	return inet_csum_fold(inet_csum_add(inet_pseudo_sum(ip->saddr, ip->daddr, IPPROTO_UDP, ulen), uh, ulen)) == 0;
+}
+
+/* Send one datagram from the guest; returns the index of the frame the device took. */
+static unsigned send_udp(const u8 *payload, unsigned len)
+{
+	unsigned n = vh.tx_seen;
+
+	CHECK_EQ(udp_sendto(IPV4(10, 0, 2, 2), 5000, 6000, payload, len), 0);
+	vh_poll();
+	vh_tx_complete(64);
+	vh_poll();
+	CHECK(vh.tx_seen > n);
+	return n;
+}
+
+static void test_csum_tx_offload(void)
+{
+	u8 payload[300], f[NETBUF_DEFAULT_SIZE];
+	unsigned len, i;
+	u16 seed;
+
+	for (unsigned k = 0; k < sizeof(payload); k++)
+		payload[k] = (u8)(k * 7 + 1);
+	start_csum(NULL, NULL);
+	CHECK((vh.accepted & CSUM_FEATURES) == CSUM_FEATURES);
+	CHECK_EQ(vh_vi()->dev.features, NETIF_F_HW_CSUM | NETIF_F_RXCSUM);
+
+	i = send_udp(payload, sizeof(payload));
+	/* NEEDS_CSUM, start at the UDP header (14 + 20), result at its checksum field (6) */
+	check_tx_header(i, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN + IPV4_HLEN, 6);
+	vh_tx(i, &len);
+	memcpy(f, vh_tx(i, &len), MIN(len, sizeof(f)));
+	CHECK_EQ(len, ETH_HLEN + IPV4_HLEN + UDP_HLEN + sizeof(payload));
+	/* the field holds the pseudo-header sum, folded and not complemented (5.1.6.2) */
+	seed = (u16)~inet_csum_fold(inet_pseudo_sum(IPV4(10, 0, 2, 15), IPV4(10, 0, 2, 2), IPPROTO_UDP,
+						    UDP_HLEN + sizeof(payload)));
+	CHECK_EQ(get_be16(f + ETH_HLEN + IPV4_HLEN + 6), seed);
+	CHECK(!udp_sum_ok(f));
+	CHECK(inet_csum(f + ETH_HLEN, IPV4_HLEN) == 0); /* the IPv4 header is always ours to sum */
+	CHECK(memcmp(f + ETH_HLEN + IPV4_HLEN + UDP_HLEN, payload, sizeof(payload)) == 0);
+	vh_complete_csum(f, len, vh_tx_header(i)); /* what the device does */
+	CHECK(udp_sum_ok(f));
+	CHECK_EQ(st()->tx_csum_partial, 1);
+	CHECK_EQ(udp_stats.tx_csum_offload, 1);
+
+	/* ICMP and ARP are summed by the stack: their headers carry no flags */
+	i = vh.tx_seen;
+	check_ping(56, 1);
+	check_tx_header(i, 0, 0, 0);
+	i = vh.tx_seen;
+	vh_rx_frame(f, build_arp_request(f));
+	vh_poll();
+	CHECK_EQ(vh_tx_complete(64), 1);
+	check_tx_header(i, 0, 0, 0);
+
+	finish();
+}
+
+/* vnet_csum=off: offered, left out; the stack sums every datagram and the header stays 0. */
+static void test_csum_tx_switched_off(void)
+{
+	u8 payload[100] = { 1, 2, 3 };
+	unsigned len, i;
+
+	start_csum("off", NULL);
+	CHECK(!(vh.accepted & BIT_ULL(VIRTIO_NET_F_CSUM)));
+	CHECK(vh.accepted & BIT_ULL(VIRTIO_NET_F_GUEST_CSUM));
+	CHECK_EQ(vh_vi()->dev.features, NETIF_F_RXCSUM);
+	i = send_udp(payload, sizeof(payload));
+	check_tx_header(i, 0, 0, 0);
+	CHECK(udp_sum_ok(vh_tx(i, &len)));
+	CHECK_EQ(st()->tx_csum_partial, 0);
+	CHECK_EQ(udp_stats.tx_csum_offload, 0);
+	finish();
+
+	/* a value other than on or off is said and ignored */
+	start_csum("no", "maybe");
+	CHECK((vh.accepted & CSUM_FEATURES) == CSUM_FEATURES);
+	CHECK(log_has("vnet_csum=no ignored (on or off)"));
+	CHECK(log_has("vnet_guest_csum=maybe ignored (on or off)"));
+	finish();
+}
+
+/* A UDP datagram from the peer to port dport of ours, in an Ethernet frame; csum_ok false
+ * makes its checksum wrong, seed puts the pseudo-header sum there instead (NEEDS_CSUM). */
+enum rx_sum { SUM_RIGHT, SUM_WRONG, SUM_SEED };
+static unsigned build_udp_in(u8 *out, u16 dport, const u8 *payload, unsigned len, enum rx_sum how)
+{
+	static u8 udp[2000], ip[2100];
+	unsigned n = h_udp(udp, IPV4(10, 0, 2, 2), IPV4(10, 0, 2, 15), 4000, dport, payload, len, how != SUM_SEED);
+
+	if (how == SUM_WRONG)
+		udp[7] ^= 0x55;
+	if (how == SUM_SEED)
+		put_be16(udp + 6, (u16)~inet_csum_fold(inet_pseudo_sum(IPV4(10, 0, 2, 2), IPV4(10, 0, 2, 15),
+								      IPPROTO_UDP, (u16)n)));
+	n = h_ipv4(ip, IPV4(10, 0, 2, 2), IPV4(10, 0, 2, 15), IPPROTO_UDP, udp, n);
+	return build_eth(out, vh_vi()->dev.mac, ETH_P_IP, ip, n);
+}
+
+/* The device receives frame f with this header (flags, csum_start, csum_offset). */
+static void rx_with_header(const u8 *f, unsigned len, u8 flags, u16 csum_start, u16 csum_offset)
+{
+	static u8 tmp[2100];
+	struct virtio_net_hdr_mrg_rxbuf h = { .hdr = { .flags = flags, .csum_start = csum_start,
+						       .csum_offset = csum_offset }, .num_buffers = 1 };
+
+	memcpy(tmp, &h, sizeof(h));
+	memcpy(tmp + sizeof(h), f, len);
+	CHECK_EQ(vh_rx_raw(tmp, sizeof(h) + len, 1, 0), 1);
+	vh_rx_flush();
+	vh_poll();
+}
+
+static void test_csum_rx_data_valid(void)
+{
+	u8 payload[64] = "data valid", f[200];
+	unsigned len;
+
+	start_csum(NULL, NULL);
+	/* DATA_VALID: the device verified it; the stack does not sum it again (a wrong sum passes) */
+	len = build_udp_in(f, UDP_PORT_DISCARD, payload, sizeof(payload), SUM_WRONG);
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_DATA_VALID, 0, 0);
+	CHECK_EQ(udp_stats.discard_packets, 1);
+	CHECK_EQ(udp_stats.rx_csum_trusted, 1);
+	CHECK_EQ(udp_stats.rx_bad_csum, 0);
+	CHECK_EQ(st()->rx_csum_valid, 1);
+	/* no flags: summed, and the wrong one dropped */
+	rx_with_header(f, len, 0, 0, 0);
+	CHECK_EQ(udp_stats.discard_packets, 1);
+	CHECK_EQ(udp_stats.rx_bad_csum, 1);
+	check_rx_refilled();
+	finish();
+
+	/* vnet_guest_csum=off: the flags mean nothing (5.1.6.4.1 says the device sends 0) */
+	start_csum(NULL, "off");
+	CHECK(!(vh.accepted & BIT_ULL(VIRTIO_NET_F_GUEST_CSUM)));
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_DATA_VALID, 0, 0);
+	CHECK_EQ(udp_stats.discard_packets, 0);
+	CHECK_EQ(udp_stats.rx_bad_csum, 1);
+	CHECK_EQ(udp_stats.rx_csum_trusted, 0);
+	CHECK_EQ(st()->rx_csum_valid, 0);
+	finish();
+}
+
+/* NEEDS_CSUM on receive: the data is verified, the field holds only the seed. The echo reply
+ * must not send that seed back as a checksum: it is summed again (by the device here). */
+static void echo_of_partial(bool tx_offload)
+{
+	u8 payload[200], f[400], out[400];
+	unsigned len, olen, i;
+
+	for (unsigned k = 0; k < sizeof(payload); k++)
+		payload[k] = (u8)(k ^ 0x5a);
+	start_csum(tx_offload ? NULL : "off", NULL);
+	len = build_udp_in(f, UDP_PORT_ECHO, payload, sizeof(payload), SUM_SEED);
+	i = vh.tx_seen;
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN + IPV4_HLEN, 6);
+	if (vh_tx_complete(64) != 1) {
+		CHECK(!"the echo reply was sent");
+		finish();
+		return;
+	}
+	CHECK_EQ(st()->rx_csum_partial, 1);
+	CHECK_EQ(udp_stats.rx_csum_trusted, 1);
+	CHECK_EQ(udp_stats.echo_packets, 1);
+	vh_tx(i, &olen);
+	memcpy(out, vh_tx(i, &olen), MIN(olen, sizeof(out)));
+	CHECK_EQ(olen, len);
+	if (tx_offload)
+		check_tx_header(i, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN + IPV4_HLEN, 6);
+	else
+		check_tx_header(i, 0, 0, 0);
+	vh_complete_csum(out, olen, vh_tx_header(i));
+	CHECK(udp_sum_ok(out));
+	CHECK(memcmp(out + olen - sizeof(payload), payload, sizeof(payload)) == 0);
+	CHECK_EQ(get_be16(out + ETH_HLEN + IPV4_HLEN), UDP_PORT_ECHO); /* ports swapped */
+	CHECK_EQ(get_be16(out + ETH_HLEN + IPV4_HLEN + 2), 4000);
+	check_rx_refilled();
+	finish();
+}
+
+static void test_csum_rx_needs_csum(void)
+{
+	u8 payload[32] = "partial", f[200];
+	unsigned len;
+
+	echo_of_partial(true);
+	echo_of_partial(false);
+
+	start_csum(NULL, NULL);
+	len = build_udp_in(f, UDP_PORT_DISCARD, payload, sizeof(payload), SUM_SEED);
+	/* the place to store the sum runs past the frame: a device error, dropped and counted */
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_NEEDS_CSUM, (u16)(len - 1), 0);
+	CHECK_EQ(st()->rx_bad_csum_hdr, 1);
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN + IPV4_HLEN, (u16)(len - ETH_HLEN - IPV4_HLEN - 1));
+	CHECK_EQ(st()->rx_bad_csum_hdr, 2);
+	CHECK_EQ(udp_stats.rx_datagrams, 0);
+	/* NEEDS_CSUM naming another field is no promise about UDP: summed, the seed fails */
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN, 10);
+	CHECK_EQ(udp_stats.rx_bad_csum, 1);
+	CHECK_EQ(udp_stats.discard_packets, 0);
+	/* and naming ours: trusted */
+	rx_with_header(f, len, VIRTIO_NET_HDR_F_NEEDS_CSUM, ETH_HLEN + IPV4_HLEN, 6);
+	CHECK_EQ(udp_stats.discard_packets, 1);
+	check_rx_refilled();
+	finish();
+}
+
 int main(void)
 {
 	host_quiet = 1;
@@ -2000,6 +2248,10 @@ int main(void)
 	RUN(test_reset_clears_cached_status);
 	RUN(test_failed_probe_detaches);
 	RUN(test_reset_timeout_keeps_rings);
+	RUN(test_csum_tx_offload);
+	RUN(test_csum_tx_switched_off);
+	RUN(test_csum_rx_data_valid);
+	RUN(test_csum_rx_needs_csum);
 	vh_teardown();
 	return unit_summary("virtio_net");
 }

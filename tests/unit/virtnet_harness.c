@@ -101,6 +101,7 @@ struct vh_device {
 	unsigned mc_count;
 	u8 mac_now[ETH_ALEN];                     /* its address, after MAC_ADDR_SET */
 	u16 pairs;                                /* after MQ_VQ_PAIRS_SET */
+	u8 tx_hdr[VH_MAX_TX][sizeof(struct virtio_net_hdr_mrg_rxbuf)]; /* their headers, as sent */
 };
 
 static struct vh_device vh;
@@ -499,6 +500,20 @@ static unsigned vh_rx_frame(const void *frame, u32 len)
 	return nbufs;
 }
 
+/* What a device does with NEEDS_CSUM (5.1.6.2): the ones' complement sum of the frame from
+ * csum_start to its end (the field's seed included), complemented, stored at csum_offset. */
+static inline void vh_complete_csum(u8 *frame, unsigned len, const u8 *hdr)
+{
+	struct virtio_net_hdr h;
+	u16 sum;
+
+	memcpy(&h, hdr, sizeof(h));
+	if (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return;
+	sum = inet_csum(frame + h.csum_start, len - h.csum_start);
+	put_be16(frame + h.csum_start + h.csum_offset, sum);
+}
+
 /* What is wrong with a transmit header the device received in front of a frame of flen bytes,
  * or NULL: every byte is checked against virtio 1.x 5.1.6.2.1 (driver requirements, packet
  * transmission) and what was negotiated. num_buffers 0; NEEDS_CSUM only with VIRTIO_NET_F_CSUM,
@@ -561,6 +576,8 @@ static unsigned vh_tx_complete(unsigned max)
 			flen = sizeof(vh.tx_frame[0]);
 		memcpy(vh.tx_frame[slot], tmp + (got > hl ? hl : got), flen);
 		vh.tx_len[slot] = flen;
+		memset(vh.tx_hdr[slot], 0, sizeof(vh.tx_hdr[slot]));
+		memcpy(vh.tx_hdr[slot], tmp, MIN(got, hl));
 		vh.tx_seen++;
 		sim_push(d, b.head, 0);
 		n++;
@@ -576,6 +593,9 @@ static const u8 *vh_tx(unsigned i, unsigned *len)
 	*len = vh.tx_len[i % VH_MAX_TX];
 	return vh.tx_frame[i % VH_MAX_TX];
 }
+
+/* The header of the i-th frame transmitted (vh_hdr_len() bytes). */
+static inline const u8 *vh_tx_header(unsigned i) { return vh.tx_hdr[i % VH_MAX_TX]; }
 
 /* A configuration change: new link status, then the interrupt and the core's work item. */
 static void vh_set_link(bool up)
