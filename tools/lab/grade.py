@@ -7,9 +7,9 @@ score table.
     tools/lab/grade.py --stage 2 -v     one stage, with pytest's output and every check
     tools/lab/grade.py --json FILE      also write every check's result as JSON (GRADE_JSON=)
 
-A teacher grades a student's tree with this tree's checks laid over it (make grade
-SUBMISSION=dir, make grade-class): tools/lab/grade_class.py makes a scratch copy and runs this
-script inside it. docs/lab-teachers.md has the workflow.
+A teacher grades a student's tree with the teacher's tree's checks laid over it (make grade
+SUBMISSION=dir in the teacher's tree): a scratch copy of that tree with the student's sources,
+where this script runs.
 
 A stage's checks are host unit tests (by binary and test name, from tests/unit/) and QEMU tests
 (pytest node ids, from tests/qemu/). Each check ends as pass, fail, skip or timeout, and every
