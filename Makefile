@@ -4,7 +4,7 @@
 #   make iso        GRUB rescue ISO             make test    unit + QEMU tests, one summary line
 #   make gdb        QEMU halted + gdb attached  make clean   remove build/
 #   make unit       host unit tests only        make fuzz    long libFuzzer runs (clang)
-#   make test-full  make test + the whole QEMU configuration matrix
+#   make test-full  make test + the whole QEMU configuration matrix + DPDK (installed on demand)
 #   make lint       cppcheck over the kernel sources (also part of make test)
 #
 # make test passes PYTEST_ARGS to pytest (e.g. PYTEST_ARGS="-k net -x").
@@ -128,7 +128,10 @@ test:
 	$(Q)tools/deps.sh test
 	$(Q)$(MAKE) --no-print-directory test-run
 
+# test-full also installs DPDK's testpmd (tools/deps.sh dpdk), so tests/qemu/test_dpdk.py runs
+# rather than skips; plain make test leaves DPDK out.
 test-full:
+	$(Q)tools/deps.sh dpdk
 	$(Q)FULL=1 $(MAKE) --no-print-directory test
 
 # The bounded fuzz run is always in the summary: run when clang can build the target, reported

@@ -9,6 +9,9 @@
 #          the QEMU tests drive (ip, tshark, dnsmasq, ping, arping), and clang with its
 #          libFuzzer runtime, so the short fuzz run in make test happens on every machine
 #   fuzz   the same as test                         (make fuzz)
+#   dpdk   DPDK's testpmd: dpdk-dev, which brings the net_vhost and net_pcap drivers through
+#          libdpdk-dev (make test-full and make bench ask for it; plain make test does not:
+#          its DPDK checks skip, saying why, when testpmd is missing)
 #
 # Every mode also checks for gcc and make. When everything is there this is one dpkg-query
 # call and prints nothing. When something is missing: as root it runs apt-get quietly (one
@@ -16,7 +19,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 run|gdb|iso|test|fuzz|hostside" >&2
+	echo "usage: $0 run|gdb|iso|test|fuzz|hostside|dpdk" >&2
 	exit 2
 }
 
@@ -34,6 +37,7 @@ gdb) pkgs=("${run_pkgs[@]}" gdb) ;;
 iso) pkgs=("${iso_pkgs[@]}") ;;
 test | fuzz) pkgs=("${test_pkgs[@]}") ;;
 hostside) pkgs=("${test_pkgs[@]}" strace) ;;
+dpdk) pkgs=(dpdk-dev) ;;
 *) usage ;;
 esac
 

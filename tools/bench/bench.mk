@@ -31,6 +31,7 @@ $(BENCH_LINUX)/initramfs.cpio: tools/bench/mklinux.py tools/bench/linux/init too
 
 bench-deps:
 	$(Q)tools/bench/deps.sh $(BENCH_PKGS)
+	$(Q)$(if $(BENCH_QUICK),true,tools/deps.sh dpdk)
 
 bench: bench-deps $(BUILD)/kernel.elf $(BENCH_DIR)/loadgen $(if $(BENCH_QUICK),,$(BENCH_LINUX)/initramfs.cpio)
 	$(Q)$(PRIVNET) $(PYTHON) tools/bench/bench.py --kernel $(BUILD)/kernel.elf --loadgen $(BENCH_DIR)/loadgen \
