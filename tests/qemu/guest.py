@@ -39,6 +39,22 @@ def nic(*props, netdev="n0", addr=NIC_ADDR, mac=GUEST_MAC):
     return ",".join(["virtio-net-pci", f"netdev={netdev}", *([f"addr={addr}"] if addr else []),
                      *([f"mac={mac}"] if mac else []), *props])
 
+def stop_process(proc, ask, grace):
+    """End proc, by its PID only: ask(proc) asks it to go (a signal, a quit command), then
+    SIGKILL after grace seconds; its stdin is closed either way. Nothing when it has ended."""
+    if proc.poll() is None:
+        try:
+            ask(proc)
+            proc.wait(grace)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait(10)
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+
+
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -280,17 +296,7 @@ class Guest:
             except OSError:
                 pass
             self._mon = None
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        stop_process(self.proc, lambda p: p.send_signal(signal.SIGTERM), grace)
         self._reader.join(5)
         self.proc.stdout.close()
         self._logfile.close()

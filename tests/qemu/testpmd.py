@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 import time
 
+from guest import stop_process
+
 PROMPT = "testpmd> "
 MEMORY_MB = 128  # the guest's RAM: the memfd QEMU shares with testpmd
 
@@ -57,6 +59,11 @@ def qemu_args(sock, nid="n0", packed=False):
 
 def netdev(nid="n0"):
     return f"vhost-user,id={nid},chardev=vu_{nid}"
+
+
+def _quit(proc):
+    proc.stdin.write("quit\n")
+    proc.stdin.flush()
 
 
 class TestPmd:
@@ -136,17 +143,6 @@ class TestPmd:
 
     def close(self):
         """quit (the pcap port writes out its file), then SIGKILL by PID if it lingers."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(10)
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        stop_process(self.proc, _quit, 15)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
