@@ -40,3 +40,16 @@ def netstat(g, timeout=15):
 def inetstat(g, timeout=15):
     """`inetstat` on guest g -> {"layer.name": N, "name": N}: the protocol layers' counters."""
     return read_counters(g, "inetstat", timeout=timeout)[0]
+
+
+_PERF = re.compile(r"^perf: ((?:\w+ -?[\d.]+ ?)+)$", re.M)
+
+
+def parse_perf(text):
+    """The `perf` command's line "perf: name value ..." -> {name: float}, or None without one
+    (tools/bench reads cycles, kicks and interrupts per packet from it)."""
+    m = _PERF.search(text)
+    if not m:
+        return None
+    toks = m.group(1).split()
+    return {k: float(v) for k, v in zip(toks[::2], toks[1::2])}
