@@ -50,9 +50,9 @@ UNIT_DEPS = $(wildcard tests/unit/*.h tests/unit/*_harness.c kernel/*.h net/*.h 
 # ---- the tests, by family ------------------------------------------------------------------
 unit_names = $(patsubst tests/unit/test_%.c,%,$(wildcard $(patsubst %,tests/unit/test_%.c,$(1))))
 UNIT_NET_TESTS    := $(call unit_names,net_* netdev_*)
-UNIT_RING_TESTS   := $(call unit_names,virtio_ring virtio_ring_packed)
+UNIT_RING_TESTS   := $(call unit_names,virtio_ring virtio_ring_*)
 # the virtio-net harness set also serves the PCI transports' tests (vp_common_harness.c in it)
-UNIT_VIRTNET_TESTS := $(call unit_names,virtio_net virtio_pci)
+UNIT_VIRTNET_TESTS := $(call unit_names,virtio_net virtio_net_* virtio_pci virtio_pci_*)
 # test_<x>.c for a kernel/<x>.c: that file alone (cmdline, format, frames)
 UNIT_KERNEL_TESTS := $(filter $(patsubst kernel/%.c,%,$(wildcard kernel/*.c)),$(call unit_names,*))
 

@@ -84,12 +84,14 @@ struct vh_device {
 	struct virtqueue *vqs[VH_MAX_VQS];
 	struct sim_device sim[VH_MAX_VQS];
 	unsigned kicks[VH_MAX_VQS];
+	unsigned kicks_before_driver_ok;
 	unsigned resets;
 	/* what the device did */
 	unsigned rx_no_buffer;          /* frames the device had to drop: nothing posted */
 	unsigned tx_seen;
 	u8 tx_frame[VH_MAX_TX][NETBUF_DEFAULT_SIZE]; /* the last VH_MAX_TX frames, header stripped */
 	unsigned tx_len[VH_MAX_TX];
+	unsigned tx_nsegs[VH_MAX_TX]; /* descriptors each of them came in */
 	unsigned tx_hdr_bad;     /* transmit headers that broke 5.1.6.2.1 (vh_tx_hdr_fault) */
 	const char *tx_hdr_why;  /* the last such fault */
 	/* the control queue, device side: what it was told, and its filter state (QEMU's model) */
@@ -224,6 +226,8 @@ static bool vh_notify(struct virtqueue *vq)
 	d->kicks[vq->index]++;
 	if (vq->index >= 2) /* the control queue: handled within the kick, as QEMU does */
 		vh_ctrl_device(d, vq);
+	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		d->kicks_before_driver_ok++; /* 3.1.1: the driver MUST NOT notify before DRIVER_OK */
 	return true;
 }
 
@@ -578,6 +582,7 @@ static unsigned vh_tx_complete(unsigned max)
 		vh.tx_len[slot] = flen;
 		memset(vh.tx_hdr[slot], 0, sizeof(vh.tx_hdr[slot]));
 		memcpy(vh.tx_hdr[slot], tmp, MIN(got, hl));
+		vh.tx_nsegs[slot] = b.nsegs;
 		vh.tx_seen++;
 		sim_push(d, b.head, 0);
 		n++;

@@ -28,7 +28,6 @@ replaces the part of FILE between the mutate:begin and mutate:end markers with t
 """
 import argparse
 import concurrent.futures
-import fnmatch
 import glob
 import hashlib
 import json
@@ -387,7 +386,9 @@ class Campaign:
         bins = self.scratch / "bin"
         bins.mkdir()
         for t in self.build.tests:
-            r = self.build.link(self.base, t, self.objects(t, {}), bins / t)
+            extra, srcs = self.build.tests[t]
+            objs = [str(self.scratch / "obj" / obj_name(u, extra)) for u in srcs]
+            r = self.build.link(self.base, t, objs, bins / t)
             if r.returncode:
                 sys.exit(f"mutate: unit/{t} does not link:\n{r.stderr}")
             start = time.monotonic()
@@ -395,10 +396,6 @@ class Campaign:
             self.base_time[t] = time.monotonic() - start
             if not ok:
                 sys.exit(f"mutate: unit/{t} fails without any mutant ({detail}); fix it first")
-
-    def objects(self, test, mutated):
-        extra, srcs = self.build.tests[test]
-        return [str(mutated.get(u) or self.scratch / "obj" / obj_name(u, extra)) for u in srcs]
 
     def timeout(self, test):
         return max(20.0, 20 * self.base_time[test])
@@ -411,10 +408,17 @@ class Campaign:
         path.write_text(original[:mutant.start] + mutant.new + original[mutant.end:])
         try:
             units = self.build.units_containing(mutant.file, self.base)
-            mutated = {}
-            for u in sorted(units):
-                # a unit compiled with per-test flags is compiled once per flag set
-                for extra in {tuple(e) for e, s in self.build.tests.values() if u in s}:
+            mutated = {}  # unit -> its mutated object, compiled when a test first needs it
+            tests = self.build.tests_linking(units)
+            with self.lock:
+                kills = dict(self.kills.get(mutant.file, {}))
+            tests.sort(key=lambda t: (-kills.get(t, 0), self.base_time[t], t))
+            for t in tests:
+                extra, srcs = self.build.tests[t]
+                for u in sorted(units & set(srcs)):
+                    key = (u, tuple(extra))
+                    if key in mutated:
+                        continue
                     obj = wdir / obj_name(u, extra)
                     r = self.build.compile(tree, u, list(extra), obj)
                     if r.returncode:
@@ -422,14 +426,11 @@ class Campaign:
                         err = [l for l in r.stderr.splitlines() if "error" in l]
                         mutant.detail = (err[0] if err else "does not compile")[:120]
                         return
-                    mutated[u] = obj
-            tests = self.build.tests_linking(units)
-            with self.lock:
-                kills = dict(self.kills.get(mutant.file, {}))
-            tests.sort(key=lambda t: (-kills.get(t, 0), self.base_time[t], t))
-            for t in tests:
+                    mutated[key] = obj
                 binary = wdir / ("unit-" + t)
-                r = self.build.link(tree, t, self.objects(t, mutated), binary)
+                objs = [str(mutated.get((u, tuple(extra))) or
+                            self.scratch / "obj" / obj_name(u, extra)) for u in srcs]
+                r = self.build.link(tree, t, objs, binary)
                 if r.returncode:
                     mutant.status, mutant.detail = "stillborn", f"unit/{t} does not link"
                     return
@@ -511,6 +512,8 @@ def report(mutants, files, untested, args, elapsed):
         cmd += f' MUTATE_FILES="{" ".join(args.files)}"'
     if args.sample:
         cmd += f" MUTATE_SAMPLE={args.sample} MUTATE_SEED={args.seed}"
+    if args.match:
+        cmd += f' MUTATE_MATCH="{args.match}"'
     if args.budget:
         cmd += f" MUTATE_BUDGET={args.budget}"
     dead, n, pct = score(total)
@@ -564,6 +567,9 @@ def main():
     ap.add_argument("--docs", help="rewrite the generated section of this file")
     ap.add_argument("--min-score", type=float, default=float(env("MUTATE_MIN_SCORE") or 0),
                     help="exit status 1 when the score is below this percentage")
+    ap.add_argument("--match", default=env("MUTATE_MATCH") or "",
+                    help='only mutants whose "file:line op" matches this regular expression '
+                         '(e.g. "virtio_net.c:(266|738) ")')
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     args = ap.parse_args()
     args.files_given = bool(args.files)
@@ -581,6 +587,8 @@ def main():
     mutants = []
     for f in files:
         ms = mutants_of(f, (ROOT / f).read_text())
+        if args.match:
+            ms = [m for m in ms if re.search(args.match, f"{m.file}:{m.line} {m.op}")]
         if args.sample and len(ms) > args.sample:
             ms = sorted(rng.sample(ms, args.sample), key=lambda m: (m.start, m.op, m.new))
         mutants += ms
