@@ -201,6 +201,7 @@ def check_restored(g, watch, running, loaded_from):
     seen = watch.announcements(loaded_from)
     assert seen, "no gratuitous ARP from the guest after the restore"
     assert seen[0] - running <= ANNOUNCE_WITHIN, f"first announcement {seen[0] - running:.3f} s after resuming"
+    print(f"first announcement {seen[0] - running:.3f} s after the restored guest ran")
     out = g.cmd("netstat")
     m = re.search(r"eth0: ctrl_sent \d+ ctrl_ok \d+ ctrl_failed (\d+) .*announces (\d+) ctrl_state ok", out)
     assert m and m.group(1) == "0" and int(m.group(2)) >= 1, out
