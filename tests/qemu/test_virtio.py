@@ -14,6 +14,7 @@ import re
 import pytest
 
 from guest import nic
+from qemu_view import virtio_status
 
 
 def boot_nic(boot, *props, machine="pc", append=""):
@@ -91,6 +92,12 @@ def test_status_sequence_and_virtio_command(boot, props, machine, transport, irq
     packed = "packed=on" in props
     assert ("RING_PACKED(34)" in info.split("features:")[1].split("\n")[0]) == packed, info
     assert ring_kinds(info) == ["packed" if packed else "split"] * 3, info
+    # The device's side, not the driver's own print: QEMU's monitor must hold the same status
+    # byte and the same accepted features as the guest says it wrote.
+    dev = virtio_status(g)
+    assert dev["status"] == (0x0f if transport == "modern" else 0x07), dev["text"]
+    said = sum(1 << int(b) for b in re.findall(r"\((\d+)\)", info.split("features:")[1].split("\n")[0]))
+    assert dev["guest"] == said, (hex(dev["guest"]), hex(said), info, dev["text"])
 
 
 def test_intx_interrupts_are_acknowledged_through_isr(boot):
