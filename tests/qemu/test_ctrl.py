@@ -12,8 +12,10 @@ commands did is visible in what reaches the guest's counters:
   - `ifconfig eth0 hw ether MAC` (TAP wire): the gratuitous ARP from the new MAC is on the
     wire, the namespace's kernel learns it and reaches the guest at the new MAC (its echo
     requests carry it), and a frame to the old MAC no longer gets in.
-Both wires for the first (the filter is in QEMU's NIC, whatever the backend); the second needs
-the namespace's kernel as the host.
+  - the monitor's `announce_self`: QEMU's RARP, and for each of its rounds the guest's
+    gratuitous ARP and an acknowledged ANNOUNCE_ACK (GUEST_ANNOUNCE, 5.1.6.5.4).
+Both wires for the first and the last (the filter and the announcing are QEMU's NIC's, whatever
+the backend); the MAC change needs the namespace's kernel as the host.
 """
 import re
 import struct
@@ -23,7 +25,7 @@ import pytest
 
 from counters import inetstat, netstat
 from guest import GUEST_MAC, nic
-from wire import HOST_MAC, TEST_ETHERTYPE, mac_bytes, need_tap, open_link
+from wire import HOST_MAC, TEST_ETHERTYPE, Wire, mac_bytes, need_tap, open_link
 
 OTHER_MAC = "02:11:22:33:44:55"      # nobody's
 GROUP_MAC = "01:00:5e:00:00:42"      # a multicast group the guest never joined
@@ -152,3 +154,34 @@ def test_mac_change_reaches_the_host(guest_on_wire):
     # a group address is refused before anything is sent
     out = g.cmd("ifconfig eth0 hw ether 01:00:5e:00:00:01")
     assert "is a group or zero address" in out, out
+
+
+def test_announce_self_from_the_monitor(guest_on_wire):
+    """QEMU's `announce_self` (what a migration does at its end, without the migration): QEMU
+    sends its RARP, and, the guest having GUEST_ANNOUNCE, sets VIRTIO_NET_S_ANNOUNCE in rounds;
+    the guest answers each with gratuitous ARP from its MAC and an ANNOUNCE_ACK."""
+    g, link = guest_on_wire()
+    wire = Wire(link, ethertypes=(0x0806, 0x8035))
+    try:
+        before = ctrl_counters(g)
+        g.monitor("announce_self")
+        g.wait_for(r"the device asks us to announce ourselves \(VIRTIO_NET_S_ANNOUNCE\)", timeout=10)
+        mac, ip = mac_bytes(GUEST_MAC), bytes(map(int, GUEST_IP.split(".")))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            garp = [f for f in wire.frames if f[12:14] == b"\x08\x06" and f[6:12] == mac
+                    and f[22:28] == mac and f[28:32] == ip and f[38:42] == ip]
+            rarp = [f for f in wire.frames if f[12:14] == b"\x80\x35" and f[6:12] == mac]
+            if garp and rarp:
+                break
+            time.sleep(0.1)
+        assert garp and rarp, f"gratuitous ARP {len(garp)}, RARP {len(rarp)}"
+        time.sleep(1.5)  # QEMU's rounds (5, up to 550 ms apart) are over
+        after = ctrl_counters(g)
+        rounds = after["eth0.announces"] - before["eth0.announces"]
+        assert rounds >= 1, after
+        # one ANNOUNCE_ACK per round, each acknowledged (QEMU clears the bit on it)
+        assert after["eth0.ctrl_ok"] - before["eth0.ctrl_ok"] == rounds, (before, after)
+        assert after["eth0.ctrl_failed"] == 0, after
+    finally:
+        wire.close()
