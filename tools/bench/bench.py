@@ -16,6 +16,8 @@ Measured for each guest (each `--runs` times; the table shows the median and the
   tx        the guest's `blast` (Linux: `udpsrv blast`) to a host socket: datagrams/s received
 Our guest only: image size, the smallest -m it runs in, its boot timeline and, when its shell
 has `perf`, cycles/kicks/interrupts per packet and idle time for each measurement.
+Then both guests on DPDK's vhost-user back-end (tools/bench/dpdk.py: testpmd's txonly and
+rxonly engines; our guest per ring and checksum offload on/off), when testpmd is installed.
 
 Output: a table on stdout; docs/benchmarks.md (tools/bench/intro.md, the results, then
 tools/bench/notes.md when it exists) and docs/bench-*.png (gnuplot); raw results as JSON and
@@ -885,9 +887,9 @@ def report(results, args, plot_files, elapsed):
     if dt:
         out.append("### Our guest on DPDK's vhost-user back-end\n")
         out.append("testpmd (tools/bench/dpdk.py) instead of QEMU's TAP: its txonly engine floods the guest's "
-                   "discard port, its rxonly engine counts the guest's `blast`; one run of "
+                   "discard port, its rxonly engine counts the guest's `blast` (Linux: `udpsrv blast`); one run of "
                    f"{meta.get('seconds', args.seconds):g} s each way per row and run, median over runs. "
-                   "Cycles, interrupts and kicks per packet from the guest's `perf`.\n")
+                   "Cycles, interrupts and kicks per packet from our guest's `perf` (Linux has none).\n")
         out.append(dt + "\n")
     elif results.get("dpdk", {}).get("skipped"):
         out.append(f"vhost-user (DPDK) rows not measured: {results['dpdk']['skipped']}.\n")
