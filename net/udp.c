@@ -197,8 +197,9 @@ static void udp_drop(struct netbuf *nb, u64 *counter)
 }
 
 /* Did the device vouch for this datagram (5.1.6.4)? DATA_VALID, or NEEDS_CSUM naming exactly
- * our checksum field (anything else is no promise about UDP: the sum is checked). */
-static bool udp_csum_trusted(const struct netbuf *nb, const struct udphdr *uh)
+ * our checksum field (anything else is no promise about UDP: the sum is checked). (__unused:
+ * the lab's stub of udp_validate does not call it yet.) */
+static bool __unused udp_csum_trusted(const struct netbuf *nb, const struct udphdr *uh)
 {
 	if (nb->ip_summed == NETBUF_CSUM_UNNECESSARY)
 		return true;
