@@ -10,7 +10,8 @@
  *   byte 0   mode: bits 0-1 the device: 0 modern + MRG_RXBUF (12-byte header, 1920-byte
  *            buffers), 1 modern without MRG_RXBUF, 2 legacy, 10-byte header in its own
  *            descriptor, 3 modern + MRG_RXBUF with 256-byte buffers (frames span buffers);
- *            bit 2 the peer 10.0.2.2 is resolved first; bit 3 no EVENT_IDX; bit 4 ip=dhcp
+ *            bit 2 the peer 10.0.2.2 is resolved first; bit 3 no EVENT_IDX; bit 4 ip=dhcp;
+ *            bit 5 packed rings (VIRTIO_F_RING_PACKED offered; not with the legacy device)
  *   records  one op byte, then its arguments:
  *     op & 7 = 0..2  raw receive: nbufs (1 byte; 0 = as many as it takes), len (2 bytes,
  *                    big-endian), len bytes written as they come -- the virtio-net header,
@@ -58,6 +59,8 @@ static void start(uint8_t mode)
 	}
 	if (mode & 8)
 		c.features &= ~BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
+	if ((mode & 32) && !c.legacy)
+		c.features |= BIT_ULL(VIRTIO_F_RING_PACKED);
 	vh_start(&c);
 	h_set_cmdline("vnet_rxbuf", NULL);
 	if (!vh_bound())
@@ -166,8 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (size - i < 4)
 				goto out;
 			if (vh.vqs[q]) {
-				sim_push(&vh.sim[q], (u32)data[i] << 8 | data[i + 1], (u32)data[i + 2] << 8 | data[i + 3]);
-				if (sim_flush(&vh.sim[q]))
+				vh_push(&vh, q, (u32)data[i] << 8 | data[i + 1], (u32)data[i + 2] << 8 | data[i + 3]);
+				if (vh_flush(&vh, q))
 					vh_interrupt(q);
 			}
 			i += 4;

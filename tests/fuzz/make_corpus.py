@@ -180,6 +180,10 @@ def virtnet_seeds():
     yield "link_flap", b"\x04" + vlink(False) + vframe(echo) + vlink(True) + vtx() + vframe(echo) + vtx()
     yield "watchdog", b"\x0c" + vframe(echo) + vclock(255) + vclock(255) + vtx() + vclock(60)
     yield "dhcp", b"\x10" + vtx() + vframe(offer) + vtx() + vframe(ack) + vtx() + vclock(200)
+    # packed rings (mode bit 5): frames over the wrap of the ring, merged buffers, bogus entries
+    yield "packed_ping", b"\x24" + (vframe(ping) + vtx()) * 40 + vraw(vhdr() + ping) + vtx()
+    yield "packed_merged", b"\x27" + vraw(vhdr(6) + big_ping) + vtx() + vframe(big_ping) + vtx()
+    yield "packed_bogus_used", b"\x24" + vbogus(5000, 100) + vbogus(3, 60) + vbogus(7, 0, tx=True) + vtx()
 
 
 # fuzz_vring_packed: a mode byte (size 1 << (m & 7), 8 EVENT_IDX, 16 INDIRECT_DESC), then ops

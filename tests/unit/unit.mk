@@ -36,7 +36,7 @@ RING_HARNESS_SRCS    := $(VIRTIO_RING_SRCS) tests/unit/sim_device_harness.c test
 # instead of linked
 VIRTNET_HARNESS_SRCS := $(filter-out net/netdev.c,$(NET_HARNESS_SRCS)) $(VIRTIO_RING_SRCS) \
                         drivers/net/virtio_net_diag.c drivers/net/virtio_net_recovery.c drivers/net/virtio_net_ctrl.c \
-                        tests/unit/sim_device_harness.c tests/unit/netdev_harness.c \
+                        tests/unit/sim_device_harness.c tests/unit/sim_packed_harness.c tests/unit/netdev_harness.c \
                         tests/unit/vp_common_harness.c
 
 # Kernel sources a test or harness #includes to reach static functions and state, found by

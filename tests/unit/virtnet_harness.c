@@ -10,9 +10,10 @@
  * The fake transport (struct virtio_config_ops "vh") keeps the device's status, features and
  * configuration space (MAC, link status, MTU; virtio 1.x 5.1.4) in memory, reads the space
  * through the core's generation retry loop with a generation the test can make unstable, and
- * creates real split virtqueues with vring_create_virtqueue after checking the queue size the
- * device "reports" with the core's check -- every value a test can make hostile. The device
- * side of each queue is tests/unit/sim_device_harness.c: it takes posted buffers, writes received
+ * creates real virtqueues (split, or packed when the device offers VIRTIO_F_RING_PACKED) after
+ * checking the queue size the device "reports" with the core's check -- every value a test can
+ * make hostile. The device side of each queue is tests/unit/sim_device_harness.c (split) or
+ * sim_packed_harness.c (packed), behind vh_pop/vh_push/vh_flush: it takes posted buffers, writes received
  * frames into them (header included, num_buffers as the test or fuzzer says), completes
  * transmitted frames and raises interrupts through vring_interrupt, like a transport's
  * handler would. The stack (net/) runs on the driver's net_device.
@@ -27,6 +28,7 @@
 #include "tests/unit/kernel_harness.h"
 #include "tests/unit/netdev_harness.h"
 #include "tests/unit/sim_device_harness.h"
+#include "tests/unit/sim_packed_harness.h"
 #include "tests/unit/net_harness.h"
 
 #define VH_POOL_BUFS 1800 /* the harness makes the packet-buffer pool (see vh_start) */
@@ -83,6 +85,8 @@ struct vh_device {
 	unsigned nvqs;
 	struct virtqueue *vqs[VH_MAX_VQS];
 	struct sim_device sim[VH_MAX_VQS];
+	struct psim_device psim[VH_MAX_VQS];          /* the same for a packed ring */
+	u16 psim_steps[VH_MAX_VQS][VIRTQUEUE_MAX_SIZE]; /* slots each buffer id took when popped */
 	unsigned kicks[VH_MAX_VQS];
 	unsigned kicks_before_driver_ok;
 	unsigned resets;
@@ -268,9 +272,10 @@ static int vh_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtque
 			vh_del_vqs(vdev);
 			return size;
 		}
-		vq = vring_create_virtqueue(i, (unsigned)size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
-					    virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vh_notify, callbacks[i],
-					    names[i]);
+		vq = (virtio_has_feature(vdev, VIRTIO_F_RING_PACKED) ? vring_create_virtqueue_packed
+								       : vring_create_virtqueue)(
+			i, (unsigned)size, virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX),
+			virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC), vh_notify, callbacks[i], names[i]);
 		if (!vq) {
 			vh_del_vqs(vdev);
 			return -ENOMEM;
@@ -279,9 +284,46 @@ static int vh_find_vqs(struct virtio_device *vdev, unsigned nvqs, struct virtque
 		vq->vdev = vdev;
 		vqs[i] = d->vqs[i] = vdev->vqs[i] = vq;
 		d->nvqs = vdev->nvqs = i + 1;
-		sim_attach(&d->sim[i], vq);
+		if (vq->packed) {
+			psim_attach(&d->psim[i], vq);
+			memset(d->psim_steps[i], 0, sizeof(d->psim_steps[i]));
+		} else
+			sim_attach(&d->sim[i], vq);
 	}
 	return 0;
+}
+
+/* The device side of queue q, whichever the layout: take the next posted buffer... */
+static bool vh_pop(struct vh_device *d, unsigned q, struct sim_buf *b)
+{
+	struct psim_buf pb;
+
+	if (!d->vqs[q]->packed)
+		return sim_pop(&d->sim[q], b);
+	if (!psim_pop(&d->psim[q], &pb))
+		return false;
+	*b = pb.b;
+	if (pb.b.head < d->vqs[q]->num)
+		d->psim_steps[q][pb.b.head] = pb.ndescs;
+	return true;
+}
+
+/* ...write a used entry for buffer id (any id: hostile tests; a packed ring skips the slots the
+ * buffer took when popped, one for an id never popped)... */
+static void vh_push(struct vh_device *d, unsigned q, u32 id, u32 len)
+{
+	if (!d->vqs[q]->packed) {
+		sim_push(&d->sim[q], id, len);
+		return;
+	}
+	psim_push(&d->psim[q], (u16)id, len,
+		  id < d->vqs[q]->num && d->psim_steps[q][id] ? d->psim_steps[q][id] : 1);
+}
+
+/* ...and publish them: true when an interrupt is due. */
+static bool vh_flush(struct vh_device *d, unsigned q)
+{
+	return d->vqs[q]->packed ? psim_flush(&d->psim[q]) : sim_flush(&d->sim[q]);
 }
 
 static void vh_describe(struct virtio_device *vdev) { printk("  fake transport\n"); }
@@ -451,7 +493,6 @@ static u32 vh_buf_write(const struct sim_buf *b, u32 off, const u8 *src, u32 n)
  */
 static unsigned vh_rx_raw(const u8 *bytes, u32 len, unsigned max_bufs, u32 len_lie)
 {
-	struct sim_device *d = &vh.sim[RX_VQ];
 	unsigned used = 0;
 	u32 off = 0;
 
@@ -461,7 +502,7 @@ static unsigned vh_rx_raw(const u8 *bytes, u32 len, unsigned max_bufs, u32 len_l
 		struct sim_buf b;
 		u32 n;
 
-		if (!sim_pop(d, &b)) {
+		if (!vh_pop(&vh, RX_VQ, &b)) {
 			if (!used)
 				vh.rx_no_buffer++;
 			break;
@@ -470,7 +511,7 @@ static unsigned vh_rx_raw(const u8 *bytes, u32 len, unsigned max_bufs, u32 len_l
 			vh_first_buf = b;
 		n = vh_buf_write(&b, 0, bytes + off, MIN(b.in_bytes, len - off));
 		off += n;
-		sim_push(d, b.head, n + (used == 0 ? len_lie : 0));
+		vh_push(&vh, RX_VQ, b.head, n + (used == 0 ? len_lie : 0));
 		used++;
 	} while (off < len && used < max_bufs);
 	return used;
@@ -478,7 +519,7 @@ static unsigned vh_rx_raw(const u8 *bytes, u32 len, unsigned max_bufs, u32 len_l
 
 static void vh_rx_flush(void)
 {
-	if (vh.vqs[RX_VQ] && sim_flush(&vh.sim[RX_VQ]))
+	if (vh.vqs[RX_VQ] && vh_flush(&vh, RX_VQ))
 		vh_interrupt(RX_VQ);
 }
 
@@ -555,14 +596,13 @@ static const char *vh_tx_hdr_fault(const u8 *h, unsigned hl, u32 flen)
  * test, and its fault is kept in vh.tx_hdr_why. */
 static unsigned vh_tx_complete(unsigned max)
 {
-	struct sim_device *d = &vh.sim[TX_VQ];
 	static u8 tmp[16384];
 	unsigned n = 0, hl = vh_hdr_len();
 	struct sim_buf b;
 
 	if (!vh.vqs[TX_VQ])
 		return 0;
-	while (n < max && sim_pop(d, &b)) {
+	while (n < max && vh_pop(&vh, TX_VQ, &b)) {
 		u32 got = sim_read_out(&b, tmp, sizeof(tmp));
 		unsigned slot = vh.tx_seen % VH_MAX_TX;
 		u32 flen = got > hl ? got - hl : 0;
@@ -584,10 +624,10 @@ static unsigned vh_tx_complete(unsigned max)
 		memcpy(vh.tx_hdr[slot], tmp, MIN(got, hl));
 		vh.tx_nsegs[slot] = b.nsegs;
 		vh.tx_seen++;
-		sim_push(d, b.head, 0);
+		vh_push(&vh, TX_VQ, b.head, 0);
 		n++;
 	}
-	if (sim_flush(d))
+	if (vh_flush(&vh, TX_VQ))
 		vh_interrupt(TX_VQ);
 	return n;
 }
@@ -666,19 +706,17 @@ static u8 vh_ctrl_execute(struct vh_device *d, const struct vh_ctrl_cmd *c)
 
 static void vh_ctrl_complete(struct vh_device *d, struct virtqueue *vq, const struct sim_buf *b, u8 ack, u32 len)
 {
-	struct sim_device *sd = &d->sim[vq->index];
-
 	if (len)
 		vh_buf_write(b, 0, &ack, 1);
-	sim_push(sd, b->head, len);
-	sim_flush(sd);
+	vh_push(d, vq->index, b->head, len);
+	vh_flush(d, vq->index);
 }
 
 static void vh_ctrl_device(struct vh_device *d, struct virtqueue *vq)
 {
 	struct sim_buf b;
 
-	while (sim_pop(&d->sim[vq->index], &b)) {
+	while (vh_pop(d, vq->index, &b)) {
 		struct vh_ctrl_cmd *c = &d->ctrl_log[d->ctrl_seen++ % VH_CTRL_LOG];
 		u8 raw[2 + sizeof(c->data)];
 		u32 n = sim_read_out(&b, raw, sizeof(raw));
