@@ -140,8 +140,8 @@ int virtnet_send_command(struct virtnet_info *vi, u8 class, u8 cmd, const void *
 	unsigned n = 0, used_len;
 	int err;
 
-	if (!c->cvq)
-		return -EOPNOTSUPP;
+	if (!c->cvq) /* none negotiated, or torn down for a reset (the next probe sets all again) */
+		return virtio_has_feature(vi->vdev, VIRTIO_NET_F_CTRL_VQ) ? -ENODEV : -EOPNOTSUPP;
 	if (len > sizeof(c->data))
 		return -EINVAL;
 	c->any = true;

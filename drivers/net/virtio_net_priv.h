@@ -138,6 +138,7 @@ unsigned virtnet_ctrl_index(struct virtio_device *vdev);
  * and MQ when its queue count is out of range or beyond VIRTIO_MAX_VQS. */
 int virtnet_ctrl_validate(struct virtio_device *vdev);
 /* Send one command and wait for its ack (bounded): 0, or -EOPNOTSUPP (no control queue),
+ * -ENODEV (the device is being reset),
  * -EIO (refused: VIRTIO_NET_ERR, or the queue is stuck), -ETIMEDOUT, -EPROTO (no ack byte). */
 int virtnet_send_command(struct virtnet_info *vi, u8 class, u8 cmd, const void *data, unsigned len);
 /* After DRIVER_OK in every probe: one queue pair (MQ), our MAC again if it was changed, the

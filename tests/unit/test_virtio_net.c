@@ -1834,6 +1834,10 @@ static void test_ctrl_timeout(void)
 	vh.cfg.ctrl_answer = VH_CTRL_SILENT;
 	CHECK_EQ(dev_set_allmulti(dev, false), -ETIMEDOUT);
 	vh.cfg.ctrl_answer = VH_CTRL_ACK;
+	netif_device_detach(dev); /* torn down, as during a reset: said so, not "unsupported" */
+	virtnet_ctrl_remove(vh_vi());
+	CHECK_EQ(dev_set_mac_address(dev, new_mac), -ENODEV);
+	CHECK_MEM(dev->mac, vh.cfg.mac, ETH_ALEN);
 	CHECK_EQ(virtio_reprobe(&vh.vdev), 0);
 	CHECK(!vh_vi()->ctrl.stuck);
 	CHECK_EQ(dev_set_allmulti(dev, false), 0);
