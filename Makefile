@@ -5,6 +5,7 @@
 #   make gdb        QEMU halted + gdb attached  make clean   remove build/
 #   make unit       host unit tests only        make fuzz    long libFuzzer runs (clang)
 #   make test-full  make test + the whole QEMU configuration matrix + DPDK (installed on demand)
+#                   + a mutation sample (make mutate: the campaign, docs/testing.md)
 #   make lint       cppcheck over the kernel sources (also part of make test)
 #
 # make test passes PYTEST_ARGS to pytest (e.g. PYTEST_ARGS="-k net -x").
@@ -130,9 +131,12 @@ test:
 
 # test-full also installs DPDK's testpmd (tools/deps.sh dpdk), so tests/qemu/test_dpdk.py runs
 # rather than skips; plain make test leaves DPDK out.
+# It ends with a small mutation sample (docs/testing.md): 3 mutants per file, 15 min at most,
+# its score printed; the whole campaign is make mutate.
 test-full:
 	$(Q)tools/deps.sh dpdk
 	$(Q)FULL=1 $(MAKE) --no-print-directory test
+	$(Q)$(MAKE) --no-print-directory mutate MUTATE_SAMPLE=3 MUTATE_BUDGET=900
 
 # The bounded fuzz run is always in the summary: run when clang can build the target, reported
 # as skipped with the reason when it cannot (tests/fuzz/run.sh).

@@ -37,6 +37,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -519,7 +520,7 @@ def report(mutants, files, untested, args, elapsed):
     dead, n, pct = score(total)
     lines = [f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"{len(mutants)} mutants in {elapsed / 60:.0f} min with {args.jobs} jobs "
-             f"(`git describe`: {describe()}).", "",
+             f"(sources at `git describe` {args.describe}).", "",
              f"**Score: {dead} of {n} mutants killed by `make unit` alone"
              + (f" ({pct:.1f}%)" if pct is not None else "") + "**; "
              f"{total.get('equivalent', 0)} equivalent, {total.get('stillborn', 0)} stillborn "
@@ -575,6 +576,9 @@ def main():
     args.files_given = bool(args.files)
     args.files = args.files or DEFAULT_FILES
 
+    args.describe = describe()  # the sources the scratch copy is taken from, not those at the end
+    # SIGTERM (a budget from outside, a killed make) ends like ^C: the scratch tree is removed
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     build = Build()
     files = sorted({str(Path(p).relative_to(ROOT)) for g in args.files
                     for p in glob.glob(str(ROOT / g))})
