@@ -11,7 +11,9 @@
  *            buffers), 1 modern without MRG_RXBUF, 2 legacy, 10-byte header in its own
  *            descriptor, 3 modern + MRG_RXBUF with 256-byte buffers (frames span buffers);
  *            bit 2 the peer 10.0.2.2 is resolved first; bit 3 no EVENT_IDX; bit 4 ip=dhcp;
- *            bit 5 packed rings (VIRTIO_F_RING_PACKED offered; not with the legacy device)
+ *            bit 5 packed rings (VIRTIO_F_RING_PACKED offered; not with the legacy device);
+ *            bit 6 the device offers checksum offload (CSUM, GUEST_CSUM: the header's flags
+ *            and csum_start/csum_offset of received frames are then read)
  *   records  one op byte, then its arguments:
  *     op & 7 = 0..2  raw receive: nbufs (1 byte; 0 = as many as it takes), len (2 bytes,
  *                    big-endian), len bytes written as they come -- the virtio-net header,
@@ -61,6 +63,8 @@ static void start(uint8_t mode)
 		c.features &= ~BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 	if ((mode & 32) && !c.legacy)
 		c.features |= BIT_ULL(VIRTIO_F_RING_PACKED);
+	if (mode & 64)
+		c.features |= BIT_ULL(VIRTIO_NET_F_CSUM) | BIT_ULL(VIRTIO_NET_F_GUEST_CSUM);
 	vh_start(&c);
 	h_set_cmdline("vnet_rxbuf", NULL);
 	if (!vh_bound())
