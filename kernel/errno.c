@@ -23,14 +23,21 @@ const char *strerror(int err)
 	case ENOSPC: return "no space left";
 	case ERANGE: return "out of range";
 	case ENOSYS: return "not implemented";
-	case EMSGSIZE: return "message too long";
+	case ENOMSG: return "no message of the desired type";
+	case ENODATA: return "no data available";
 	case EPROTO: return "protocol error";
+	case EDESTADDRREQ: return "destination address required";
+	case EMSGSIZE: return "message too long";
 	case EOPNOTSUPP: return "not supported";
 	case EADDRINUSE: return "address in use";
+	case EADDRNOTAVAIL: return "address not available";
 	case ENETDOWN: return "network is down";
 	case ENETUNREACH: return "network unreachable";
 	case ENOBUFS: return "no buffer space";
+	case EISCONN: return "already connected";
+	case ENOTCONN: return "not connected";
 	case ETIMEDOUT: return "timed out";
+	case ECONNREFUSED: return "connection refused";
 	case EHOSTUNREACH: return "host unreachable";
 	default: return "unknown error";
 	}

@@ -19,14 +19,21 @@
 #define ENOSPC 28
 #define ERANGE 34
 #define ENOSYS 38
-#define EMSGSIZE 90
+#define ENOMSG 42
+#define ENODATA 61
 #define EPROTO 71
+#define EDESTADDRREQ 89
+#define EMSGSIZE 90
 #define EOPNOTSUPP 95
 #define EADDRINUSE 98
+#define EADDRNOTAVAIL 99
 #define ENETDOWN 100
 #define ENETUNREACH 101
 #define ENOBUFS 105
+#define EISCONN 106
+#define ENOTCONN 107
 #define ETIMEDOUT 110
+#define ECONNREFUSED 111
 #define EHOSTUNREACH 113
 
 #ifndef HOST_TEST

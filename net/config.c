@@ -15,6 +15,7 @@
 #include "kernel/timeline.h"
 #include "net/arp.h"
 #include "net/dhcp.h"
+#include "net/dns.h"
 #include "net/ethernet.h"
 #include "net/icmp.h"
 #include "net/inet.h"
@@ -214,6 +215,19 @@ static void inet_event_handler(struct net_device *dev, enum netdev_event event)
 		dhcp_moved();
 }
 
+/* dns=A.B.C.D: the DNS server, whatever DHCP says (net/dns.h). */
+static void inet_parse_dns(const char *dns)
+{
+	be32 addr;
+
+	if (!dns)
+		return;
+	if (inet_parse_addr(dns, &addr) || !ipv4_is_valid_host(addr))
+		printk("net: dns=%s is not an address; no DNS server from the command line\n", dns);
+	else
+		dns_set_server(addr, DNS_SRC_CMDLINE);
+}
+
 void inet_attach(struct net_device *dev, const char *ip, const char *gw)
 {
 	be32 addr, mask, gwaddr;
@@ -225,6 +239,7 @@ void inet_attach(struct net_device *dev, const char *ip, const char *gw)
 	netdev_set_event_handler(inet_event_handler);
 	udp_services_start();
 	icmp_reset();
+	inet_parse_dns(cmdline_get("dns"));
 	if (inet_parse_config(ip, gw, &addr, &mask, &gwaddr, &use_dhcp))
 		return;
 	if (use_dhcp)
@@ -248,6 +263,7 @@ INITCALL(5, inet_init);
 void inet_reset(void)
 {
 	dhcp_stop();
+	dns_reset();
 	arp_reset();
 	udp_reset();
 	ipv4_reset();
@@ -274,6 +290,7 @@ void inet_describe(struct net_device *dev)
 		       inet_if.gw ? inet_fmt(g, inet_if.gw) : "none", how[inet_if.source]);
 	}
 	dhcp_describe();
+	dns_describe();
 }
 
 void inet_print_stats(void)
@@ -284,6 +301,7 @@ void inet_print_stats(void)
 	icmp_print_stats();
 	udp_print_stats();
 	dhcp_print_stats();
+	dns_print_stats();
 }
 
 void inet_zero_stats(void)
@@ -294,4 +312,5 @@ void inet_zero_stats(void)
 	icmp_zero_stats();
 	udp_zero_stats();
 	dhcp_zero_stats();
+	dns_zero_stats();
 }

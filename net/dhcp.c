@@ -31,6 +31,7 @@
 #include "kernel/string.h"
 #include "net/arp.h"
 #include "net/dhcp.h"
+#include "net/dns.h"
 #include "net/inet.h"
 #include "net/inet_addr.h"
 #include "net/netdev.h"
@@ -79,6 +80,11 @@ static void take_option(u8 code, const u8 *v, unsigned len, struct dhcp_options 
 		ok = len >= 4 && len % 4 == 0;
 		if (ok && !o->have_router)
 			o->have_router = take_addr(v, 4, &o->router);
+		break;
+	case DHO_DNS: /* a list, in order of preference (RFC 2132 3.8): the first is ours */
+		ok = len >= 4 && len % 4 == 0;
+		if (ok && !o->have_dns)
+			o->have_dns = take_addr(v, 4, &o->dns) && ipv4_is_valid_host(o->dns);
 		break;
 	case DHO_SERVER_ID:
 		if (!o->have_server_id)
@@ -178,7 +184,7 @@ static u8 *opt_put(u8 *p, u8 code, u8 len, const void *val)
 static u8 *put_options(u8 *p, u8 type, const u8 *mac)
 {
 	static const char release_msg[] = "released", decline_msg[] = "address in use (ARP)";
-	static const u8 params[] = { DHO_SUBNET_MASK, DHO_ROUTER, DHO_LEASE_TIME, DHO_SERVER_ID, DHO_T1, DHO_T2 };
+	static const u8 params[] = { DHO_SUBNET_MASK, DHO_ROUTER, DHO_DNS, DHO_LEASE_TIME, DHO_SERVER_ID, DHO_T1, DHO_T2 };
 	u8 client_id[1 + ETH_ALEN] = { 1 }; /* hardware type, then the MAC (RFC 2132 9.14) */
 	u8 maxsize[2];
 
@@ -347,6 +353,7 @@ static bool holds_lease(void)
 /* Our address goes: nothing may use it from now on (4.4.5, 3.7). */
 static void give_up_address(void)
 {
+	dns_forget_dhcp_server();
 	if (inet_if.source == INET_SRC_DHCP)
 		inet_clear_address();
 }
@@ -531,6 +538,8 @@ static void bind(void)
 		       dhcp.t1_s, dhcp.t2_s);
 		inet_set_address(dhcp.leased, dhcp.mask, dhcp.router, INET_SRC_DHCP);
 	}
+	if (dhcp.dns != dns_server())
+		dns_set_server(dhcp.dns, DNS_SRC_DHCP); /* option 6 (a command line's dns= stands) */
 }
 
 /* DHCPDECLINE of dhcp.leased, from no address (4.4.4: broadcast, ciaddr 0), with an xid of
@@ -607,6 +616,7 @@ static void handle_ack(const struct dhcp_msg *msg, const struct dhcp_options *o)
 	dhcp.router = router;
 	if (o->have_server_id && ipv4_is_valid_host(o->server_id))
 		dhcp.server_id = o->server_id;
+	dhcp.dns = o->have_dns ? o->dns : 0;
 	if (lease == 0xffffffffu) { /* infinite (RFC 2132 9.2) */
 		dhcp.t1_at = dhcp.t2_at = dhcp.expire_at = UINT64_MAX;
 	} else {

@@ -94,8 +94,8 @@ _Static_assert(sizeof(struct dhcp_msg) == DHCP_FIXED_LEN, "DHCP fixed part + coo
 /* What we take from a server's options; the rest is skipped. */
 struct dhcp_options {
 	u8 msg_type;                       /* 0: absent */
-	bool have_mask, have_router, have_server_id, have_lease, have_t1, have_t2;
-	be32 mask, router, server_id;
+	bool have_mask, have_router, have_server_id, have_lease, have_t1, have_t2, have_dns;
+	be32 mask, router, server_id, dns; /* dns: the first server of option 6 */
 	u32 lease_s, t1_s, t2_s;
 	u8 overload;                       /* 1 file, 2 sname, 3 both */
 	unsigned bad_options;              /* known options with a wrong length or value */
@@ -125,6 +125,7 @@ struct dhcp_client {
 				  * CHECKING: the one being probed) */
 	u64 release_deadline;    /* RELEASING: give the address up by then, RELEASE sent or not */
 	be32 mask, router;
+	be32 dns;                /* option 6's first server, 0 without one */
 	u32 lease_s, t1_s, t2_s;
 	u64 t1_at, t2_at, expire_at;
 	struct timer timer;

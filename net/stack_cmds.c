@@ -17,6 +17,7 @@
 #include "kernel/time.h"
 #include "net/arp.h"
 #include "net/dhcp.h"
+#include "net/dns.h"
 #include "net/icmp.h"
 #include "net/inet.h"
 #include "net/inet_addr.h"
@@ -192,6 +193,90 @@ static int cmd_udpsend(int argc, char **argv)
 }
 SHELL_COMMAND(udpsend, cmd_udpsend, "udpsend IP PORT TEXT | udpsend -s SIZE IP PORT",
 	      "send TEXT, or SIZE bytes a..z (up to 16376: fragmented), in one UDP datagram to IP:PORT");
+
+/* ---- host ---------------------------------------------------------------------------------- */
+
+struct host_lookup {
+	bool done;
+	int err;
+	be32 addr;
+};
+
+static void host_answer(void *ctx, const char *name, int err, be32 addr)
+{
+	struct host_lookup *h = ctx;
+
+	h->done = true;
+	h->err = err;
+	h->addr = addr;
+}
+
+static bool host_done(void *ctx) { return ((struct host_lookup *)ctx)->done; }
+
+/* Why a lookup of name failed, in words, as one line. */
+static void host_error(const char *name, int err)
+{
+	char sv[INET_ADDRSTRLEN];
+
+	inet_fmt(sv, dns_server());
+	switch (err) {
+	case -EINVAL:
+		printk("host: '%s' is not a host name\n", name);
+		break;
+	case -EDESTADDRREQ:
+		printk("host: no DNS server (dns=A.B.C.D on the command line, or DHCP option 6)\n");
+		break;
+	case -ENETDOWN:
+		printk("host: no address configured yet\n");
+		break;
+	case -ENOENT:
+		printk("host: %s not found: NXDOMAIN from %s\n", name, sv);
+		break;
+	case -ENODATA:
+		printk("host: %s has no address (no A record at %s)\n", name, sv);
+		break;
+	case -ETIMEDOUT:
+		printk("host: %s: no answer from %s (%u tries)\n", name, sv, DNS_TRIES);
+		break;
+	case -EAGAIN:
+		printk("host: %s: server failure (SERVFAIL from %s)\n", name, sv);
+		break;
+	case -ECONNREFUSED:
+		printk("host: %s: refused by %s\n", name, sv);
+		break;
+	case -EMSGSIZE:
+		printk("host: %s: the answer from %s was truncated (no DNS over TCP here)\n", name, sv);
+		break;
+	default:
+		printk("host: %s: %s\n", name, strerror(err));
+	}
+}
+
+static int cmd_host(int argc, char **argv)
+{
+	struct host_lookup h = { 0 };
+	char ip[INET_ADDRSTRLEN];
+	int err;
+
+	if (argc != 2)
+		return -EINVAL;
+	err = dns_resolve(argv[1], host_answer, &h);
+	if (!err)
+		loop_wait(now_ns() + (DNS_RETRY_FIRST_NS << DNS_TRIES) + NSEC_PER_SEC, host_done, &h);
+	if (!err && !h.done) { /* ^C */
+		dns_cancel(host_answer, &h);
+		printk("host: interrupted\n");
+		return 0;
+	}
+	if (!err)
+		err = h.err;
+	if (err)
+		host_error(argv[1], err);
+	else
+		printk("%s has address %s\n", argv[1], inet_fmt(ip, h.addr));
+	return 0;
+}
+SHELL_COMMAND(host, cmd_host, "host NAME", "look NAME up in the DNS (A record): 'NAME has address A.B.C.D'");
 
 static bool dhcp_release_done(void *unused) { return dhcp.state != DHCP_RELEASING; }
 

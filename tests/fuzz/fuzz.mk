@@ -2,6 +2,7 @@
 #   fuzz_net      frames into the stack's receive path (net/), on a fake device
 #   fuzz_virtnet  a hostile virtio-net device feeding the real driver (receive_buf, merging,
 #                 num_buffers, used lengths, made-up completions) and, through it, the stack
+#   fuzz_dns      DNS responses from a hostile server into net/dns.c's parser and resolver
 #   fuzz_vring_packed  a hostile device on a packed virtqueue: used descriptors with any id,
 #                 length and step, scribbled flags, any event suppression structure
 #
@@ -18,10 +19,11 @@ FUZZ_TIME ?= 600
 FUZZ_SHORT_TIME ?= 14
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_TARGETS := fuzz_net fuzz_virtnet fuzz_vring_packed
+FUZZ_TARGETS := fuzz_net fuzz_virtnet fuzz_vring_packed fuzz_dns
 fuzz_net_FUZZ_SRCS = tests/fuzz/fuzz_net.c $(NET_HARNESS_SRCS)
 fuzz_virtnet_FUZZ_SRCS = tests/fuzz/fuzz_virtnet.c $(VIRTNET_HARNESS_SRCS)
 fuzz_vring_packed_FUZZ_SRCS = tests/fuzz/fuzz_vring_packed.c $(RING_HARNESS_SRCS)
+fuzz_dns_FUZZ_SRCS = tests/fuzz/fuzz_dns.c $(NET_HARNESS_SRCS)
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 
 define fuzz_rule

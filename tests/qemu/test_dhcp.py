@@ -15,7 +15,6 @@ tests/qemu/test_dhcp.py - the DHCP client (ip=dhcp, net/dhcp.c) against real and
 - Nobody on the wire: DISCOVERs at growing intervals, no address.
 """
 import re
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from counters import inetstat
-from fakehost import BROADCAST_MAC, FakeHost, open_host, take
+from dnsmasq import Dnsmasq, host_with_dnsmasq
+from fakehost import BROADCAST_MAC, FakeHost, take
 from guest import GUEST_MAC
 from netns import NetNS
 from test_stack import (capture_netdev, need_programs, need_tools, start_guest,
@@ -417,41 +417,16 @@ def test_dhcp_declines_an_address_in_use(tmp_path):
         host.close()
 
 
-class Dnsmasq:
-    def __init__(self, ns, workdir, t1=8):
-        self.leases = Path(workdir) / "dnsmasq.leases"
-        self.log = Path(workdir) / "dnsmasq.log"
-        self.logf = open(self.log, "w")
-        cmd = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--no-resolv",
-               "--no-hosts", "--interface=" + ns.tap, "--bind-interfaces", "--except-interface=lo",
-               "--dhcp-range=10.0.2.100,10.0.2.150,255.255.255.0,2m",
-               "--dhcp-option=option:router," + HOST_IP,
-               "--dhcp-option=option:T1,%d" % t1, "--dhcp-option=option:T2,100",
-               "--dhcp-leasefile=" + str(self.leases), "--dhcp-authoritative",
-               "--log-dhcp", "--log-facility=-", "--user=root", "--pid-file="]
-        self.proc = ns.popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
-
-    def text(self):
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, pattern, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.text(), re.M):
-                return
-            assert self.proc.poll() is None, "dnsmasq died:\n" + self.text()
-            time.sleep(0.1)
-        raise AssertionError(f"dnsmasq: /{pattern}/ not in its log:\n" + self.text())
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()  # by PID: `ip netns exec` execs dnsmasq itself
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.logf.close()
+def dhcp_dnsmasq(ns, workdir, t1=8):
+    """dnsmasq as the DHCP server on ns's TAP (no DNS: --port=0): the lease of check_lease."""
+    leases = Path(workdir) / "dnsmasq.leases"
+    dm = Dnsmasq(ns, workdir, [
+        "--port=0", "--interface=" + ns.tap, "--bind-interfaces", "--except-interface=lo",
+        "--dhcp-range=10.0.2.100,10.0.2.150,255.255.255.0,2m", "--dhcp-option=option:router," + HOST_IP,
+        "--dhcp-option=option:T1,%d" % t1, "--dhcp-option=option:T2,100",
+        "--dhcp-leasefile=" + str(leases), "--dhcp-authoritative", "--log-dhcp"])
+    dm.leases = leases
+    return dm
 
 
 @pytest.fixture
@@ -459,17 +434,8 @@ def dnsmasq_net(tmp_path):
     need_tap("interop with dnsmasq (a real DHCP server on a kernel interface)")
     need_tools()
     need_programs("dnsmasq")
-    host = open_host()
-    made = {"host": host}
-    try:
-        made["dnsmasq"] = Dnsmasq(host.ns, tmp_path)
+    with host_with_dnsmasq(lambda ns: dhcp_dnsmasq(ns, tmp_path)) as made:
         yield made
-    finally:
-        if "guest" in made:
-            made["guest"].kill()
-        if "dnsmasq" in made:
-            made["dnsmasq"].kill()
-        host.close()
 
 
 def test_dhcp_against_dnsmasq(dnsmasq_net, tmp_path):
