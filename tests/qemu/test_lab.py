@@ -160,9 +160,9 @@ def test_stage4_receive_interrupt(boot, props):
 
 MAX_KICKS_PER_PKT = 0.10
 MAX_IRQS_PER_PKT = 0.10
-MAX_KICKS_PER_DECISION = 0.70  # kicks the device received / times the driver asked itself
+MAX_EXCESS_PER_PKT = 0.01  # kicks that came while the device had said it needs none
 TX_QUEUE = 1
-COUNTED = ("virtio_queue_notify", "virtio_notify")
+COUNTED = ("virtio_queue_notify", "virtio_notify", "virtqueue_flush")
 
 
 def tx_decisions(g):
@@ -176,8 +176,9 @@ def tx_decisions(g):
 def burst_as_the_device_counts(g, trace, frames, burst):
     """Send frames test frames, burst of them between two flushes; returns the device's
     counts over the burst: {"kicks": notifications of the TX queue, "irqs": interrupts it
-    decided on (any queue), "sent": frames it took off the TX queue, "decisions": how often
-    the driver asked itself whether to kick (kicks + suppressed)}."""
+    decided on (any queue), "sent": frames it took off the TX queue, "excess": kicks that came
+    while the device had said it needs none (excess_kicks), "decisions": how often the driver
+    asked itself whether to kick (kicks + suppressed, as the driver counts them)}."""
     g.cmd("perf -z")
     before = queue_status(g, TX_QUEUE)["used_idx"]
     kicks0, suppressed0 = tx_decisions(g)
@@ -198,10 +199,30 @@ def burst_as_the_device_counts(g, trace, frames, burst):
     records = trace.records()
     counts = {"sent": sent, "decisions": kicks1 - kicks0 + suppressed1 - suppressed0,
               "kicks": sum(e == "virtio_queue_notify" and f.get("n") == str(TX_QUEUE) for e, f in records),
-              "irqs": sum(e == "virtio_notify" for e, f in records)}
+              "irqs": sum(e == "virtio_notify" for e, f in records), "excess": excess_kicks(records)}
     print(f"device counts for sendraw {frames} 60 {burst}: {counts}")
     assert sent >= frames, f"the device sent {sent} of the {frames} frames queued: {counts}"
     return counts
+
+
+def excess_kicks(records):
+    """Kicks of the TX queue the device had said it does not need, from the order of QEMU's
+    trace events. A kick that finds the device idle makes it schedule its transmit handler and
+    turn notifications off (virtio_net_handle_tx_bh): VRING_USED_F_NO_NOTIFY without EVENT_IDX,
+    avail_event set to the avail index it has seen with it -- which lets exactly one more kick
+    through (the driver's next buffer crosses it). Notifications come back on only after the
+    handler has run, and it completes each frame it sends (a virtqueue_flush event). So
+    between two completions at most two kicks are needed; every further one is excess."""
+    tx_vq = next((f.get("vq") for e, f in records if e == "virtio_queue_notify" and f.get("n") == str(TX_QUEUE)),
+                 None)
+    excess = since_completion = 0
+    for e, f in records:
+        if e == "virtio_queue_notify" and f.get("n") == str(TX_QUEUE):
+            since_completion += 1
+            excess += since_completion > 2
+        elif e == "virtqueue_flush" and f.get("vq") == tx_vq:
+            since_completion = 0
+    return excess
 
 
 def test_stage7_kicks_and_interrupts_per_packet(boot, tmp_path):
@@ -222,17 +243,19 @@ def test_stage7_kicks_and_interrupts_per_packet(boot, tmp_path):
 def test_stage7_kicks_suppressed_while_device_busy(boot, tmp_path, props):
     """20000 frames, each flushed on its own: while QEMU's transmit handler is still to run it
     has asked not to be notified (avail_event with EVENT_IDX, VRING_USED_F_NO_NOTIFY without:
-    virtio 1.x 2.7.10), and a driver that honours it kicks for far fewer than the flushes. A
-    driver that kicks at every flush gives the device one notification per decision."""
+    virtio 1.x 2.7.10), and a driver that honours it sends no kick the device said it does
+    not need (excess_kicks; at most 1% of the frames, for races). How many kicks that saves
+    depends on how far the device lags behind the guest on this machine (on a loaded 2-CPU
+    host 60-95% of the flushes); a driver that kicks at every flush sends thousands of excess ones."""
     trace = Trace(tmp_path)
     g = boot(devices=[nic("ioeventfd=off", *props)], netdev=["user,id=n0"], append="ip=10.0.2.15/24",
              extra=trace.args())
     g.wait_ready(timeout=60)
     time.sleep(0.5)
     c = burst_as_the_device_counts(g, trace, 20000, 1)
-    assert c["decisions"] > 0, c
-    assert c["kicks"] <= MAX_KICKS_PER_DECISION * c["decisions"], \
-        f"the device was notified at {c['kicks']} of {c['decisions']} kick decisions: {c}"
+    assert c["kicks"] > 0, c
+    assert c["excess"] <= MAX_EXCESS_PER_PKT * c["sent"], \
+        f"{c['excess']} kicks came while the device had said it needs none: {c}"
 
 
 def test_grader_scores_over_the_checks_that_ran(capsys):
