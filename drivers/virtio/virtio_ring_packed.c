@@ -254,6 +254,18 @@ static u16 event_index(const struct virtqueue *vq, u16 off_wrap, u16 cur)
 	return ev;
 }
 
+/* 2.8.10: kick when the descriptor at the device's event was made available since the last
+ * kick. Also when the event lies behind what the device has already returned to us: it named
+ * a descriptor it has long passed and would wait for that slot's next lap. QEMU (7.2) leaves
+ * such an event behind: it sets the offset only when it turns notifications back on
+ * (virtio_queue_packed_set_notification), then its transmit path takes the descriptors after
+ * it without moving it (the split ring's pop moves avail_event every time); seen on the
+ * socket backend, where transmits complete asynchronously. An extra kick is always allowed. */
+static bool packed_need_kick(const struct virtqueue *vq, u16 event, u16 new_idx, u16 old_idx)
+{
+	return vring_need_event(event, new_idx, old_idx) || (s16)(event - vq->last_used_idx) < 0;
+}
+
 bool vq_packed_kick_prepare(struct virtqueue *vq)
 {
 	u16 added = vq->added_since_kick;
@@ -270,7 +282,7 @@ bool vq_packed_kick_prepare(struct virtqueue *vq)
 	if (added >= vq->num)
 		needed = true;
 	else if (flags == VRING_PACKED_EVENT_FLAG_DESC && vq->event_idx)
-		needed = vring_need_event(event_index(vq, off_wrap, new_idx), new_idx, old_idx);
+		needed = packed_need_kick(vq, event_index(vq, off_wrap, new_idx), new_idx, old_idx);
 	else /* DESC without EVENT_IDX, or the reserved 3: not a "disable" we may trust */
 		needed = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
 	if (!needed)

@@ -300,10 +300,15 @@ static void test_kick_suppression(void)
 	CHECK_EQ(d.device_event->off_wrap, 1); /* slot 1 of the lap with wrap 0 */
 	CHECK_EQ(post_in(vq, mem, 16, &tok[4]), 0); /* slot 1, wrap 0: the event */
 	CHECK(virtqueue_kick_prepare(vq));
-	/* an event in the previous lap (wrap 1, slot 6): already passed, no kick */
-	d.device_event->off_wrap = 6 | 0x8000;
-	CHECK_EQ(post_in(vq, mem, 16, &tok[5]), 0);
+	/* an event ahead of what was posted (slot 4 of this lap): no kick yet */
+	d.device_event->off_wrap = 4;
+	CHECK_EQ(post_in(vq, mem, 16, &tok[5]), 0); /* slot 2 */
 	CHECK(!virtqueue_kick_prepare(vq));
+	/* an event the device has long passed (slot 6 of the previous lap, behind every buffer it
+	 * returned): a device that left it there waits for ever unless we kick */
+	d.device_event->off_wrap = 6 | 0x8000;
+	CHECK_EQ(post_in(vq, mem, 16, &tok[6]), 0); /* slot 3 */
+	CHECK(virtqueue_kick_prepare(vq));
 	CHECK_EQ(d.chain_errors, 0);
 	while (virtqueue_detach_unused_buf(vq))
 		;
