@@ -428,6 +428,83 @@ out:
 	host_dma_low32 = 0;
 }
 
+/* ---- what the transports write into the device (4.1.4.3, 4.1.4.8) ---- */
+
+/* Modern: all 64 feature bits read through device_feature_select 0 and 1, the accepted ones
+ * written through driver_feature_select 0 and 1 and read back; each queue's size, the three
+ * ring addresses (queue_desc, queue_driver, queue_device) and queue_enable as the ring has
+ * them; a kick of queue i lands at notify base + queue_notify_off * multiplier. */
+static void test_modern_features_and_queue_registers(void)
+{
+	struct virtio_pci_device *vp;
+	u64 offered = BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) |
+		      BIT_ULL(5) | BIT_ULL(16) | BIT_ULL(31) | BIT_ULL(62);
+
+	start(MODERN_NET);
+	vp_sim.features = offered;
+	vp = probe_ok();
+	if (!vp)
+		return;
+	CHECK_EQ(vp->vdev.config->get_features(&vp->vdev), offered);
+	vp->vdev.config->set_features(&vp->vdev, BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(31) | BIT_ULL(5));
+	CHECK_EQ(vp_sim.driver_features, BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(31) | BIT_ULL(5));
+	CHECK_EQ(find_vqs(vp), 0);
+	CHECK_EQ(vp->nvqs, 2);
+	for (unsigned i = 0; i < 2 && i < vp->nvqs; i++) {
+		const struct virtqueue *vq = vp->vqs[i].vq;
+
+		CHECK_EQ(vp_sim.q[i].size, vq->num);
+		CHECK_EQ(vp_sim.q[i].desc, vq->desc_phys);
+		CHECK_EQ(vp_sim.q[i].avail, vq->avail_phys);
+		CHECK_EQ(vp_sim.q[i].used, vq->used_phys);
+		CHECK_EQ(vp_sim.q[i].enabled, 1);
+		virtqueue_notify(vp->vqs[i].vq);
+		CHECK_EQ(vp_sim.bar4[VP_SIM_NOTIFY + 2 * i], i);
+	}
+	CHECK_EQ(virtio_reset_device(&vp->vdev), 0);
+	CHECK_EQ(vp_sim.status, 0);
+	vp_del_vqs(&vp->vdev);
+	CHECK_EQ(host_dma_live, dma_before);
+}
+
+/* Legacy: 32 feature bits (a bit above them is never seen), guest features written; each
+ * queue's page frame number is its ring's address >> 12, and 0 again after teardown; status
+ * bits written are read back. */
+static void test_legacy_features_and_queue_registers(void)
+{
+	struct virtio_pci_device *vp;
+
+	start(TRANSITIONAL_NET);
+	vp_sim.legacy = true;
+	vp_sim.no_modern = true;
+	vp_sim.features = BIT_ULL(5) | BIT_ULL(16) | BIT_ULL(31) | BIT_ULL(VIRTIO_F_VERSION_1);
+	host_dma_low32 = 1; /* the queue PFN register holds 32 bits */
+	vp = probe_ok();
+	if (!vp)
+		goto out;
+	CHECK_EQ(vp->vdev.config->get_features(&vp->vdev), BIT_ULL(5) | BIT_ULL(16) | BIT_ULL(31));
+	vp->vdev.config->set_features(&vp->vdev, BIT_ULL(5) | BIT_ULL(31));
+	CHECK_EQ(vp_sim.driver_features, BIT_ULL(5) | BIT_ULL(31));
+	vp->vdev.config->set_status(&vp->vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	CHECK_EQ(vp->vdev.config->get_status(&vp->vdev), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	CHECK_EQ(find_vqs(vp), 0);
+	CHECK_EQ(vp->nvqs, 2);
+	for (unsigned i = 0; i < 2 && i < vp->nvqs; i++) {
+		const struct virtqueue *vq = vp->vqs[i].vq;
+
+		CHECK_EQ(vq->num, vp_sim.q[i].size);
+		CHECK_EQ((u64)vp_sim.q[i].pfn << 12, vq->desc_phys);
+		CHECK_EQ(vq->desc_phys & 0xfff, 0);
+	}
+	CHECK_EQ(virtio_reset_device(&vp->vdev), 0);
+	CHECK_EQ(vp_sim.status, 0);
+	vp_del_vqs(&vp->vdev);
+	CHECK_EQ(vp_sim.q[0].pfn, 0); /* 4.1.5.4 (legacy): writing 0 releases the queue */
+	CHECK_EQ(host_dma_live, dma_before);
+out:
+	host_dma_low32 = 0;
+}
+
 int main(void)
 {
 	host_quiet = 1;
@@ -440,6 +517,8 @@ int main(void)
 	RUN(test_msi_msix_left_enabled_modern);
 	RUN(test_teardown_unmaps_vectors_modern);
 	RUN(test_legacy_follows_msix_state);
+	RUN(test_modern_features_and_queue_registers);
+	RUN(test_legacy_features_and_queue_registers);
 	vh_teardown();
 	return unit_summary("virtio_pci");
 }

@@ -14,7 +14,9 @@
  * vector registers exist, and device-specific configuration moves from 20 to 24, only while
  * the MSI-X enable bit is set, as on a real device. MMIO inside BAR 4's common configuration
  * window goes to vp_sim's common configuration (4.1.4.3); any other address is plain memory
- * (ISR, notify, device configuration, the MSI-X table). Like a device, vp_sim refuses MSI-X
+ * (ISR, notify, device configuration, the MSI-X table). Features offered and written (both
+ * halves on the modern transport, 32 bits on the legacy one) and the queue addresses are kept
+ * for the tests to compare. Like a device, vp_sim refuses MSI-X
  * vectors it cannot map by reading back NO_VECTOR (4.1.5.1.2), records every queue enable with
  * the vectors in force at that moment, and notes the vectors it holds when MSI-X is turned off.
  *
@@ -289,9 +291,34 @@ static u32 common_read(unsigned off)
 		return q ? q->enabled : 0;
 	case COMMON_Q_NOFF:
 		return q ? vp_sim.queue_select : 0;
+	case COMMON_DFSELECT:
+		return vp_sim.dfselect;
+	case COMMON_DF: /* 4.1.4.3: 32 bits of the offered features, as device_feature_select says */
+		return vp_sim.dfselect < 2 ? (u32)(vp_sim.features >> (32 * vp_sim.dfselect)) : 0;
+	case COMMON_GFSELECT:
+		return vp_sim.gfselect;
+	case COMMON_GF:
+		return vp_sim.gfselect < 2 ? (u32)(vp_sim.driver_features >> (32 * vp_sim.gfselect)) : 0;
+	case COMMON_Q_DESC:
+	case COMMON_Q_DESC + 4:
+		return q ? (u32)(q->desc >> (off - COMMON_Q_DESC) * 8) : 0;
+	case COMMON_Q_AVAIL:
+	case COMMON_Q_AVAIL + 4:
+		return q ? (u32)(q->avail >> (off - COMMON_Q_AVAIL) * 8) : 0;
+	case COMMON_Q_USED:
+	case COMMON_Q_USED + 4:
+		return q ? (u32)(q->used >> (off - COMMON_Q_USED) * 8) : 0;
 	default:
 		return 0;
 	}
+}
+
+/* One 32-bit half (at byte 0 or 4) of a 64-bit register. */
+static void set_half(u64 *reg, unsigned half_off, u32 v)
+{
+	unsigned shift = half_off * 8;
+
+	*reg = (*reg & ~(0xffffffffull << shift)) | (u64)v << shift;
 }
 
 static void common_write(unsigned off, u32 v)
@@ -320,7 +347,32 @@ static void common_write(unsigned off, u32 v)
 		if (q)
 			sim_enable(q, (u16)v);
 		break;
-	default: /* features, queue addresses: accepted and forgotten */
+	case COMMON_DFSELECT:
+		vp_sim.dfselect = v;
+		break;
+	case COMMON_GFSELECT:
+		vp_sim.gfselect = v;
+		break;
+	case COMMON_GF:
+		if (vp_sim.gfselect < 2)
+			set_half(&vp_sim.driver_features, 4 * vp_sim.gfselect, v);
+		break;
+	case COMMON_Q_DESC:
+	case COMMON_Q_DESC + 4:
+		if (q)
+			set_half(&q->desc, off - COMMON_Q_DESC, v);
+		break;
+	case COMMON_Q_AVAIL:
+	case COMMON_Q_AVAIL + 4:
+		if (q)
+			set_half(&q->avail, off - COMMON_Q_AVAIL, v);
+		break;
+	case COMMON_Q_USED:
+	case COMMON_Q_USED + 4:
+		if (q)
+			set_half(&q->used, off - COMMON_Q_USED, v);
+		break;
+	default: /* the rest is read-only */
 		break;
 	}
 }
@@ -386,7 +438,11 @@ static u32 legacy_read(unsigned off, int width)
 		return vp_sim.config_vector;
 	case VIRTIO_MSI_QUEUE_VECTOR:
 		return q ? q->vector : VIRTIO_MSI_NO_VECTOR;
-	default: /* features: none offered */
+	case VIRTIO_PCI_HOST_FEATURES: /* a legacy device has 32 feature bits */
+		return (u32)vp_sim.features;
+	case VIRTIO_PCI_GUEST_FEATURES:
+		return (u32)vp_sim.driver_features;
+	default:
 		return 0;
 	}
 }
@@ -404,6 +460,9 @@ static void legacy_write(unsigned off, int width, u32 v)
 		return;
 	}
 	switch (off) {
+	case VIRTIO_PCI_GUEST_FEATURES:
+		vp_sim.driver_features = v;
+		break;
 	case VIRTIO_PCI_QUEUE_PFN:
 		if (!q)
 			break;
@@ -425,7 +484,7 @@ static void legacy_write(unsigned off, int width, u32 v)
 		if (q)
 			q->vector = sim_map_vector((u16)v);
 		break;
-	default: /* features, notify: accepted and forgotten */
+	default: /* notify: accepted and forgotten */
 		break;
 	}
 }

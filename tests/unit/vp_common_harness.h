@@ -34,6 +34,7 @@ struct vp_sim_queue {
 	u16 vector;  /* queue_msix_vector as the device holds it */
 	u16 enabled; /* queue_enable; legacy: a page frame number was written */
 	u32 pfn;     /* legacy: queue address >> 12 */
+	u64 desc, avail, used; /* modern: queue_desc, queue_driver, queue_device as written */
 };
 
 /* One write to queue_enable (legacy: a non-zero queue PFN), with what the device had been
@@ -69,6 +70,10 @@ struct vp_sim {
 	u16 config_vector;
 	u16 queue_select;
 	u8 status;
+	u64 features;              /* offered: device_feature (modern, both halves), host
+	                            * features (legacy, the low 32 bits) */
+	u64 driver_features;       /* driver_feature / guest features as written */
+	u32 dfselect, gfselect;    /* device_feature_select, driver_feature_select */
 	struct vp_sim_queue q[VP_SIM_QUEUES];
 	struct vp_sim_enable enables[VP_SIM_MAX_ENABLES];
 	unsigned nenables;

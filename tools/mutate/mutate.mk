@@ -14,6 +14,8 @@ MUTATE_SEED   ?= 19
 MUTATE_JOBS   ?=
 MUTATE_BUDGET ?=
 MUTATE_DOCS   ?=
+MUTATE_MATCH  ?=
+MUTATE_RERUN  ?=
 
 # What the script needs from this Makefile: the host compiler, the unit flags and what each
 # unit test links (unit.mk's name_SRCS), one line each.
@@ -24,7 +26,8 @@ mutate-info:
 
 mutate:
 	$(Q)MUTATE_FILES="$(MUTATE_FILES)" MUTATE_SAMPLE="$(MUTATE_SAMPLE)" MUTATE_SEED="$(MUTATE_SEED)" \
-	    MUTATE_JOBS="$(MUTATE_JOBS)" MUTATE_BUDGET="$(MUTATE_BUDGET)" \
+	    MUTATE_JOBS="$(MUTATE_JOBS)" MUTATE_BUDGET="$(MUTATE_BUDGET)" MUTATE_MATCH="$(MUTATE_MATCH)" \
+	    MUTATE_RERUN="$(MUTATE_RERUN)" \
 	    nice -n 19 $(PYTHON) tools/mutate/mutate.py $(if $(MUTATE_DOCS),--docs docs/testing.md)
 
 .PHONY: mutate mutate-info

@@ -517,6 +517,8 @@ def report(mutants, files, untested, args, elapsed):
         cmd += f' MUTATE_MATCH="{args.match}"'
     if args.budget:
         cmd += f" MUTATE_BUDGET={args.budget}"
+    if args.rerun:
+        cmd += f" MUTATE_RERUN={args.rerun}"
     dead, n, pct = score(total)
     lines = [f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"{len(mutants)} mutants in {elapsed / 60:.0f} min with {args.jobs} jobs "
@@ -571,6 +573,9 @@ def main():
     ap.add_argument("--match", default=env("MUTATE_MATCH") or "",
                     help='only mutants whose "file:line op" matches this regular expression '
                          '(e.g. "virtio_net.c:(266|738) ")')
+    ap.add_argument("--rerun", default=env("MUTATE_RERUN") or "",
+                    help="a results.json of an earlier run: run its survivors again (after new "
+                         "tests), keep the others' results, report the whole")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     args = ap.parse_args()
     args.files_given = bool(args.files)
@@ -589,11 +594,32 @@ def main():
 
     rng = random.Random(args.seed)
     mutants = []
+    prior = {}
+    if args.rerun:
+        # the mutants of an earlier run: its survivors run again, the rest keep their status
+        for r in json.loads(Path(args.rerun).read_text()):
+            prior[(r["file"], r["key"], r["new"])] = r
+        if not args.files_given:
+            files = sorted({f for f, _, _ in prior} - set(untested))
     for f in files:
         ms = mutants_of(f, (ROOT / f).read_text())
+        if args.rerun:
+            # each earlier mutant once: among equal lines, the one nearest its old line number
+            best = {}
+            for m in ms:
+                k = (m.file, m.key, m.new)
+                if k in prior and (k not in best or abs(m.line - prior[k]["line"]) <
+                                   abs(best[k].line - prior[k]["line"])):
+                    best[k] = m
+            ms = sorted(best.values(), key=lambda m: (m.start, m.op, m.new))
+            for m in ms:
+                r = prior[(m.file, m.key, m.new)]
+                if r["status"] not in ("survived", "not run"):
+                    m.status, m.detail = ("survived" if r["status"] == "equivalent" else r["status"],
+                                          r["detail"])
         if args.match:
             ms = [m for m in ms if re.search(args.match, f"{m.file}:{m.line} {m.op}")]
-        if args.sample and len(ms) > args.sample:
+        if args.sample and len(ms) > args.sample and not args.rerun:
             ms = sorted(rng.sample(ms, args.sample), key=lambda m: (m.start, m.op, m.new))
         mutants += ms
     if args.list:
@@ -610,7 +636,9 @@ def main():
         camp.prepare(files)
         # interleave files so a budget cut leaves every file sampled
         order = sorted(mutants, key=lambda m: (rng.random(),))
-        camp.run_all(order)
+        camp.run_all([m for m in order if m.status in ("not run", "survived") and
+                      (not args.rerun or prior[(m.file, m.key, m.new)]["status"] in
+                       ("survived", "not run"))])
     elapsed = time.monotonic() - start
 
     eq = load_equivalent()
