@@ -146,6 +146,10 @@ class FakeHost:
 
     def __init__(self, link, ip=HOST_IP):
         self.link, self.ip, self.mac = link, ip, link.host_mac
+        # It checks every checksum on the raw frames it reads, as a host without checksum
+        # offload would: so on a TAP, QEMU must not offer the guest checksum offload (an
+        # offloaded frame crosses the TAP with only the pseudo-header sum in its field).
+        link.vnet_hdr = False
         self.record = collections.deque(maxlen=RECORD_MAX)  # (time, frame), both directions
         self.dropped = collections.Counter()  # why -> packets dropped or answers not sent
         self.neigh = {"255.255.255.255": BROADCAST_MAC}  # learned from the guest's ARP

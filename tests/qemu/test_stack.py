@@ -84,7 +84,9 @@ def start_guest(workdir, netns, append, netdev, extra=(), name="stack"):
 def capture_netdev(link, nid="n0"):
     """The link's netdev; a TAP without the virtio-net header, so that the frames of a QEMU
     filter-dump capture start at the Ethernet header."""
-    return link.netdev(nid) + (",vnet_hdr=off" if link.kind == "tap" else "")
+    if link.kind == "tap":
+        link.vnet_hdr = False
+    return link.netdev(nid)
 
 
 def tshark_problems(pcap):
