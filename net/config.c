@@ -27,6 +27,20 @@
 #define DEFAULT_GW "10.0.2.2"
 
 struct inet_ifaddr inet_if;
+static u32 rng_state;
+
+u32 inet_random(void)
+{
+	u32 x = rng_state ^ (u32)now_ns();
+
+	if (!rng_state && inet_if.dev)
+		x ^= get_be32(inet_if.dev->mac + 2) ^ 0x2545f491u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	rng_state = x ? x : 0x9e3779b9u;
+	return rng_state;
+}
 
 be32 inet_subnet_broadcast(void)
 {

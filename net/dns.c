@@ -307,36 +307,6 @@ static struct dns_query queries[DNS_MAX_PENDING];
 static bool timers_ready;
 static be32 server;
 static enum dns_source server_src;
-static u32 rng;
-
-/* RFC 5452 wants the id and the source port unpredictable: a xorshift generator, seeded from
- * the clock and our MAC, stirred with the clock at each use. */
-static u32 dns_random(void)
-{
-	u32 x = rng ^ (u32)now_ns();
-
-	if (!rng && inet_dev())
-		x ^= get_be32(inet_dev()->mac + 2) ^ 0x2545f491u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	rng = x ? x : 0x9e3779b9u;
-	return rng;
-}
-
-/* A random free port of the dynamic range (RFC 6335), bound to this query. */
-static int bind_random_port(struct dns_query *q, udp_handler_t handler)
-{
-	for (unsigned tries = 0; tries < 64; tries++) {
-		u16 port = (u16)(UDP_EPHEMERAL_FIRST + dns_random() % (65536 - UDP_EPHEMERAL_FIRST));
-
-		if (udp_bind(port, handler, q) == 0) {
-			q->port = port;
-			return 0;
-		}
-	}
-	return -ENOSPC;
-}
 
 static void finish(struct dns_query *q, int err, be32 addr)
 {
@@ -456,10 +426,12 @@ int dns_resolve(const char *name, dns_callback_t cb, void *ctx)
 			q = &queries[i];
 	if (!q)
 		return -EBUSY;
-	if (bind_random_port(q, dns_input))
+	err = udp_bind(0, dns_input, q); /* a random port of 49152..65535, this query's alone */
+	if (err < 0)
 		return -ENOSPC;
+	q->port = (u16)err;
 	memcpy(q->name, norm, sizeof(norm));
-	q->id = (u16)dns_random();
+	q->id = (u16)inet_random();
 	q->server = server;
 	q->tries = 1;
 	q->wait_ns = DNS_RETRY_FIRST_NS;
@@ -530,7 +502,6 @@ void dns_reset(void)
 	cache_flush();
 	server = 0;
 	server_src = DNS_SRC_NONE;
-	rng = 0;
 }
 
 void dns_describe(void)

@@ -12,6 +12,7 @@
 #include "net/inet.h"
 #include "net/inet_addr.h"
 #include "net/ipv4.h"
+#include "net/udp.h"
 
 struct icmp_stats icmp_stats;
 #define ICMP_STAT(f) NET_STAT(struct icmp_stats, f)
@@ -225,11 +226,13 @@ void icmp_input(struct netbuf *nb)
 		ping_on_reply(nb, ic);
 		break;
 	case ICMP_DEST_UNREACH:
-		icmp_stats.rx_dest_unreach++;
-		ping_on_error(nb, ic);
-		break;
 	case ICMP_TIME_EXCEEDED:
-		icmp_stats.rx_time_exceeded++;
+		if (ic->type == ICMP_DEST_UNREACH)
+			icmp_stats.rx_dest_unreach++;
+		else
+			icmp_stats.rx_time_exceeded++;
+		/* RFC 1122 3.2.2.1, 4.1.3.3: the transport hears of errors about what it sent */
+		udp_icmp_error(nb->data + ICMP_HLEN, netbuf_len(nb) - ICMP_HLEN, ic->type, ic->code, ntohs(ic->sequence));
 		ping_on_error(nb, ic);
 		break;
 	default:

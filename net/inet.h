@@ -34,6 +34,11 @@ be32 inet_subnet_broadcast(void);
 bool inet_is_subnet_broadcast(be32 a);
 bool inet_on_link(be32 daddr);
 
+/* Unpredictable enough for DNS ids and ephemeral ports (RFC 5452, RFC 6056): a xorshift
+ * generator seeded from the clock and our MAC, stirred with the clock at each call. Not for
+ * secrets. */
+u32 inet_random(void);
+
 /* Set the address (prints the "net: ready" marker the first time, announces the address
  * with a gratuitous ARP). gw may be 0. Returns 0 or -EINVAL for an unusable address. */
 int inet_set_address(be32 addr, be32 mask, be32 gw, enum inet_source source);

@@ -12,6 +12,7 @@
  */
 #include "kernel/errno.h"
 #include "kernel/string.h"
+#include "kernel/time.h"
 #include "net/arp.h"
 #include "net/checksum.h"
 #include "net/ethernet.h"
@@ -89,6 +90,8 @@ static u64 *ip_dest_refused(const struct iphdr *ip)
 	return NULL;
 }
 
+static void ip_deliver(struct netbuf *nb, struct iphdr *ip);
+
 void ipv4_input(struct netbuf *nb)
 {
 	struct iphdr *ip = (void *)nb->data;
@@ -117,6 +120,13 @@ void ipv4_input(struct netbuf *nb)
 		return;
 	}
 	netbuf_trim(nb, ntohs(ip->tot_len)); /* Ethernet padding is not data */
+	ip_deliver(nb, ip);
+}
+
+/* Up to ICMP or UDP (unknown protocols: protocol unreachable), nb->data at the sound header
+ * ip of a datagram for us. Consumes nb. */
+static void ip_deliver(struct netbuf *nb, struct iphdr *ip)
+{
 	nb->network_off = (u16)(nb->data - nb->head);
 	netbuf_pull(nb, ip_hdrlen(ip));       /* options skipped with the header */
 	nb->transport_off = (u16)(nb->data - nb->head);
@@ -216,8 +226,7 @@ static int ip_output_check(struct netbuf *nb, be32 saddr, be32 daddr)
 
 	if (!dev)
 		return -ENETDOWN;
-	if (daddr == 0 || ipv4_is_multicast(daddr) || ipv4_is_loopback(daddr) || ipv4_is_reserved(daddr) ||
-	    (inet_configured() && daddr == inet_addr())) {
+	if (daddr == 0 || ipv4_is_multicast(daddr) || ipv4_is_loopback(daddr) || ipv4_is_reserved(daddr)) {
 		ipv4_stats.tx_bad_dest++;
 		return -EINVAL;
 	}
@@ -292,6 +301,56 @@ static int ip_output_copies(struct net_device *dev, struct netbuf *nb, const str
 	return err;
 }
 
+/* Datagrams to our own address: queued here, never on a device, and delivered from a timer
+ * of 0 (the event loop), not from inside the send -- so two handlers answering each other
+ * through loopback take turns with the rest of the system instead of recursing. */
+static struct netbuf_queue lo_queue;
+static struct timer lo_timer;
+static bool lo_ready;
+
+static void lo_deliver(struct timer *t)
+{
+	struct netbuf *nb;
+
+	for (unsigned n = 0; n < IP_LOOPBACK_QUEUE && (nb = netbuf_dequeue(&lo_queue)); n++) {
+		ipv4_stats.rx_loopback++;
+		ip_deliver(nb, (struct iphdr *)nb->data);
+	}
+	if (lo_queue.len)
+		timer_arm(&lo_timer, 0); /* what was queued meanwhile: next time round */
+}
+
+static void lo_init(void)
+{
+	if (lo_ready)
+		return;
+	netbuf_queue_init(&lo_queue, IP_LOOPBACK_QUEUE);
+	timer_setup(&lo_timer, lo_deliver);
+	lo_ready = true;
+}
+
+static int ip_loopback(struct netbuf *nb, const struct ip_tx *tx)
+{
+	unsigned hlen = IPV4_HLEN + tx->optlen;
+	struct iphdr *ip = netbuf_push(nb, hlen);
+
+	lo_init();
+	if (!ip) {
+		ip_drop(nb, &ipv4_stats.tx_no_headroom);
+		return -ENOBUFS;
+	}
+	ip_build_header(ip, netbuf_len(nb), tx, next_id++, 0, tx->opts, tx->optlen);
+	nb->link_multicast = false;
+	if (!netbuf_enqueue(&lo_queue, nb)) {
+		ip_drop(nb, &ipv4_stats.tx_loopback_full);
+		return -ENOBUFS;
+	}
+	ipv4_stats.tx_packets++;
+	ipv4_stats.tx_loopback++;
+	timer_arm(&lo_timer, 0);
+	return 0;
+}
+
 int ipv4_output_opts(struct netbuf *nb, const struct ip_tx *tx)
 {
 	struct net_device *dev = inet_dev();
@@ -306,6 +365,8 @@ int ipv4_output_opts(struct netbuf *nb, const struct ip_tx *tx)
 		ipv4_stats.tx_too_big++;
 		err = -EMSGSIZE;
 	}
+	if (!err && inet_configured() && tx->daddr == inet_addr())
+		return ip_loopback(nb, tx);
 	if (!err) {
 		err = ipv4_route(tx->daddr, &next_hop);
 		if (err)
@@ -374,6 +435,9 @@ void ipv4_print_stats(void)
 void ipv4_zero_stats(void) { memset(&ipv4_stats, 0, sizeof(ipv4_stats)); }
 void ipv4_reset(void)
 {
+	lo_init();
+	timer_cancel(&lo_timer);
+	netbuf_queue_purge(&lo_queue);
 	next_id = 0;
 	big_tx.busy = false;
 	ipv4_frag_reset();

@@ -23,6 +23,7 @@
 #define IP_MAX_TOTAL 65535 /* the total length field's limit */
 #define IPV4_HLEN 20      /* without options */
 #define IPV4_MAX_HLEN 60
+#define IP_LOOPBACK_QUEUE 64 /* datagrams to our own address waiting for the event loop */
 /* Bytes above IPv4 we send in one datagram (fragmented): what we take in (IPV4_FRAG_MAX_DATA) */
 #define IPV4_MAX_SEND 16384
 
@@ -71,7 +72,8 @@ enum ip_dest {
 	X(rx_frag_overlap) X(rx_frag_bad_len) X(rx_frag_tiny) X(rx_frag_short_first)             \
 	X(rx_frag_too_big) X(rx_frag_bad_end) X(rx_frag_after_drop) X(rx_frag_timeout)           \
 	X(rx_frag_evicted) X(rx_frag_no_slot) X(tx_packets) X(tx_no_route) X(tx_too_big)        \
-	X(tx_no_headroom) X(tx_no_source) X(tx_bad_dest) X(tx_fragments) X(tx_frag_no_buffers)
+	X(tx_no_headroom) X(tx_no_source) X(tx_bad_dest) X(tx_fragments) X(tx_frag_no_buffers) \
+	X(tx_loopback) X(tx_loopback_full) X(rx_loopback)
 struct ipv4_stats { IPV4_STATS(NET_STAT_FIELD) };
 extern struct ipv4_stats ipv4_stats;
 

@@ -90,10 +90,6 @@ static int cmd_ping(int argc, char **argv)
 		printk("ping: no address configured yet\n");
 		return -ENETDOWN;
 	}
-	if (a.dst == inet_addr()) {
-		printk("ping: %s is our own address; there is no loopback\n", inet_fmt(ip, a.dst));
-		return -EHOSTUNREACH;
-	}
 	err = ping_begin(&ps, a.dst, (unsigned)MIN(a.size, 65535ull));
 	if (err == -EBUSY)
 		printk("ping: another ping is running\n");

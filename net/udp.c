@@ -27,6 +27,9 @@ struct udp_binding {
 	u16 port; /* 0: free */
 	udp_handler_t handler;
 	void *ctx;
+	udp_error_handler_t error; /* ICMP errors about what this port sent, or NULL */
+	be32 peer;                 /* udp_connect: only from peer:pport (pport 0: not connected) */
+	u16 pport;
 };
 static struct udp_binding bindings[UDP_MAX_BINDINGS];
 static u16 next_ephemeral = UDP_EPHEMERAL_FIRST;
@@ -39,21 +42,39 @@ static struct udp_binding *find_binding(u16 port)
 	return NULL;
 }
 
+/* RFC 6056 3.3.1's simplest algorithm: a random port of the dynamic range, the next free one
+ * from there when it is taken. 0 when every port is (cannot happen: far fewer bindings). */
+static u16 random_free_port(void)
+{
+	unsigned n = 65536 - UDP_EPHEMERAL_FIRST, start = inet_random() % n;
+
+	for (unsigned i = 0; i < n; i++) {
+		u16 p = (u16)(UDP_EPHEMERAL_FIRST + (start + i) % n);
+
+		if (!find_binding(p))
+			return p;
+	}
+	return 0;
+}
+
 int udp_bind(u16 port, udp_handler_t handler, void *ctx)
 {
 	struct udp_binding *b;
 
-	if (port == 0 || !handler)
+	if (!handler)
 		return -EINVAL;
-	if (find_binding(port))
+	if (port && find_binding(port))
 		return -EADDRINUSE;
 	b = find_binding(0);
 	if (!b)
 		return -ENOSPC;
+	if (!port)
+		port = random_free_port();
+	memset(b, 0, sizeof(*b));
 	b->port = port;
 	b->handler = handler;
 	b->ctx = ctx;
-	return 0;
+	return port;
 }
 
 int udp_unbind(u16 port)
@@ -65,12 +86,39 @@ int udp_unbind(u16 port)
 	b = find_binding(port);
 	if (!b)
 		return -ENOENT;
-	b->port = 0;
-	b->handler = NULL;
+	memset(b, 0, sizeof(*b));
 	return 0;
 }
 
 bool udp_port_bound(u16 port) { return port && find_binding(port); }
+
+int udp_connect(u16 port, ip4_addr peer, u16 peer_port)
+{
+	struct udp_binding *b = port ? find_binding(port) : NULL;
+
+	if (!b)
+		return -ENOENT;
+	if (ip4_eq(peer, IP4_ANY) && peer_port == 0) { /* disconnect */
+		b->peer = 0;
+		b->pport = 0;
+		return 0;
+	}
+	if (peer_port == 0 || (!ipv4_is_valid_host(peer.be) && !ipv4_is_limited_broadcast(peer.be)))
+		return -EINVAL;
+	b->peer = peer.be;
+	b->pport = peer_port;
+	return 0;
+}
+
+int udp_on_error(u16 port, udp_error_handler_t fn)
+{
+	struct udp_binding *b = port ? find_binding(port) : NULL;
+
+	if (!b)
+		return -ENOENT;
+	b->error = fn;
+	return 0;
+}
 
 u16 udp_ephemeral_port(void)
 {
@@ -100,6 +148,11 @@ static bool udp_csum_offload(const struct netbuf *nb, unsigned len)
 
 int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport)
 {
+	if (dport == 0) { /* RFC 768 reserves it: nobody can be listening there */
+		udp_stats.tx_errors++;
+		netbuf_free(nb);
+		return -EINVAL;
+	}
 	struct udphdr *uh = netbuf_push(nb, UDP_HLEN);
 	unsigned len;
 	u16 sum;
@@ -157,6 +210,22 @@ int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len)
 	}
 	memcpy(p, data, len);
 	return udp_output(nb, inet_addr(), ip, sport, dport);
+}
+
+int udp_send_to(u16 port, ip4_addr dst, u16 dport, const void *data, size_t len)
+{
+	return udp_sendto(dst.be, port, dport, data, len);
+}
+
+int udp_send(u16 port, const void *data, size_t len)
+{
+	struct udp_binding *b = port ? find_binding(port) : NULL;
+
+	if (!b)
+		return -ENOENT;
+	if (!b->pport)
+		return -ENOTCONN;
+	return udp_sendto(b->peer, port, b->pport, data, len);
 }
 
 int udp_reply(struct netbuf *nb, const struct udp_meta *m, enum udp_reply_payload payload)
@@ -265,8 +334,56 @@ void udp_input(struct netbuf *nb)
 		icmp_send_unreach(nb, ICMP_PORT_UNREACH);
 		return;
 	}
+	if (b->pport && (m.saddr != b->peer || m.sport != b->pport)) {
+		udp_drop(nb, &udp_stats.rx_not_connected); /* not from the peer it is connected to */
+		return;
+	}
 	netbuf_pull(nb, UDP_HLEN);
 	b->handler(b->ctx, nb, &m);
+}
+
+/* RFC 1122 4.1.3.3: UDP MUST pass ICMP errors up. Linux's mapping of the kinds: port
+ * unreachable is a refused connection, fragmentation needed a message too long (RFC 1191:
+ * the next hop's MTU in the low half of the header's last word), the rest unreachable. */
+static int icmp_errno(u8 type, u8 code)
+{
+	if (type == ICMP_DEST_UNREACH && code == ICMP_PORT_UNREACH)
+		return -ECONNREFUSED;
+	if (type == ICMP_DEST_UNREACH && code == ICMP_FRAG_NEEDED)
+		return -EMSGSIZE;
+	if (type == ICMP_DEST_UNREACH && code == ICMP_NET_UNREACH)
+		return -ENETUNREACH;
+	return -EHOSTUNREACH;
+}
+
+void udp_icmp_error(const u8 *quote, unsigned len, u8 type, u8 code, u16 mtu)
+{
+	const struct iphdr *ip = (const void *)quote;
+	const struct udphdr *uh;
+	struct udp_binding *b;
+	struct udp_error e;
+	unsigned hl;
+
+	if (len < IPV4_HLEN || ip_version(ip) != 4 || (hl = ip_hdrlen(ip)) < IPV4_HLEN || len < hl + UDP_HLEN ||
+	    ip->protocol != IPPROTO_UDP || ip->saddr != inet_addr() || (ntohs(ip->frag_off) & IP_OFFSET)) {
+		udp_stats.rx_icmp_ignored++;
+		return;
+	}
+	uh = (const void *)(quote + hl);
+	b = find_binding(ntohs(uh->source));
+	/* a connected port hears only of its peer (RFC 1122 4.1.3.3 leaves the rest to us) */
+	if (!b || !b->error || (b->pport && (ip->daddr != b->peer || ntohs(uh->dest) != b->pport))) {
+		udp_stats.rx_icmp_ignored++;
+		return;
+	}
+	e.err = icmp_errno(type, code);
+	e.dst = ip4_from_be32(ip->daddr);
+	e.dport = ntohs(uh->dest);
+	e.mtu = e.err == -EMSGSIZE ? mtu : 0;
+	e.type = type;
+	e.code = code;
+	udp_stats.rx_icmp_errors++;
+	b->error(b->ctx, &e);
 }
 
 /* Source ports of the services that answer whatever arrives: echo (RFC 862), daytime

@@ -7,12 +7,13 @@
 #define NET_UDP_H
 
 #include "net/byteorder.h"
+#include "net/inet_addr.h"
 #include "net/ipv4.h"
 #include "net/net_stats.h"
 #include "net/netbuf.h"
 
 #define UDP_HLEN 8
-#define UDP_MAX_BINDINGS 16
+#define UDP_MAX_BINDINGS 64
 #define UDP_PORT_ECHO 7
 #define UDP_PORT_DISCARD 9
 #define UDP_PORT_DAYTIME 13 /* RFC 867 */
@@ -47,14 +48,45 @@ struct udp_meta {
  * free it, keep it, or hand it to udp_reply (saying whether the payload changed). */
 typedef void (*udp_handler_t)(void *ctx, struct netbuf *nb, const struct udp_meta *m);
 
-/* Ports are host order. udp_bind: -EINVAL (port 0 or no handler), -EADDRINUSE, -ENOSPC.
- * udp_unbind: -EINVAL (port 0), -ENOENT (not bound). */
+/* Ports are host order. udp_bind: port 0 picks a random free port of 49152..65535 (RFC 6056)
+ * and reserves it. Returns the port bound (> 0), or -EINVAL (no handler), -EADDRINUSE,
+ * -ENOSPC (UDP_MAX_BINDINGS ports bound). udp_unbind: -EINVAL (port 0), -ENOENT (not bound);
+ * it also forgets the port's peer and error handler. */
 int udp_bind(u16 port, udp_handler_t handler, void *ctx);
 int udp_unbind(u16 port);
 bool udp_port_bound(u16 port);
 
+/* A bound port hears only peer:peer_port from now on: other datagrams to it are dropped
+ * (rx_not_connected), and only ICMP errors about datagrams to the peer reach its error
+ * handler; udp_send sends there. IP4_ANY and 0 disconnect. 0, -ENOENT (not bound), -EINVAL
+ * (port 0, or a peer that is not a host address or the limited broadcast). */
+int udp_connect(u16 port, ip4_addr peer, u16 peer_port);
+
+/* An ICMP error about a datagram a port sent (RFC 1122 4.1.3.3): err -ECONNREFUSED (port
+ * unreachable), -EMSGSIZE (fragmentation needed: mtu is the next hop's, RFC 1191, 0 when the
+ * router gave none), -ENETUNREACH, -EHOSTUNREACH (any other unreachable, time exceeded);
+ * where the datagram went; the ICMP type and code. */
+struct udp_error {
+	int err;
+	ip4_addr dst;
+	u16 dport;
+	u16 mtu;
+	u8 type, code;
+};
+typedef void (*udp_error_handler_t)(void *ctx, const struct udp_error *e);
+/* Called, with the bind's ctx, for each ICMP error quoting a datagram from port (to its peer,
+ * when connected). NULL: none (the default). 0 or -ENOENT. */
+int udp_on_error(u16 port, udp_error_handler_t fn);
+
+/* From a port (bound or not) to dst:dport, typed: the calls for applications. udp_send: to
+ * the peer of a connected port (-ENOTCONN otherwise, -ENOENT not bound). Both as udp_sendto. */
+int udp_send_to(u16 port, ip4_addr dst, u16 dport, const void *data, size_t len);
+int udp_send(u16 port, const void *data, size_t len);
+
 /* Copy len bytes into a new datagram and send it from our address; more than the MTU holds
- * leaves in fragments. Returns 0 or -EINVAL (port 0, or a destination we may not send to),
+ * leaves in fragments; to our own address it loops back (delivered from the event loop, never
+ * on the wire). The untyped form (ip in network order) the stack's own commands use. Returns
+ * 0 or -EINVAL (port 0 either side, or a destination we may not send to),
  * -EMSGSIZE (more than IPV4_MAX_SEND - UDP_HLEN bytes),
  * -ENETDOWN (no address yet), -ENETUNREACH, -ENOBUFS. */
 int udp_sendto(be32 ip, u16 sport, u16 dport, const void *data, size_t len);
@@ -79,6 +111,11 @@ u16 udp_ephemeral_port(void);
 
 /* nb->data at the UDP header (ip_hdr(nb) valid). Consumes nb. */
 void udp_input(struct netbuf *nb);
+/* net/icmp.c: an ICMP error of type and code quoting len bytes from an IPv4 header on (mtu:
+ * RFC 1191's next-hop MTU field); passed to the sending port's error handler, if any. */
+void udp_icmp_error(const u8 *quote, unsigned len, u8 type, u8 code, u16 mtu);
+/* The sender of a datagram, typed (for udp_send_to). */
+static inline ip4_addr udp_meta_src(const struct udp_meta *m) { return ip4_from_be32(m->saddr); }
 
 /* echo and discard on their ports; called by inet_attach and inet_reset. */
 void udp_services_start(void);
@@ -86,6 +123,7 @@ void udp_reset(void);
 
 #define UDP_STATS(X)                                                                          \
 	X(rx_datagrams) X(rx_runt) X(rx_bad_len) X(rx_bad_csum) X(rx_no_csum) X(rx_bad_port)      \
+	X(rx_not_connected) X(rx_icmp_errors) X(rx_icmp_ignored)                                 \
 	X(rx_no_port) X(rx_unconfigured) X(tx_datagrams) X(tx_errors) X(echo_packets)           \
 	X(echo_bytes) X(echo_ignored) X(echo_loop_refused) X(discard_packets) X(discard_bytes)   \
 	X(rx_csum_trusted) X(tx_csum_offload)

@@ -104,7 +104,7 @@ static void test_link_multicast_flag(void)
 
 	h_setup(NULL, NULL);
 	CHECK_EQ(eth_add_multicast(mcast_mac), 0);
-	CHECK_EQ(udp_bind(5000, note_link_multicast, NULL), 0);
+	CHECK_EQ(udp_bind(5000, note_link_multicast, NULL), 5000);
 	n = h_udp(seg, h_peer_ip, h_our_ip, 1234, 5000, "x", 1, true);
 	n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_UDP, seg, n);
 	for (unsigned i = 0; i < ARRAY_SIZE(dests); i++) {

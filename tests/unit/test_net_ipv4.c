@@ -327,7 +327,8 @@ static void test_output_refusals(void)
 	CHECK_EQ(h_ntx, 2);
 	CHECK_EQ(ipv4_stats.tx_too_big, 0);
 	h_clear_tx();
-	be32 bad_dst[] = { 0, IPV4(127, 0, 0, 1), IPV4(224, 0, 0, 1), IPV4(240, 0, 0, 1), IPV4(10, 0, 2, 15) };
+	/* (our own address is no refusal either: it loops back, test_net_udp.c) */
+	be32 bad_dst[] = { 0, IPV4(127, 0, 0, 1), IPV4(224, 0, 0, 1), IPV4(240, 0, 0, 1) };
 	for (unsigned i = 0; i < ARRAY_SIZE(bad_dst); i++) {
 		nb = netbuf_alloc();
 		CHECK_EQ(ipv4_output(nb, h_our_ip, bad_dst[i], IPPROTO_UDP), -EINVAL);
