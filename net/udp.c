@@ -148,7 +148,7 @@ static bool udp_csum_offload(const struct netbuf *nb, unsigned len)
 
 int udp_output(struct netbuf *nb, be32 saddr, be32 daddr, u16 sport, u16 dport)
 {
-	if (dport == 0) { /* RFC 768 reserves it: nobody can be listening there */
+	if (dport == 0) { /* reserved (RFC 6335 6): nobody can be listening there */
 		udp_stats.tx_errors++;
 		netbuf_free(nb);
 		return -EINVAL;
