@@ -61,8 +61,9 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def echo_pattern(line):
     """The shell's echo of a typed line, as a regex. The kernel may print a whole line of its
     own while the echo is on its way (an ARP defence, a link change, a recovery): it lands
-    after any character of the echo, so after each one a run of complete lines may sit."""
-    return r"(?:[^\n]*\n)*?".join(re.escape(c) for c in line) + r"\n"
+    after any character of the echo, the last one too (before Enter's newline is echoed), so
+    after each one a run of complete lines may sit."""
+    return "".join(re.escape(c) + r"(?:[^\n]*\n)*?" for c in line) + r"\n"
 
 
 class GuestError(AssertionError):
