@@ -16,8 +16,10 @@ Measured for each guest (each `--runs` times; the table shows the median and the
   tx        the guest's `blast` (Linux: `udpsrv blast`) to a host socket: datagrams/s received
 Our guest only: image size, the smallest -m it runs in, its boot timeline and, when its shell
 has `perf`, cycles/kicks/interrupts per packet and idle time for each measurement.
-Then both guests on DPDK's vhost-user back-end (tools/bench/dpdk.py: testpmd's txonly and
-rxonly engines; our guest per ring and checksum offload on/off), when testpmd is installed.
+Then the ring x checksum-offload x back-end table: each guest again on the TAP with the packed
+ring and with checksum offload off (RTT, 64-byte flood, 64-byte blast; tap_variants), and on
+DPDK's vhost-user back-end (tools/bench/dpdk.py: testpmd's txonly and rxonly engines; each ring,
+offload on and off) when testpmd is installed.
 
 Output: a table on stdout; docs/benchmarks.md (tools/bench/intro.md, the results, then
 tools/bench/notes.md when it exists) and docs/bench-*.png (gnuplot); raw results as JSON and
@@ -387,6 +389,140 @@ def run_guest(bench, kind, results):
         log(f"{kind.label}: sweep {rate}/s offered: host sent {r['sent_per_s']:.0f}/s, "
             f"guest counted {r.get('guest_per_s', 0):.0f}/s")
     bench.kill_guest()
+
+
+# ---- ring and checksum-offload variants ------------------------------------------------------
+# Each guest again on the TAP with the other ring and with checksum offload off: (guest, ring,
+# offload). Split with offload on is QEMU's default, measured by run_guest above, so it is not
+# repeated. Offload off: our guest by its own switches (dpdk.CSUM_OFF, the feature under test),
+# Linux by a device that offers neither feature (dpdk.CSUM_OFF_PROPS). The same variants on
+# DPDK's vhost-user back-end are dpdk.run's.
+TAP_VARIANTS = [("ours", "split", False), ("ours", "packed", True), ("ours", "packed", False),
+                ("linux", "split", False), ("linux", "packed", True), ("linux", "packed", False)]
+VARIANT_METRICS = ("rtt", "rx64", "tx64")
+
+
+def variant_kind(args, guest, ring, csum):
+    """The GuestKind of one variant: the same guest with its device properties and command line
+    changed."""
+    a = argparse.Namespace(**vars(args))
+    if ring == "packed":
+        a.nic_props += ",packed=on"
+    if not csum:
+        if guest == "ours":
+            a.cmdline = (a.cmdline + " " + dpdk.CSUM_OFF).strip()
+        else:
+            a.nic_props += "," + ",".join(dpdk.CSUM_OFF_PROPS)
+    return Ours(a) if guest == "ours" else Linux(a)
+
+
+def tap_variants(bench, results):
+    """The TAP rows of the variant table: each variant booted afresh for each of --runs runs,
+    then a sequential RTT run, a 64-byte flood to its discard port and a 64-byte blast."""
+    out = {}
+    for guest, ring, csum in TAP_VARIANTS:
+        if guest not in results:
+            continue
+        kind = variant_kind(bench.args, guest, ring, csum)
+        key = f"{guest}-{ring}-csum-{'on' if csum else 'off'}"
+        row = out[key] = {"guest": kind.label, "ring": ring, "csum": csum, **{k: [] for k in VARIANT_METRICS}}
+        for i in range(bench.args.runs):
+            con, _ = bench.boot(kind, tag=f"-{key}-{i}")
+            try:
+                if con is None:
+                    raise RuntimeError(f"no echo reply after boot; see {bench.work}/{kind.name}-{key}-{i}.serial.log")
+                m = Measure(bench, kind, con)
+                got = {"rtt": m.rtt(f"{key}-{i}"), "rx64": m.rx(64), "tx64": m.tx(64)}
+                for k in VARIANT_METRICS:
+                    row[k].append(got[k])
+                log(f"TAP {kind.label}, {ring} ring, offload {'on' if csum else 'off'}: run {i + 1}/{bench.args.runs}: "
+                    f"RTT p50 {got['rtt']['p50_us']:.1f} us, guest counted {got['rx64'].get('guest_per_s', 0):.0f}/s, "
+                    f"host received {got['tx64'].get('packets_per_s', 0):.0f}/s")
+            except (GuestError, RuntimeError, subprocess.TimeoutExpired, ValueError, IndexError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                log(f"TAP {kind.label}, {ring} ring, offload {'on' if csum else 'off'}: run {i + 1} FAILED: {first}")
+                row.setdefault("errors", []).append(f"run {i + 1}: {first}")
+            finally:
+                bench.kill_guest()
+    return out
+
+
+def variant_rows(results):
+    """One dict per (back-end, guest, ring, offload) with the median of each figure, from the
+    main runs (TAP, split, offload on), the TAP variants and the vhost-user rows."""
+    def med(runs, get):
+        vals = sorted(v for v in (get(r) for r in runs) if v is not None)
+        return statistics.median(vals) if vals else None
+
+    def perf(field):
+        return lambda r: (r.get("perf") or {}).get(field)
+
+    rows = []
+    tap = dict(results.get("tap_variants") or {})
+    for g in ("ours", "linux"):
+        if g in results and tap:
+            tap[f"{g}-split-csum-on"] = {"guest": results[g]["label"], "ring": "split", "csum": True,
+                                         **{k: results[g].get(k, []) for k in VARIANT_METRICS}}
+    for key, r in tap.items():
+        rows.append({"backend": "TAP", "guest": r["guest"], "ring": r["ring"], "csum": r["csum"],
+                     "rx": med(r["rx64"], lambda x: x.get("guest_per_s")),
+                     "rx_cycles": med(r["rx64"], perf("rx_cycles_per_pkt")),
+                     "rx_irqs": med(r["rx64"], perf("interrupts_per_pkt")),
+                     "tx": med(r["tx64"], lambda x: x.get("packets_per_s")),
+                     "tx_cycles": med(r["tx64"], perf("tx_cycles_per_pkt")),
+                     "tx_kicks": med(r["tx64"], perf("kicks_per_pkt")),
+                     "rtt_p50": med(r["rtt"], lambda x: x.get("p50_us")),
+                     "runs": len(r["rx64"]), "errors": r.get("errors", [])})
+    dp = results.get("dpdk") or {}
+    if "skipped" not in dp:
+        for key, r in dp.items():
+            rows.append({"backend": "vhost-user", "guest": r.get("guest", "vnet-kernel"), "ring": r["ring"],
+                         "csum": r["csum"], "rx": med(r["rx"], lambda x: x.get("guest_per_s")),
+                         "rx_cycles": med(r["rx"], perf("rx_cycles_per_pkt")),
+                         "rx_irqs": med(r["rx"], perf("interrupts_per_pkt")),
+                         "tx": med(r["tx"], lambda x: x.get("backend_per_s")),
+                         "tx_cycles": med(r["tx"], perf("tx_cycles_per_pkt")),
+                         "tx_kicks": med(r["tx"], perf("kicks_per_pkt")),
+                         "rtt_p50": None, "runs": len(r["rx"]), "errors": r.get("errors", [])})
+    order = {"TAP": 0, "vhost-user": 1, "split": 0, "packed": 1, True: 0, False: 1}
+    rows.sort(key=lambda x: (order[x["backend"]], order[x["ring"]], order[x["csum"]], x["guest"] != "vnet-kernel"))
+    return rows
+
+
+def variant_table(results):
+    """Markdown: every variant's figures, then ours / Linux for each (back-end, ring, offload)."""
+    rows = variant_rows(results)
+    if not rows:
+        return None
+
+    def f(v, digits=0):
+        return fmt_num(v, digits) if v is not None else "-"
+
+    lines = ["| back-end | ring | checksum offload | guest | receives 64 B (/s) | rx cycles/pkt | rx interrupts/pkt "
+             "| sends 64 B (/s) | tx cycles/pkt | tx kicks/pkt | RTT p50 (µs) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['ring']} | {'on' if r['csum'] else 'off'} | {r['guest']} | {f(r['rx'])} "
+                     f"| {f(r['rx_cycles'])} | {f(r['rx_irqs'], 3)} | {f(r['tx'])} | {f(r['tx_cycles'])} "
+                     f"| {f(r['tx_kicks'], 3)} | {f(r['rtt_p50'], 1)} |")
+    ratio = ["", "| back-end | ring | checksum offload | receives, ours / Linux | sends, ours / Linux "
+             "| RTT p50, ours / Linux |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["guest"] != "vnet-kernel":
+            continue
+        li = next((x for x in rows if x["guest"] != "vnet-kernel" and
+                   (x["backend"], x["ring"], x["csum"]) == (r["backend"], r["ring"], r["csum"])), None)
+        if not li:
+            continue
+
+        def q(a, b):
+            return f"{a / b:.2f}×" if a is not None and b else "-"
+        ratio.append(f"| {r['backend']} | {r['ring']} | {'on' if r['csum'] else 'off'} | {q(r['rx'], li['rx'])} "
+                     f"| {q(r['tx'], li['tx'])} | {q(r['rtt_p50'], li['rtt_p50'])} |")
+    errs = [f"- {r['backend']}, {r['guest']}, {r['ring']}, offload {'on' if r['csum'] else 'off'}: {e}"
+            for r in rows for e in r["errors"]]
+    return "\n".join(lines + (ratio if len(ratio) > 3 else []) +
+                     (["", "Runs that failed (left out of the medians):", ""] + errs if errs else []))
 
 
 def boot_timeline(guest, con):
@@ -883,15 +1019,21 @@ def report(results, args, plot_files, elapsed):
         tx_lines = [r.get("guest_line") for k in ("tx64", "tx1400") for r in ours.get(k, []) if r.get("guest_line")]
         if tx_lines:
             out.append("What `blast` printed (its own clock):\n\n```\n" + "\n".join(tx_lines) + "\n```\n")
-    dt = dpdk.table(results.get("dpdk"))
-    if dt:
-        out.append("### Our guest on DPDK's vhost-user back-end\n")
-        out.append("testpmd (tools/bench/dpdk.py) instead of QEMU's TAP: its txonly engine floods the guest's "
-                   "discard port, its rxonly engine counts the guest's `blast` (Linux: `udpsrv blast`); one run of "
-                   f"{meta.get('seconds', args.seconds):g} s each way per row and run, median over runs. "
-                   "Cycles, interrupts and kicks per packet from our guest's `perf` (Linux has none).\n")
-        out.append(dt + "\n")
-    elif results.get("dpdk", {}).get("skipped"):
+    vt = variant_table(results)
+    if vt:
+        out.append("### Ring, checksum offload and back-end\n")
+        out.append("Each guest with the split and the packed ring (`packed=on`), checksum offload on and off "
+                   "(ours: `vnet_csum=off vnet_guest_csum=off`; Linux: a device with `csum=off,guest_csum=off`), "
+                   "on QEMU's TAP back-end (loadgen floods 64-byte datagrams at "
+                   f"{meta.get('flood_rate', args.flood_rate):,}/s offered, counts the guest's 64-byte `blast`, "
+                   "times sequential echoes) and on DPDK's vhost-user back-end (tools/bench/dpdk.py: testpmd's "
+                   "txonly engine floods the guest as fast as it can, its rxonly engine counts the guest's "
+                   "`blast`; no echo there, so no RTT). Every variant is booted afresh for each of "
+                   f"{args.runs} run(s) of {meta.get('seconds', args.seconds):g} s each way; medians. "
+                   "Cycles, interrupts and kicks per packet from our guest's `perf` (Linux has none). "
+                   "The TAP's split/offload-on rows are the main runs above.\n")
+        out.append(vt + "\n")
+    if results.get("dpdk", {}).get("skipped"):
         out.append(f"vhost-user (DPDK) rows not measured: {results['dpdk']['skipped']}.\n")
     notes = Path(args.notes)
     if notes.exists() and not args.quick:
@@ -922,6 +1064,8 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="our guest only, one run, short measurements")
     ap.add_argument("--no-linux", action="store_true")
     ap.add_argument("--no-dpdk", action="store_true", help="skip the vhost-user (DPDK testpmd) rows")
+    ap.add_argument("--no-variants", action="store_true",
+                    help="skip the TAP rows of the ring x checksum-offload table (packed ring, offload off)")
     ap.add_argument("--cmdline", default="",
                     help="more kernel command line for our guest on the TAP, e.g. "
                          "'vnet_csum=off vnet_guest_csum=off' (checksum offload off)")
@@ -935,6 +1079,8 @@ def parse_args():
     a = ap.parse_args()
     if a.quick:
         a.runs, a.seconds, a.rtt_count, a.no_linux, a.no_memory, a.wait_quiet = 1, 1.5, 500, True, True, 0
+    if a.nic_props or a.cmdline:
+        a.no_variants = True  # the variants are QEMU's defaults changed one way at a time
     a.flood_sizes = (64, 1400)
     a.sweep_rates = [] if a.quick or not a.sweep else [int(x) for x in a.sweep.split(",")]
     a.seconds = max(0.5, min(a.seconds, 60))
@@ -987,6 +1133,8 @@ def measure(args, work):
                 bench.kill_guest()
                 results["linux_bz"] = {"label": bz.label, "boot": [{"boot_ms": ms}] if ms else []}
                 log(f"{bz.label}: first echo reply {ms:.0f} ms after QEMU start" if ms else f"{bz.label}: no reply")
+        if not args.no_variants:
+            results["tap_variants"] = tap_variants(bench, results)
     except (GuestError, RuntimeError, subprocess.TimeoutExpired) as e:
         log(f"FAILED: {e}")
         return results, False
@@ -1030,9 +1178,9 @@ def main():
     pt = perf_table(results["ours"])
     if pt:
         print("our guest's perf:\n" + pt + "\n")
-    dt = dpdk.table(results.get("dpdk"))
-    if dt:
-        print("our guest on DPDK's vhost-user back-end:\n" + dt + "\n")
+    vt = variant_table(results)
+    if vt:
+        print("ring, checksum offload and back-end:\n" + vt + "\n")
     log(f"wrote {md_path}" + "".join(f", {p}" for p in plot_files) + f"; raw results {work / 'results.json'}")
     log(f"done in {time.monotonic() - t0:.0f} s; other processes used "
         f"{results['meta'].get('foreign_cpu_pct', 0):.0f}% of the host's CPU time meanwhile")
