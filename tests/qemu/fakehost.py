@@ -17,12 +17,22 @@ A test talks to the guest through a Host, which is one of two things with the sa
     macs = host.arping("10.0.2.15", 3)  # the sender MAC of each reply
     s = host.udp_socket(5555)           # sendto/recvfrom/connect/send/recv/settimeout/close
     host.send(frame)                    # any frame, straight onto the wire
+    c = host.wire_counts()              # the host's own count of what crossed the wire
     host.close()                        # also closes the link
 
 Like a kernel, the fake host takes only frames to its MAC or broadcast, and drops an IPv4
 packet whose IPv4, UDP or ICMP checksum is wrong (a UDP checksum of 0 too: the guest always
 computes one), counting it in host.dropped: a reply with a bad checksum is a reply lost.
 FakeHost.record keeps every frame in both directions; write_pcap() saves it for tshark.
+
+wire_counts() is what the host counted, the same keys on both: frames it put on the wire
+for the guest (to_guest), frames of those its side of the wire dropped before the guest's
+NIC took them (to_guest_dropped: the TAP's transmit drops; always 0 on a unix socket, where
+a send waits for room instead), frames it took from the guest (from_guest), and the ICMP
+echo requests it sent and echo replies it received (echo_out, echo_replies_in: the kernel's
+/proc/net/snmp, or the fake host's tally). A test subtracts two readings (count_delta) to
+account for every frame of a run: nothing may go missing between the host and the guest
+without one of these or a guest counter saying where.
 """
 import collections
 import errno
@@ -48,6 +58,14 @@ HOST_IP = "10.0.2.2"
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 FLOOD_WAIT = 0.01  # ping -f: the next request when the reply is in, or after 10 ms
 RECORD_MAX = 200_000  # frames kept in FakeHost.record (the oldest go first)
+
+
+WIRE_COUNTS = ("to_guest", "to_guest_dropped", "from_guest", "echo_out", "echo_replies_in")
+
+
+def count_delta(after, before):
+    """wire_counts() after minus before, key by key."""
+    return {k: after[k] - before[k] for k in WIRE_COUNTS}
 
 
 @dataclass
@@ -96,6 +114,17 @@ class KernelHost:
 
     def send(self, frame):
         self.link.send(bytes(frame))
+
+    def snmp(self, proto):
+        """The namespace kernel's /proc/net/snmp line for proto ("Icmp", "Udp"): {name: N}."""
+        rows = [line.split()[1:] for line in self.ns.run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+                if line.startswith(proto + ":")]
+        return dict(zip(rows[0], map(int, rows[1])))
+
+    def wire_counts(self):
+        """The TAP's counters (wire.TapLink.dev_counts) and the namespace's ICMP counters."""
+        icmp = self.snmp("Icmp")
+        return {**self.link.dev_counts(), "echo_out": icmp["OutEchos"], "echo_replies_in": icmp["InEchoReps"]}
 
     def neigh_permanent(self, ip, mac):
         self.ns.neigh_permanent(ip, mac)
@@ -152,6 +181,8 @@ class FakeHost:
         link.vnet_hdr = False
         self.record = collections.deque(maxlen=RECORD_MAX)  # (time, frame), both directions
         self.dropped = collections.Counter()  # why -> packets dropped or answers not sent
+        self.counts = dict.fromkeys(WIRE_COUNTS, 0)  # see wire_counts()
+        self.arp_resends = 0  # see resolve()
         self.neigh = {"255.255.255.255": BROADCAST_MAC}  # learned from the guest's ARP
         self.neigh_changed = threading.Condition()
         self.listeners = []  # (match, queue): packets for the host that match go to the queue
@@ -166,6 +197,10 @@ class FakeHost:
         frame = bytes(frame)
         self.record.append((time.time(), frame))
         self.link.send(frame)
+        self.counts["to_guest"] += 1  # sent: a unix socket's send waits for room, never drops
+
+    def wire_counts(self):
+        return dict(self.counts)
 
     def _reader(self):
         while not self.stop.is_set():
@@ -175,6 +210,7 @@ class FakeHost:
                 return
             if frame:
                 self.record.append((time.time(), frame))
+                self.counts["from_guest"] += 1
                 try:
                     self._input(frame)
                 except OSError:  # QEMU took no frame for 10 s: the answer is lost, as on a full TAP
@@ -198,6 +234,8 @@ class FakeHost:
             if why:
                 self.dropped[why] += 1
                 return
+            if ICMP in p and p[ICMP].type == 0 and p[IP].dst == self.ip:
+                self.counts["echo_replies_in"] += 1
             if ICMP in p and p[ICMP].type == 8 and p[IP].dst == self.ip:  # answer a ping
                 self.send(Ether(dst=p.src, src=self.mac) / IP(src=self.ip, dst=p[IP].src) /
                           ICMP(type=0, id=p[ICMP].id, seq=p[ICMP].seq) / Raw(payload(p[ICMP])))
@@ -217,11 +255,14 @@ class FakeHost:
         self.listeners = [(m, x) for m, x in self.listeners if x is not q]
 
     def resolve(self, ip, tries=3):
-        """ip's MAC: learned from its ARP frames, else asked for, 3 times 1 s apart."""
-        for _ in range(tries):
+        """ip's MAC: learned from its ARP frames, else asked for, 3 times 1 s apart (as a
+        kernel's neighbour table asks). Every request after the first is counted in
+        self.arp_resends: a test on a lossless wire asserts none was needed."""
+        for n in range(tries):
             with self.neigh_changed:
                 if ip in self.neigh:
                     return self.neigh[ip]
+            self.arp_resends += n > 0
             self.send(Ether(dst=BROADCAST_MAC, src=self.mac) / ARP(op=1, hwsrc=self.mac, psrc=self.ip, pdst=ip))
             with self.neigh_changed:
                 if self.neigh_changed.wait_for(lambda: ip in self.neigh, timeout=1.0):
@@ -265,6 +306,7 @@ class FakeHost:
                 seq = n & 0xFFFF
                 pending[seq] = bytes((n + i) & 0xFF for i in range(size))
                 self.send(head + echo_request(ident, seq, pending[seq]))
+                self.counts["echo_out"] += 1
                 r.sent += 1
                 for p in take(q, time.monotonic() + (FLOOD_WAIT if flood else interval)):
                     check(p)

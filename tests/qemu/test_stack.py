@@ -165,31 +165,29 @@ def test_arping(stack):
 
 
 def test_udp_echo_500_random_payloads(stack):
+    """500 datagrams, each echoed exactly, each sent once: one at a time on a quiet wire
+    nothing is lost (a host socket, the TAP or the unix socket, the guest), so a resend could
+    only hide a loss. The 10 s wait is for a slow guest under TCG, not for a lost datagram; the
+    guest counts exactly 500 echoes."""
     rnd = random.Random(5)
     s = stack.host.udp_socket()
-    s.settimeout(2.0)
-    retries = 0
+    s.settimeout(10.0)
     before = inetstat(stack.g)
     try:
         for i in range(500):
             size = 1472 if i == 0 else 0 if i == 1 else rnd.randint(0, 1472)
             payload = rnd.randbytes(size)
-            for attempt in range(3):  # bounded: at most 3 sends per payload
-                s.sendto(payload, (GUEST_IP, 7))
-                try:
-                    data, src = s.recvfrom(4096)
-                    break
-                except socket.timeout:
-                    retries += 1
-            else:
-                pytest.fail(f"payload {i} ({size} bytes): no echo after 3 tries")
+            s.sendto(payload, (GUEST_IP, 7))
+            try:
+                data, src = s.recvfrom(4096)
+            except socket.timeout:
+                pytest.fail(f"payload {i} ({size} bytes): its echo was lost (one send, 10 s)")
             assert src == (GUEST_IP, 7)
             assert data == payload, f"payload {i}: {size} bytes sent, {len(data)} back, differ"
     finally:
         s.close()
-    assert retries <= 2, f"{retries} echoes had to be resent"
     after = inetstat(stack.g)
-    assert after["udp.echo_packets"] - before["udp.echo_packets"] >= 500
+    assert after["udp.echo_packets"] - before["udp.echo_packets"] == 500
     assert after["udp.rx_bad_csum"] == 0
 
 
@@ -370,6 +368,7 @@ def test_whole_capture_is_clean(stack):
     pcaps = [stack.pcap]
     if isinstance(stack.host, FakeHost):
         assert not stack.host.dropped, stack.host.dropped  # no bad checksum reached the host
+        assert stack.host.arp_resends == 0  # every ARP request the host made was answered at once
         pcaps.append(stack.workdir / "host.pcap")
         stack.host.write_pcap(pcaps[-1])
     for pcap in pcaps:

@@ -4,6 +4,7 @@ tests/qemu/wire.py - the guest's wire for a test: a TAP in a namespace, or a uni
     link = open_link(host_addr="10.0.2.2/24", mtu=None)   # a TapLink or a SocketLink
     g = boot(devices=[...netdev=n0...], netdev=[link.netdev("n0")], netns=link.netns)
     link.send(frame_bytes); frame = link.recv(timeout=1.0)
+    link.dev_counts()   # frames passed to the guest, dropped on the way, taken from it
     link.close()
 
 Which one a test gets is decided once per run by tools/privnet.sh, which `make test`,
@@ -148,6 +149,19 @@ class TapLink:
                     return int(fields.split()[9])  # transmit packets
         raise OSError(f"{self.ns.tap} not in /proc/{qemu_pid}/net/dev")
 
+    def dev_counts(self):
+        """The TAP's own counters (/proc/net/dev in the namespace; its transmit side faces the
+        guest): frames passed toward the guest (to_guest), dropped because its queue was full
+        (to_guest_dropped: the only place a frame for the guest may be lost on this wire),
+        and frames that came from the guest (from_guest)."""
+        out = self.ns.run(["cat", "/proc/net/dev"]).stdout
+        for line in out.splitlines():
+            name, _, fields = line.partition(":")
+            if name.strip() == self.ns.tap:
+                f = fields.split()  # receive: bytes packets errs drop ...; transmit from f[8] on
+                return {"to_guest": int(f[9]), "to_guest_dropped": int(f[11]), "from_guest": int(f[1])}
+        raise OSError(f"{self.ns.tap} not in the namespace's /proc/net/dev")
+
     def recv(self, timeout=None):
         """The next frame the guest sent (our own sends skipped), or None after timeout s."""
         self.listen()
@@ -183,6 +197,7 @@ class SocketLink:
         _set_rcvbuf(self.sock)
         self.sock.bind(self.test_path)
         self.sock.settimeout(SEND_TIMEOUT)  # a stuck QEMU fails a send instead of hanging it
+        self.counts = {"to_guest": 0, "to_guest_dropped": 0, "from_guest": 0}  # dev_counts()
 
     def netdev(self, nid="n0"):
         return (f"dgram,id={nid},local.type=unix,local.path={self.qemu_path},"
@@ -194,6 +209,12 @@ class SocketLink:
         reader has not started (OSError is raised to say so). A queue that stays full for
         SEND_TIMEOUT seconds raises socket.timeout."""
         self.sock.sendto(frame, self.qemu_path)
+        self.counts["to_guest"] += 1
+
+    def dev_counts(self):
+        """As TapLink's, counted here: frames sent to QEMU and read from it. Nothing is ever
+        dropped on the way (a send waits for room), so to_guest_dropped stays 0."""
+        return dict(self.counts)
 
     def listen(self):
         """Frames are kept from the start: the socket is bound before QEMU starts."""
@@ -210,7 +231,9 @@ class SocketLink:
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return None
-        return self.sock.recv(65536)
+        frame = self.sock.recv(65536)
+        self.counts["from_guest"] += 1
+        return frame
 
     def close(self):
         if self.sock:
