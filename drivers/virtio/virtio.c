@@ -148,6 +148,9 @@ static void report_ring_choice(const struct virtio_device *vdev)
 	if (v && ring_choice() == RING_ANY)
 		printk("%s: virtio_ring=%s not understood (split or packed); the packed ring when offered\n",
 		       vdev->name, v);
+	else if (ring_choice() == RING_PACKED && !vring_packed_ready())
+		printk("%s: virtio_ring=packed, but this kernel's packed ring is switched off (vring_packed_ready); using the split ring\n",
+		       vdev->name);
 	else if (ring_choice() == RING_PACKED && !(vdev->offered & BIT_ULL(VIRTIO_F_RING_PACKED)))
 		printk("%s: virtio_ring=packed, but the device does not offer RING_PACKED(34)%s; using the split ring\n",
 		       vdev->name, vdev->modern ? " (QEMU: -device virtio-net-pci,packed=on)" :
@@ -163,7 +166,7 @@ static u64 transport_features(const struct virtio_device *vdev)
 
 	if (vdev->modern) {
 		f |= BIT_ULL(VIRTIO_F_VERSION_1);
-		if (ring_choice() != RING_SPLIT)
+		if (ring_choice() != RING_SPLIT && vring_packed_ready())
 			f |= BIT_ULL(VIRTIO_F_RING_PACKED);
 		/*
 		 * ACCESS_PLATFORM (bit 33, virtio 1.x 6 "Reserved Feature Bits"): the device reaches

@@ -216,16 +216,27 @@ void vring_reset(struct virtqueue *vq)
 
 /* ---- adding buffers (2.7.13) ---- */
 
-/* LAB:SOLUTION stage2 add_sgs_helpers */
-/* Check the pieces and sum the device-writable bytes. Zero-length or NULL pieces are refused:
- * QEMU treats a zero-sized descriptor as a fatal driver error. */
-static int vq_check_sgs(const struct scatterlist *sgs, unsigned out_sgs, unsigned total,
-			u32 *in_len)
+/* What both rings check before an add touches them (the arguments, each piece, the length
+ * bound), and what the add will take: a table of its own (2.7.5.3 / 2.8.7) when the queue has
+ * them and the buffer has several pieces that fit one, else a descriptor per piece. Pieces
+ * must be non-empty (QEMU treats a zero-sized descriptor as a fatal driver error), a buffer
+ * holds less than 2^32 bytes (2.7.5.2; the used length is a le32 in both layouts), a plain
+ * chain is no longer than the queue (2.7.5.3.1, 2.8.17: it could never fit). Counts a full
+ * queue. Shared by virtqueue_add_sgs and vq_packed_add_sgs (virtio_ring_packed.h). */
+int vq_plan_add(struct virtqueue *vq, const struct scatterlist *sgs, unsigned out_sgs,
+		unsigned in_sgs, const void *data, struct vq_add_plan *plan)
 {
 	u64 all = 0, in = 0;
-	unsigned n;
+	unsigned total;
 
-	for (n = 0; n < total; n++) {
+	if (!sgs || !data || out_sgs > VIRTQUEUE_MAX_SIZE || in_sgs > VIRTQUEUE_MAX_SIZE)
+		return -EINVAL;
+	if (vq->broken)
+		return -EIO;
+	total = out_sgs + in_sgs;
+	if (total == 0)
+		return -EINVAL;
+	for (unsigned n = 0; n < total; n++) {
 		if (!sgs[n].addr || !sgs[n].len)
 			return -EINVAL;
 		all += sgs[n].len;
@@ -234,10 +245,20 @@ static int vq_check_sgs(const struct scatterlist *sgs, unsigned out_sgs, unsigne
 	}
 	if (all > MAX_CHAIN_BYTES)
 		return -EINVAL;
-	*in_len = (u32)in;
+	plan->total = total;
+	plan->in_len = (u32)in; /* the bound for the used length (stage 3's vq_used_len) */
+	plan->indirect = vq->indirect && total > 1 && total <= VIRTQUEUE_MAX_INDIRECT;
+	if (!plan->indirect && total > vq->num)
+		return -EINVAL;
+	plan->needed = plan->indirect ? 1 : total;
+	if (vq->num_free < plan->needed) {
+		vq->stats.full++;
+		return -ENOSPC;
+	}
 	return 0;
 }
 
+/* LAB:SOLUTION stage2 add_sgs_helpers */
 static void vq_fill_desc(struct vring_desc *d, const struct scatterlist *sg, u16 flags)
 {
 	d->addr = virt_to_phys(sg->addr);
@@ -314,54 +335,32 @@ static void vq_publish(struct virtqueue *vq, u16 head)
 int virtqueue_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned out_sgs,
 		      unsigned in_sgs, void *data)
 {
-	if (vq->packed)
-		return vq_packed_add_sgs(vq, sgs, out_sgs, in_sgs, data);
-	/* LAB:SOLUTION stage2 virtqueue_add_sgs */
-	struct vring_desc_state *st;
-	unsigned total, needed;
-	bool use_indirect;
-	u32 in_len;
-	u16 head;
-	int err;
+	struct vq_add_plan plan;
+	int err = vq_plan_add(vq, sgs, out_sgs, in_sgs, data, &plan);
 
-	if (!sgs || !data || out_sgs > VIRTQUEUE_MAX_SIZE || in_sgs > VIRTQUEUE_MAX_SIZE)
-		return -EINVAL;
-	if (vq->broken)
-		return -EIO;
-	total = out_sgs + in_sgs;
-	if (total == 0)
-		return -EINVAL;
-	err = vq_check_sgs(sgs, out_sgs, total, &in_len);
 	if (err)
 		return err;
+	if (vq->packed)
+		return vq_packed_add_sgs(vq, sgs, out_sgs, &plan, data);
+	/* LAB:SOLUTION stage2 virtqueue_add_sgs */
+	struct vring_desc_state *st = &vq->desc_state[vq->free_head];
+	u16 head = vq->free_head;
 
-	/* Longer buffers than one table holds fall back to a plain chain. */
-	use_indirect = vq->indirect && total > 1 && total <= VIRTQUEUE_MAX_INDIRECT;
-	if (!use_indirect && total > vq->num)
-		return -EINVAL; /* 2.7.5.3.1: no chain longer than the queue; it could never fit */
-	needed = use_indirect ? 1 : total;
-	if (vq->num_free < needed) {
-		vq->stats.full++;
-		return -ENOSPC;
-	}
-
-	head = vq->free_head;
-	st = &vq->desc_state[head];
-	if (use_indirect) {
-		st->indir = vq_write_indirect(vq, sgs, out_sgs, total);
+	if (plan.indirect) {
+		st->indir = vq_write_indirect(vq, sgs, out_sgs, plan.total);
 		st->last = head;
 		vq->stats.indirect++;
 	} else {
 		st->indir = NULL;
-		st->last = vq_write_chain(vq, sgs, out_sgs, total);
+		st->last = vq_write_chain(vq, sgs, out_sgs, plan.total);
 	}
-	st->ndescs = (u16)needed;
-	st->in_len = in_len;
+	st->ndescs = (u16)plan.needed;
+	st->in_len = plan.in_len;
 	st->data = data;
-	vq->num_free -= needed;
+	vq->num_free -= plan.needed;
 	vq_publish(vq, head);
 	vq->stats.added++;
-	VQ_TRACE(vq, "virtqueue_add_sgs/descs", head, needed);
+	VQ_TRACE(vq, "virtqueue_add_sgs/descs", head, plan.needed);
 	return 0;
 	/* LAB:END */
 }

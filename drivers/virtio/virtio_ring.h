@@ -188,6 +188,10 @@ struct virtqueue *vring_create_virtqueue(unsigned index, unsigned num, bool even
 struct virtqueue *vring_create_virtqueue_packed(unsigned index, unsigned num, bool event_idx,
 						bool indirect, vq_notify_t notify,
 						vq_callback_t callback, const char *name);
+/* Whether this build's packed ring may be offered to a device: virtio.c accepts
+ * VIRTIO_F_RING_PACKED only then. Always true here; false in a lab tree (LAB.md) whose
+ * optional packed-ring stage is still a stub, so that such a tree runs every device split. */
+bool vring_packed_ready(void);
 void vring_del_virtqueue(struct virtqueue *vq);
 /* Back to the freshly-created state (after a device reset has returned every buffer with
  * virtqueue_detach_unused_buf): indices to 0, all descriptors free, stats kept. */

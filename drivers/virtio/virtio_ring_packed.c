@@ -33,7 +33,6 @@
 #include "kernel/printk.h"
 #include "kernel/string.h"
 
-#define MAX_CHAIN_BYTES 0xffffffffull /* a buffer's length is a le32 in the used descriptor */
 #define WRAP_BIT (1u << VRING_PACKED_EVENT_WRAP)
 
 /* 2.8.10.1: descriptor ring 16-byte aligned, each event structure 4. */
@@ -91,6 +90,7 @@ static inline u16 off_wrap_of(const struct virtqueue *vq, u16 idx)
 	return (u16)(slot_of(vq, idx) | (wrap_of(vq, idx) ? WRAP_BIT : 0));
 }
 
+/* LAB:SOLUTION stage8 packed_flag_bits */
 /* 2.8.1: a descriptor is used when its AVAIL and USED bits are equal and equal to the wrap
  * counter the device had when it wrote the slot, which for the slot at idx is wrap_of(idx). */
 static bool slot_used(const struct virtqueue *vq, u16 idx)
@@ -101,32 +101,24 @@ static bool slot_used(const struct virtqueue *vq, u16 idx)
 	return avail == used && used == wrap_of(vq, idx);
 }
 
-/* ---- adding buffers (2.8.21.1) ---- */
-
-/* Each piece non-empty (QEMU treats a zero-sized descriptor as a fatal driver error), the
- * whole below 2^32 bytes; the device-writable bytes are the bound for the used length. */
-static int packed_check_sgs(const struct scatterlist *sgs, unsigned out_sgs, unsigned total,
-			    u32 *in_len)
-{
-	u64 all = 0, in = 0;
-
-	for (unsigned n = 0; n < total; n++) {
-		if (!sgs[n].addr || !sgs[n].len)
-			return -EINVAL;
-		all += sgs[n].len;
-		in += n >= out_sgs ? sgs[n].len : 0;
-	}
-	if (all > MAX_CHAIN_BYTES)
-		return -EINVAL;
-	*in_len = (u32)in;
-	return 0;
-}
-
 /* The AVAIL/USED pair that makes the slot at idx available (2.8.1). */
 static inline u16 avail_bits(const struct virtqueue *vq, u16 idx)
 {
 	return wrap_of(vq, idx) ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED;
 }
+/* LAB:END */
+
+/* This ring may be offered: virtio.c accepts VIRTIO_F_RING_PACKED only when it says so. */
+bool vring_packed_ready(void)
+{
+	/* LAB:SOLUTION stage8 vring_packed_ready */
+	return true;
+	/* LAB:END */
+}
+
+/* ---- adding buffers (2.8.21.1) ---- */
+
+/* LAB:SOLUTION stage8 packed_add_helpers */
 
 /* 2.8.7: the table holds struct vring_packed_desc entries one after another; WRITE is the
  * only flag allowed in them (2.8.19), and their ids are reserved (left 0). */
@@ -145,43 +137,22 @@ static struct vring_packed_desc *packed_write_table(struct virtqueue *vq, u16 id
 	}
 	return table;
 }
+/* LAB:END */
 
-int vq_packed_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned out_sgs,
-		      unsigned in_sgs, void *data)
+/* The arguments and pieces are checked, and the slots counted, by vq_plan_add (virtio_ring.c)
+ * before we are called: plan says how many slots the buffer takes and whether through a table. */
+int vq_packed_add_sgs(struct virtqueue *vq, const struct scatterlist *sgs, unsigned out_sgs,
+		      const struct vq_add_plan *plan, void *data)
 {
-	struct vring_desc_state *st;
-	struct vring_packed_desc *d;
-	unsigned total, needed;
-	u16 head, id, head_flags = 0;
-	bool use_indirect;
-	u32 in_len;
-	int err;
+	/* LAB:SOLUTION stage8 vq_packed_add_sgs */
+	unsigned total = plan->total, needed = plan->needed;
+	u16 id = vq->free_head; /* never runs out first: every buffer takes at least one slot */
+	struct vring_desc_state *st = &vq->desc_state[id];
+	u16 head = vq->avail_idx_shadow, head_flags = 0;
+	struct vring_packed_desc *d = &vq->pdesc[slot_of(vq, head)];
 
-	if (!sgs || !data || out_sgs > VIRTQUEUE_MAX_SIZE || in_sgs > VIRTQUEUE_MAX_SIZE)
-		return -EINVAL;
-	if (vq->broken)
-		return -EIO;
-	total = out_sgs + in_sgs;
-	if (total == 0)
-		return -EINVAL;
-	err = packed_check_sgs(sgs, out_sgs, total, &in_len);
-	if (err)
-		return err;
-	use_indirect = vq->indirect && total > 1 && total <= VIRTQUEUE_MAX_INDIRECT;
-	if (!use_indirect && total > vq->num)
-		return -EINVAL; /* 2.8.17: no list longer than the queue */
-	needed = use_indirect ? 1 : total;
-	if (vq->num_free < needed) {
-		vq->stats.full++;
-		return -ENOSPC;
-	}
-
-	id = vq->free_head; /* never runs out first: every buffer takes at least one slot */
-	st = &vq->desc_state[id];
 	vq->free_head = st->next;
-	head = vq->avail_idx_shadow;
-	d = &vq->pdesc[slot_of(vq, head)];
-	if (use_indirect) {
+	if (plan->indirect) {
 		struct vring_packed_desc *table = packed_write_table(vq, id, sgs, out_sgs, total);
 
 		d->addr = virt_to_phys(table);
@@ -213,7 +184,7 @@ int vq_packed_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned ou
 		st->indir = NULL;
 	}
 	st->ndescs = (u16)needed;
-	st->in_len = in_len;
+	st->in_len = plan->in_len;
 	st->data = data;
 	vq->num_free -= needed;
 	vq->avail_idx_shadow = (u16)(head + needed);
@@ -226,10 +197,12 @@ int vq_packed_add_sgs(struct virtqueue *vq, struct scatterlist *sgs, unsigned ou
 	vq->stats.added++;
 	VQ_TRACE(vq, "virtqueue_add_sgs/descs", id, needed);
 	return 0;
+	/* LAB:END */
 }
 
 /* ---- notifying the device (2.8.21.2) ---- */
 
+/* LAB:SOLUTION stage8 packed_kick_helpers */
 /* The device event structure: flags, then off_wrap (the device writes them the other way
  * round, so a DESC seen here comes with its offset already in place). */
 static u16 read_event(const struct vring_packed_event *ev, u16 *off_wrap)
@@ -265,12 +238,11 @@ static bool packed_need_kick(const struct virtqueue *vq, u16 event, u16 new_idx,
 {
 	return vring_need_event(event, new_idx, old_idx) || (s16)(event - vq->last_used_idx) < 0;
 }
+/* LAB:END */
 
 bool vq_packed_kick_prepare(struct virtqueue *vq)
 {
 	u16 added = vq->added_since_kick;
-	u16 new_idx = vq->avail_idx_shadow, old_idx = (u16)(new_idx - added);
-	u16 flags, off_wrap;
 	bool needed;
 
 	/* 2.8.21.2: the flags we stored must be visible before we read the device's structure */
@@ -278,13 +250,17 @@ bool vq_packed_kick_prepare(struct virtqueue *vq)
 	vq->added_since_kick = 0;
 	if (vq->broken || added == 0)
 		return false;
-	flags = read_event(vq->device_event, &off_wrap);
+	/* LAB:SOLUTION stage8 packed_kick_decision */
+	u16 new_idx = vq->avail_idx_shadow, old_idx = (u16)(new_idx - added), off_wrap;
+	u16 flags = read_event(vq->device_event, &off_wrap);
+
 	if (added >= vq->num)
 		needed = true;
 	else if (flags == VRING_PACKED_EVENT_FLAG_DESC && vq->event_idx)
 		needed = packed_need_kick(vq, event_index(vq, off_wrap, new_idx), new_idx, old_idx);
 	else /* DESC without EVENT_IDX, or the reserved 3: not a "disable" we may trust */
 		needed = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	/* LAB:END */
 	if (!needed)
 		vq->stats.kicks_suppressed++;
 	VQ_TRACE(vq, "virtqueue_kick_prepare/kick", VQ_NOID, needed);
@@ -316,6 +292,7 @@ static void packed_break(struct virtqueue *vq, const char *why)
 /* Consume the used descriptor at last_used_idx, known to be used. NULL when it was bad. */
 static void *packed_take_used(struct virtqueue *vq, unsigned *len)
 {
+	/* LAB:SOLUTION stage8 packed_take_used */
 	const struct vring_packed_desc *d = &vq->pdesc[slot_of(vq, vq->last_used_idx)];
 	u16 outstanding = (u16)(vq->avail_idx_shadow - vq->last_used_idx);
 	u16 id;
@@ -349,6 +326,7 @@ static void *packed_take_used(struct virtqueue *vq, unsigned *len)
 		*len = written;
 	VQ_TRACE(vq, "virtqueue_get_buf/len", id, written);
 	return packed_detach(vq, id);
+	/* LAB:END */
 }
 
 void *vq_packed_get_buf(struct virtqueue *vq, unsigned *len)

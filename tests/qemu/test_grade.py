@@ -211,6 +211,46 @@ def test_what_a_test_leaves_running_is_killed(tmp_path):
     assert not alive(pid)
 
 
+def test_optional_stage_is_reported_apart(tmp_path, capsys):
+    """An optional stage (stage 8, the packed ring) is scored like any other but never moves
+    the required total: the table has its own "optional:" line after the total, the JSON its
+    own optional/optional_full, grades.csv its columns after the required ones (which stay
+    as they were, also for a year graded without it), and the real stages keep 100 required
+    points."""
+    import grade_class  # noqa: E402  (tools/lab/grade_class.py)
+    required = [st for st in grade.STAGES if not st.get("optional")]
+    assert sum(st["points"] for st in required) == 100
+    assert [st["n"] for st in grade.STAGES if st.get("optional")] == [8]
+    stages = [{"n": 1, "name": "required", "points": 15, "unit": {"u": ["a", "b", "c"]}, "pytest": []},
+              {"n": 8, "name": "packed ring (optional)", "points": 10, "optional": True,
+               "unit": {"u": ["d", "e"]}, "pytest": []}]
+    grading = grade.Grading(stages, json_path=tmp_path / "g.json")
+    grading.checks = grade.checks_of(stages)
+    for c in grading.checks:
+        grading.done(c, grade.PASS if c.test in ("a", "b", "c", "d") else grade.FAIL, "demo")
+    rows = grading.rows()
+    assert grade.totals(rows) == (15, 15, 5, 10)
+    assert grade.print_table(rows, grading.checks) == (15, 15)
+    out = capsys.readouterr().out.splitlines()
+    total = next(i for i, l in enumerate(out) if l.startswith("total"))
+    assert out[total].split()[-1] == "15/15", out
+    assert out[total + 1].startswith("8 ") and out[total + 1].split()[-1] == "5/10", out
+    assert any(l.startswith("optional:") and l.split()[-1] == "5/10" for l in out[total + 1:]), out
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert (doc["total"], doc["full"], doc["optional"], doc["optional_full"]) == (15, 15, 5, 10), doc
+    assert [r["optional"] for r in doc["stages"]] == [False, True]
+    assert grade_class.summary(doc) == "15/15 (optional: 5/10)"
+    older = {"total": 12, "full": 15, "stages": [{"stage": 1, "score": 12}]}  # a JSON from before
+    grade_class.write_csv(tmp_path / "grades.csv", {"ann": doc, "bob": older})
+    assert list(csv.reader((tmp_path / "grades.csv").open())) == [
+        ["submission", "total", "stage1", "optional", "stage8"], ["ann", "15", "15", "5", "5"],
+        ["bob", "12", "12", "", ""]]
+    grade_class.write_csv(tmp_path / "old.csv", {"bob": older})
+    assert list(csv.reader((tmp_path / "old.csv").open())) == [["submission", "total", "stage1"],
+                                                               ["bob", "12", "12"]]
+    assert grade_class.summary(older) == "12/15"
+
+
 # ---- end to end -------------------------------------------------------------------------------
 
 def mklab(dest, *args):
@@ -306,8 +346,9 @@ def test_grade_class_writes_csv_and_a_json_each(tmp_path):
                         "JOBS=2", "GRADE_ARGS=--stage 2"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = list(csv.reader((out / "grades.csv").open()))
+    full = str(next(st["points"] for st in grade.STAGES if st["n"] == 2))
     assert rows[0] == ["submission", "total", "stage2"]
-    assert sorted(rows[1:]) == [["partial", "20", "20"], ["solution", "20", "20"], ["stubs", "0", "0"]], rows
+    assert sorted(rows[1:]) == [["partial", full, full], ["solution", full, full], ["stubs", "0", "0"]], rows
     for name in ("partial", "solution", "stubs"):
         doc = json.loads((out / f"{name}.json").read_text())
         assert doc["submission"] == name and (out / f"{name}.log").exists()

@@ -6,7 +6,9 @@ The generator tests make the student tree (tools/lab/mklab.py), check that it na
 it lacks, build it and boot it to the shell: the cheap checks that run in every `make test`.
 With FULL=1 (make test-full) the lab is checked whole: for each stage K, a tree with stages
 1..K-1 solved must score nothing for stage K, and a tree with 1..K solved must score its full
-points.
+points (stage 8, the optional packed ring, too); and a tree with only stage 8 unsolved scores
+the 100 required points, 0 optional, and runs a device that offers the packed ring on split
+rings.
 """
 import json
 import os
@@ -65,7 +67,7 @@ def test_student_tree_builds_and_boots(boot, tmp_path):
     warning and boots to the shell (the network stays down: nothing can be queued yet)."""
     tree = tmp_path / "lab"
     out = make_tree(tree)
-    for s in range(1, 8):
+    for s in range(1, 9):
         assert re.search(rf"stage {s} [1-9]\d* region", out), out
     ring = (tree / "drivers/virtio/virtio_ring.c").read_text()
     assert "TODO(lab stage 2)" in ring and "return -ENOSYS;" in ring
@@ -104,7 +106,7 @@ def test_grader_names_existing_checks():
 
 @needs_markers
 @pytest.mark.full  # make test-full only (tests/qemu/conftest.py)
-@pytest.mark.parametrize("stage", range(1, 8))
+@pytest.mark.parametrize("stage", range(1, 9))
 def test_stage_fails_until_solved(tmp_path, stage):
     """Stages 1..K-1 solved: stage K scores nothing. Stages 1..K solved: full points."""
     for solved, want_full in ((stage - 1, False), (stage, True)):
@@ -119,6 +121,35 @@ def test_stage_fails_until_solved(tmp_path, stage):
             assert row["score"] == row["points"], row
         else:
             assert row["passed"] == 0, row
+
+
+@needs_markers
+@pytest.mark.full  # make test-full only (tests/qemu/conftest.py)
+def test_optional_stage_unsolved_keeps_the_required_stages(boot, tmp_path):
+    """Stages 1-7 solved, the optional packed ring (stage 8) a stub: every required stage
+    scores full marks (100), the optional line 0; the driver turns RING_PACKED down
+    (vring_packed_ready is false), so a device that offers it runs split rings and moves
+    frames, and virtio_ring=packed says why it is not used."""
+    tree = tmp_path / "solved7"
+    make_tree(tree, "--solved", "7")
+    build(tree, "build/kernel.elf")
+    score = tmp_path / "score.json"
+    env = dict(os.environ, VNET_KERNEL=str(tree / "build/kernel.elf"))
+    r = subprocess.run([PYTHON, "tools/lab/grade.py", "--json", str(score)], cwd=tree, env=env,
+                       capture_output=True, text=True, timeout=3600)
+    doc = json.loads(score.read_text())
+    assert (doc["total"], doc["full"]) == (100, 100), r.stdout[-3000:]
+    assert (doc["optional"], doc["optional_full"]) == (0, 10), doc["stages"][-1]
+    assert r.returncode == 0, "full marks on the required stages: make grade succeeds\n" + r.stdout[-2000:]
+    assert re.search(r"^optional: +0/10", r.stdout, re.M), r.stdout[-2000:]
+    g = boot(kernel=tree / "build/kernel.elf", devices=[nic("packed=on")], netdev=["user,id=n0"],
+             append="virtio_ring=packed ip=10.0.2.15/24")
+    g.wait_ready(timeout=60)
+    assert "virtio_ring=packed, but this kernel's packed ring is switched off" in g.log, g.log
+    out = g.cmd("virtio")
+    assert "RING_PACKED" not in out and re.search(r"tx0 .* split ring", out), out
+    out = g.cmd("sendraw 20 60")
+    assert "20 frames of 60 bytes queued, 0 failed" in out, out
 
 
 

@@ -28,7 +28,8 @@ ceil(submissions / jobs) x (budget + grace).
 
 A class writes OUT/NAME.json (grade.py's JSON, with "submission" and "notes") and OUT/NAME.log
 (grade.py's output) for each subdirectory NAME, and OUT/grades.csv, rewritten as each
-submission is done: submission,total,stage1..stageN.
+submission is done: submission,total,stage1..stage7, then optional,stage8 (the optional
+stages' sum and each of them, apart from the required total: grade.py, totals).
 """
 import argparse
 import concurrent.futures
@@ -225,7 +226,8 @@ class Runner:
         for c in grading.checks:
             c.status, c.reason = grade.FAIL, f"{why}; its output ends:\n{grade.tail(text)}"
         rows = grading.rows()
-        return {"total": 0, "full": sum(r["points"] for r in rows), "stages": rows,
+        _, full, _, optional_full = grade.totals(rows)
+        return {"total": 0, "full": full, "optional": 0, "optional_full": optional_full, "stages": rows,
                 "checks": [{"stage": c.stage, "name": c.name, "points": 0, "status": c.status,
                             "reason": c.reason, "seconds": 0} for c in grading.checks]}
 
@@ -241,16 +243,28 @@ def copy_out(pipe, logf):
 # ---- a class ------------------------------------------------------------------------------------
 
 def write_csv(path, docs):
-    """grades.csv: submission,total,stage1..stageN, a row per submission graded so far."""
-    stages = sorted({r["stage"] for d in docs.values() for r in d["stages"]})
+    """grades.csv, a row per submission graded so far: submission,total and the required
+    stages' columns as always, then (when any optional stage was graded) optional, the sum of
+    the optional stages, and their own columns: the first columns mean the same every year."""
+    rows = [r for d in docs.values() for r in d["stages"]]
+    required = sorted({r["stage"] for r in rows if not r.get("optional")})
+    optional = sorted({r["stage"] for r in rows if r.get("optional")})
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["submission", "total"] + [f"stage{n}" for n in stages])
+        w.writerow(["submission", "total"] + [f"stage{n}" for n in required]
+                   + (["optional"] + [f"stage{n}" for n in optional] if optional else []))
         for name in sorted(docs):
             score = {r["stage"]: r["score"] for r in docs[name]["stages"]}
-            w.writerow([name, docs[name]["total"]] + [score.get(n, "") for n in stages])
+            opt = [docs[name].get("optional", "")] + [score.get(n, "") for n in optional] if optional else []
+            w.writerow([name, docs[name]["total"]] + [score.get(n, "") for n in required] + opt)
     os.replace(tmp, path)
+
+
+def summary(doc):
+    """One submission's score: "total/full", and the optional stages' apart."""
+    return f"{doc['total']}/{doc['full']}" + (f" (optional: {doc['optional']}/{doc['optional_full']})"
+                                             if doc.get("optional_full") else "")
 
 
 def grade_class(runner, submissions, out, jobs, only):
@@ -281,7 +295,7 @@ def grade_class(runner, submissions, out, jobs, only):
         with lock:
             docs[name] = doc
             write_csv(out / "grades.csv", docs)
-            print(f"grade-class: {name}: {doc['total']}/{doc['full']} in {doc['wall_seconds']:.0f} s"
+            print(f"grade-class: {name}: {summary(doc)} in {doc['wall_seconds']:.0f} s"
                   + "".join(f"\n    note: {n}" for n in doc["notes"]), flush=True)
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -337,6 +351,8 @@ def main():
             print(f"grade: note: {n}")
         if args.json:
             Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+        if not doc["full"]:  # only optional stages asked for (--grade-args "--stage 8")
+            return 0 if doc.get("optional") == doc.get("optional_full") else 1
         return 0 if doc["total"] == doc["full"] else 1
     if not args.submissions or not args.submissions.is_dir():
         sys.exit("grade-class: SUBMISSIONS must be a directory of submissions")

@@ -6,7 +6,7 @@ explains the markers).
 
     tools/lab/mklab.py DEST                 every stage stubbed (what students start from)
     tools/lab/mklab.py DEST --stages 3,4    only those stages stubbed
-    tools/lab/mklab.py DEST --solved 2      stages 1-2 kept solved, 3-7 stubbed
+    tools/lab/mklab.py DEST --solved 2      stages 1-2 kept solved, 3-8 stubbed
 
 DEST must not exist or be empty (or be a tree this script made, with --force). Only files
 git tracks are copied, as they are in the working tree; teacher-only files stay behind.
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "LAB" + ":"  # spelled in two parts so this file can be scanned like any other
 SOLUTION, STUB, END = TAG + "SOLUTION", TAG + "STUB", TAG + "END"
-STAGES = range(1, 8)
+STAGES = range(1, 9)  # 1-7 required, 8 optional (tools/lab/grade.py, STAGES)
 SOURCE_SUFFIXES = (".c", ".h", ".S")
 STUBS = Path("tools/lab/stubs")  # stageN.md: each region's task and stub, by name
 TEACHER_ONLY = ["tools/lab/mklab.py", "tools/lab/grade_class.py", "tools/lab/teacher.mk",
@@ -155,7 +155,7 @@ def parse(path, text, stubs):
         start = i + 1
         stage = int(m.group("stage"))
         if stage not in STAGES:
-            raise MarkerError(f"{path}:{start}: stage {stage} is not 1..7")
+            raise MarkerError(f"{path}:{start}: stage {stage} is not {STAGES[0]}..{STAGES[-1]}")
         i += 1
         solution = []
         while i < len(lines) and not END_RE.match(lines[i]):
@@ -311,7 +311,7 @@ def main():
     else:
         stages = set(STAGES)
     if not stages <= set(STAGES):
-        sys.exit("mklab: stages are 1..7")
+        sys.exit(f"mklab: stages are {STAGES[0]}..{STAGES[-1]}")
     try:
         make_tree(args.dest, stages, args.force)
     except MarkerError as e:
