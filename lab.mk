@@ -1,7 +1,8 @@
 # lab.mk - the course lab (LAB.md). Included by the Makefile.
 #
 #   make grade              run each stage's checks, print the score table (non-zero exit
-#                           unless full marks); GRADE_ARGS="--stage 3 -v" for one stage, with
+#                           unless full marks on stages 1-7; the optional stage 8 has a line
+#                           of its own); GRADE_ARGS="--stage 3 -v" for one stage, with
 #                           the reason of each failed check; GRADE_JSON=file writes every
 #                           check's status, reason and time as JSON.
 #                           Needs what make test needs (tools/deps.sh test: QEMU, pytest,
