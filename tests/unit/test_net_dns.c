@@ -711,6 +711,78 @@ static void test_server_from_dhcp(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Names in a response (RFC 1035 2.3.4, 4.1.4): a name of DNS_MAX_NAME (253) characters is a
+ * name, one more is not; a label type other than 00 (a length) or 11 (a pointer) is not ours
+ * to read (RFC 6891 5: 01 is extended, 10 reserved); a question cut short after its name has
+ * no type and class. */
+static void test_parse_name_limits(void)
+{
+	char name[DNS_MAX_NAME + 2];
+	struct dns_answer a;
+
+	/* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 */
+	memset(name, 'a', sizeof(name));
+	name[63] = name[127] = name[191] = '.';
+	name[253] = '\0';
+	begin(0x4321, RESP, 1, name);
+	rr_a(0, 300, 10, 0, 2, 5);
+	CHECK_EQ(parse(0x4321, name, &a), 0);
+	CHECK_EQ(a.addr, IPV4(10, 0, 2, 5));
+	name[253] = 'a'; /* 254 */
+	name[254] = '\0';
+	begin(0x4321, RESP, 1, name);
+	rr_a(0, 300, 10, 0, 2, 5);
+	CHECK_EQ(parse(0x4321, name, &a), -EPROTO);
+	/* an extended label type (01xxxxxx) where the question's first label starts */
+	begin(0x4321, RESP, 1, "host.test");
+	rr_a(0, 300, 10, 0, 2, 5);
+	msg[DNS_HLEN] = 0x44;
+	CHECK_EQ(parse(0x4321, "host.test", &a), -EPROTO);
+	msg[DNS_HLEN] = 0x84; /* 10xxxxxx: reserved */
+	CHECK_EQ(parse(0x4321, "host.test", &a), -EPROTO);
+	/* the question's name and nothing after it */
+	header(0x4321, RESP, 0);
+	put_name("host.test");
+	CHECK_EQ(parse(0x4321, "host.test", &a), -EPROTO);
+	put16(DNS_TYPE_A); /* half of the rest */
+	CHECK_EQ(parse(0x4321, "host.test", &a), -EPROTO);
+}
+
+/* ifconfig's dns line counts the names cached, until their TTL is over: at exactly the TTL
+ * the name is gone (as a lookup then finds it gone). */
+static void test_describe_counts_cached(void)
+{
+	u16 id, port;
+
+	h_set_cmdline("dns", "10.0.2.2");
+	h_setup(NULL, NULL);
+	h_set_cmdline("dns", NULL);
+	learn_peer();
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ(dns_resolve("host.test", on_answer, NULL), 0);
+	CHECK(sent_query(0, "host.test", &id, &port));
+	h_clear_tx();
+	host_log_clear();
+	dns_describe();
+	CHECK_STR(host_log, "  dns: server 10.0.2.2 (dns=), 0 names cached, 1 queries in flight\n");
+	begin(id, RESP, 1, "host.test");
+	rr_a(0, 30, 10, 0, 2, 77);
+	h_inject_udp(DNS_PORT, port, msg, mlen);
+	CHECK_EQ(got.calls, 1);
+	host_log_clear();
+	dns_describe();
+	CHECK_STR(host_log, "  dns: server 10.0.2.2 (dns=), 1 names cached, 0 queries in flight\n");
+	h_advance_ns(30 * SEC);
+	host_log_clear();
+	dns_describe();
+	CHECK_STR(host_log, "  dns: server 10.0.2.2 (dns=), 0 names cached, 0 queries in flight\n");
+	CHECK_EQ(dns_resolve("host.test", on_answer, NULL), 0);
+	CHECK_EQ(h_ntx, 1); /* asked again, not from the cache */
+	dns_reset();
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_names);
@@ -723,5 +795,7 @@ int main(void)
 	RUN(test_retries_and_timeout);
 	RUN(test_resolve_refusals);
 	RUN(test_server_from_dhcp);
+	RUN(test_parse_name_limits);
+	RUN(test_describe_counts_cached);
 	return unit_summary("net_dns");
 }

@@ -50,6 +50,12 @@ static void test_drop_reasons(void)
 	netbuf_trim(runt, 13);
 	h_inject(runt);
 	CHECK_EQ(eth_stats.rx_runt, 1);
+	/* the header alone (14 bytes) is a whole Ethernet frame: its empty IPv4 packet is too
+	 * short for IPv4, and counted there, not here */
+	u64 ip_runts = ipv4_stats.rx_runt;
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_IP, NULL, 0));
+	CHECK_EQ(eth_stats.rx_runt, 1);
+	CHECK_EQ(ipv4_stats.rx_runt, ip_runts + 1);
 	CHECK_EQ(h_ntx, 0);
 	CHECK_EQ(h_leaked(), 0);
 }

@@ -517,6 +517,104 @@ static void test_echo_source_route_and_bad_options(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* Option edges (RFC 791 3.1): a record route of length 3 has no room at all (pointer 4, past
+ * its end) and comes back as it came; a full timestamp's overflow count goes up by one, from
+ * 14 to 15 too. */
+static void test_echo_option_edges(void)
+{
+	u8 rr_empty[4] = { IPOPT_RR, 3, 4, IPOPT_END };
+	u8 ts_full[8] = { IPOPT_TS, 8, 9, 0xe0, 1, 2, 3, 4 };
+	u8 rr40[40] = { IPOPT_RR, 39, 4 }; /* the longest header there is: 60 bytes */
+	const u8 *o;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	inject_echo_opts(h_peer_ip, rr_empty, sizeof(rr_empty));
+	o = reply_opts(24, h_peer_ip);
+	if (o)
+		CHECK_MEM(o, rr_empty, sizeof(rr_empty));
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, ts_full, sizeof(ts_full));
+	o = reply_opts(28, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[3], 0xf0); /* overflow 14 + 1, flag 0 */
+		CHECK_MEM(o + 4, ts_full + 4, 4);
+	}
+	h_clear_tx();
+	inject_echo_opts(h_peer_ip, rr40, sizeof(rr40));
+	o = reply_opts(60, h_peer_ip);
+	if (o) {
+		CHECK_EQ(o[2], 8);
+		CHECK_MEM(o + 3, &h_our_ip, 4);
+	}
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* icmp_seq counts on past 65535 while the header's field wraps: a late reply to request
+ * 65535 arriving after request 65538 (field 2) went out is still request 65535's. */
+static void test_ping_sequence_past_16_bits(void)
+{
+	static struct ping_session ps;
+	static u8 rep[ICMP_HLEN + 8], pkt[64];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, 8), 0);
+	ps.quiet = true;
+	for (unsigned i = 0; i < 65538; i++) {
+		ping_send_next(&ps);
+		if (h_ntx == H_MAX_TX)
+			h_clear_tx();
+	}
+	h_clear_tx();
+	CHECK_EQ(ps.transmitted, 65538);
+	ps.quiet = false;
+	host_log_clear();
+	for (unsigned i = 0; i < 8; i++)
+		payload[i] = (u8)(0xffff + i);
+	n = h_icmp_echo(rep, ICMP_ECHOREPLY, ps.id, 0xffff, payload, 8);
+	n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_ICMP, rep, n);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, n));
+	CHECK_EQ(ps.received, 1);
+	CHECK(strstr(host_log, "16 bytes from 10.0.2.2: icmp_seq=65535 ttl=64 time=") != NULL);
+	ping_end(&ps);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* The summary without any reply has no rtt line (and divides by nothing); replies all equally
+ * late have a deviation of 0. */
+static void test_ping_summary_edges(void)
+{
+	static struct ping_session ps;
+
+	h_setup(NULL, NULL);
+	learn_peer();
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, 56), 0);
+	ps.quiet = true;
+	ping_send_next(&ps);
+	h_clear_tx();
+	host_log_clear();
+	ping_summary(&ps, 1000000000ull);
+	CHECK_STR(host_log, "--- 10.0.2.2 ping statistics ---\n"
+			    "1 packets transmitted, 0 received, 100% packet loss, time 1000ms\n");
+	ping_end(&ps);
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, 56), 0);
+	ps.quiet = true;
+	for (int i = 0; i < 3; i++) {
+		ping_send_next(&ps);
+		CHECK_EQ(answer_requests(2000000, false), 1);
+		h_clear_tx();
+	}
+	host_log_clear();
+	ping_summary(&ps, 3000000000ull);
+	CHECK(strstr(host_log, "3 packets transmitted, 3 received, 0% packet loss, time 3000ms\n"));
+	CHECK(strstr(host_log, "rtt min/avg/max/mdev = 2.000/2.000/2.000/0.000 ms\n"));
+	ping_end(&ps);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_echo_reply_in_place_all_sizes);
@@ -531,5 +629,8 @@ int main(void)
 	RUN(test_ping_errors_and_limits);
 	RUN(test_echo_reflects_options);
 	RUN(test_echo_source_route_and_bad_options);
+	RUN(test_echo_option_edges);
+	RUN(test_ping_sequence_past_16_bits);
+	RUN(test_ping_summary_edges);
 	return unit_summary("net_icmp");
 }

@@ -7,6 +7,7 @@
 #include "tests/unit/kernel_harness.h"
 #include "tests/unit/net_harness.h"
 #include "tests/unit/unit.h"
+#include "net/net_stats.h"
 
 static void test_rfc1071_example(void)
 {
@@ -295,6 +296,75 @@ static void test_describe_and_stats_print(void)
 	CHECK_EQ(eth_stats.rx_runt, 0);
 }
 
+/* What belongs to our interface and nothing else: the subnet broadcast exists only once an
+ * address is set (and not on a /31 or /32, RFC 3021); another device's link going down flushes
+ * nothing of ours and ifconfig prints no inet line for it; inet_reset ends a ping session
+ * and refills ICMP's error allowance. */
+static void test_interface_scope(void)
+{
+	static struct ping_session ps, ps2;
+	struct net_device other;
+	u8 a[28], mac[ETH_ALEN];
+
+	h_setup(NULL, NULL);
+	CHECK_EQ(inet_subnet_broadcast(), IPV4(10, 0, 2, 255));
+	inet_reset();
+	CHECK_EQ(inet_subnet_broadcast(), 0);
+	h_setup("10.0.2.15/31", NULL);
+	CHECK_EQ(inet_subnet_broadcast(), 0);
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	CHECK(arp_lookup(h_peer_ip, mac));
+	memset(&other, 0, sizeof(other));
+	snprintf(other.name, sizeof(other.name), "eth9");
+	other.carrier = true;
+	netif_carrier_off(&other);
+	CHECK(arp_lookup(h_peer_ip, mac)); /* not flushed */
+	host_log_clear();
+	inet_describe(&other);
+	CHECK_STR(host_log, "");
+	CHECK_EQ(ping_begin(&ps, h_peer_ip, 8), 0);
+	CHECK_EQ(ping_begin(&ps2, h_peer_ip, 8), -EBUSY);
+	h_setup(NULL, NULL); /* inet_reset */
+	CHECK_EQ(ping_begin(&ps2, h_peer_ip, 8), 0);
+	ping_end(&ps2);
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* inet_csum_add's running sum may be any 32-bit value: a carry out of 32 bits comes back in at
+ * bit 0 (RFC 1071 ones' complement): 0xffffffff (two words 0xffff) plus the word 0x0002 is
+ * 0x0002 in 16 bits, whose complement is 0xfffd. */
+static void test_sum_carry_out_of_32_bits(void)
+{
+	static const u8 two[2] = { 0x00, 0x02 };
+
+	CHECK_EQ(inet_csum_fold(inet_csum_add(0xffffffffu, two, 2)), 0xfffd);
+	CHECK_EQ(inet_csum_fold(inet_csum_add(0xfffffffeu, two, 2)), 0xfffe); /* 0xfffe + 0xffff + 2 */
+}
+
+/* net_stats_print reads each value with its own size: a 32-bit gauge beside other fields, a
+ * 64-bit counter above 2^32. */
+struct mixed_stats {
+	u32 gauge;
+	u32 other;
+	u64 counter;
+};
+
+static void test_stats_sizes(void)
+{
+	static const struct net_stat_desc desc[] = {
+		NET_STAT(struct mixed_stats, gauge) NET_STAT(struct mixed_stats, counter)
+	};
+	struct mixed_stats m = { 5, 7, 0x200000001ull };
+
+	host_log_clear();
+	net_stats_print_line("mixed", desc, ARRAY_SIZE(desc), &m);
+	CHECK_STR(host_log, "mixed: gauge 5 counter 8589934593\n");
+}
+
 int main(void)
 {
 	RUN(test_rfc1071_example);
@@ -312,5 +382,8 @@ int main(void)
 	RUN(test_parse_config_refuses_network_and_broadcast);
 	RUN(test_setup_prints_ready_once);
 	RUN(test_describe_and_stats_print);
+	RUN(test_interface_scope);
+	RUN(test_sum_carry_out_of_32_bits);
+	RUN(test_stats_sizes);
 	return unit_summary("net_inet");
 }

@@ -341,6 +341,34 @@ static void test_oldest_evicted_when_full(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* The oldest by its first fragment's time, wherever its slot: with the first slot taken again
+ * by the youngest datagram, a new one evicts the second-oldest (id 2), not the youngest. */
+static void test_evicts_oldest_not_first_slot(void)
+{
+	unsigned n;
+	u64 evicted;
+
+	h_setup(NULL, NULL);
+	evicted = ipv4_stats.rx_frag_evicted;
+	n = udp_dgram(UDP_PORT_DISCARD, 2000, 8);
+	for (u16 id = 1; id <= IPV4_FRAG_SLOTS; id++) {
+		inject_frag(id, IPPROTO_UDP, dgram, 0, 1480, true);
+		h_advance_ns(NSEC_PER_SEC);
+	}
+	inject_frag(1, IPPROTO_UDP, dgram, 1480, n - 1480, false); /* id 1 done: its slot is free */
+	inject_frag(100, IPPROTO_UDP, dgram, 0, 1480, true);        /* takes it: the youngest */
+	h_advance_ns(NSEC_PER_SEC);
+	inject_frag(101, IPPROTO_UDP, dgram, 0, 1480, true);        /* evicts one */
+	CHECK_EQ(ipv4_stats.rx_frag_evicted, evicted + 1);
+	inject_frag(100, IPPROTO_UDP, dgram, 1480, n - 1480, false);
+	CHECK_EQ(ipv4_stats.rx_frag_reassembled, 2);                /* id 100 was kept */
+	inject_frag(2, IPPROTO_UDP, dgram, 1480, n - 1480, false);
+	CHECK_EQ(ipv4_stats.rx_frag_reassembled, 2);                /* id 2 was the one evicted */
+	h_advance_ns(60 * NSEC_PER_SEC);                            /* the rest time out */
+	CHECK_EQ(ipv4_frag_in_progress(), 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 /* The timer runs from the first fragment and is not restarted by later ones. */
 static void test_timeout(void)
 {
@@ -718,6 +746,7 @@ int main(void)
 	RUN(test_exact_duplicates_ignored);
 	RUN(test_length_rules);
 	RUN(test_oldest_evicted_when_full);
+	RUN(test_evicts_oldest_not_first_slot);
 	RUN(test_timeout);
 	RUN(test_reassembled_buffer_is_a_slot);
 	RUN(test_small_reply_from_slot_is_copied);

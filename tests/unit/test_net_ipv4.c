@@ -386,6 +386,110 @@ static void test_ttl_below_two_accepted(void)
 	CHECK_EQ(h_leaked(), 0);
 }
 
+/* An ICMP error built in the received buffer carries none of the receive side's checksum
+ * marks: a frame the device handed over with NETBUF_CSUM_PARTIAL (virtio's NEEDS_CSUM) gets
+ * a protocol unreachable whose own checksum is whole and which asks the driver for no
+ * checksum offload (which would make the device write a sum at the old offsets). */
+static void test_error_in_received_buffer_asks_no_offload(void)
+{
+	const struct icmphdr *ic;
+	struct netbuf *nb;
+	u8 a[28];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	n = h_ipv4(pkt, h_peer_ip, h_our_ip, 253 /* experimental (RFC 3692) */, "abcdefgh", 8);
+	nb = h_frame(h_our_mac, h_peer_mac, ETH_P_IP, pkt, n);
+	nb->ip_summed = NETBUF_CSUM_PARTIAL;
+	nb->csum_start = NETBUF_HEADROOM + ETH_HLEN + IPV4_HLEN;
+	nb->csum_offset = 6;
+	h_inject(nb);
+	CHECK_EQ(h_ntx, 1);
+	if (h_ntx == 1) {
+		ic = (const void *)h_l4(0);
+		CHECK_EQ(ic->type, ICMP_DEST_UNREACH);
+		CHECK_EQ(ic->code, ICMP_PROT_UNREACH);
+		CHECK_EQ(inet_csum(ic, ntohs(h_ip(0)->tot_len) - IPV4_HLEN), 0);
+		CHECK_EQ(h_tx[0]->ip_summed, NETBUF_CSUM_NONE);
+	}
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* RFC 3168 5: a transport that does not do ECN sends Not-ECT (00), and we send DSCP 0: an echo
+ * reply built over a request that came with TOS 0xbb (DSCP 46, ECN 11: CE) says 0. */
+static void test_reply_tos_is_zero(void)
+{
+	u8 msg[ICMP_HLEN + 8], a[28];
+	unsigned n;
+
+	h_setup(NULL, NULL);
+	h_inject(h_frame(h_our_mac, h_peer_mac, ETH_P_ARP, a,
+			 h_arp(a, ARPOP_REQUEST, h_peer_mac, h_peer_ip, (const u8[6]){ 0 }, h_our_ip)));
+	h_clear_tx();
+	n = h_icmp_echo(msg, ICMP_ECHO, 7, 1, "12345678", 8);
+	n = h_ipv4(pkt, h_peer_ip, h_our_ip, IPPROTO_ICMP, msg, n);
+	pkt[1] = 0xbb;
+	fix_csum();
+	inject_pkt(n);
+	CHECK_EQ(h_ntx, 1);
+	if (h_ntx == 1) {
+		CHECK_EQ(h_ip(0)->tos, 0);
+		CHECK_EQ(inet_csum(h_ip(0), IPV4_HLEN), 0);
+	}
+	h_clear_tx();
+	CHECK_EQ(h_leaked(), 0);
+}
+
+/* A device that takes no frame (detached for a reset): ipv4_output says so, for a datagram
+ * that leaves whole and for one that leaves in fragments alike. */
+static void test_output_error_reported_for_fragments(void)
+{
+	struct netbuf *nb;
+
+	h_setup(NULL, NULL);
+	netif_device_detach(&h_dev);
+	nb = netbuf_alloc();
+	netbuf_put(nb, 100);
+	CHECK_EQ(ipv4_output(nb, h_our_ip, INADDR_BROADCAST_BE, IPPROTO_UDP), -ENODEV);
+	nb = netbuf_alloc();
+	netbuf_put(nb, 1481);
+	CHECK_EQ(ipv4_output(nb, h_our_ip, INADDR_BROADCAST_BE, IPPROTO_UDP), -ENODEV);
+	netif_device_attach(&h_dev);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
+static unsigned lo_heard;
+
+static void lo_handler(void *ctx, struct netbuf *nb, const struct udp_meta *m)
+{
+	lo_heard++;
+	netbuf_free(nb);
+}
+
+/* Datagrams to our own address wait for the event loop; several sent before it runs are all
+ * delivered, in order, none lost. */
+static void test_loopback_queues_several(void)
+{
+	h_setup(NULL, NULL);
+	lo_heard = 0;
+	CHECK_EQ(udp_bind(4000, lo_handler, NULL), 4000);
+	CHECK_EQ(udp_sendto(h_our_ip, 4001, 4000, "a", 1), 0);
+	CHECK_EQ(udp_sendto(h_our_ip, 4001, 4000, "b", 1), 0);
+	CHECK_EQ(udp_sendto(h_our_ip, 4001, 4000, "c", 1), 0);
+	CHECK_EQ(lo_heard, 0);
+	h_advance_ns(0);
+	CHECK_EQ(lo_heard, 3);
+	CHECK_EQ(ipv4_stats.rx_loopback, 3);
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(udp_unbind(4000), 0);
+	CHECK_EQ(h_leaked(), 0);
+}
+
 int main(void)
 {
 	RUN(test_delivers_valid);
@@ -401,5 +505,9 @@ int main(void)
 	RUN(test_routing);
 	RUN(test_output_refusals);
 	RUN(test_ttl_below_two_accepted);
+	RUN(test_error_in_received_buffer_asks_no_offload);
+	RUN(test_reply_tos_is_zero);
+	RUN(test_output_error_reported_for_fragments);
+	RUN(test_loopback_queues_several);
 	return unit_summary("net_ipv4");
 }

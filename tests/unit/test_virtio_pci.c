@@ -311,16 +311,26 @@ static void test_msi_msix_left_enabled_modern(void)
  * vector and the configuration vector while MSI-X is still on, then turns MSI-X off: the
  * device is left with no vector, whoever enables MSI-X next. Also when vp_find_vqs gives up
  * MSI-X for INTx. Modern transport; no reset first (the probe's own unwinding). */
-static void test_teardown_unmaps_vectors_modern(void)
+/* A modern device with its queues found, a vector each: the device, or NULL after a failed check. */
+static struct virtio_pci_device *modern_per_vq(void)
 {
 	struct virtio_pci_device *vp;
 
 	start(MODERN_NET);
 	vp = probe_ok();
 	if (!vp)
-		return;
+		return NULL;
 	CHECK_EQ(find_vqs(vp), 0);
 	CHECK_EQ(vp->irq_mode, VP_IRQ_MSIX_PER_VQ);
+	return vp;
+}
+
+static void test_teardown_unmaps_vectors_modern(void)
+{
+	struct virtio_pci_device *vp = modern_per_vq();
+
+	if (!vp)
+		return;
 	CHECK_EQ(vp_sim.config_vector, 0);
 	CHECK_EQ(vp_sim.q[0].vector, 1);
 	CHECK_EQ(vp_sim.q[1].vector, 2);
@@ -505,6 +515,171 @@ out:
 	host_dma_low32 = 0;
 }
 
+/* The legacy interface is BAR 0, an I/O block at least as long as its registers (20 bytes
+ * without MSI-X, virtio 1.x 4.1.4.8) at a port number x86 can reach: anything else (a memory
+ * BAR 0, as with disable-legacy=on; too short; past 0xffff) is not a legacy interface. */
+static void test_legacy_bar0_checked(void)
+{
+	static const struct { bool io; u64 size, addr; int want; } cases[] = {
+		{ true, 20, 0xc000, 0 },    { true, 0x20, 0xffe0, 0 },     { false, 0x40, 0xc000, -ENODEV },
+		{ true, 19, 0xc000, -ENODEV }, { true, 0x40, 0x10000, -ENODEV }, { true, 0x40, 0x1c000, -ENODEV },
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct virtio_pci_device vp;
+		struct pci_dev dev;
+		int err;
+
+		memset(&vp, 0, sizeof(vp));
+		memset(&dev, 0, sizeof(dev));
+		dev.bar[0].is_io = cases[i].io;
+		dev.bar[0].size = cases[i].size;
+		dev.bar[0].addr = cases[i].addr;
+		dev.subsys_id = VIRTIO_ID_NET;
+		vp.pci = &dev;
+		vp.vdev.modern = true;
+		err = virtio_pci_legacy_probe(&vp);
+		CHECK_EQ(err, cases[i].want);
+		if (err != cases[i].want)
+			printf("#   BAR 0 %s, %llu bytes at 0x%llx\n", cases[i].io ? "I/O" : "memory",
+			       (unsigned long long)cases[i].size, (unsigned long long)cases[i].addr);
+		if (err == 0) {
+			CHECK_EQ(vp.ioaddr, cases[i].addr);
+			CHECK(!vp.vdev.modern);
+			CHECK_EQ(vp.vdev.id, VIRTIO_ID_NET);
+		}
+	}
+}
+
+static u32 msix_word(unsigned entry, unsigned off)
+{
+	u32 v;
+
+	memcpy(&v, vp_sim.bar4 + VP_SIM_MSIX_TABLE + 16 * entry + off, 4);
+	return v;
+}
+
+/* An MSI-X entry the driver uses holds its irq's message (address, data: irq_msi_message) and
+ * is unmasked (PCI 3.0 6.8.2.9: masked after reset, and a masked entry delivers nothing); one
+ * it does not use stays masked. Per queue: entries 0 (config), 1, 2; shared (the device maps
+ * only two vectors): entries 0 and 1, both queues on vector 1. The core's list of queues
+ * (vdev.nvqs, vdev.vqs, which the ring trace walks) holds both. */
+static void test_msix_entries_programmed_and_unmasked(void)
+{
+	struct virtio_pci_device *vp = modern_per_vq();
+
+	if (!vp)
+		return;
+	CHECK_EQ(vp->vdev.nvqs, 2);
+	CHECK(vp->vdev.vqs[0] == vp->vqs[0].vq && vp->vdev.vqs[1] == vp->vqs[1].vq);
+	CHECK_EQ(msix_word(0, 0), 0xfee00000u);
+	CHECK_EQ(msix_word(0, 8), (u32)vp->config_irq);
+	CHECK_EQ(msix_word(1, 8), (u32)vp->vqs[0].irq);
+	CHECK_EQ(msix_word(2, 8), (u32)vp->vqs[1].irq);
+	for (unsigned e = 0; e < 3; e++)
+		CHECK_EQ(msix_word(e, 12) & 1, 0);
+	CHECK_EQ(msix_word(3, 12) & 1, 1);
+	CHECK_EQ(virtio_reset_device(&vp->vdev), 0);
+	vp_del_vqs(&vp->vdev);
+	for (unsigned e = 0; e < 3; e++)
+		CHECK_EQ(msix_word(e, 12) & 1, 1); /* masked again at teardown */
+
+	start(MODERN_NET);
+	vp_sim.nvectors = 2;
+	vp = probe_ok();
+	if (!vp)
+		return;
+	CHECK_EQ(find_vqs(vp), 0);
+	CHECK_EQ(vp->irq_mode, VP_IRQ_MSIX_SHARED);
+	CHECK_EQ(vp_sim.q[0].vector, 1);
+	CHECK_EQ(vp_sim.q[1].vector, 1);
+	CHECK_EQ(msix_word(0, 8), (u32)vp->config_irq);
+	CHECK_EQ(msix_word(1, 8), (u32)vp->shared_irq);
+	CHECK(vp->shared_irq >= 32);
+	CHECK_EQ(msix_word(0, 12) & 1, 0);
+	CHECK_EQ(msix_word(1, 12) & 1, 0);
+	CHECK_EQ(msix_word(2, 12) & 1, 1);
+	CHECK_EQ(virtio_reset_device(&vp->vdev), 0);
+	vp_del_vqs(&vp->vdev);
+	CHECK_EQ(host_dma_live, dma_before);
+}
+
+/* A queue that cannot be made fails find_vqs, with INTx (no MSI-X) too, and everything is
+ * given back; so does a queue past the device's num_queues (4.1.4.3). */
+static void test_find_vqs_queue_failures(void)
+{
+	struct virtio_pci_device *vp;
+	struct virtqueue *vqs[3];
+	vq_callback_t cbs[3] = { cb, cb, cb };
+	const char *const names[3] = { "input", "output", "third" };
+
+	start(MODERN_NET);
+	vp_sim.msix = false;
+	vp_sim.q[1].size = 0; /* 4.1.4.3: queue_size 0, the queue is unavailable */
+	vp = probe_ok();
+	if (!vp)
+		return;
+	CHECK(find_vqs(vp) < 0);
+	CHECK_EQ(vp->intx_irq, -1); /* the INTx line given back */
+	CHECK_EQ(vp->irq_mode, VP_IRQ_NONE);
+	CHECK_EQ(host_dma_live, dma_before);
+
+	start(MODERN_NET);
+	vp = probe_ok();
+	if (!vp)
+		return;
+	CHECK(vp->vdev.config->find_vqs(&vp->vdev, 3, vqs, cbs, names) < 0);
+	CHECK_EQ(vp_sim.msi_freed, vp_sim.msi_allocated);
+	CHECK_EQ(host_dma_live, dma_before);
+}
+
+/* 4.1.3.1: each field of the device-specific configuration is read with its own width (a
+ * 16-bit field with one 16-bit read, a 32-bit one with one 32-bit read); an array of bytes
+ * byte by byte. Writes put every byte where it belongs. */
+static void test_device_cfg_access(void)
+{
+	struct virtio_pci_device *vp;
+	static const u8 mac2[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	u8 mac[6];
+	u16 status;
+	u32 word;
+
+	start(MODERN_NET);
+	add_common();
+	add_notify();
+	add_isr();
+	add_cap(VP_SIM_CAP_DEVICE, VP_SIM_BAR, 0, VP_SIM_DEVICE, VP_SIM_DEVCFG_LEN, 0);
+	vp = probe_ok();
+	if (!vp)
+		return;
+	memcpy(vp_sim.bar4 + VP_SIM_DEVICE, sim_mac, 6);
+	vp_sim.bar4[VP_SIM_DEVICE + 6] = 0x01; /* status: LINK_UP (5.1.4) */
+	vp_sim.bar4[VP_SIM_DEVICE + 7] = 0x00;
+	memset(vp_sim.devcfg_reads, 0, sizeof(vp_sim.devcfg_reads));
+	CHECK_EQ(vp->vdev.config->get(&vp->vdev, 6, &status, 2), 0);
+	CHECK_EQ(status, 1);
+	CHECK_EQ(vp_sim.devcfg_reads[2], 1);
+	CHECK_EQ(vp_sim.devcfg_reads[1], 0);
+	CHECK_EQ(vp->vdev.config->get(&vp->vdev, 8, &word, 4), 0);
+	CHECK_EQ(vp_sim.devcfg_reads[4], 1);
+	CHECK_EQ(vp_sim.devcfg_reads[1], 0);
+	CHECK_EQ(vp->vdev.config->get(&vp->vdev, 0, mac, 6), 0);
+	CHECK_MEM(mac, sim_mac, 6);
+	CHECK_EQ(vp_sim.devcfg_reads[1], 6);
+	vp->vdev.config->set(&vp->vdev, 0, mac2, 6);
+	CHECK_MEM(vp_sim.bar4 + VP_SIM_DEVICE, mac2, 6);
+}
+
+/* Device ids 0x1000..0x107f are virtio's (4.1.2): the last one is probed, the next is not. */
+static void test_device_id_range(void)
+{
+	start(VIRTIO_PCI_DEVICE_LAST);
+	pci.subsys_id = 0;
+	CHECK_EQ(vp_harness_probe(&pci), 0);
+	start(VIRTIO_PCI_DEVICE_LAST + 1);
+	CHECK_EQ(vp_harness_probe(&pci), -ENODEV);
+}
+
 int main(void)
 {
 	host_quiet = 1;
@@ -519,6 +694,11 @@ int main(void)
 	RUN(test_legacy_follows_msix_state);
 	RUN(test_modern_features_and_queue_registers);
 	RUN(test_legacy_features_and_queue_registers);
+	RUN(test_legacy_bar0_checked);
+	RUN(test_msix_entries_programmed_and_unmasked);
+	RUN(test_find_vqs_queue_failures);
+	RUN(test_device_cfg_access);
+	RUN(test_device_id_range);
 	vh_teardown();
 	return unit_summary("virtio_pci");
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "drivers/virtio/virtio_ring.h"
+#include "drivers/virtio/vring_trace.h"
 #include "tests/unit/kernel_harness.h"
 #include "tests/unit/sim_device_harness.h"
 #include "tests/unit/unit.h"
@@ -100,8 +101,86 @@ static void test_snapshot_and_owners(void)
 	CHECK_EQ(host_dma_live, 0);
 }
 
+/* The ring's trace points (drivers/virtio/vring_trace.h; what `vring trace` prints and
+ * tests/qemu/test_trace.py reads): each step once, in the order the driver takes them, with
+ * the descriptor it concerns and its value -- descriptors used by an add, whether the kick
+ * notifies, the length the device wrote. */
+struct trace_event {
+	const char *step;
+	u32 id, val;
+};
+static struct trace_event trace[32];
+static unsigned ntrace;
+
+static void record(const struct virtqueue *vq, const char *step, u32 id, u32 val)
+{
+	(void)vq;
+	if (ntrace < ARRAY_SIZE(trace))
+		trace[ntrace++] = (struct trace_event){ step, id, val };
+}
+
+static void check_trace(const struct trace_event *want, unsigned n)
+{
+	CHECK_EQ(ntrace, n);
+	for (unsigned i = 0; i < n && i < ntrace; i++) {
+		CHECK_STR(trace[i].step, want[i].step);
+		CHECK_EQ(trace[i].id, want[i].id);
+		CHECK_EQ(trace[i].val, want[i].val);
+	}
+	ntrace = 0;
+}
+
+static void test_trace_points(void)
+{
+	struct virtqueue *vq = vring_create_virtqueue(0, 8, false, false, t_notify, t_callback, "trace");
+	struct sim_device d;
+	struct sim_buf b;
+	struct scatterlist sg[2];
+	unsigned len;
+
+	CHECK(vq != NULL);
+	if (!vq)
+		return;
+	sim_attach(&d, vq);
+	ntrace = 0;
+	host_vq_trace = record;
+	sg[0].addr = bytes[0];
+	sg[0].len = 10;
+	sg[1].addr = bytes[1];
+	sg[1].len = 64;
+	CHECK_EQ(virtqueue_add_sgs(vq, sg, 1, 1, &tok[0]), 0);
+	virtqueue_kick(vq);
+	check_trace((const struct trace_event[]){ { "virtqueue_add_sgs/descs", 0, 2 },
+						  { "virtqueue_kick_prepare/kick", VQ_NOID, 1 },
+						  { "virtqueue_notify", VQ_NOID, 0 } }, 3);
+	CHECK(sim_pop(&d, &b));
+	sim_push(&d, b.head, 40);
+	sim_flush(&d);
+	vring_interrupt(vq);
+	virtqueue_disable_cb(vq);
+	CHECK(virtqueue_get_buf(vq, &len) == &tok[0]);
+	virtqueue_enable_cb(vq);
+	check_trace((const struct trace_event[]){ { "vring_interrupt", VQ_NOID, 0 },
+						  { "virtqueue_disable_cb", VQ_NOID, 0 },
+						  { "virtqueue_get_buf/len", 0, 40 },
+						  { "virtqueue_enable_cb", VQ_NOID, 0 } }, 4);
+	/* the device asks for no notifications (2.7.7): the kick is traced as not needed */
+	vq->used->flags = VRING_USED_F_NO_NOTIFY;
+	sg[0].addr = bytes[2];
+	sg[0].len = 60;
+	CHECK_EQ(virtqueue_add_outbuf(vq, sg, 1, &tok[1]), 0);
+	virtqueue_kick(vq);
+	CHECK(sim_pop(&d, &b)); /* the id traced is the head of the chain the device finds */
+	check_trace((const struct trace_event[]){ { "virtqueue_add_sgs/descs", b.head, 1 },
+						  { "virtqueue_kick_prepare/kick", VQ_NOID, 0 } }, 2);
+	host_vq_trace = NULL;
+	vring_del_virtqueue(vq);
+	CHECK_EQ(host_dma_live, 0);
+}
+
 int main(void)
 {
 	RUN(test_snapshot_and_owners);
+	RUN(test_trace_points);
 	return unit_summary("virtio_ring_diag");
 }

@@ -383,6 +383,17 @@ static void vh_teardown(void)
 	netdev_harness_reset();
 }
 
+/* Tear the device down (vh_teardown): true when every packet buffer is back in the pool and
+ * every DMA allocation the test made is freed. */
+static bool vh_teardown_clean(void)
+{
+	struct netbuf_stats ns;
+
+	vh_teardown();
+	netbuf_get_stats(&ns);
+	return ns.in_use == 0 && host_dma_live == vh_dma_baseline;
+}
+
 /* Buffers neither free nor with someone entitled to hold them (the device's queues, the ARP
  * queues, the transmit backlog): should be 0 whenever the driver is idle. */
 static long vh_leaked(void)

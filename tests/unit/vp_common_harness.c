@@ -60,6 +60,36 @@ static void cpu_relax(void) {}
 #include "tests/unit/kernel_harness.h"
 #include "tests/unit/vp_common_harness.h"
 
+/* The register maps the simulated device answers on, written here from the spec and not taken
+ * from the transports' own #defines (which a typo would then move for both sides at once):
+ * struct virtio_pci_common_cfg (virtio 1.x 4.1.4.3) and the legacy I/O block (4.1.4.8). */
+#define SIM_COMMON_DFSELECT 0x00 /* le32 device_feature_select */
+#define SIM_COMMON_DF 0x04       /* le32 device_feature */
+#define SIM_COMMON_GFSELECT 0x08 /* le32 driver_feature_select */
+#define SIM_COMMON_GF 0x0c       /* le32 driver_feature */
+#define SIM_COMMON_MSIX 0x10     /* le16 config_msix_vector */
+#define SIM_COMMON_NUMQ 0x12     /* le16 num_queues */
+#define SIM_COMMON_STATUS 0x14   /* u8 device_status (0x15: config_generation) */
+#define SIM_COMMON_Q_SELECT 0x16 /* le16 queue_select */
+#define SIM_COMMON_Q_SIZE 0x18   /* le16 queue_size */
+#define SIM_COMMON_Q_MSIX 0x1a   /* le16 queue_msix_vector */
+#define SIM_COMMON_Q_ENABLE 0x1c /* le16 queue_enable */
+#define SIM_COMMON_Q_NOFF 0x1e   /* le16 queue_notify_off */
+#define SIM_COMMON_Q_DESC 0x20   /* le64 queue_desc */
+#define SIM_COMMON_Q_AVAIL 0x28  /* le64 queue_driver */
+#define SIM_COMMON_Q_USED 0x30   /* le64 queue_device */
+#define SIM_COMMON_CFG_LEN 0x38
+#define SIM_LEG_HOST_FEATURES 0x00  /* 32, device features */
+#define SIM_LEG_GUEST_FEATURES 0x04 /* 32, driver features */
+#define SIM_LEG_QUEUE_PFN 0x08      /* 32, queue address >> 12 */
+#define SIM_LEG_QUEUE_NUM 0x0c      /* 16, queue size */
+#define SIM_LEG_QUEUE_SEL 0x0e      /* 16, queue select */
+#define SIM_LEG_QUEUE_NOTIFY 0x10   /* 16, queue notify */
+#define SIM_LEG_STATUS 0x12         /* 8, device status */
+#define SIM_LEG_ISR 0x13            /* 8, ISR status */
+#define SIM_LEG_CONFIG_VECTOR 0x14  /* 16, with MSI-X enabled */
+#define SIM_LEG_QUEUE_VECTOR 0x16   /* 16, with MSI-X enabled */
+
 struct vp_sim vp_sim;
 
 /* The handler installed on each irq (INTx lines below 16, MSI irqs from 32). */
@@ -262,7 +292,7 @@ static bool in_common(const volatile void *a)
 {
 	const volatile u8 *p = a;
 
-	return p >= vp_sim.bar4 + VP_SIM_COMMON && p < vp_sim.bar4 + VP_SIM_COMMON + COMMON_CFG_LEN;
+	return p >= vp_sim.bar4 + VP_SIM_COMMON && p < vp_sim.bar4 + VP_SIM_COMMON + SIM_COMMON_CFG_LEN;
 }
 
 static unsigned common_off(const volatile void *a)
@@ -275,39 +305,39 @@ static u32 common_read(unsigned off)
 	struct vp_sim_queue *q = selected();
 
 	switch (off) {
-	case COMMON_MSIX:
+	case SIM_COMMON_MSIX:
 		return vp_sim.config_vector;
-	case COMMON_NUMQ:
+	case SIM_COMMON_NUMQ:
 		return vp_sim.num_queues;
-	case COMMON_STATUS:
+	case SIM_COMMON_STATUS:
 		return sim_status_read();
-	case COMMON_Q_SELECT:
+	case SIM_COMMON_Q_SELECT:
 		return vp_sim.queue_select;
-	case COMMON_Q_SIZE:
+	case SIM_COMMON_Q_SIZE:
 		return q ? q->size : 0;
-	case COMMON_Q_MSIX:
+	case SIM_COMMON_Q_MSIX:
 		return q ? q->vector : VIRTIO_MSI_NO_VECTOR;
-	case COMMON_Q_ENABLE:
+	case SIM_COMMON_Q_ENABLE:
 		return q ? q->enabled : 0;
-	case COMMON_Q_NOFF:
+	case SIM_COMMON_Q_NOFF:
 		return q ? vp_sim.queue_select : 0;
-	case COMMON_DFSELECT:
+	case SIM_COMMON_DFSELECT:
 		return vp_sim.dfselect;
-	case COMMON_DF: /* 4.1.4.3: 32 bits of the offered features, as device_feature_select says */
+	case SIM_COMMON_DF: /* 4.1.4.3: 32 bits of the offered features, as device_feature_select says */
 		return vp_sim.dfselect < 2 ? (u32)(vp_sim.features >> (32 * vp_sim.dfselect)) : 0;
-	case COMMON_GFSELECT:
+	case SIM_COMMON_GFSELECT:
 		return vp_sim.gfselect;
-	case COMMON_GF:
+	case SIM_COMMON_GF:
 		return vp_sim.gfselect < 2 ? (u32)(vp_sim.driver_features >> (32 * vp_sim.gfselect)) : 0;
-	case COMMON_Q_DESC:
-	case COMMON_Q_DESC + 4:
-		return q ? (u32)(q->desc >> (off - COMMON_Q_DESC) * 8) : 0;
-	case COMMON_Q_AVAIL:
-	case COMMON_Q_AVAIL + 4:
-		return q ? (u32)(q->avail >> (off - COMMON_Q_AVAIL) * 8) : 0;
-	case COMMON_Q_USED:
-	case COMMON_Q_USED + 4:
-		return q ? (u32)(q->used >> (off - COMMON_Q_USED) * 8) : 0;
+	case SIM_COMMON_Q_DESC:
+	case SIM_COMMON_Q_DESC + 4:
+		return q ? (u32)(q->desc >> (off - SIM_COMMON_Q_DESC) * 8) : 0;
+	case SIM_COMMON_Q_AVAIL:
+	case SIM_COMMON_Q_AVAIL + 4:
+		return q ? (u32)(q->avail >> (off - SIM_COMMON_Q_AVAIL) * 8) : 0;
+	case SIM_COMMON_Q_USED:
+	case SIM_COMMON_Q_USED + 4:
+		return q ? (u32)(q->used >> (off - SIM_COMMON_Q_USED) * 8) : 0;
 	default:
 		return 0;
 	}
@@ -326,60 +356,70 @@ static void common_write(unsigned off, u32 v)
 	struct vp_sim_queue *q = selected();
 
 	switch (off) {
-	case COMMON_MSIX:
+	case SIM_COMMON_MSIX:
 		vp_sim.config_vector = sim_map_vector((u16)v);
 		break;
-	case COMMON_STATUS:
+	case SIM_COMMON_STATUS:
 		sim_status_write((u8)v);
 		break;
-	case COMMON_Q_SELECT:
+	case SIM_COMMON_Q_SELECT:
 		sim_select((u16)v);
 		break;
-	case COMMON_Q_SIZE:
+	case SIM_COMMON_Q_SIZE:
 		if (q)
 			q->size = (u16)v;
 		break;
-	case COMMON_Q_MSIX:
+	case SIM_COMMON_Q_MSIX:
 		if (q)
 			q->vector = sim_map_vector((u16)v);
 		break;
-	case COMMON_Q_ENABLE:
+	case SIM_COMMON_Q_ENABLE:
 		if (q)
 			sim_enable(q, (u16)v);
 		break;
-	case COMMON_DFSELECT:
+	case SIM_COMMON_DFSELECT:
 		vp_sim.dfselect = v;
 		break;
-	case COMMON_GFSELECT:
+	case SIM_COMMON_GFSELECT:
 		vp_sim.gfselect = v;
 		break;
-	case COMMON_GF:
+	case SIM_COMMON_GF:
 		if (vp_sim.gfselect < 2)
 			set_half(&vp_sim.driver_features, 4 * vp_sim.gfselect, v);
 		break;
-	case COMMON_Q_DESC:
-	case COMMON_Q_DESC + 4:
+	case SIM_COMMON_Q_DESC:
+	case SIM_COMMON_Q_DESC + 4:
 		if (q)
-			set_half(&q->desc, off - COMMON_Q_DESC, v);
+			set_half(&q->desc, off - SIM_COMMON_Q_DESC, v);
 		break;
-	case COMMON_Q_AVAIL:
-	case COMMON_Q_AVAIL + 4:
+	case SIM_COMMON_Q_AVAIL:
+	case SIM_COMMON_Q_AVAIL + 4:
 		if (q)
-			set_half(&q->avail, off - COMMON_Q_AVAIL, v);
+			set_half(&q->avail, off - SIM_COMMON_Q_AVAIL, v);
 		break;
-	case COMMON_Q_USED:
-	case COMMON_Q_USED + 4:
+	case SIM_COMMON_Q_USED:
+	case SIM_COMMON_Q_USED + 4:
 		if (q)
-			set_half(&q->used, off - COMMON_Q_USED, v);
+			set_half(&q->used, off - SIM_COMMON_Q_USED, v);
 		break;
 	default: /* the rest is read-only */
 		break;
 	}
 }
 
-static u8 mmio_read8(const volatile void *a) { return in_common(a) ? (u8)common_read(common_off(a)) : *(const volatile u8 *)a; }
-static u16 mmio_read16(const volatile void *a) { return in_common(a) ? (u16)common_read(common_off(a)) : *(const volatile u16 *)a; }
-static u32 mmio_read32(const volatile void *a) { return in_common(a) ? common_read(common_off(a)) : *(const volatile u32 *)a; }
+/* A read in the device-specific configuration window is counted by its width. */
+static const volatile void *devcfg_read(const volatile void *a, unsigned width)
+{
+	const volatile u8 *p = a;
+
+	if (p >= vp_sim.bar4 + VP_SIM_DEVICE && p < vp_sim.bar4 + VP_SIM_MSIX_TABLE)
+		vp_sim.devcfg_reads[width]++;
+	return a;
+}
+
+static u8 mmio_read8(const volatile void *a) { return in_common(a) ? (u8)common_read(common_off(a)) : *(const volatile u8 *)devcfg_read(a, 1); }
+static u16 mmio_read16(const volatile void *a) { return in_common(a) ? (u16)common_read(common_off(a)) : *(const volatile u16 *)devcfg_read(a, 2); }
+static u32 mmio_read32(const volatile void *a) { return in_common(a) ? common_read(common_off(a)) : *(const volatile u32 *)devcfg_read(a, 4); }
 static void mmio_write8(volatile void *a, u8 v)
 {
 	if (in_common(a))
@@ -422,25 +462,25 @@ static u32 legacy_read(unsigned off, int width)
 		return v;
 	}
 	switch (off) {
-	case VIRTIO_PCI_QUEUE_PFN:
+	case SIM_LEG_QUEUE_PFN:
 		return q ? q->pfn : 0;
-	case VIRTIO_PCI_QUEUE_NUM:
+	case SIM_LEG_QUEUE_NUM:
 		return q ? q->size : 0;
-	case VIRTIO_PCI_QUEUE_SEL:
+	case SIM_LEG_QUEUE_SEL:
 		return vp_sim.queue_select;
-	case VIRTIO_PCI_STATUS:
+	case SIM_LEG_STATUS:
 		return sim_status_read();
-	case VIRTIO_PCI_ISR: /* reading clears it */
+	case SIM_LEG_ISR: /* reading clears it */
 		v = vp_sim.bar4[VP_SIM_ISR];
 		vp_sim.bar4[VP_SIM_ISR] = 0;
 		return v;
-	case VIRTIO_MSI_CONFIG_VECTOR:
+	case SIM_LEG_CONFIG_VECTOR:
 		return vp_sim.config_vector;
-	case VIRTIO_MSI_QUEUE_VECTOR:
+	case SIM_LEG_QUEUE_VECTOR:
 		return q ? q->vector : VIRTIO_MSI_NO_VECTOR;
-	case VIRTIO_PCI_HOST_FEATURES: /* a legacy device has 32 feature bits */
+	case SIM_LEG_HOST_FEATURES: /* a legacy device has 32 feature bits */
 		return (u32)vp_sim.features;
-	case VIRTIO_PCI_GUEST_FEATURES:
+	case SIM_LEG_GUEST_FEATURES:
 		return (u32)vp_sim.driver_features;
 	default:
 		return 0;
@@ -460,10 +500,10 @@ static void legacy_write(unsigned off, int width, u32 v)
 		return;
 	}
 	switch (off) {
-	case VIRTIO_PCI_GUEST_FEATURES:
+	case SIM_LEG_GUEST_FEATURES:
 		vp_sim.driver_features = v;
 		break;
-	case VIRTIO_PCI_QUEUE_PFN:
+	case SIM_LEG_QUEUE_PFN:
 		if (!q)
 			break;
 		if (v)
@@ -471,16 +511,16 @@ static void legacy_write(unsigned off, int width, u32 v)
 		q->pfn = v;
 		q->enabled = v != 0;
 		break;
-	case VIRTIO_PCI_QUEUE_SEL:
+	case SIM_LEG_QUEUE_SEL:
 		sim_select((u16)v);
 		break;
-	case VIRTIO_PCI_STATUS:
+	case SIM_LEG_STATUS:
 		sim_status_write((u8)v);
 		break;
-	case VIRTIO_MSI_CONFIG_VECTOR:
+	case SIM_LEG_CONFIG_VECTOR:
 		vp_sim.config_vector = sim_map_vector((u16)v);
 		break;
-	case VIRTIO_MSI_QUEUE_VECTOR:
+	case SIM_LEG_QUEUE_VECTOR:
 		if (q)
 			q->vector = sim_map_vector((u16)v);
 		break;
@@ -551,6 +591,10 @@ static void sim_new_device(struct pci_dev *pci)
 		pci->bar[0].size = VP_SIM_LEGACY_SIZE;
 		pci->bar[0].is_io = true;
 	}
+	/* every MSI-X entry masked, as after a reset (PCI 3.0 6.8.2.9: Mask Bit, vector control
+	 * bit 0, resets to 1): an entry the driver uses must be unmasked by it */
+	for (unsigned e = 0; e < (VP_SIM_MSIX_PBA - VP_SIM_MSIX_TABLE) / 16; e++)
+		vp_sim.bar4[VP_SIM_MSIX_TABLE + 16 * e + 12] = 1;
 	sim_build_config(pci);
 	pci->msix.table = pci->msix.pba = NULL;
 	msix_read_info(pci);

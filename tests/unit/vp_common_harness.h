@@ -97,6 +97,8 @@ struct vp_sim {
 	bool irq_storm;            /* every queue_select write: each installed handler runs, as if
 	                            * its interrupt arrived just then */
 	unsigned storm_irqs;       /* handlers the storm ran */
+	unsigned devcfg_reads[5];  /* modern: reads in the device-specific configuration, by
+	                            * access width in bytes (1, 2, 4: 4.1.3.1 wants a field's own) */
 };
 extern struct vp_sim vp_sim;
 

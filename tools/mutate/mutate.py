@@ -520,9 +520,13 @@ def report(mutants, files, untested, args, elapsed):
     if args.rerun:
         cmd += f" MUTATE_RERUN={args.rerun}"
     dead, n, pct = score(total)
-    lines = [f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{len(mutants)} mutants in {elapsed / 60:.0f} min with {args.jobs} jobs "
-             f"(sources at `git describe` {args.describe}).", "",
+    # a rerun finishes or refreshes the campaign its results.json came from: name that one too
+    args.campaign = args.origin or cmd
+    origin = f" (finishing `{args.origin}`)" if args.origin else ""
+    lines = [f"Produced by `{cmd}`{origin} on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"{len(mutants)} mutants, {elapsed / 60:.0f} min of it in this run with {args.jobs} jobs "
+             f"(sources at `git describe` {args.describe}); building and running each mutant took "
+             f"{sum(m.seconds for m in mutants) / 60:.0f} min in all, one after the other.", "",
              f"**Score: {dead} of {n} mutants killed by `make unit` alone"
              + (f" ({pct:.1f}%)" if pct is not None else "") + "**; "
              f"{total.get('equivalent', 0)} equivalent, {total.get('stillborn', 0)} stillborn "
@@ -595,9 +599,13 @@ def main():
     rng = random.Random(args.seed)
     mutants = []
     prior = {}
+    args.origin = ""
     if args.rerun:
         # the mutants of an earlier run: its survivors run again, the rest keep their status
-        for r in json.loads(Path(args.rerun).read_text()):
+        saved = json.loads(Path(args.rerun).read_text())
+        if isinstance(saved, dict):  # {"command": the campaign's first command, "mutants": [...]}
+            args.origin, saved = saved.get("command", ""), saved["mutants"]
+        for r in saved:
             prior[(r["file"], r["key"], r["new"])] = r
         if not args.files_given:
             files = sorted({f for f, _, _ in prior} - set(untested))
@@ -617,6 +625,7 @@ def main():
                 if r["status"] not in ("survived", "not run"):
                     m.status, m.detail = ("survived" if r["status"] == "equivalent" else r["status"],
                                           r["detail"])
+                    m.seconds = r.get("seconds", 0.0)
         if args.match:
             ms = [m for m in ms if re.search(args.match, f"{m.file}:{m.line} {m.op}")]
         if args.sample and len(ms) > args.sample and not args.rerun:
@@ -650,8 +659,9 @@ def main():
     text = report(mutants, files, untested, args, elapsed)
     (OUT / "report.md").write_text(text)
     (OUT / "results.json").write_text(json.dumps(
-        [{s: getattr(m, s) for s in ("file", "line", "op", "old", "new", "key", "status",
-                                     "detail", "seconds")} for m in mutants], indent=1))
+        {"command": args.campaign,
+         "mutants": [{s: getattr(m, s) for s in ("file", "line", "op", "old", "new", "key", "status",
+                                                 "detail", "seconds")} for m in mutants]}, indent=1))
     if args.docs:
         doc = ROOT / args.docs
         old = doc.read_text()
