@@ -327,7 +327,9 @@ static void test_interface_scope(void)
 	CHECK_STR(host_log, "");
 	CHECK_EQ(ping_begin(&ps, h_peer_ip, 8), 0);
 	CHECK_EQ(ping_begin(&ps2, h_peer_ip, 8), -EBUSY);
-	h_setup(NULL, NULL); /* inet_reset */
+	inet_reset(); /* no interface now: the session is over, and a new one has nowhere to go */
+	CHECK_EQ(ping_begin(&ps2, h_peer_ip, 8), -ENETDOWN);
+	h_setup(NULL, NULL);
 	CHECK_EQ(ping_begin(&ps2, h_peer_ip, 8), 0);
 	ping_end(&ps2);
 	h_clear_tx();

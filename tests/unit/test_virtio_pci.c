@@ -631,6 +631,28 @@ static void test_find_vqs_queue_failures(void)
 	CHECK(vp->vdev.config->find_vqs(&vp->vdev, 3, vqs, cbs, names) < 0);
 	CHECK_EQ(vp_sim.msi_freed, vp_sim.msi_allocated);
 	CHECK_EQ(host_dma_live, dma_before);
+
+	/* a queue the device says is enabled already, before any was set up: refused, not used */
+	start(MODERN_NET);
+	vp = probe_ok();
+	if (!vp)
+		return;
+	vp_sim.q[0].enabled = 1;
+	host_log_clear();
+	CHECK(find_vqs(vp) < 0);
+	CHECK(log_has("queue 0 is already enabled"));
+	CHECK_EQ(host_dma_live, dma_before);
+
+	/* no MSI-X and the INTx line cannot be had: no queues without an interrupt */
+	start(MODERN_NET);
+	vp_sim.msix = false;
+	vp_sim.intx = false;
+	vp = probe_ok();
+	if (!vp)
+		return;
+	CHECK(find_vqs(vp) < 0);
+	CHECK_EQ(vp->nvqs, 0);
+	CHECK_EQ(host_dma_live, dma_before);
 }
 
 /* 4.1.3.1: each field of the device-specific configuration is read with its own width (a
