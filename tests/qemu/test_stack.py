@@ -353,11 +353,14 @@ def test_link_flap_announces_again(stack):
     g.wait_for(r"eth0: link down\n", timeout=20)  # may follow a prompt
     g.monitor("set_link n0 on")
     g.wait_for(r"eth0: link up\n", timeout=20)
+    # RFC 5227 2.3: ANNOUNCE_NUM (2) announcements, ANNOUNCE_INTERVAL (2 s) apart, the first at
+    # once: both within 10 s, and no third 2.5 s after the second (test_whole_capture_is_clean
+    # counts them on the wire)
     deadline = time.monotonic() + 10
-    while inetstat(g)["arp.tx_announces"] == before and time.monotonic() < deadline:
+    while inetstat(g)["arp.tx_announces"] - before < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    # RFC 5227 2.3: two announcements, ANNOUNCE_INTERVAL (2 s) apart; the first at once
-    assert inetstat(g)["arp.tx_announces"] - before in (1, 2)
+    time.sleep(2.5)
+    assert inetstat(g)["arp.tx_announces"] - before == 2
     # and the stack still works
     out = g.cmd(f"ping {HOST_IP} -c 2 -i 100", timeout=30)
     assert re.search(r"^2 packets transmitted, 2 received", out, re.M), out
@@ -398,5 +401,5 @@ def test_whole_capture_is_clean(stack):
         asks = tshark_times(pcap, "arp.opcode == 1 and arp.dst.proto_ipv4 == 10.0.2.99 and eth.src == %s" % GUEST_MAC)
         assert len(asks) == 3, asks
         assert all(0.7 <= b - a <= 1.5 for a, b in zip(asks, asks[1:])), asks
-        # gratuitous ARP at boot and after the link flap: sender and target both our address
-        assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") >= 2
+        # gratuitous ARP, two at boot and two after the link flap: sender and target our address
+        assert tshark_count(pcap, "arp.src.proto_ipv4 == 10.0.2.15 and arp.dst.proto_ipv4 == 10.0.2.15") == 4
