@@ -124,9 +124,14 @@ run: deps-run $(BUILD)/kernel.elf
 gdb: deps-gdb $(BUILD)/kernel.elf
 	$(Q)GDB=1 tools/run.sh
 
-# Packages first (a fresh machine may lack grub-mkrescue or clang), then everything else.
+# Packages first (a fresh machine may lack grub-mkrescue or clang), then everything is built
+# one job per CPU (TEST_JOBS), then the tests run (tools/runtests.py: unit binaries, fuzz and
+# lint side by side, then the QEMU tests). The build and the run are separate makes so that the
+# tests, some of which run make themselves, do not inherit -j.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test:
 	$(Q)tools/deps.sh test
+	$(Q)$(MAKE) --no-print-directory -j$(TEST_JOBS) test-build
 	$(Q)$(MAKE) --no-print-directory test-run
 
 # test-full also installs DPDK's testpmd (tools/deps.sh dpdk), so tests/qemu/test_dpdk.py runs
@@ -143,7 +148,9 @@ test-full:
 HAVE_FUZZ := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
 FUZZ_SUITE := $(foreach t,$(FUZZ_TARGETS),--extra "fuzz/$(t): FUZZ_CC=$(FUZZ_CC) tests/fuzz/run.sh --short $(BUILD)/fuzz/$(t) $(FUZZ_SHORT_TIME)")
 
-test-run: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(FUZZ_BINS))
+test-build: $(BUILD)/kernel.elf $(BUILD)/kernel.iso $(UNIT_BINS) $(if $(HAVE_FUZZ),$(FUZZ_BINS))
+
+test-run: test-build
 	$(Q)$(PRIVNET) $(PYTHON) tools/runtests.py --extra "lint/cppcheck: tools/lint.sh" $(FUZZ_SUITE) $(UNIT_BINS)
 
 lint:
@@ -171,7 +178,7 @@ clean:
 	$(quiet) CLEAN $(BUILD)
 	$(Q)rm -rf $(BUILD)
 
-.PHONY: all FORCE iso unit lint run run2 gdb docs test test-full test-run clean deps-run deps-gdb deps-iso
+.PHONY: all FORCE iso unit lint run run2 gdb docs test test-full test-build test-run clean deps-run deps-gdb deps-iso
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d)

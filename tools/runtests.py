@@ -7,7 +7,8 @@ tools/runtests.py - run the unit-test binaries, then the QEMU tests, and add it 
 Each unit binary prints "ok - test" / "not ok - test" lines and a closing
 "<name>: N passed, N failed" (tests/unit/unit.h). A binary that dies before its closing line
 (a sanitizer report, a crash) or whose exit status disagrees with its count is a failure.
---extra commands (the bounded fuzz run) are run by the shell and read the same way.
+--extra commands (the bounded fuzz run) are run by the shell and read the same way. Binaries and
+commands run side by side, one per CPU ($RUNTESTS_JOBS to change that), reported in order.
 Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
 e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
 
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +48,9 @@ class Tally:
         self.skips = []  # "suite: name: reason" of each skip
 
 
-def run_unit(path, tally, verbose, shell=False):
+def execute(path, shell=False):
+    """Run one unit binary, or one "NAME: COMMAND" shell command; (name, output, exit status or
+    None when it could not run or was killed, seconds)."""
     if shell:  # "NAME: COMMAND"
         name, _, path = path.partition(": ")
     else:
@@ -63,8 +67,11 @@ def run_unit(path, tally, verbose, shell=False):
             else (e.stdout or "")
         out += f"\n{path}: killed after {UNIT_TIMEOUT} s\n"
         status = None
-    elapsed = time.monotonic() - start
+    return name, out, status, time.monotonic() - start
 
+
+def account(name, out, status, elapsed, tally, verbose):
+    """Count what one binary or command printed into tally and report it in a line."""
     ok, bad, skipped = [], [], []
     for line in out.splitlines():
         m = RESULT_RE.match(line)
@@ -173,10 +180,17 @@ def main():
     args = ap.parse_args()
 
     tally = Tally()
-    for path in args.unit_bins:
-        run_unit(path, tally, args.verbose)
-    for command in args.extra:
-        run_unit(command, tally, args.verbose, shell=True)
+    # The binaries and commands are independent (each unit test simulates its own device and
+    # clock; the fuzz runs are bounded in time, not in count), so they run side by side, one per
+    # CPU; their reports come out in the order given. The QEMU tests come after, alone.
+    jobs = int(os.environ.get("RUNTESTS_JOBS") or os.cpu_count() or 1)
+    specs = [(c, True) for c in args.extra] + [(p, False) for p in args.unit_bins]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(lambda spec: execute(*spec), specs))
+    for shell in (False, True):  # unit binaries first, as listed, then the extra commands
+        for (_, is_shell), result in zip(specs, done):
+            if is_shell == shell:
+                account(*result, tally, args.verbose)
     if not args.unit_only:
         run_pytest(tally)
 

@@ -132,7 +132,13 @@ def test_uptime_follows_wall_clock(boot):
     time.sleep(3)
     t2, ticks2, h2 = uptime(g)
     host, guest = h2 - h1, t2 - t1
-    assert 0.8 * host <= guest <= 1.2 * host, f"guest {guest:.3f} s vs host {host:.3f} s"
+    # 10%: the host's two readings each come after a console round trip (tens of ms when the
+    # host is busy); the calibration itself is good to 0.1% (its boot line says how good). A
+    # calibration that a busy host skewed (kernel/time.c before the end of each run was
+    # bracketed) gave 2.0 guest s for 3.0 host s here.
+    assert 0.9 * host <= guest <= 1.1 * host, f"guest {guest:.3f} s vs host {host:.3f} s"
+    m = re.search(r"^time: TSC \d+\.\d{3} MHz \(within (\d+) ppm, (\d) runs?\)", g.log, re.M)
+    assert m and 1 <= int(m.group(2)) <= 8, "the calibration line is missing: " + g.log[:2000]
     assert ticks2 > ticks1, "the 100 Hz tick must advance"
 
 
