@@ -1,9 +1,10 @@
 # tools/bench/bench.mk - `make bench`: our guest against a Linux guest on the same QEMU.
 # Included by the Makefile. See docs/benchmarks.md for the method and tools/bench/bench.py.
 #
-#   make bench                  both guests, 3 runs of everything (about 7 minutes under TCG):
+#   make bench                  both guests, 3 runs of everything, the ring x offload x back-end
+#                               table included (about 17 minutes under TCG):
 #                               writes docs/benchmarks.md and docs/bench-*.png
-#   make bench BENCH_QUICK=1    our guest only, one short run (well under a minute):
+#   make bench BENCH_QUICK=1    our guest only, one short run of each (about a minute):
 #                               writes build/bench/run/quick.md
 #   BENCH_ARGS="--runs 5"       more options for tools/bench/bench.py (--help lists them)
 #   BENCH_ACCEL=kvm             run under KVM (labelled as such; TCG is the reference)
