@@ -116,6 +116,18 @@ static void send_one(struct fake_nic *n)
 	CHECK_EQ(dev_queue_xmit(&n->dev, nb), 0);
 }
 
+/* A driver without ndo_set_mac_address cannot change its address: -EOPNOTSUPP, the MAC as it
+ * was. */
+static void test_set_mac_unsupported(void)
+{
+	static const u8 mac[ETH_ALEN] = { 0x02, 0x99, 0x88, 0x77, 0x66, 0x55 };
+	u8 before[ETH_ALEN];
+
+	memcpy(before, nics[0].dev.mac, ETH_ALEN);
+	CHECK_EQ(dev_set_mac_address(&nics[0].dev, mac), -EOPNOTSUPP);
+	CHECK_MEM(nics[0].dev.mac, before, ETH_ALEN);
+}
+
 /* ndo_flush: once after a burst of frames, not again on the next polls with nothing sent. */
 static void test_flush_once_per_burst(void)
 {
@@ -163,6 +175,11 @@ static void test_netbuf_pull_and_reset(void)
 	CHECK(nb != NULL);
 	if (!nb)
 		return;
+	start = netbuf_put(nb, netbuf_tailroom(nb)); /* all the room there is */
+	CHECK(start != NULL);
+	CHECK_EQ(netbuf_tailroom(nb), 0);
+	CHECK(netbuf_put(nb, 1) == NULL);
+	netbuf_reset(nb, NETBUF_HEADROOM);
 	start = netbuf_put(nb, 40);
 	CHECK(netbuf_pull(nb, 14) == start + 14);
 	CHECK(nb->data == start + 14);
@@ -171,7 +188,11 @@ static void test_netbuf_pull_and_reset(void)
 	nb->ip_summed = NETBUF_CSUM_PARTIAL;
 	nb->csum_start = 150;
 	nb->csum_offset = 6;
+	nb->network_off = 142;
+	nb->transport_off = 162;
 	netbuf_reset(nb, NETBUF_HEADROOM);
+	CHECK_EQ(nb->network_off, 0);
+	CHECK_EQ(nb->transport_off, 0);
 	CHECK_EQ(nb->ip_summed, NETBUF_CSUM_NONE);
 	CHECK_EQ(nb->csum_start, 0);
 	CHECK_EQ(nb->csum_offset, 0);
@@ -184,6 +205,7 @@ int main(void)
 	host_quiet = 1;
 	RUN(test_register_refused_without_memory);
 	RUN(test_register_names_opens_announces);
+	RUN(test_set_mac_unsupported);
 	RUN(test_flush_once_per_burst);
 	RUN(test_stall_ends_on_time);
 	RUN(test_netbuf_pull_and_reset);

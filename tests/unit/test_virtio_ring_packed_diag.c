@@ -64,8 +64,46 @@ static void test_packed_owners(void)
 	CHECK_EQ(host_dma_live, 0);
 }
 
+/* virtqueue_packed_view: the driver's wrap counters (virtio 1.2 2.8.1) start at 1 and flip
+ * each time its position passes the end of the ring: after 8 one-slot buffers on a ring of 8,
+ * the avail counter is 0, the used one still 1 until the device's 8 are taken back. */
+static void test_packed_view_wrap(void)
+{
+	struct virtqueue *vq = vring_create_virtqueue_packed(0, 8, false, false, t_notify, t_callback, "pview");
+	struct vring_packed_view v;
+	struct psim_device d;
+	struct scatterlist sg;
+	unsigned len, n = 0;
+
+	CHECK(vq != NULL);
+	if (!vq)
+		return;
+	psim_attach(&d, vq);
+	virtqueue_packed_view(vq, &v);
+	CHECK(v.avail_wrap);
+	CHECK(v.used_wrap);
+	for (int i = 0; i < 8; i++) {
+		sg.addr = bytes[i];
+		sg.len = 60;
+		CHECK_EQ(virtqueue_add_outbuf(vq, &sg, 1, &tok[i]), 0);
+	}
+	virtqueue_kick(vq);
+	virtqueue_packed_view(vq, &v);
+	CHECK(!v.avail_wrap);
+	CHECK(v.used_wrap);
+	CHECK_EQ(psim_complete(&d, 8, 0, NULL), 8);
+	while (virtqueue_get_buf(vq, &len))
+		n++;
+	CHECK_EQ(n, 8);
+	virtqueue_packed_view(vq, &v);
+	CHECK(!v.used_wrap);
+	vring_del_virtqueue(vq);
+	CHECK_EQ(host_dma_live, 0);
+}
+
 int main(void)
 {
 	RUN(test_packed_owners);
+	RUN(test_packed_view_wrap);
 	return unit_summary("virtio_ring_packed_diag");
 }

@@ -5,6 +5,8 @@
 #   make mutate MUTATE_FILES="net/arp.c"      only these files (globs allowed)
 #   make mutate MUTATE_SAMPLE=40              at most 40 mutants per file, chosen by MUTATE_SEED
 #   make mutate MUTATE_JOBS=2 MUTATE_BUDGET=1800 MUTATE_DOCS=1
+#   make mutate MUTATE_RERUN=saved/results.json   that campaign again: its survivors and the mutants
+#                                             a budget left not run; the report names the first command
 # The campaign runs under nice -n 19. Results: build/mutate/report.md and results.json;
 # MUTATE_DOCS=1 also rewrites the generated section of docs/testing.md.
 

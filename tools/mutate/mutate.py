@@ -517,8 +517,8 @@ def report(mutants, files, untested, args, elapsed):
         cmd += f' MUTATE_MATCH="{args.match}"'
     if args.budget:
         cmd += f" MUTATE_BUDGET={args.budget}"
-    if args.rerun:
-        cmd += f" MUTATE_RERUN={args.rerun}"
+    if args.rerun:  # where it was saved is the runner's business: say what it is
+        cmd += " MUTATE_RERUN=<its results.json>" if args.origin else f" MUTATE_RERUN={args.rerun}"
     dead, n, pct = score(total)
     # a rerun finishes or refreshes the campaign its results.json came from: name that one too
     args.campaign = args.origin or cmd
