@@ -7,7 +7,8 @@
 #   iso    run + what grub-mkrescue needs           (make iso)
 #   test   iso + pytest, scapy, the network tools   (make test)
 #          the QEMU tests drive (ip, tshark, dnsmasq, ping, arping), and clang with its
-#          libFuzzer runtime, so the short fuzz run in make test happens on every machine
+#          libFuzzer runtime, so the short fuzz run in make test happens on every machine;
+#          pytest-xdist runs the QEMU tests one per CPU
 #   fuzz   the same as test                         (make fuzz)
 #   dpdk   DPDK's testpmd: dpdk-dev, which brings the net_vhost and net_pcap drivers through
 #          libdpdk-dev (make test-full and make bench ask for it; plain make test does not:
@@ -28,7 +29,7 @@ usage() {
 run_pkgs=(qemu-system-x86 iproute2 netcat-openbsd)
 iso_pkgs=("${run_pkgs[@]}" grub-pc-bin grub-common xorriso mtools)
 # libclang-rt-dev holds libFuzzer; clang only recommends it, and we install without recommends.
-test_pkgs=("${iso_pkgs[@]}" python3-pytest python3-scapy iproute2 tshark dnsmasq-base
+test_pkgs=("${iso_pkgs[@]}" python3-pytest python3-pytest-xdist python3-scapy iproute2 tshark dnsmasq-base
 	iputils-ping iputils-arping procps clang libclang-rt-dev cppcheck)
 
 case "$1" in

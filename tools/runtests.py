@@ -10,7 +10,8 @@ Each unit binary prints "ok - test" / "not ok - test" lines and a closing
 --extra commands (the bounded fuzz run) are run by the shell and read the same way. Binaries and
 commands run side by side, one per CPU ($RUNTESTS_JOBS to change that), reported in order.
 Then, unless --unit-only, pytest runs tests/qemu (extra pytest arguments from $PYTEST_ARGS,
-e.g. PYTEST_ARGS="-k crash -x") and its JUnit XML (build/pytest.xml) is read for the counts.
+e.g. PYTEST_ARGS="-k crash -x"), one worker per CPU with pytest-xdist ($PYTEST_JOBS=1: one at a
+time), and its JUnit XML (build/pytest.xml) is read for the counts.
 
 The last line is always "N passed, N failed, N skipped" over every unit test and pytest test
 (with "(N of them expected failures)" when pytest xfailed some; a test marked xfail that passes
@@ -135,6 +136,23 @@ def count_junit(path):
     return passed, failed, skipped, names
 
 
+def pytest_jobs():
+    """pytest-xdist's options: one worker per CPU ($PYTEST_JOBS), each test file whole on one
+    worker (--dist loadfile: a file's module fixtures, such as its booted guest, stay shared).
+    The tests are independent (each makes its own namespaces, QEMUs and temporary files) and
+    mostly wait on their guests, so two workers on two CPUs take about 60% of the serial time.
+    Without python3-pytest-xdist (tools/deps.sh test installs it) they run one after another."""
+    jobs = int(os.environ.get("PYTEST_JOBS") or os.cpu_count() or 1)
+    if jobs <= 1:
+        return []
+    try:
+        import xdist  # noqa: F401  (only to know that pytest has it)
+    except ImportError:
+        print("pytest: python3-pytest-xdist is not installed: the QEMU tests run one at a time", flush=True)
+        return []
+    return ["-n", str(jobs), "--dist", "loadfile"]
+
+
 def run_pytest(tally):
     JUNIT.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -143,7 +161,7 @@ def run_pytest(tally):
         pass
     # xfail_strict: a test marked as expected to fail that passes is a failure, not a pass
     argv = [PYTHON, "-m", "pytest", "tests/qemu", "-q", "-p", "no:cacheprovider", "-o", "xfail_strict=true",
-            f"--junitxml={JUNIT}"] + shlex.split(os.environ.get("PYTEST_ARGS", ""))
+            f"--junitxml={JUNIT}"] + pytest_jobs() + shlex.split(os.environ.get("PYTEST_ARGS", ""))
     print("pytest: " + " ".join(shlex.quote(a) for a in argv), flush=True)
     print("pytest: network tests on " + describe_wire(), flush=True)
     start = time.monotonic()
