@@ -39,6 +39,8 @@ static inline void local_irq_disable(void) {}
 static inline void local_irq_enable(void) {}
 static inline unsigned long local_irq_save(void) { return 0; }
 static inline void local_irq_restore(unsigned long flags) { (void)flags; }
+/* The idle loop's halt (kernel/loop.c): a test that links the loop provides it. */
+void safe_halt(void);
 #else
 static inline void local_irq_disable(void) { __asm__ __volatile__("cli" ::: "memory"); }
 static inline void local_irq_enable(void) { __asm__ __volatile__("sti" ::: "memory"); }
@@ -53,6 +55,10 @@ static inline void local_irq_restore(unsigned long flags)
 	if (flags & (1ul << 9)) /* IF */
 		local_irq_enable();
 }
+/* Enable interrupts and halt until the next one, as a pair: STI holds interrupts off for one
+ * more instruction (Intel SDM vol. 2, STI), so one arriving after the caller's last check with
+ * interrupts off still ends the halt instead of being taken before it. */
+static inline void safe_halt(void) { __asm__ __volatile__("sti; hlt" ::: "memory"); }
 #endif
 
 #endif

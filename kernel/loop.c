@@ -12,7 +12,7 @@
 #include "kernel/time.h"
 
 static struct work *work_head, *work_tail; /* shared with IRQ handlers: touched with IRQs off */
-static bool (*poll_hook)(void);
+static bool (*poll_hook)(void), (*poll_pending)(void);
 static struct loop_stats stats;
 
 void work_init(struct work *w, void (*fn)(struct work *w))
@@ -54,7 +54,11 @@ static struct work *work_dequeue(void)
 	return w;
 }
 
-void loop_set_poll_hook(bool (*hook)(void)) { poll_hook = hook; }
+void loop_set_poll_hook(bool (*hook)(void), bool (*pending)(void))
+{
+	poll_hook = hook;
+	poll_pending = pending;
+}
 
 /* Run everything that is ready; true when more work is already waiting. */
 static bool loop_step(void)
@@ -76,19 +80,23 @@ static bool loop_step(void)
 void loop_once(void) { loop_step(); }
 
 /* Halt until the next interrupt unless work is already waiting. "sti; hlt" as a pair: an
- * interrupt arriving after the check still wakes the hlt (see the file comment). */
+ * interrupt arriving after the check still wakes the hlt (see the file comment). The check
+ * covers everything an interrupt handler can hand the loop: a work item, and work for the
+ * poll hook (a NAPI poll it scheduled after the hook's last look). Missing the latter halted
+ * the loop with the poll pending and its queue's interrupt already silenced by that handler:
+ * only the next tick woke it, and a receive queue under load served one ring per 10 ms. */
 static void loop_idle(void)
 {
 	u64 t0;
 
 	local_irq_disable();
-	if (READ_ONCE(work_head) || timers_next_ns() <= now_ns()) {
+	if (READ_ONCE(work_head) || (poll_pending && poll_pending()) || timers_next_ns() <= now_ns()) {
 		local_irq_enable();
 		return;
 	}
 	t0 = rdtsc();
 	stats.halts++;
-	__asm__ __volatile__("sti; hlt" ::: "memory");
+	safe_halt();
 	stats.idle_cycles += rdtsc() - t0;
 }
 

@@ -20,8 +20,12 @@ void work_init(struct work *w, void (*fn)(struct work *w));
 void work_schedule(struct work *w);
 
 /* A poll hook the loop calls every iteration before idling (used by the netdev poll list).
- * It returns true when it still has work, so the loop must not halt. */
-void loop_set_poll_hook(bool (*hook)(void));
+ * It returns true when it still has work, so the loop must not halt. pending (may be NULL) is
+ * asked once more with interrupts off right before the halt: an interrupt handler may have
+ * given the hook work after it returned (a NAPI poll scheduled), and since that handler
+ * queued no work item, only this look keeps the loop from halting over it until some
+ * unrelated interrupt -- the next tick -- comes. */
+void loop_set_poll_hook(bool (*hook)(void), bool (*pending)(void));
 
 __noreturn void loop_run(void);
 /* Run one iteration without halting (for code that waits, e.g. a shell command pinging). */

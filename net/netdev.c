@@ -386,12 +386,24 @@ static u64 stall_until_ns;
 
 void net_stall(u64 ms) { stall_until_ns = now_ns() + ms * NSEC_PER_MSEC; }
 
+/* Stalled (the `stall` command): polls wait, the loop idles; false once the time is up, when
+ * the next net_poll ends the stall. */
+static bool net_stalled(void)
+{
+	return stall_until_ns && now_ns() < stall_until_ns;
+}
+
+bool net_poll_pending(void)
+{
+	return READ_ONCE(poll_head) != NULL && !net_stalled();
+}
+
 bool net_poll(void)
 {
 	int rounds = 0;
 
 	if (stall_until_ns) {
-		if (now_ns() < stall_until_ns)
+		if (net_stalled())
 			return false; /* idle until the next tick; scheduled polls wait */
 		stall_until_ns = 0;
 		printk("net: stall over, polling again\n");

@@ -213,6 +213,9 @@ void napi_complete(struct napi_struct *napi);
 
 /* Event-loop hook: run scheduled polls and flush bursts; true while work remains. */
 bool net_poll(void);
+/* The loop's last look before it halts, interrupts off: is a poll scheduled (by an interrupt
+ * that came after net_poll's return) that net_poll would run now? Not while stalled. */
+bool net_poll_pending(void);
 /* Debugging: run no polls for ms milliseconds, so receive rings fill and devices must drop
  * (the `stall` command); polling resumes by itself. */
 void net_stall(u64 ms);

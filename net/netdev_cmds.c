@@ -338,7 +338,7 @@ SHELL_COMMAND(netreset, cmd_netreset, "netreset", "reset the NIC, reclaim every 
 
 static void netdev_init(void)
 {
-	loop_set_poll_hook(net_poll);
+	loop_set_poll_hook(net_poll, net_poll_pending);
 	if (cmdline_get("framelog"))
 		netdev_framelog = true;
 }

@@ -60,6 +60,8 @@ $(foreach t,$(UNIT_NET_TESTS),$(eval $(t)_SRCS = tests/unit/test_$(t).c $$(NET_H
 $(foreach t,$(UNIT_RING_TESTS),$(eval $(t)_SRCS = tests/unit/test_$(t).c $$(RING_HARNESS_SRCS)))
 $(foreach t,$(UNIT_VIRTNET_TESTS),$(eval $(t)_SRCS = tests/unit/test_$(t).c $$(VIRTNET_HARNESS_SRCS)))
 $(foreach t,$(UNIT_KERNEL_TESTS),$(eval $(t)_SRCS = tests/unit/test_$(t).c kernel/$(t).c))
+# test_netdev_idle runs the event loop itself (kernel/loop.c) over the poll list it idles on
+netdev_idle_SRCS += kernel/loop.c
 
 UNIT_TESTS += $(UNIT_NET_TESTS) $(UNIT_RING_TESTS) $(UNIT_VIRTNET_TESTS) $(UNIT_KERNEL_TESTS)
 UNIT_UNPLACED := $(filter-out $(UNIT_TESTS),$(call unit_names,*))
