@@ -62,6 +62,9 @@ REPORT_LOG_CHARS = 16384  # per guest, in a failure report; the whole log stays 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "full: part of make test-full (FULL=1) only")
+    # A helper thread that dies (the fake host's reader, a pump) fails the test it ran under,
+    # instead of a warning at the end while the test fails later for a reason that hides it.
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -174,12 +174,14 @@ class FdLink(SocketLink):
         self.dir = None
         self.sock, self.qemu_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.settimeout(10)
+        self.counts = self.new_counts()
 
     def netdev_value(self, text):
         return Passed(text, self.qemu_end)
 
     def send(self, frame):
         self.sock.send(frame)
+        self.counts["to_guest"] += 1
 
     def close(self):
         self.qemu_end.close()

@@ -197,7 +197,12 @@ class SocketLink:
         _set_rcvbuf(self.sock)
         self.sock.bind(self.test_path)
         self.sock.settimeout(SEND_TIMEOUT)  # a stuck QEMU fails a send instead of hanging it
-        self.counts = {"to_guest": 0, "to_guest_dropped": 0, "from_guest": 0}  # dev_counts()
+        self.counts = self.new_counts()
+
+    @staticmethod
+    def new_counts():
+        """dev_counts()'s tally, all 0 (also topology.FdLink's, which has no paths)."""
+        return {"to_guest": 0, "to_guest_dropped": 0, "from_guest": 0}
 
     def netdev(self, nid="n0"):
         return (f"dgram,id={nid},local.type=unix,local.path={self.qemu_path},"
