@@ -82,7 +82,8 @@ static bool reverse_source_route(u8 *o, unsigned olen, be32 requester, be32 *fir
 
 /* RFC 1122 3.2.2.6: the options of an echo request go back in the reply. Record route and
  * timestamp get our entry (RFC 791 3.1: at the pointer, the pointer moved on; no room: record
- * route is left as it is, timestamp counts an overflow), so the route is the round trip's; a
+ * route is left as it is, timestamp counts an overflow, and a count already at 15 makes the
+ * datagram one in error), so the route is the round trip's; a
  * complete source route is reversed and the reply goes to its last hop (*daddr). opts holds
  * optlen bytes, edited in place. False when an option is malformed or a source route is not
  * complete: such a request is not answered. */
@@ -120,9 +121,10 @@ static bool echo_reflect_options(u8 *opts, unsigned optlen, be32 *daddr)
 
 			if (olen < 4 || ptr < 5 || (flag != 0 && flag != 1 && flag != 3))
 				return false;
-			if (ptr + entry - 1 > olen) { /* full: count an overflow, at most 15 */
-				if ((o[3] >> 4) < 15)
-					o[3] = (u8)(o[3] + 0x10);
+			if (ptr + entry - 1 > olen) { /* full: count an overflow */
+				if ((o[3] >> 4) == 15)
+					return false; /* RFC 791: the count itself overflows: in error */
+				o[3] = (u8)(o[3] + 0x10);
 				break;
 			}
 			if (flag == 3) /* prespecified addresses: only when the next one is ours */

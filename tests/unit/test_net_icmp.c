@@ -519,11 +519,14 @@ static void test_echo_source_route_and_bad_options(void)
 
 /* Option edges (RFC 791 3.1): a record route of length 3 has no room at all (pointer 4, past
  * its end) and comes back as it came; a full timestamp's overflow count goes up by one, from
- * 14 to 15 too. */
+ * 14 to 15 too; at 15 the count itself would overflow, which makes the request one in error:
+ * not answered, counted as bad options. */
 static void test_echo_option_edges(void)
 {
 	u8 rr_empty[4] = { IPOPT_RR, 3, 4, IPOPT_END };
 	u8 ts_full[8] = { IPOPT_TS, 8, 9, 0xe0, 1, 2, 3, 4 };
+	u8 ts_overflowed[8] = { IPOPT_TS, 8, 9, 0xf0, 1, 2, 3, 4 };
+	u64 bad;
 	u8 rr40[40] = { IPOPT_RR, 39, 4 }; /* the longest header there is: 60 bytes */
 	const u8 *o;
 
@@ -541,6 +544,10 @@ static void test_echo_option_edges(void)
 		CHECK_MEM(o + 4, ts_full + 4, 4);
 	}
 	h_clear_tx();
+	bad = icmp_stats.rx_echo_bad_options;
+	inject_echo_opts(h_peer_ip, ts_overflowed, sizeof(ts_overflowed));
+	CHECK_EQ(h_ntx, 0);
+	CHECK_EQ(icmp_stats.rx_echo_bad_options, bad + 1);
 	inject_echo_opts(h_peer_ip, rr40, sizeof(rr40));
 	o = reply_opts(60, h_peer_ip);
 	if (o) {
