@@ -496,7 +496,10 @@ def variant_table(results):
         return None
 
     def f(v, digits=0):
-        return fmt_num(v, digits) if v is not None else "-"
+        return fmt_num(v, digits)  # "-" for a figure not measured
+
+    def q(a, b):
+        return f"{a / b:.2f}×" if a is not None and b else "-"
 
     lines = ["| back-end | ring | checksum offload | guest | receives 64 B (/s) | rx cycles/pkt | rx interrupts/pkt "
              "| sends 64 B (/s) | tx cycles/pkt | tx kicks/pkt | RTT p50 (µs) |",
@@ -514,9 +517,6 @@ def variant_table(results):
                    (x["backend"], x["ring"], x["csum"]) == (r["backend"], r["ring"], r["csum"])), None)
         if not li:
             continue
-
-        def q(a, b):
-            return f"{a / b:.2f}×" if a is not None and b else "-"
         ratio.append(f"| {r['backend']} | {r['ring']} | {'on' if r['csum'] else 'off'} | {q(r['rx'], li['rx'])} "
                      f"| {q(r['tx'], li['tx'])} | {q(r['rtt_p50'], li['rtt_p50'])} |")
     errs = [f"- {r['backend']}, {r['guest']}, {r['ring']}, offload {'on' if r['csum'] else 'off'}: {e}"
